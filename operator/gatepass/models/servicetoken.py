@@ -1,0 +1,85 @@
+"""ServiceToken (gatepass.dev/v1alpha1): spec and status as the CRD defines them.
+
+Field names, defaults and validation live in ``crds/servicetokens.yaml``; a
+test keeps this model and that schema in step.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from gatepass.models.conditions import CamelModel, Condition
+from gatepass.tokens.durations import parse, parse_lifetime
+
+GROUP = "gatepass.dev"
+VERSION = "v1alpha1"
+PLURAL = "servicetokens"
+KIND = "ServiceToken"
+
+DEFAULT_DURATION = "8760h"
+DEFAULT_ALERT_BEFORE = timedelta(hours=168)
+DEFAULT_GRACE = "24h"
+
+REFRESH_ANNOTATION = f"{GROUP}/refresh"
+ROTATE_ANNOTATION = f"{GROUP}/rotate"
+
+
+class SecretTemplate(CamelModel):
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class ServiceTokenSpec(CamelModel):
+    duration: str = DEFAULT_DURATION
+    enabled: bool = True
+    secret_name: str | None = None
+    secret_template: SecretTemplate = Field(default_factory=SecretTemplate)
+    renew_before: str | None = None
+    alert_before: str | None = None
+    rotation_grace_period: str = DEFAULT_GRACE
+
+    @property
+    def lifetime(self) -> timedelta | None:
+        """How long credentials live after issue or refresh; None = forever."""
+        return parse_lifetime(self.duration)
+
+    @property
+    def renew_window(self) -> timedelta | None:
+        return parse(self.renew_before) if self.renew_before else None
+
+    @property
+    def alert_window(self) -> timedelta | None:
+        """Explicit, or 168h (Cloudflare's week) capped at a third of the lifetime,
+        so short-lived tokens are not 'expiring soon' from birth."""
+        if self.alert_before:
+            return parse(self.alert_before)
+        life = self.lifetime
+        return None if life is None else min(DEFAULT_ALERT_BEFORE, life / 3)
+
+    @property
+    def grace(self) -> timedelta:
+        return parse(self.rotation_grace_period)
+
+
+class ServiceTokenStatus(CamelModel):
+    client_id: str | None = None
+    secret_name: str | None = None
+    secret_hash: str | None = None
+    # Written before the Secret, so a crash between the two writes can be told
+    # apart from a tampered Secret (see tokens/lifecycle.py).
+    pending_secret_hash: str | None = None
+    pending_client_id: str | None = None
+    pending_action: str | None = None
+    previous_secret_hash: str | None = None
+    previous_secret_expires_at: datetime | None = None
+    created_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    rotated_at: datetime | None = None
+    expires_at: datetime | None = None
+    observed_duration: str | None = None
+    last_refresh_request: str | None = None
+    last_rotate_request: str | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)
