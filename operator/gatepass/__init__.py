@@ -1,2 +1,3 @@
 """gatepass: Cloudflare-Access-style service tokens for Kubernetes."""
+
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ Go version, so CI and later sessions on the same machine reuse it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -65,7 +66,9 @@ def build_key() -> str:
     h = hashlib.sha256()
     for name in sorted(p.name for p in HERE.iterdir() if p.suffix == ".go" or p.name in ("go.mod", "go.sum")):
         h.update(name.encode() + b"\0" + (HERE / name).read_bytes())
-    gover = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True, env=_go_env())
+    gover = subprocess.run(
+        ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True, env=_go_env()
+    )
     h.update(gover.stdout.encode() + K8S_VERSION.encode() + HELM_VERSION.encode())
     return h.hexdigest()[:16]
 
@@ -254,10 +257,8 @@ class LocalCluster:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _alive(pid: int) -> bool:

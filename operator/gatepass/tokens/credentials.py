@@ -22,7 +22,7 @@ import secrets
 import zlib
 
 CLIENT_ID_SUFFIX = ".access"
-SECRET_PREFIX = "gpst_"
+SECRET_PREFIX = "gpst_"  # noqa: S105 - the public prefix
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BODY_LEN = 43  # ceil(256 / log2(62))
 _CHECK_LEN = 6  # ceil(32 / log2(62))

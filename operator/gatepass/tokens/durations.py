@@ -14,18 +14,15 @@ FOREVER = "forever"
 _UNITS_US = {
     "ns": 0.001,
     "us": 1,
-    "µs": 1,  # U+00B5, as Go prints it  # noqa: RUF001
-    "μs": 1,  # U+03BC, also accepted by Go  # noqa: RUF001
+    "µs": 1,  # U+00B5, as Go prints it
+    "μs": 1,  # U+03BC, also accepted by Go
     "ms": 1_000,
     "s": 1_000_000,
     "m": 60_000_000,
     "h": 3_600_000_000,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")  # noqa: RUF001
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _WHOLE = re.compile(rf"^(?:{_PART.pattern})+$")
-
-# The JSON-schema pattern in crds/ must accept exactly what parse() accepts.
-SCHEMA_PATTERN = r"^([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h))*$"  # noqa: RUF001,E501
 
 
 def parse(text: str) -> timedelta:

@@ -87,7 +87,12 @@ class _Draft:
 def credential_action(token: TokenView, secret: SecretView) -> tuple[Action, str]:
     """Does the token need a (new) secret written? Returns the action and why."""
     st = token.status
-    if st.pending_secret_hash and secret.exists and secret.owned and secret.secret_hash == st.pending_secret_hash:
+    if (
+        st.pending_secret_hash
+        and secret.exists
+        and secret.owned
+        and secret.secret_hash == st.pending_secret_hash
+    ):
         return Action.FINALIZE, "completing an interrupted issuance"
     if not secret.exists:
         if st.client_id is None:
@@ -128,7 +133,9 @@ def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
     _conditions(d, token, action, now)
     st.secret_name = spec.secret_name or st.secret_name
     st.observed_generation = token.generation
-    return Plan(action=action, status=st, events=tuple(d.events), wake_at=_next_wake(st, spec, now), reason=why)
+    return Plan(
+        action=action, status=st, events=tuple(d.events), wake_at=_next_wake(st, spec, now), reason=why
+    )
 
 
 def _apply_credential_change(
@@ -221,7 +228,11 @@ def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> N
     old_ready = find(token.status.conditions, READY)
     expired = st.expires_at is not None and now >= st.expires_at
     if action is Action.CONFLICT:
-        ready = ("False", "SecretConflict", f"Secret {spec.secret_name} exists and is not owned by this token")
+        ready = (
+            "False",
+            "SecretConflict",
+            f"Secret {spec.secret_name} exists and is not owned by this token",
+        )
     elif not spec.enabled:
         ready = ("False", "Disabled", "the token is disabled (spec.enabled: false)")
     elif expired:
@@ -243,7 +254,12 @@ def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> N
 
     alert = spec.alert_window
     old_soon = find(token.status.conditions, EXPIRING_SOON)
-    if st.expires_at is not None and alert is not None and spec.enabled and st.expires_at - alert <= now < st.expires_at:
+    if (
+        st.expires_at is not None
+        and alert is not None
+        and spec.enabled
+        and st.expires_at - alert <= now < st.expires_at
+    ):
         left = st.expires_at - now
         msg = f"expires at {_ts(st.expires_at)} (in {_human(left)}); refresh it or set renewBefore"
         st.conditions = set_condition(st.conditions, EXPIRING_SOON, "True", "ExpiringSoon", msg, now, gen)

@@ -1,0 +1,69 @@
+"""`gatepass` command line: run the operator, print the CRDs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import resources
+
+from pydantic import ValidationError
+
+from gatepass import __version__
+
+
+def crd_texts() -> list[str]:
+    """The CRD manifests shipped with the package (the files in crds/)."""
+    folder = resources.files("gatepass") / "crds"
+    return [f.read_text() for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml")]
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from gatepass.operator.app import run
+    from gatepass.settings import OperatorSettings
+
+    overrides: dict[str, object] = {}
+    if args.namespace:
+        overrides["namespaces"] = args.namespace
+    if args.standalone:
+        overrides["standalone"] = True
+    try:
+        config = OperatorSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        print(f"gatepass operator: invalid settings: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+    uvloop.run(run(config))
+    return 0
+
+
+def _crds(_: argparse.Namespace) -> int:
+    sys.stdout.write("---\n".join(crd_texts()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gatepass", description=__doc__)
+    p.add_argument("--version", action="version", version=f"gatepass {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    op = sub.add_parser("operator", help="run the ServiceToken operator (settings: GATEPASS_* variables)")
+    op.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
+    op.add_argument("--standalone", action="store_true", help="no peering (single replica or local run)")
+    op.set_defaults(fn=_operator)
+    crds = sub.add_parser("crds", help="print the CustomResourceDefinitions (kubectl apply -f -)")
+    crds.set_defaults(fn=_crds)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.fn(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""The operator's only door to the Kubernetes API (kopf does the watching).
+
+Status is written with PUT on the status subresource, carrying the
+resourceVersion that was read: a concurrent writer makes it fail with 409
+instead of being overwritten, and the reconcile starts again from fresh data.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from gatepass import __version__
+from gatepass.models.servicetoken import GROUP, KIND, PLURAL, VERSION
+from gatepass.tokens.credentials import is_client_id, is_client_secret, secret_hash
+from gatepass.tokens.lifecycle import Event, SecretView
+
+log = logging.getLogger(__name__)
+
+CLIENT_ID_KEY = "CF_ACCESS_CLIENT_ID"
+CLIENT_SECRET_KEY = "CF_ACCESS_CLIENT_SECRET"  # noqa: S105 - a key name
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gatepass"}
+TOKEN_LABEL = f"{GROUP}/service-token"
+COMPONENT = "gatepass-operator"
+
+Body = dict[str, Any]
+
+
+class Conflict(Exception):
+    """Someone else wrote the object since we read it: reconcile again."""
+
+
+@dataclass(frozen=True)
+class SecretContent:
+    """A credential on its way into a Secret. repr() never shows the secret."""
+
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:
+        return f"SecretContent(client_id={self.client_id!r}, client_secret=<hidden>)"
+
+
+async def connect() -> client.ApiClient:
+    """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+def _ignore_404(e: ApiException) -> None:
+    if e.status != 404:
+        raise e
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+
+    async def close(self) -> None:
+        await self.api.close()
+
+    async def get_token(self, namespace: str, name: str) -> Body | None:
+        try:
+            body: Body = await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+            return body
+        except ApiException as e:
+            _ignore_404(e)
+            return None
+
+    async def put_token_status(self, body: Body, status: dict[str, Any]) -> Body:
+        meta = body["metadata"]
+        new = {**body, "status": status}
+        try:
+            result: Body = await self.custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], new
+            )
+            return result
+        except ApiException as e:
+            if e.status in (404, 409):
+                raise Conflict(
+                    f"ServiceToken {meta['namespace']}/{meta['name']} changed: {e.reason}"
+                ) from None
+            raise
+
+    async def get_secret(self, namespace: str, name: str) -> client.V1Secret | None:
+        try:
+            return await self.core.read_namespaced_secret(name, namespace)
+        except ApiException as e:
+            _ignore_404(e)
+            return None
+
+    async def write_secret(
+        self,
+        token: Body,
+        secret_name: str,
+        content: SecretContent,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+        existing: client.V1Secret | None,
+    ) -> None:
+        """Create the Secret, or replace ours in place (keeping its resourceVersion guard)."""
+        meta = token["metadata"]
+        owner = client.V1OwnerReference(
+            api_version=f"{GROUP}/{VERSION}",
+            kind=KIND,
+            name=meta["name"],
+            uid=meta["uid"],
+            controller=True,
+            block_owner_deletion=True,
+        )
+        obj = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=secret_name,
+                namespace=meta["namespace"],
+                labels={**labels, **MANAGED_BY, TOKEN_LABEL: meta["name"]},
+                annotations=annotations or None,
+                owner_references=[owner],
+                resource_version=existing.metadata.resource_version if existing else None,
+            ),
+            type="Opaque",
+            string_data={CLIENT_ID_KEY: content.client_id, CLIENT_SECRET_KEY: content.client_secret},
+        )
+        try:
+            if existing is None:
+                await self.core.create_namespaced_secret(meta["namespace"], obj)
+            else:
+                await self.core.replace_namespaced_secret(secret_name, meta["namespace"], obj)
+        except ApiException as e:
+            if e.status in (404, 409):
+                # Never include e.body: it may echo the request, secret included.
+                raise Conflict(f"Secret {meta['namespace']}/{secret_name} changed: {e.reason}") from None
+            raise ApiException(status=e.status, reason=e.reason) from None
+
+    async def post_event(self, token: Body, event: Event) -> None:
+        meta = token["metadata"]
+        now = datetime.now(UTC)
+        ev = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{GROUP}/{VERSION}",
+                kind=KIND,
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta["uid"],
+                resource_version=meta.get("resourceVersion"),
+            ),
+            reason=event.reason,
+            message=event.message,
+            type=event.type,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component=COMPONENT),
+            reporting_component=f"{GROUP}/operator",
+            reporting_instance=f"gatepass-{__version__}",
+        )
+        try:
+            await self.core.create_namespaced_event(meta["namespace"], ev)
+        except ApiException as e:  # an Event is best effort; the condition carries the state
+            log.warning(
+                "could not post Event %s for %s/%s: %s",
+                event.reason,
+                meta["namespace"],
+                meta["name"],
+                e.reason,
+            )
+
+
+def secret_view(secret: client.V1Secret | None, owner_uid: str) -> SecretView:
+    """Describe a Secret for the decision code: ownership, Client ID and the secret's hash."""
+    if secret is None:
+        return SecretView(exists=False)
+    owned = any(ref.uid == owner_uid and ref.controller for ref in (secret.metadata.owner_references or []))
+    data = secret.data or {}
+    client_id = _decode(data.get(CLIENT_ID_KEY))
+    client_secret = _decode(data.get(CLIENT_SECRET_KEY))
+    return SecretView(
+        exists=True,
+        owned=owned,
+        client_id=client_id if client_id and is_client_id(client_id) else None,
+        secret_hash=secret_hash(client_secret) if client_secret and is_client_secret(client_secret) else None,
+    )
+
+
+def _decode(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -1,0 +1,126 @@
+"""The kopf side of the operator: settings, watches, and hand-off to the work queue.
+
+Handlers only enqueue keys. ``on.event`` is used on purpose: change handlers
+(``on.create``/``on.update``) keep a diff-base annotation and daemons/timers add
+finalizers, and a finalizer on a ServiceToken would leave it stuck in
+Terminating while the operator is down (delete must always revoke).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from gatepass.kube import MANAGED_BY, TOKEN_LABEL, Kube, connect
+from gatepass.models.servicetoken import GROUP, PLURAL, VERSION
+from gatepass.operator import metrics
+from gatepass.operator.reconcile import Reconciler
+from gatepass.operator.workqueue import WorkQueue
+from gatepass.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+
+
+class OperatorApp:
+    def __init__(self, config: OperatorSettings) -> None:
+        self.config = config
+        self.kube: Kube | None = None
+        self.queue: WorkQueue | None = None
+
+    def configure(self, settings: kopf.OperatorSettings) -> None:
+        # Ask the API server for managed Secrets only: the operator never sees
+        # (or holds in memory) Secrets it does not own.
+        settings.watching.label_selectors["v1", "secrets"] = MANAGED_SELECTOR
+        # Watches end server-side every 5 min and resume from the last
+        # resourceVersion; a stream silent for longer than the API server's
+        # 60 s bookmarks is treated as dead (kopf's inactivity_timeout).
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        settings.watching.connect_timeout = 10
+        # Peering: one active operator per name, so two replicas never issue
+        # credentials for the same token; a standby takes over within lifetime.
+        settings.peering.name = self.config.peering
+        settings.peering.mandatory = not self.config.standalone
+        settings.peering.standalone = self.config.standalone
+        settings.peering.clusterwide = not self.config.namespaces
+        # API errors retry with a short backoff; our own reconcile backoff
+        # (workqueue) handles failures of reconcile logic.
+        settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
+        settings.networking.request_timeout = 60
+        # Only warnings become Events: the reconcile posts its own Events.
+        settings.posting.level = logging.WARNING
+
+    async def start(self) -> None:
+        self.kube = Kube(await connect())
+        self.queue = WorkQueue(Reconciler(self.kube), concurrency=self.config.workers)
+        self.queue.start()
+        if self.config.metrics_port:
+            start_http_server(self.config.metrics_port, addr=self.config.bind_address)
+        log.info("gatepass operator started (%s)", ", ".join(self.config.namespaces) or "all namespaces")
+
+    async def stop(self) -> None:
+        if self.queue is not None:
+            await self.queue.stop()
+        if self.kube is not None:
+            await self.kube.close()
+
+    def on_token(self, event_type: str | None, namespace: str, name: str) -> None:
+        assert self.queue is not None
+        key = (namespace, name)
+        if event_type == "DELETED":
+            self.queue.forget(key)
+            metrics.forget(namespace, name)
+        else:
+            self.queue.add(key)
+
+    def on_secret(self, namespace: str, labels: Mapping[str, str]) -> None:
+        assert self.queue is not None
+        owner = labels.get(TOKEN_LABEL)
+        if owner:
+            self.queue.add((namespace, owner))
+
+
+def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own readers: the pod's service account, else KUBECONFIG.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        app.configure(settings)
+        await app.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await app.stop()
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    async def token_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+        app.on_token(type, namespace or "", name)
+
+    @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
+    async def secret_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
+        app.on_secret(namespace or "", labels)
+
+    return registry
+
+
+async def run(config: OperatorSettings) -> None:
+    app = OperatorApp(config)
+    liveness = f"http://{config.bind_address}:{config.health_port}/healthz" if config.health_port else None
+    await kopf.operator(
+        registry=build_registry(app),
+        clusterwide=not config.namespaces,
+        namespaces=config.namespaces,
+        standalone=config.standalone,
+        peering_name=config.peering,
+        liveness_endpoint=liveness,
+    )

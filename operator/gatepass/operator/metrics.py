@@ -1,0 +1,56 @@
+"""Prometheus metrics of the operator (prefix ``gatepass_``). Never a secret or its hash."""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import Counter, Gauge
+
+from gatepass.models.conditions import find
+from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.tokens.lifecycle import EXPIRING_SOON, READY
+
+EXPIRATION = Gauge(
+    "gatepass_service_token_expiration_timestamp_seconds",
+    "When the ServiceToken's credentials expire (absent for duration: forever).",
+    ["namespace", "name", "client_id"],
+)
+READY_GAUGE = Gauge(
+    "gatepass_service_token_ready",
+    "1 when the ServiceToken's credentials are issued, enabled and unexpired.",
+    ["namespace", "name"],
+)
+EXPIRING = Gauge(
+    "gatepass_service_token_expiring_soon",
+    "1 when the ServiceToken is within alertBefore of expiry.",
+    ["namespace", "name"],
+)
+CREDENTIALS = Counter(
+    "gatepass_service_token_credentials_written_total",
+    "Client Secrets written to Secrets, by why (Issue, Reissue, Rotate).",
+    ["action"],
+)
+_client_ids: dict[tuple[str, str], str] = {}
+
+
+def observe(namespace: str, name: str, status: ServiceTokenStatus) -> None:
+    key = (namespace, name)
+    old = _client_ids.pop(key, None)
+    if old is not None:  # the Client ID is a label: drop the old series before writing the new
+        EXPIRATION.remove(namespace, name, old)
+    if status.client_id and status.expires_at is not None:
+        EXPIRATION.labels(namespace, name, status.client_id).set(status.expires_at.timestamp())
+        _client_ids[key] = status.client_id
+    ready = find(status.conditions, READY)
+    soon = find(status.conditions, EXPIRING_SOON)
+    READY_GAUGE.labels(namespace, name).set(1 if ready and ready.status == "True" else 0)
+    EXPIRING.labels(namespace, name).set(1 if soon and soon.status == "True" else 0)
+
+
+def forget(namespace: str, name: str) -> None:
+    old = _client_ids.pop((namespace, name), None)
+    if old is not None:
+        EXPIRATION.remove(namespace, name, old)
+    for gauge in (READY_GAUGE, EXPIRING):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)

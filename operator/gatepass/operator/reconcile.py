@@ -1,0 +1,129 @@
+"""One ServiceToken reconcile: read -> decide (pure) -> write.
+
+Every run starts from a fresh GET of the token and its Secret, so a timer, a
+watch event and a retry all see the same truth; status writes carry the
+resourceVersion read, so a stale run fails with a conflict instead of
+overwriting newer state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from gatepass.kube import Body, Conflict, Kube, SecretContent, secret_view
+from gatepass.models.conditions import set_condition
+from gatepass.models.servicetoken import (
+    REFRESH_ANNOTATION,
+    ROTATE_ANNOTATION,
+    ServiceTokenSpec,
+    ServiceTokenStatus,
+)
+from gatepass.operator import metrics
+from gatepass.operator.workqueue import Key, Retry
+from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.tokens.lifecycle import READY, Action, Plan, TokenView, decide
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    # Whole seconds: status timestamps are RFC 3339 seconds, and deciding on a
+    # value that a round trip through the API would change invites flapping.
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def token_view(body: Body) -> TokenView:
+    meta = body["metadata"]
+    spec = ServiceTokenSpec.model_validate(body.get("spec") or {})
+    if spec.secret_name is None:
+        spec.secret_name = meta["name"]
+    annotations = meta.get("annotations") or {}
+    return TokenView(
+        spec=spec,
+        status=ServiceTokenStatus.model_validate(body.get("status") or {}),
+        generation=meta.get("generation"),
+        refresh_request=annotations.get(REFRESH_ANNOTATION),
+        rotate_request=annotations.get(ROTATE_ANNOTATION),
+    )
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, clock: Clock = utcnow) -> None:
+        self.kube = kube
+        self.clock = clock
+
+    async def __call__(self, key: Key) -> datetime | None:
+        namespace, name = key
+        body = await self.kube.get_token(namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            metrics.forget(namespace, name)
+            return None
+        try:
+            token = token_view(body)
+            token.spec.lifetime  # noqa: B018 - parse now so a bad spec is reported, not crashed on
+            token.spec.alert_window  # noqa: B018
+            token.spec.renew_window  # noqa: B018
+            token.spec.grace  # noqa: B018
+        except (ValidationError, ValueError) as e:
+            await self._invalid(body, str(e).splitlines()[0])
+            return None
+        secret = await self.kube.get_secret(namespace, token.spec.secret_name or name)
+        now = self.clock()
+        plan = decide(token, secret_view(secret, body["metadata"]["uid"]), now)
+        status = plan.status
+        try:
+            if plan.action.generates:
+                body, status = await self._issue(body, token, plan, secret)
+            if status.wire() != token.status.wire():
+                body = await self.kube.put_token_status(body, status.wire())
+        except Conflict as e:
+            log.info("%s; reconciling again", e)
+            raise Retry from None
+        if plan.action is not Action.NONE:
+            log.info("%s/%s: %s (%s)", namespace, name, plan.action.value, plan.reason)
+        for event in plan.events:
+            await self.kube.post_event(body, event)
+        metrics.observe(namespace, name, status)
+        return plan.wake_at
+
+    async def _issue(
+        self, body: Body, token: TokenView, plan: Plan, secret: Any
+    ) -> tuple[Body, ServiceTokenStatus]:
+        """Write a new secret crash-safely: pending hash in status, then Secret, then status."""
+        client_id = token.status.client_id if plan.action is not Action.ISSUE else None
+        content = SecretContent(client_id=client_id or new_client_id(), client_secret=new_client_secret())
+        digest = secret_hash(content.client_secret)
+        pending = token.status.model_copy(
+            update={
+                "pending_secret_hash": digest,
+                "pending_client_id": content.client_id,
+                "pending_action": plan.action.value,
+            }
+        )
+        body = await self.kube.put_token_status(body, pending.wire())
+        template = token.spec.secret_template
+        await self.kube.write_secret(
+            body, token.spec.secret_name or "", content, template.labels, template.annotations, secret
+        )
+        metrics.CREDENTIALS.labels(action=plan.action.value).inc()
+        return body, plan.status.model_copy(update={"client_id": content.client_id, "secret_hash": digest})
+
+    async def _invalid(self, body: Body, message: str) -> None:
+        """A spec the CRD should have rejected (e.g. an older CRD): say so in status."""
+        status = ServiceTokenStatus.model_validate(body.get("status") or {})
+        gen = body["metadata"].get("generation")
+        status.conditions = set_condition(
+            status.conditions, READY, "False", "InvalidSpec", message, self.clock(), gen
+        )
+        status.observed_generation = gen
+        try:
+            await self.kube.put_token_status(body, status.wire())
+        except Conflict:
+            raise Retry from None

@@ -1,0 +1,120 @@
+"""A keyed work queue with deduplication, timers and per-key backoff.
+
+The same contract as client-go's workqueue: a key is processed by at most one
+worker at a time; adding a key that is being processed runs it once more
+afterwards; many adds before a worker picks it up collapse into one run.
+Timers (the next expiry, alert or renewal) add the key when they fire, so an
+idle operator sleeps instead of polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, name)
+Worker = Callable[[Key], Awaitable[datetime | None]]
+
+# Cap one sleep: wall-clock and monotonic clocks drift apart over months, and a
+# daily look costs nothing.
+MAX_SLEEP = 24 * 3600.0
+# Wake slightly after a deadline so "now >= deadline" holds when deciding.
+LATE_BY = 0.05
+
+
+class Retry(Exception):
+    """Raise from a worker to run the key again at once (e.g. a write conflict)."""
+
+
+class WorkQueue:
+    def __init__(self, worker: Worker, concurrency: int = 4, max_backoff: float = 300.0) -> None:
+        self._worker = worker
+        self._concurrency = concurrency
+        self._max_backoff = max_backoff
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._running: set[Key] = set()
+        self._again: set[Key] = set()
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._failures: dict[Key, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(self, key: Key) -> None:
+        if key in self._running:
+            self._again.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Key, seconds: float) -> None:
+        """Add key after a delay; replaces any timer the key had."""
+        self._cancel_timer(key)
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(max(0.0, min(seconds, MAX_SLEEP)), self._fire, key)
+
+    def add_at(self, key: Key, when: datetime) -> None:
+        self.add_after(key, (when - datetime.now(UTC)).total_seconds() + LATE_BY)
+
+    def forget(self, key: Key) -> None:
+        """The object is gone: drop its timer and backoff state."""
+        self._cancel_timer(key)
+        self._failures.pop(key, None)
+
+    def pending_timers(self) -> int:
+        return len(self._timers)
+
+    def _fire(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def _cancel_timer(self, key: Key) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)
+        ]
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._running.add(key)
+            try:
+                wake = await self._worker(key)
+            except Retry:
+                self._again.add(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                n = self._failures.get(key, 0) + 1
+                self._failures[key] = n
+                delay = min(self._max_backoff, 0.5 * 2**n)
+                log.exception("reconcile of %s/%s failed (attempt %d); retrying in %.1fs", *key, n, delay)
+                self.add_after(key, delay)
+            else:
+                self._failures.pop(key, None)
+                if wake is not None:
+                    self.add_at(key, wake)
+                else:
+                    self._cancel_timer(key)
+            finally:
+                self._running.discard(key)
+                if key in self._again:
+                    self._again.discard(key)
+                    self.add(key)
