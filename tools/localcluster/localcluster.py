@@ -163,6 +163,7 @@ class LocalCluster:
     datadir: Path
     pids: list[int] = field(default_factory=list)
     port: int = 0
+    _procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
     @property
     def kubeconfig(self) -> Path:
@@ -183,6 +184,11 @@ class LocalCluster:
         )
         logf.close()
         self.pids.append(proc.pid)
+        self._procs[proc.pid] = proc
+
+    def running(self, pid: int) -> bool:
+        proc = self._procs.get(pid)
+        return proc.poll() is None if proc is not None else _alive(pid)
 
     def _get(self, path: str) -> int:
         ctx = ssl.create_default_context(cafile=str(self.datadir / "pki" / "ca.crt"))
@@ -199,14 +205,26 @@ class LocalCluster:
     def _wait(self, what: str, path: str, deadline: float) -> None:
         while time.monotonic() < deadline:
             for pid in self.pids:
-                if not _alive(pid):
+                if not self.running(pid):
                     raise RuntimeError(f"{what}: a control-plane process exited; see {self.datadir}/*.log")
             if (self.datadir / "pki" / "admin.token").exists() and self._get(path) == 200:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"{what} not reached; see {self.datadir}/*.log")
 
-    def start(self, timeout: float = 90) -> float:
+    def kubectl(self, *args: str) -> str:
+        return subprocess.run(
+            [str(self.bindir / "localcluster"), "kubectl", f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+
+    def start(self, timeout: float = 90, preinstall: tuple[Path, ...] = ()) -> float:
+        """Start and wait until ready. ``preinstall``: manifests (CRDs) applied before the
+        controller-manager starts, because its garbage collector picks up new resource
+        types only every 30 s; installed first, owner deletions cascade at once."""
         t0 = time.monotonic()
         self.datadir.mkdir(parents=True, exist_ok=True)
         self.port, etcd, peer = free_ports(3)
@@ -222,6 +240,9 @@ class LocalCluster:
         )
         deadline = t0 + timeout
         self._wait("kube-apiserver /readyz", "/readyz", deadline)
+        for path in preinstall:
+            self.kubectl("apply", "--server-side", "-f", str(path))
+            self.kubectl("wait", "--for=condition=established", "--timeout=60s", "-f", str(path))
         pki = self.datadir / "pki"
         self._spawn(
             "controller-manager",
@@ -246,13 +267,14 @@ class LocalCluster:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for pid in self.pids:
-            while _alive(pid) and time.monotonic() < deadline:
+            while self.running(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            if _alive(pid):
+            if self.running(pid):
                 _signal(pid, signal.SIGKILL)
-                while _alive(pid):
+                while self.running(pid):
                     time.sleep(0.05)
         self.pids.clear()
+        self._procs.clear()
         shutil.rmtree(self.datadir, ignore_errors=True)
 
 
@@ -262,13 +284,7 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """True while pid runs; reaps it if it is our exited child."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        if done == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child (started by an earlier `up`)
+    """True while pid runs and is a localcluster process (pids from an earlier `up`)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -295,7 +311,7 @@ def up(workdir: Path) -> None:
     cluster = LocalCluster(bindir=bindir, datadir=workdir / "data")
     shutil.rmtree(cluster.datadir, ignore_errors=True)
     try:
-        took = cluster.start()
+        took = cluster.start(preinstall=(HERE.parent.parent / "crds",))
     except BaseException:
         cluster.stop()
         raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gatepass import failpoints
 from gatepass.kube import Body, Conflict, Kube, SecretContent, secret_view
 from gatepass.models.conditions import set_condition
 from gatepass.models.servicetoken import (
@@ -108,10 +109,12 @@ class Reconciler:
             }
         )
         body = await self.kube.put_token_status(body, pending.wire())
+        failpoints.hit("after-pending-status")
         template = token.spec.secret_template
         await self.kube.write_secret(
             body, token.spec.secret_name or "", content, template.labels, template.annotations, secret
         )
+        failpoints.hit("after-secret-write")
         metrics.CREDENTIALS.labels(action=plan.action.value).inc()
         return body, plan.status.model_copy(update={"client_id": content.client_id, "secret_hash": digest})
 

@@ -1,0 +1,71 @@
+"""Shared fixtures: one cluster per session, one namespace per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from tests.support.cluster import ROOT, ClusterInfo, provide_cluster
+from tests.support.operator import OperatorProcess
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[ClusterInfo]:
+    with provide_cluster() as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def api(cluster: ClusterInfo) -> Iterator[client.ApiClient]:
+    with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as c:
+        yield c
+
+
+@pytest.fixture
+def namespace(api: client.ApiClient, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace, deleted (and waited for) after the test."""
+    core = client.CoreV1Api(api)
+    base = request.node.name.lower().replace("_", "-").replace("[", "-").replace("]", "")[:40].strip("-")
+    name = f"{base}-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    wait_for(lambda: _has_default_sa(core, name), timeout=30, what=f"default ServiceAccount in {name}")
+    yield name
+    core.delete_namespace(name)
+
+
+def _has_default_sa(core: client.CoreV1Api, ns: str) -> bool:
+    return any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(ns).items)
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterInfo) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=established", "--timeout=60s", "-f", str(ROOT / "crds"))
+
+
+@pytest.fixture(scope="session")
+def operator_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("operator") / "operator.log"
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterInfo, crds: None, operator_log: Path) -> Iterator[OperatorProcess]:
+    """One operator for the session; tests that kill it start it again."""
+    op = OperatorProcess(cluster.kubeconfig, operator_log)
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def running_operator(operator: OperatorProcess) -> OperatorProcess:
+    """The session operator, restarted first if an earlier test left it stopped."""
+    if not operator.running:
+        operator.proc = None
+        operator.start()
+    return operator

@@ -1,0 +1,97 @@
+"""The operator as a real process (`python -m gatepass operator`), as in a pod.
+
+A process, not an in-test task: tests SIGKILL it mid-issuance, and read its
+whole log to prove no secret ever reaches it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.support.waiting import free_port
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, logfile: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.logfile = logfile
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port = 0
+        self.health_port = 0
+
+    def start(self, failpoints: str = "", wait: bool = True) -> None:
+        assert self.proc is None, "already running"
+        self.metrics_port, self.health_port = free_port(), free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "GATEPASS_METRICS_PORT": str(self.metrics_port),
+            "GATEPASS_HEALTH_PORT": str(self.health_port),
+            "GATEPASS_BIND_ADDRESS": "127.0.0.1",
+            "GATEPASS_FAILPOINTS": failpoints,
+            "GATEPASS_LOG_LEVEL": "DEBUG",
+        }
+        with self.logfile.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gatepass", "operator", "--standalone"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.health_port}/healthz"
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.proc.returncode}; log: {self.logfile}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"operator not healthy after {timeout}s; log: {self.logfile}")
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        assert self.proc is not None
+        code = self.proc.wait(timeout)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as when a node dies."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.wait_exit()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.wait_exit(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def log_text(self) -> str:
+        return self.logfile.read_text(errors="replace")

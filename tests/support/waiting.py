@@ -1,0 +1,34 @@
+"""Polling with a deadline: the only way tests wait for the cluster."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(fn: Callable[[], T | None], timeout: float = 10, interval: float = 0.05, what: str = "") -> T:
+    """Call fn until it returns something truthy; fail with the last value after timeout."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = fn()
+        except AssertionError as e:  # fn may assert to say what is still wrong
+            value, last = None, e
+        if value:
+            return value
+        if value is not None:
+            last = value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last {last!r}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
