@@ -139,7 +139,8 @@ def test_helm_installs_a_chart(cluster: ClusterInfo, namespace: str, tmp_path: P
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
     (chart / "values.yaml").write_text("greeting: hello\n")
     (chart / "templates" / "cm.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tiny\ndata:\n  greeting: {{ .Values.greeting }}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tiny\n"
+        "data:\n  greeting: {{ .Values.greeting }}\n"
     )
     env = {
         **os.environ,

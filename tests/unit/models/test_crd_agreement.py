@@ -1,0 +1,80 @@
+"""crds/ is the single source of each CRD: the models must say the same."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from gatepass.cli import crd_texts
+from gatepass.models.conditions import Condition
+from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
+from gatepass.tokens.durations import parse
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def schema(name: str) -> dict[str, Any]:
+    doc = yaml.safe_load((ROOT / "crds" / f"{name}.yaml").read_text())
+    (version,) = doc["spec"]["versions"]
+    return dict(version["schema"]["openAPIV3Schema"]["properties"])
+
+
+def aliases(model: type[BaseModel]) -> set[str]:
+    return {f.alias or n for n, f in model.model_fields.items()}
+
+
+def test_servicetoken_spec_and_status_fields_match_the_crd() -> None:
+    props = schema("servicetokens.gatepass.dev")
+    assert set(props["spec"]["properties"]) == aliases(ServiceTokenSpec)
+    assert set(props["status"]["properties"]) == aliases(ServiceTokenStatus)
+    cond = props["status"]["properties"]["conditions"]["items"]
+    assert set(cond["properties"]) == aliases(Condition)
+
+
+def test_servicetoken_defaults_match_the_crd() -> None:
+    spec = schema("servicetokens.gatepass.dev")["spec"]["properties"]
+    model = ServiceTokenSpec()
+    defaults = {field: prop["default"] for field, prop in spec.items() if "default" in prop}
+    assert defaults == {"duration": "8760h", "enabled": True, "rotationGracePeriod": "24h"}
+    for field, value in defaults.items():
+        assert getattr(model, _snake(field)) == value
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+
+
+def _duration_regex() -> re.Pattern[str]:
+    rules = schema("servicetokens.gatepass.dev")["spec"]["properties"]["renewBefore"]["x-kubernetes-validations"]
+    (pattern,) = re.findall(r"matches\('(.+?)'\)", rules[0]["rule"])
+    return re.compile(pattern.replace("\\\\", "\\"))
+
+
+@given(st.from_regex(r"\A[0-9.]{0,4}(ns|us|µs|ms|s|m|h|d|x|)([0-9.]{0,3}(s|m|h|y))?\Z"))  # noqa: RUF001
+def test_crd_duration_rule_and_parser_agree(text: str) -> None:
+    crd_accepts = bool(_duration_regex().search(text))
+    try:
+        parse(text)
+        parser_accepts = text != "0"  # "0" is only valid for rotationGracePeriod
+    except ValueError:
+        parser_accepts = False
+    assert crd_accepts == parser_accepts, text
+
+
+def test_packaged_crds_are_the_files_in_crds() -> None:
+    files = sorted((ROOT / "crds").glob("*.yaml"))
+    assert crd_texts() == [f.read_text() for f in files]
+    assert files, "no CRDs"
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "crds").glob("*.yaml")), ids=lambda p: p.name)
+def test_crd_files_parse(path: Path) -> None:
+    for doc in yaml.safe_load_all(path.read_text()):
+        assert doc["kind"] == "CustomResourceDefinition"

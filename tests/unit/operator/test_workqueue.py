@@ -1,0 +1,127 @@
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gatepass.operator.workqueue import Key, Retry, WorkQueue
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[Key] = []
+        self.running: set[Key] = set()
+        self.overlap = False
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.result: datetime | None = None
+        self.fail_times = 0
+
+    async def __call__(self, key: Key) -> datetime | None:
+        if key in self.running:
+            self.overlap = True
+        self.running.add(key)
+        self.calls.append(key)
+        await self.gate.wait()
+        self.running.discard(key)
+        if self.fail_times:
+            self.fail_times -= 1
+            raise RuntimeError("boom")
+        return self.result
+
+
+async def settle(q: WorkQueue, seconds: float = 0.05) -> None:
+    await asyncio.sleep(seconds)
+
+
+@pytest.mark.asyncio
+async def test_adds_before_processing_collapse_into_one_run() -> None:
+    rec = Recorder()
+    q = WorkQueue(rec, concurrency=2)
+    for _ in range(5):
+        q.add(("ns", "a"))
+    q.start()
+    await settle(q)
+    await q.stop()
+    assert rec.calls == [("ns", "a")]
+
+
+@pytest.mark.asyncio
+async def test_add_while_running_runs_once_more_never_concurrently() -> None:
+    rec = Recorder()
+    rec.gate.clear()
+    q = WorkQueue(rec, concurrency=4)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q)
+    q.add(("ns", "a"))
+    q.add(("ns", "a"))
+    await settle(q)
+    rec.gate.set()
+    await settle(q)
+    await q.stop()
+    assert rec.calls == [("ns", "a"), ("ns", "a")]
+    assert not rec.overlap
+
+
+@pytest.mark.asyncio
+async def test_wake_time_schedules_the_next_run() -> None:
+    rec = Recorder()
+    rec.result = datetime.now(UTC) + timedelta(milliseconds=100)
+    q = WorkQueue(rec)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.03)
+    assert len(rec.calls) == 1
+    assert q.pending_timers() == 1
+    rec.result = None
+    await settle(q, 0.3)
+    await q.stop()
+    assert len(rec.calls) == 2
+    assert q.pending_timers() == 0
+
+
+@pytest.mark.asyncio
+async def test_forget_cancels_the_timer() -> None:
+    rec = Recorder()
+    rec.result = datetime.now(UTC) + timedelta(milliseconds=50)
+    q = WorkQueue(rec)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.02)
+    q.forget(("ns", "a"))
+    await settle(q, 0.15)
+    await q.stop()
+    assert len(rec.calls) == 1
+
+
+@pytest.mark.asyncio
+async def test_failures_back_off_then_recover(caplog: pytest.LogCaptureFixture) -> None:
+    rec = Recorder()
+    rec.fail_times = 1
+    q = WorkQueue(rec)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.02)
+    assert len(rec.calls) == 1
+    await settle(q, 1.2)  # first backoff is 1 s
+    await q.stop()
+    assert len(rec.calls) == 2
+    assert "retrying in 1.0s" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_retry_runs_again_at_once() -> None:
+    calls: list[Key] = []
+
+    async def worker(key: Key) -> datetime | None:
+        calls.append(key)
+        if len(calls) == 1:
+            raise Retry
+        return None
+
+    q = WorkQueue(worker)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q)
+    await q.stop()
+    assert calls == [("ns", "a"), ("ns", "a")]

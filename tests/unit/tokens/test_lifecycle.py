@@ -1,0 +1,311 @@
+"""The reconcile decision as a table: (spec, status, Secret, annotations, now) -> plan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from gatepass.models.conditions import Condition, find
+from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
+from gatepass.tokens.lifecycle import EXPIRING_SOON, READY, Action, SecretView, TokenView, decide
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+H = timedelta(hours=1)
+CID = "0123456789abcdef0123456789abcdef.access"
+H1 = "sha256:" + "1" * 64
+H2 = "sha256:" + "2" * 64
+OURS = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H1)
+NONE = SecretView(exists=False)
+
+
+def cond(type_: str, status: str, reason: str) -> Condition:
+    return Condition(type=type_, status=status, reason=reason, last_transition_time=T0)  # type: ignore[arg-type]
+
+
+def issued(**over: Any) -> dict[str, Any]:
+    """Status of a token issued at T0 with duration 100h."""
+    base: dict[str, Any] = {
+        "client_id": CID,
+        "secret_name": "tok",
+        "secret_hash": H1,
+        "created_at": T0,
+        "expires_at": T0 + 100 * H,
+        "observed_duration": "100h",
+        "conditions": [cond(READY, "True", "Issued"), cond(EXPIRING_SOON, "False", "NotExpiringSoon")],
+    }
+    return {**base, **over}
+
+
+@dataclass
+class Case:
+    name: str
+    spec: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=issued)
+    secret: SecretView = OURS
+    now: datetime = T0 + H
+    refresh: str | None = None
+    rotate: str | None = None
+    # expectations
+    action: Action = Action.NONE
+    events: tuple[str, ...] = ()
+    expect: dict[str, Any] = field(default_factory=dict)  # status fields
+    ready: tuple[str, str] | None = ("True", "Issued")
+    soon: str | None = "False"
+    wake: datetime | None | str = "any"
+
+
+CASES = [
+    Case(
+        "new token is issued with an expiry",
+        status={},
+        secret=NONE,
+        now=T0,
+        action=Action.ISSUE,
+        events=("Issued",),
+        expect={"created_at": T0, "expires_at": T0 + 100 * H, "client_id": None, "secret_hash": None},
+        wake=T0 + 100 * H - 100 * H / 3,
+    ),
+    Case(
+        "forever token has no expiry and nothing to wake for",
+        spec={"duration": "forever"},
+        status={},
+        secret=NONE,
+        now=T0,
+        action=Action.ISSUE,
+        events=("Issued",),
+        expect={"expires_at": None},
+        wake=None,
+    ),
+    Case(
+        "annotations present at creation are recorded, not acted on",
+        status={},
+        secret=NONE,
+        now=T0,
+        refresh="r1",
+        rotate="x1",
+        action=Action.ISSUE,
+        events=("Issued",),
+        expect={"last_refresh_request": "r1", "last_rotate_request": "x1", "previous_secret_hash": None},
+    ),
+    Case("healthy token: nothing to do, wake for the alert", wake=T0 + 100 * H - 100 * H / 3),
+    Case(
+        "deleted Secret is reissued with the same Client ID and expiry",
+        secret=NONE,
+        action=Action.REISSUE,
+        events=("CredentialsReissued",),
+        expect={"client_id": CID, "expires_at": T0 + 100 * H, "secret_hash": None},
+    ),
+    Case(
+        "tampered secret is reissued",
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        action=Action.REISSUE,
+        events=("CredentialsReissued",),
+    ),
+    Case(
+        "malformed secret is reissued",
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=None),
+        action=Action.REISSUE,
+        events=("CredentialsReissued",),
+    ),
+    Case(
+        "reissue cancels a rotation grace: a leaked secret must stop at once",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 5 * H),
+        secret=NONE,
+        action=Action.REISSUE,
+        events=("CredentialsReissued",),
+        expect={"previous_secret_hash": None, "previous_secret_expires_at": None},
+    ),
+    Case(
+        "someone else's Secret is never overwritten",
+        status={},
+        secret=SecretView(exists=True, owned=False),
+        action=Action.CONFLICT,
+        events=("SecretConflict",),
+        ready=("False", "SecretConflict"),
+        expect={"client_id": None},
+    ),
+    Case(
+        "crash after the Secret write: the pending secret is adopted, not regenerated",
+        status={"pending_secret_hash": H2, "pending_client_id": CID, "pending_action": "Issue"},
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        now=T0,
+        action=Action.FINALIZE,
+        events=("Issued",),
+        expect={"secret_hash": H2, "client_id": CID, "pending_secret_hash": None, "expires_at": T0 + 100 * H},
+    ),
+    Case(
+        "crash before the Secret write: the undelivered pending secret is forgotten",
+        status=issued(pending_secret_hash=H2, pending_client_id=CID, pending_action="Rotate"),
+        rotate="x1",
+        action=Action.ROTATE,
+        events=("Rotated",),
+        expect={"pending_secret_hash": None, "previous_secret_hash": H1},
+    ),
+    Case(
+        "crash after the Secret write of a rotation: finished as a rotation",
+        status=issued(pending_secret_hash=H2, pending_client_id=CID, pending_action="Rotate"),
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        rotate="x1",
+        action=Action.FINALIZE,
+        events=("Rotated",),
+        expect={"secret_hash": H2, "previous_secret_hash": H1, "last_rotate_request": "x1"},
+    ),
+    Case(
+        "rotation keeps the previous secret for the grace period",
+        spec={"rotationGracePeriod": "2h"},
+        rotate="x1",
+        action=Action.ROTATE,
+        events=("Rotated",),
+        expect={
+            "previous_secret_hash": H1,
+            "previous_secret_expires_at": T0 + 3 * H,
+            "last_rotate_request": "x1",
+            "rotated_at": T0 + H,
+            "expires_at": T0 + 100 * H,
+        },
+        wake=T0 + 3 * H,
+    ),
+    Case(
+        "rotation with grace 0s revokes the old secret at once",
+        spec={"rotationGracePeriod": "0s"},
+        rotate="x1",
+        action=Action.ROTATE,
+        events=("Rotated",),
+        expect={"previous_secret_hash": None},
+    ),
+    Case("a handled rotate value is not acted on again", status=issued(last_rotate_request="x1"), rotate="x1"),
+    Case(
+        "refresh annotation extends from now and keeps the secret",
+        refresh="r1",
+        now=T0 + 50 * H,
+        events=("Refreshed",),
+        expect={"expires_at": T0 + 150 * H, "secret_hash": H1, "last_refresh_request": "r1"},
+    ),
+    Case("a handled refresh value is not acted on again", status=issued(last_refresh_request="r1"), refresh="r1"),
+    Case(
+        "editing the duration refreshes with the new duration",
+        spec={"duration": "200h"},
+        now=T0 + 10 * H,
+        events=("Refreshed",),
+        expect={"expires_at": T0 + 210 * H, "observed_duration": "200h"},
+    ),
+    Case(
+        "renewBefore refreshes on its own inside the window",
+        spec={"renewBefore": "10h"},
+        now=T0 + 95 * H,
+        events=("Refreshed",),
+        expect={"expires_at": T0 + 195 * H},
+    ),
+    Case(
+        "renewBefore outside the window: wake at the window",
+        spec={"renewBefore": "40h", "alertBefore": "10h"},
+        wake=T0 + 60 * H,
+    ),
+    Case(
+        "inside alertBefore: ExpiringSoon and one Warning",
+        spec={"alertBefore": "24h"},
+        now=T0 + 80 * H,
+        events=("ExpiringSoon",),
+        soon="True",
+        wake=T0 + 100 * H,
+    ),
+    Case(
+        "ExpiringSoon already reported: no second Event (e.g. after a restart)",
+        spec={"alertBefore": "24h"},
+        status=issued(conditions=[cond(READY, "True", "Issued"), cond(EXPIRING_SOON, "True", "ExpiringSoon")]),
+        now=T0 + 90 * H,
+        soon="True",
+    ),
+    Case(
+        "past expiry: Ready=False Expired with a Warning",
+        now=T0 + 100 * H,
+        events=("Expired",),
+        ready=("False", "Expired"),
+        wake=None,
+    ),
+    Case(
+        "already reported expiry is not reported again",
+        status=issued(conditions=[cond(READY, "False", "Expired")]),
+        now=T0 + 200 * H,
+        ready=("False", "Expired"),
+    ),
+    Case(
+        "disabled: Ready=False Disabled, and no automatic renewal",
+        spec={"enabled": False, "renewBefore": "10h"},
+        now=T0 + 95 * H,
+        events=("Disabled",),
+        ready=("False", "Disabled"),
+        expect={"expires_at": T0 + 100 * H},
+    ),
+    Case(
+        "enabled again",
+        status=issued(conditions=[cond(READY, "False", "Disabled")]),
+        events=("Enabled",),
+    ),
+    Case(
+        "the previous secret is dropped once its grace has passed",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 2 * H),
+        now=T0 + 2 * H,
+        expect={"previous_secret_hash": None, "previous_secret_expires_at": None},
+    ),
+    Case(
+        "the previous secret is kept inside its grace",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 2 * H),
+        expect={"previous_secret_hash": H2},
+        wake=T0 + 2 * H,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decide(case: Case) -> None:
+    spec = ServiceTokenSpec.model_validate({"duration": "100h", "secretName": "tok", **case.spec})
+    token = TokenView(
+        spec=spec,
+        status=ServiceTokenStatus.model_validate(case.status),
+        generation=3,
+        refresh_request=case.refresh,
+        rotate_request=case.rotate,
+    )
+    plan = decide(token, case.secret, case.now)
+    assert plan.action is case.action
+    assert tuple(e.reason for e in plan.events) == case.events
+    for key, value in case.expect.items():
+        assert getattr(plan.status, key) == value, key
+    ready = find(plan.status.conditions, READY)
+    if case.ready is not None:
+        assert ready is not None
+        assert (ready.status, ready.reason) == case.ready
+        assert ready.observed_generation == 3
+    if case.soon is not None:
+        soon = find(plan.status.conditions, EXPIRING_SOON)
+        assert soon is not None
+        assert soon.status == case.soon
+    if case.wake != "any":
+        assert plan.wake_at == case.wake
+    assert plan.status.observed_generation == 3
+
+
+def test_decide_does_not_mutate_its_input() -> None:
+    status = ServiceTokenStatus.model_validate(issued())
+    before = status.model_dump()
+    token = TokenView(spec=ServiceTokenSpec(duration="100h", secret_name="tok"), status=status, rotate_request="x")
+    decide(token, NONE, T0 + 200 * H)
+    assert status.model_dump() == before
+
+
+def test_default_alert_window_is_a_week_or_a_third_of_short_durations() -> None:
+    assert ServiceTokenSpec(duration="8760h").alert_window == timedelta(hours=168)
+    assert ServiceTokenSpec(duration="30s").alert_window == timedelta(seconds=10)
+    assert ServiceTokenSpec(duration="forever").alert_window is None
+    assert ServiceTokenSpec(duration="30s", alert_before="5s").alert_window == timedelta(seconds=5)
+
+
+def test_event_messages_never_carry_hashes() -> None:
+    token = TokenView(spec=ServiceTokenSpec(duration="100h", secret_name="tok"), status=ServiceTokenStatus())
+    for secret in (NONE, SecretView(exists=True, owned=False)):
+        for ev in decide(token, secret, T0).events:
+            assert "sha256" not in ev.message
