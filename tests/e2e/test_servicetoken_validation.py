@@ -1,0 +1,83 @@
+"""The API server itself rejects bad ServiceTokens, naming the field (CRD schema + CEL)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.support.tokens import Tokens
+
+BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
+    ("negative duration", {"duration": "-5m"}, "spec.duration"),
+    ("zero duration", {"duration": "0s"}, "spec.duration must be at least 1s"),
+    ("sub-second duration", {"duration": "500ms"}, "spec.duration must be at least 1s"),
+    ("days are not a Go unit", {"duration": "10d"}, "spec.duration must be a positive Go duration"),
+    ("duration not a duration", {"duration": "a year"}, "spec.duration"),
+    ("duration of the wrong type", {"duration": 3600}, "spec.duration"),
+    ("enabled of the wrong type", {"enabled": "yes"}, "spec.enabled"),
+    ("unknown field", {"colour": "blue"}, 'unknown field "spec.colour"'),
+    ("alertBefore longer than duration", {"duration": "100h", "alertBefore": "200h"}, "spec.alertBefore"),
+    ("alertBefore equal to duration", {"duration": "1h", "alertBefore": "60m"}, "spec.alertBefore"),
+    ("renewBefore longer than duration", {"duration": "24h", "renewBefore": "48h"}, "spec.renewBefore"),
+    ("renewBefore not a duration", {"renewBefore": "soon"}, "spec.renewBefore"),
+    ("alertBefore negative", {"alertBefore": "-1h"}, "spec.alertBefore"),
+    ("grace not a duration", {"rotationGracePeriod": "1 day"}, "spec.rotationGracePeriod"),
+    ("secretName not a DNS name", {"secretName": "Bad_Name"}, "spec.secretName"),
+    ("secretName too long", {"secretName": "a" * 254}, "spec.secretName"),
+    (
+        "template overrides the managed-by label",
+        {"secretTemplate": {"labels": {"app.kubernetes.io/managed-by": "me"}}},
+        "spec.secretTemplate.labels",
+    ),
+    ("template label of the wrong type", {"secretTemplate": {"labels": {"team": 7}}}, "spec.secretTemplate.labels"),
+    ("template unknown field", {"secretTemplate": {"data": {}}}, 'unknown field "spec.secretTemplate.data"'),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "message"), BAD_SPECS, ids=[c for c, _, _ in BAD_SPECS])
+def test_bad_spec_is_rejected_naming_the_field(
+    api: client.ApiClient, crds: None, namespace: str, case: str, spec: dict[str, Any], message: str
+) -> None:
+    tokens = Tokens(api, namespace)
+    with pytest.raises(ApiException) as err:
+        tokens.create("bad", spec)
+    assert err.value.status in (400, 422), err.value.body
+    assert message in json.loads(err.value.body)["message"]
+    assert tokens.get("bad") is None
+
+
+GOOD_SPECS: list[dict[str, Any]] = [
+    {},
+    {"duration": "forever"},
+    {"duration": "1h30m", "alertBefore": "30m", "renewBefore": "15m"},
+    {"duration": "forever", "alertBefore": "24h", "renewBefore": "1h"},
+    {"rotationGracePeriod": "0s", "enabled": False},
+    {"secretName": "ci.bot-creds", "secretTemplate": {"labels": {"team": "a"}, "annotations": {"x": "y"}}},
+]
+
+
+@pytest.mark.parametrize("spec", GOOD_SPECS, ids=str)
+def test_good_spec_is_accepted_with_defaults(
+    api: client.ApiClient, crds: None, namespace: str, spec: dict[str, Any]
+) -> None:
+    tokens = Tokens(api, namespace)
+    created = tokens.create("good", spec)
+    assert created["spec"]["duration"] == spec.get("duration", "8760h")
+    assert created["spec"]["enabled"] is spec.get("enabled", True)
+    assert created["spec"]["rotationGracePeriod"] == spec.get("rotationGracePeriod", "24h")
+
+
+def test_secret_name_is_immutable(api: client.ApiClient, crds: None, namespace: str) -> None:
+    tokens = Tokens(api, namespace)
+    tokens.create("t", {"secretName": "one"})
+    with pytest.raises(ApiException) as err:
+        tokens.patch("t", {"spec": {"secretName": "two"}})
+    assert "spec.secretName is immutable" in json.loads(err.value.body)["message"]
+    tokens.create("u")
+    with pytest.raises(ApiException) as err:
+        tokens.patch("u", {"spec": {"secretName": "later"}})
+    assert "spec.secretName is immutable" in json.loads(err.value.body)["message"]
