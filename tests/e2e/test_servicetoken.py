@@ -23,7 +23,10 @@ def test_apply_gives_a_secret_and_ready_status_within_2s(tokens: Tokens, cluster
     start = time.monotonic()
     tokens.create(
         "ci-bot",
-        {"duration": "720h", "secretTemplate": {"labels": {"team": "infra"}, "annotations": {"owner": "ops"}}},
+        {
+            "duration": "720h",
+            "secretTemplate": {"labels": {"team": "infra"}, "annotations": {"owner": "ops"}},
+        },
     )
     st = tokens.wait_ready("ci-bot", timeout=2)
     print(f"Ready after {time.monotonic() - start:.2f}s")
@@ -111,7 +114,9 @@ def test_rotate_keeps_the_previous_hash_until_the_grace_ends(tokens: Tokens) -> 
 def test_short_token_warns_once_then_expires(tokens: Tokens, running_operator: OperatorProcess) -> None:
     tokens.create("short", {"duration": "6s", "alertBefore": "4s"})
     tokens.wait_ready("short")
-    soon = wait_for(lambda: (c := tokens.condition("short", "ExpiringSoon")) and c["status"] == "True" and c, timeout=5)
+    soon = wait_for(
+        lambda: (c := tokens.condition("short", "ExpiringSoon")) and c["status"] == "True" and c, timeout=5
+    )
     assert "expires at" in soon["message"]
     cond = tokens.wait_reason("short", "Expired", timeout=8)
     assert cond["status"] == "False"
@@ -151,15 +156,21 @@ def test_deleted_or_tampered_secret_is_reissued(tokens: Tokens) -> None:
     first = tokens.wait_ready("lost")
     old = tokens.creds("lost")
     tokens.core.delete_namespaced_secret("lost", tokens.ns)
-    second = wait_for(lambda: (s := tokens.status("lost")).get("secretHash") != first["secretHash"] and s, timeout=5)
+    second = wait_for(
+        lambda: (s := tokens.status("lost")).get("secretHash") != first["secretHash"] and s, timeout=5
+    )
     new = tokens.creds("lost")
     assert new.client_id == old.client_id
     assert new.client_secret != old.client_secret
     assert second["secretHash"] == new.hash
     assert second["expiresAt"] == first["expiresAt"]
 
-    tokens.core.patch_namespaced_secret("lost", tokens.ns, {"stringData": {"CF_ACCESS_CLIENT_SECRET": "guessed"}})
-    third = wait_for(lambda: (s := tokens.status("lost")).get("secretHash") != second["secretHash"] and s, timeout=5)
+    tokens.core.patch_namespaced_secret(
+        "lost", tokens.ns, {"stringData": {"CF_ACCESS_CLIENT_SECRET": "guessed"}}
+    )
+    third = wait_for(
+        lambda: (s := tokens.status("lost")).get("secretHash") != second["secretHash"] and s, timeout=5
+    )
     assert tokens.creds("lost").hash == third["secretHash"]
     warnings = [m for t, r, m in tokens.events("lost") if r == "CredentialsReissued"]
     assert len(warnings) == 2
@@ -187,7 +198,8 @@ def test_metrics_show_expiry_and_readiness(tokens: Tokens, running_operator: Ope
     line = next(
         ln
         for ln in text.splitlines()
-        if ln.startswith("gatepass_service_token_expiration_timestamp_seconds{") and f'namespace="{tokens.ns}"' in ln
+        if ln.startswith("gatepass_service_token_expiration_timestamp_seconds{")
+        and f'namespace="{tokens.ns}"' in ln
     )
     assert f'client_id="{st["clientId"]}"' in line
     assert float(line.rsplit(" ", 1)[1]) == expected

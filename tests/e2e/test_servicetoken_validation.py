@@ -33,7 +33,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         {"secretTemplate": {"labels": {"app.kubernetes.io/managed-by": "me"}}},
         "spec.secretTemplate.labels",
     ),
-    ("template label of the wrong type", {"secretTemplate": {"labels": {"team": 7}}}, "spec.secretTemplate.labels"),
+    (
+        "template label of the wrong type",
+        {"secretTemplate": {"labels": {"team": 7}}},
+        "spec.secretTemplate.labels",
+    ),
     ("template unknown field", {"secretTemplate": {"data": {}}}, 'unknown field "spec.secretTemplate.data"'),
 ]
 

@@ -46,7 +46,9 @@ class Tokens:
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+            result: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, self.ns, PLURAL, name
+            )
             return result
         except ApiException as e:
             if e.status == 404:
@@ -102,7 +104,9 @@ class Tokens:
 
     def managed_secrets(self, token: str) -> list[client.V1Secret]:
         return list(
-            self.core.list_namespaced_secret(self.ns, label_selector=f"gatepass.dev/service-token={token}").items
+            self.core.list_namespaced_secret(
+                self.ns, label_selector=f"gatepass.dev/service-token={token}"
+            ).items
         )
 
     def events(self, name: str) -> list[tuple[str, str, str]]:

@@ -12,7 +12,9 @@ def test_transition_time_moves_only_when_status_flips() -> None:
     assert ready is not None
     assert ready.last_transition_time == T0
     assert (ready.message, ready.observed_generation) == ("b", 2)
-    flipped = find(set_condition(later, "Ready", "False", "Expired", "c", T0 + timedelta(hours=2), 2), "Ready")
+    flipped = find(
+        set_condition(later, "Ready", "False", "Expired", "c", T0 + timedelta(hours=2), 2), "Ready"
+    )
     assert flipped is not None
     assert flipped.last_transition_time == T0 + timedelta(hours=2)
 

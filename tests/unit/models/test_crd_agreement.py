@@ -52,7 +52,9 @@ def _snake(camel: str) -> str:
 
 
 def _duration_regex() -> re.Pattern[str]:
-    rules = schema("servicetokens.gatepass.dev")["spec"]["properties"]["renewBefore"]["x-kubernetes-validations"]
+    rules = schema("servicetokens.gatepass.dev")["spec"]["properties"]["renewBefore"][
+        "x-kubernetes-validations"
+    ]
     (pattern,) = re.findall(r"matches\('(.+?)'\)", rules[0]["rule"])
     return re.compile(pattern.replace("\\\\", "\\"))
 

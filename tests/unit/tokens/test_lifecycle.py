@@ -176,7 +176,9 @@ CASES = [
         events=("Rotated",),
         expect={"previous_secret_hash": None},
     ),
-    Case("a handled rotate value is not acted on again", status=issued(last_rotate_request="x1"), rotate="x1"),
+    Case(
+        "a handled rotate value is not acted on again", status=issued(last_rotate_request="x1"), rotate="x1"
+    ),
     Case(
         "refresh annotation extends from now and keeps the secret",
         refresh="r1",
@@ -184,7 +186,11 @@ CASES = [
         events=("Refreshed",),
         expect={"expires_at": T0 + 150 * H, "secret_hash": H1, "last_refresh_request": "r1"},
     ),
-    Case("a handled refresh value is not acted on again", status=issued(last_refresh_request="r1"), refresh="r1"),
+    Case(
+        "a handled refresh value is not acted on again",
+        status=issued(last_refresh_request="r1"),
+        refresh="r1",
+    ),
     Case(
         "editing the duration refreshes with the new duration",
         spec={"duration": "200h"},
@@ -215,7 +221,9 @@ CASES = [
     Case(
         "ExpiringSoon already reported: no second Event (e.g. after a restart)",
         spec={"alertBefore": "24h"},
-        status=issued(conditions=[cond(READY, "True", "Issued"), cond(EXPIRING_SOON, "True", "ExpiringSoon")]),
+        status=issued(
+            conditions=[cond(READY, "True", "Issued"), cond(EXPIRING_SOON, "True", "ExpiringSoon")]
+        ),
         now=T0 + 90 * H,
         soon="True",
     ),
@@ -292,7 +300,9 @@ def test_decide(case: Case) -> None:
 def test_decide_does_not_mutate_its_input() -> None:
     status = ServiceTokenStatus.model_validate(issued())
     before = status.model_dump()
-    token = TokenView(spec=ServiceTokenSpec(duration="100h", secret_name="tok"), status=status, rotate_request="x")
+    token = TokenView(
+        spec=ServiceTokenSpec(duration="100h", secret_name="tok"), status=status, rotate_request="x"
+    )
     decide(token, NONE, T0 + 200 * H)
     assert status.model_dump() == before
 
