@@ -22,7 +22,7 @@ def cluster() -> Iterator[ClusterInfo]:
 
 @pytest.fixture(scope="session")
 def api(cluster: ClusterInfo) -> Iterator[client.ApiClient]:
-    with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as c:
+    with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as c:  # type: ignore[no-untyped-call]
         yield c
 
 

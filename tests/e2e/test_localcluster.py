@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,7 +31,7 @@ def widgets(api: client.ApiClient) -> client.CustomObjectsApi:
             raise
 
     def established() -> bool:
-        crd = ext.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])  # type: ignore[index]
+        crd = ext.read_custom_resource_definition(WIDGET_CRD["metadata"]["name"])
         return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
 
     wait_for(established, timeout=30, what="Widget CRD established")
@@ -63,7 +64,7 @@ def test_crd_with_cel_rule_accepts_valid_and_rejects_invalid_objects(
 def test_owned_object_is_garbage_collected_after_owner_deletion(
     api: client.ApiClient, widgets: client.CustomObjectsApi, namespace: str
 ) -> None:
-    owner = widgets.create_namespaced_custom_object(
+    owner: dict[str, Any] = widgets.create_namespaced_custom_object(  # type: ignore[assignment]
         "clustertest.gatepass.dev", "v1", namespace, "widgets", widget("owner", 1, 1)
     )
     core = client.CoreV1Api(api)
@@ -85,7 +86,7 @@ def test_owned_object_is_garbage_collected_after_owner_deletion(
             core.read_namespaced_config_map("owned", namespace)
             return False
         except ApiException as e:
-            return e.status == 404
+            return bool(e.status == 404)
 
     wait_for(gone, timeout=10, what="owned ConfigMap garbage-collected")
     print(f"garbage-collected in {time.monotonic() - start:.2f}s")
@@ -119,7 +120,7 @@ def test_deployment_gets_replicaset_and_namespace_deletion_finishes(api: client.
             core.read_namespace(ns)
             return False
         except ApiException as e:
-            return e.status == 404
+            return bool(e.status == 404)
 
     wait_for(deleted, timeout=60, what=f"namespace {ns} to finish terminating")
 

@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT / "tools" / "localcluster"))
 
 import localcluster  # noqa: E402
 
+__all__ = ["ClusterInfo", "localcluster", "provide_cluster"]
+
 # CRDs known before the garbage collector starts (see LocalCluster.start).
 PREINSTALL = (ROOT / "crds", ROOT / "tests" / "e2e" / "testdata")
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -39,24 +39,26 @@ class Tokens:
             "metadata": {"name": name, "annotations": annotations},
             "spec": spec or {},
         }
-        result: dict[str, Any] = self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, self.ns, PLURAL, body, field_validation="Strict"
+        return cast(
+            dict[str, Any],
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.ns, PLURAL, body, field_validation="Strict"
+            ),
         )
-        return result
 
     def get(self, name: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.ns, PLURAL, name
+            return cast(
+                dict[str, Any],
+                self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name),
             )
-            return result
         except ApiException as e:
             if e.status == 404:
                 return None
             raise
 
     def status(self, name: str) -> dict[str, Any]:
-        return (self.get(name) or {}).get("status") or {}
+        return cast(dict[str, Any], (self.get(name) or {}).get("status") or {})
 
     def patch(self, name: str, patch: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name, patch)
@@ -68,12 +70,13 @@ class Tokens:
         self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
 
     def condition(self, name: str, type_: str = "Ready") -> dict[str, Any] | None:
-        return next((c for c in self.status(name).get("conditions", []) if c["type"] == type_), None)
+        conditions: list[dict[str, Any]] = self.status(name).get("conditions", [])
+        return next((c for c in conditions if c["type"] == type_), None)
 
     def wait_ready(self, name: str, timeout: float = 10) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
             st = self.status(name)
-            cond = next((c for c in st.get("conditions", []) if c["type"] == "Ready"), None)
+            cond = self.condition(name)
             return st if cond and cond["status"] == "True" and st.get("secretHash") else None
 
         return wait_for(ready, timeout=timeout, what=f"ServiceToken {name} Ready")

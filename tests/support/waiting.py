@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 T = TypeVar("T")
 
 
-def wait_for(fn: Callable[[], T | None], timeout: float = 10, interval: float = 0.05, what: str = "") -> T:
+def wait_for(
+    fn: Callable[[], T | Literal[False] | None], timeout: float = 10, interval: float = 0.05, what: str = ""
+) -> T:
     """Call fn until it returns something truthy; fail with the last value after timeout."""
     deadline = time.monotonic() + timeout
     last: object = None

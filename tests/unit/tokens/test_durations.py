@@ -18,7 +18,7 @@ from gatepass.tokens.durations import FOREVER, format_duration, parse, parse_lif
         ("2s500ms", timedelta(seconds=2.5)),
         ("0", timedelta(0)),
         ("0s", timedelta(0)),
-        ("1µs", timedelta(microseconds=1)),  # noqa: RUF001
+        ("1µs", timedelta(microseconds=1)),
     ],
 )
 def test_parse_accepts_go_durations(text: str, expected: timedelta) -> None:

@@ -22,7 +22,7 @@ NONE = SecretView(exists=False)
 
 
 def cond(type_: str, status: str, reason: str) -> Condition:
-    return Condition(type=type_, status=status, reason=reason, last_transition_time=T0)  # type: ignore[arg-type]
+    return Condition(type=type_, status=status, reason=reason, last_transition_time=T0)
 
 
 def issued(**over: Any) -> dict[str, Any]:
@@ -54,7 +54,7 @@ class Case:
     expect: dict[str, Any] = field(default_factory=dict)  # status fields
     ready: tuple[str, str] | None = ("True", "Issued")
     soon: str | None = "False"
-    wake: datetime | None | str = "any"
+    wake: datetime | str | None = "any"
 
 
 CASES = [
