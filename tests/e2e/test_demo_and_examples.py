@@ -1,0 +1,38 @@
+"""The front door: `make demo` runs to the end; examples/ apply as they are."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from kubernetes import client
+
+from tests.support.cluster import ROOT, ClusterInfo
+from tests.support.operator import OperatorProcess
+from tests.support.tokens import Tokens
+
+
+@pytest.mark.skipif("GATEPASS_TEST_CLUSTER" in os.environ, reason="the demo builds its own cluster")
+def test_demo_runs_the_story_to_the_end() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "demo.py")], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    for step in ("Create a ServiceToken", "Refresh", "Rotate", "Lose the Secret", "Revoke", "Done."):
+        assert step in out.stdout
+    assert "gpst_" not in out.stdout + out.stderr  # never prints a Client Secret
+
+
+def test_examples_apply_as_they_are(
+    cluster: ClusterInfo, api: client.ApiClient, namespace: str, running_operator: OperatorProcess
+) -> None:
+    for name in ("servicetoken.yaml", "consumer-deployment.yaml"):
+        cluster.kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples" / name))
+    tokens = Tokens(api, namespace)
+    tokens.wait_ready("ci-bot")
+    deployment = client.AppsV1Api(api).read_namespaced_deployment("reporter", namespace)
+    spec = deployment.spec.template.spec
+    assert spec.containers[0].env_from[0].secret_ref.name == "ci-bot"
+    assert spec.volumes[0].secret.secret_name == "ci-bot"
