@@ -1,0 +1,104 @@
+"""Forward a request to the application's upstream, streaming both ways."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER
+
+log = logging.getLogger(__name__)
+
+# RFC 9110 7.6.1 hop-by-hop fields, plus ones we set or must never pass on.
+HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection",
+        "Keep-Alive",
+        "Proxy-Authenticate",
+        "Proxy-Authorization",
+        "TE",
+        "Trailer",
+        "Transfer-Encoding",
+        "Upgrade",
+        "Host",
+        "Content-Length",
+    )
+)
+# Never to the origin: the client's secret, and any assertion the client made
+# up (only the gateway's own JWT is passed on).
+STRIPPED_UPSTREAM = frozenset(h.lower() for h in (CLIENT_SECRET_HEADER, ASSERTION_HEADER, TOKEN_HEADER))
+
+
+def upstream_url(base: URL, request: web.Request) -> URL:
+    path = base.raw_path.rstrip("/") + request.rel_url.raw_path
+    return base.with_path(path, encoded=True).with_query(request.rel_url.raw_query_string or None)
+
+
+def request_headers(request: web.Request, assertion: str | None) -> CIMultiDict[str]:
+    connection = {v.strip().lower() for v in request.headers.get("Connection", "").split(",")}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in request.headers.items():
+        low = name.lower()
+        if low in HOP_BY_HOP or low in STRIPPED_UPSTREAM or low in connection:
+            continue
+        out.add(name, value)
+    if assertion is not None:
+        out[ASSERTION_HEADER] = assertion
+    peer = request.remote or ""
+    prior = request.headers.get("X-Forwarded-For")
+    out["X-Forwarded-For"] = f"{prior}, {peer}" if prior else peer
+    out["X-Forwarded-Host"] = request.host
+    out["X-Forwarded-Proto"] = request.scheme
+    return out
+
+
+def response_headers(resp: aiohttp.ClientResponse) -> CIMultiDict[str]:
+    connection = {v.strip().lower() for v in resp.headers.get("Connection", "").split(",")}
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in resp.headers.items():
+        low = name.lower()
+        if (low in HOP_BY_HOP and low != "content-length") or low in connection:
+            continue
+        out.add(name, value)
+    return out
+
+
+async def forward(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    base: URL,
+    assertion: str | None,
+    extra_headers: CIMultiDict[str],
+) -> web.StreamResponse:
+    url = upstream_url(base, request)
+    body = request.content if request.body_exists else None
+    out: web.StreamResponse | None = None
+    try:
+        async with session.request(
+            request.method,
+            url,
+            headers=request_headers(request, assertion),
+            data=body,
+            allow_redirects=False,
+            auto_decompress=False,
+        ) as resp:
+            headers = response_headers(resp)
+            headers.extend(extra_headers)
+            out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=headers)
+            await out.prepare(request)
+            async for chunk in resp.content.iter_chunked(65536):
+                await out.write(chunk)
+            await out.write_eof()
+            return out
+    except (TimeoutError, aiohttp.ClientError, OSError) as e:
+        log.warning("upstream %s failed: %s", base, type(e).__name__)
+        if out is not None:  # status already sent: all we can do is cut the response short
+            raise ConnectionResetError("upstream failed mid-response") from None
+        timeout = isinstance(e, TimeoutError)
+        code = "upstream_timeout" if timeout else "upstream_unavailable"
+        return web.json_response({"error": code}, status=504 if timeout else 502)

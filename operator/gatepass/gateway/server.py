@@ -1,0 +1,189 @@
+"""The gateway's HTTP side: routing, Cloudflare's endpoints, forward-auth, proxying.
+
+Nothing here calls the Kubernetes API: everything comes from :class:`State`,
+which the watches keep current.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gatepass.gateway import metrics
+from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, authenticate
+from gatepass.gateway.proxy import forward
+from gatepass.gateway.sessions import Sessions
+from gatepass.gateway.settings import GatewaySettings
+from gatepass.gateway.state import AppRecord, State
+
+log = logging.getLogger(__name__)
+CERTS_PATH = "/cdn-cgi/access/certs"
+AUTHORIZE_PATH = "/cdn-cgi/access/authorize"
+OIDC_PATH = "/.well-known/openid-configuration"
+Clock = Callable[[], float]
+
+
+class Gateway:
+    def __init__(
+        self, settings: GatewaySettings, state: State, ready: Callable[[], bool], clock: Clock = time.time
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.ready = ready
+        self.clock = clock
+        self.sessions = Sessions(settings.issuer, settings.jwt_cache_size)
+        self.client: aiohttp.ClientSession | None = None
+        self._jwks: tuple[tuple[str, ...], bytes] | None = None
+
+    # lifecycle -----------------------------------------------------------
+    async def _start_client(self, _: web.Application) -> None:
+        # One pooled client for every upstream, for the life of the process.
+        self.client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.settings.upstream_connections, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.settings.upstream_timeout),
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),  # never keep one client's cookies for another
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def _close_client(self, _: web.Application) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=0)
+        app.on_startup.append(self._start_client)
+        app.on_cleanup.append(self._close_client)
+        app.router.add_get(CERTS_PATH, self.certs)
+        app.router.add_route("*", AUTHORIZE_PATH, self.authorize)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
+
+    def admin_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        return app
+
+    # Cloudflare-compatible endpoints -------------------------------------
+    async def certs(self, _: web.Request) -> web.Response:
+        kids = tuple(k.kid for k in self.state.keys)
+        if self._jwks is None or self._jwks[0] != kids:  # rebuilt only when the keys change
+            certs = [{"kid": k.kid, "cert": k.cert_pem} for k in self.state.keys]
+            doc = {
+                "keys": [k.jwk() for k in self.state.keys],
+                "public_cert": certs[0] if certs else None,
+                "public_certs": certs,
+            }
+            self._jwks = (kids, json.dumps(doc).encode())
+        return web.Response(
+            body=self._jwks[1], content_type="application/json", headers={"Cache-Control": "max-age=300"}
+        )
+
+    def _issuer_doc(self) -> dict[str, Any]:
+        issuer = self.settings.issuer.rstrip("/")
+        return {
+            "issuer": self.settings.issuer,
+            "jwks_uri": issuer + CERTS_PATH,
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "claims_supported": ["aud", "common_name", "exp", "iat", "iss", "nbf", "sub", "type"],
+        }
+
+    # requests --------------------------------------------------------------
+    def _check(self, request: web.Request, app: AppRecord) -> Outcome:
+        return authenticate(request.headers, request.cookies, app, self.state, self.sessions, self.clock())
+
+    def _cookie(self, outcome: Outcome) -> CIMultiDict[str]:
+        headers: CIMultiDict[str] = CIMultiDict()
+        if outcome.minted_exp is not None and outcome.assertion is not None:
+            max_age = max(0, int(outcome.minted_exp - self.clock()))
+            secure = "; Secure" if self.settings.cookie_secure else ""
+            headers["Set-Cookie"] = (
+                f"{COOKIE}={outcome.assertion}; Max-Age={max_age}; Path=/; HttpOnly{secure}; SameSite=Lax"
+            )
+        return headers
+
+    def _refuse(self, request: web.Request, app: AppRecord | None, outcome: Outcome) -> web.Response:
+        client_id = request.headers.get(CLIENT_ID_HEADER, "")
+        log.info(
+            "refused %s %s%s: %d %s (app %s, client id %s)",
+            request.method,
+            request.host,
+            request.path,
+            outcome.status,
+            outcome.reason,
+            _app_label(app),
+            client_id if outcome.identity else "-",
+        )
+        return web.json_response({"error": outcome.reason}, status=outcome.status)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        start = time.perf_counter()
+        app = self.state.app_for_host(request.host)
+        if app is None:
+            if request.path == OIDC_PATH:  # the gateway's own host, not an application's
+                return web.json_response(self._issuer_doc())
+            metrics.REQUESTS.labels("-", "unknown_host").inc()
+            return web.json_response({"error": "unknown_host"}, status=404)
+        label = _app_label(app)
+        outcome = self._check(request, app)
+        metrics.REQUESTS.labels(label, outcome.reason).inc()
+        if not outcome.allowed:
+            return self._refuse(request, app, outcome)
+        if outcome.minted_exp is not None:
+            metrics.MINTED.labels(label).inc()
+        assert self.client is not None
+        try:
+            return await forward(request, self.client, app.upstream, outcome.assertion, self._cookie(outcome))
+        finally:
+            metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        """Forward-auth for ingress controllers: 200 with the assertion, or 401/403."""
+        host = request.headers.get("X-Forwarded-Host") or request.host
+        app = self.state.app_for_host(host)
+        if app is None:
+            metrics.REQUESTS.labels("-", "unknown_host").inc()
+            return web.json_response({"error": "unknown_host"}, status=404)
+        outcome = self._check(request, app)
+        metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()
+        if not outcome.allowed:
+            return self._refuse(request, app, outcome)
+        headers = self._cookie(outcome)
+        if outcome.minted_exp is not None:
+            metrics.MINTED.labels(_app_label(app)).inc()
+        if outcome.assertion is not None:
+            headers[ASSERTION_HEADER] = outcome.assertion
+        return web.Response(status=200, headers=headers)
+
+    # admin -----------------------------------------------------------------
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        if self.ready():
+            return web.Response(text="ok")
+        return web.Response(
+            status=503, text="waiting for the first full list of tokens, applications and keys"
+        )
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        metrics.OBJECTS.labels("servicetokens").set(len(self.state.tokens))
+        metrics.OBJECTS.labels("accessapplications").set(len(self.state.apps))
+        metrics.OBJECTS.labels("signingkeys").set(len(self.state.keys))
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _app_label(app: AppRecord | None) -> str:
+    return "-" if app is None else f"{app.namespace}/{app.name}"

@@ -1,0 +1,125 @@
+"""Session JWTs: minted after a service token authenticates, verified on later requests.
+
+The claims follow Cloudflare's service-token JWTs (``aud`` list, ``common_name``
+= Client ID, ``sub`` "", ``type`` "app") so origins written for Cloudflare
+verify them unchanged. Only RS256 is accepted, with a known ``kid``.
+
+Verification is cached: a JWT verified once is remembered until its ``exp``
+(bounded LRU), so the steady state is a dict lookup. What can change after
+verification (the token deleted or disabled, the app's sessions revoked, the
+key dropped) is checked on every request by the caller or here.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gatepass.gateway.state import AppRecord, State, TokenRecord
+
+ALGORITHM = "RS256"
+
+
+class InvalidSession(Exception):
+    """The JWT does not authenticate; ``reason`` is a short code for logs and bodies."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Claims:
+    kid: str
+    aud: tuple[str, ...]
+    common_name: str
+    iat: float
+    exp: float
+
+
+class Sessions:
+    def __init__(self, issuer: str, cache_size: int = 50_000) -> None:
+        self.issuer = issuer
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Claims] = OrderedDict()
+
+    def mint(self, state: State, app: AppRecord, token: TokenRecord, now: float) -> tuple[str, float]:
+        key = state.signing_key
+        if key is None:
+            raise InvalidSession("no_signing_key")
+        exp = now + app.session_seconds
+        if token.expires_at is not None:
+            exp = min(exp, token.expires_at)  # a session never outlives its token
+        iat = int(now)
+        claims: dict[str, Any] = {
+            "aud": [app.aud],
+            "common_name": token.client_id,
+            "iat": iat,
+            "nbf": iat,
+            "exp": int(exp),
+            "iss": self.issuer,
+            "sub": "",
+            "type": "app",
+        }
+        encoded = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+        self._remember(encoded, Claims(key.kid, (app.aud,), token.client_id, iat, int(exp)))
+        return encoded, int(exp)
+
+    def verify(self, state: State, encoded: str, app: AppRecord, now: float) -> Claims:
+        claims = self._cache.get(encoded)
+        if claims is None:
+            claims = self._verify_signature(state, encoded)
+            self._remember(encoded, claims)
+        else:
+            self._cache.move_to_end(encoded)
+        if now >= claims.exp:
+            raise InvalidSession("session_expired")
+        if claims.kid not in state.keys_by_kid:
+            raise InvalidSession("unknown_key")
+        if app.aud not in claims.aud:
+            raise InvalidSession("wrong_audience")
+        if app.sessions_revoked_before is not None and claims.iat < app.sessions_revoked_before:
+            raise InvalidSession("session_revoked")
+        return claims
+
+    def _verify_signature(self, state: State, encoded: str) -> Claims:
+        try:
+            header = jwt.get_unverified_header(encoded)
+        except jwt.InvalidTokenError:
+            raise InvalidSession("malformed_jwt") from None
+        key = state.keys_by_kid.get(str(header.get("kid", "")))
+        if key is None or header.get("alg") != ALGORITHM:
+            raise InvalidSession("unknown_key" if key is None else "bad_algorithm")
+        try:
+            payload = jwt.decode(
+                encoded,
+                key.public_key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                # aud is checked per application above; here only its presence.
+                options={"require": ["exp", "iat", "iss", "aud"], "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidSession("session_expired") from None
+        except jwt.InvalidTokenError:
+            raise InvalidSession("invalid_jwt") from None
+        aud = payload.get("aud")
+        auds = tuple(aud) if isinstance(aud, list) else (aud,)
+        cn = payload.get("common_name")
+        if (
+            payload.get("type") != "app"
+            or not isinstance(cn, str)
+            or not all(isinstance(a, str) for a in auds)
+        ):
+            raise InvalidSession("invalid_jwt")
+        return Claims(
+            kid=key.kid, aud=auds, common_name=cn, iat=float(payload["iat"]), exp=float(payload["exp"])
+        )
+
+    def _remember(self, encoded: str, claims: Claims) -> None:
+        self._cache[encoded] = claims
+        if len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)

@@ -1,0 +1,36 @@
+"""Gateway settings from the environment (``GATEPASS_*``), validated at start."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gatepass.signing import DEFAULT_KEY_SECRET_NAME
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEPASS_")
+
+    issuer: str = Field("https://gatepass.local", description="the JWTs' iss; also serves the OIDC discovery")
+    port: int = Field(8000, ge=1, le=65535)
+    admin_port: int = Field(9091, ge=0, le=65535, description="/healthz, /readyz, /metrics; 0 turns it off")
+    bind_address: str = "0.0.0.0"  # noqa: S104 - in a pod, traffic comes through the Service
+    # Where the signing-key Secret lives (the gateway's own namespace).
+    key_namespace: str = "gatepass-system"
+    key_secret: str = DEFAULT_KEY_SECRET_NAME
+    # Empty = every namespace. Comma-separated in the environment.
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")
+    upstream_timeout: float = Field(30.0, gt=0)
+    upstream_connections: int = Field(512, ge=1, description="pooled connections to upstreams in total")
+    jwt_cache_size: int = Field(50_000, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [n.strip() for n in value.split(",") if n.strip()]
+        return value

@@ -1,0 +1,167 @@
+"""The gateway's view of the cluster, kept by watches; read on every request.
+
+Records are immutable; indexes change only between requests' awaits (one
+event loop), so a request never sees half an update and no lock is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from yarl import URL
+
+from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus, Policy
+from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.signing import SigningKey
+from gatepass.tokens.credentials import hash_matches
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+
+
+def _epoch(t: datetime | None) -> float | None:
+    return None if t is None else t.timestamp()
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    namespace: str
+    name: str
+    client_id: str
+    secret_hash: str = field(repr=False)
+    enabled: bool = True
+    expires_at: float | None = None
+    previous_hash: str | None = field(default=None, repr=False)
+    previous_expires_at: float | None = None
+
+    def usable_at(self, now: float) -> str | None:
+        """None if the token may be used now, else why not."""
+        if not self.enabled:
+            return "token_disabled"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "token_expired"
+        return None
+
+    def secret_matches(self, secret: str, now: float) -> bool:
+        current = hash_matches(secret, self.secret_hash)
+        previous = (
+            self.previous_hash is not None
+            and self.previous_expires_at is not None
+            and now < self.previous_expires_at
+            and hash_matches(secret, self.previous_hash)
+        )
+        return current or previous
+
+
+@dataclass(frozen=True)
+class AppRecord:
+    namespace: str
+    name: str
+    hosts: tuple[str, ...]
+    upstream: URL
+    session_seconds: float
+    policies: list[Policy]
+    aud: str
+    sessions_revoked_before: float | None = None
+
+
+def token_record(obj: dict[str, Any]) -> TokenRecord | None:
+    """A ServiceToken the gateway can check, or None (not issued yet, or unreadable)."""
+    meta = obj.get("metadata") or {}
+    try:
+        st = ServiceTokenStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        log.warning("ignoring ServiceToken %s/%s: unreadable status", meta.get("namespace"), meta.get("name"))
+        return None
+    if not st.client_id or not st.secret_hash:
+        return None
+    return TokenRecord(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        client_id=st.client_id,
+        secret_hash=st.secret_hash,
+        enabled=(obj.get("spec") or {}).get("enabled", True) is not False,
+        expires_at=_epoch(st.expires_at),
+        previous_hash=st.previous_secret_hash,
+        previous_expires_at=_epoch(st.previous_secret_expires_at),
+    )
+
+
+def app_record(obj: dict[str, Any]) -> AppRecord | None:
+    """An AccessApplication the gateway can serve, or None (no aud yet, or unreadable)."""
+    meta = obj.get("metadata") or {}
+    try:
+        spec = AccessApplicationSpec.model_validate(obj.get("spec") or {})
+        st = AccessApplicationStatus.model_validate(obj.get("status") or {})
+        session = spec.session.total_seconds()
+        upstream = URL(spec.upstream)
+    except (ValidationError, ValueError):
+        log.warning("ignoring AccessApplication %s/%s: invalid spec", meta.get("namespace"), meta.get("name"))
+        return None
+    if not st.aud:
+        return None
+    return AppRecord(
+        namespace=meta["namespace"],
+        name=meta["name"],
+        hosts=tuple(h.lower() for h in spec.hosts),
+        upstream=upstream,
+        session_seconds=session,
+        policies=spec.policies,
+        aud=st.aud,
+        sessions_revoked_before=_epoch(st.sessions_revoked_before),
+    )
+
+
+class State:
+    def __init__(self) -> None:
+        self.tokens: dict[Key, TokenRecord] = {}
+        self.tokens_by_id: dict[str, TokenRecord] = {}
+        self.apps: dict[Key, AppRecord] = {}
+        self.apps_by_host: dict[str, AppRecord] = {}
+        self.keys: list[SigningKey] = []
+        self.keys_by_kid: dict[str, SigningKey] = {}
+
+    # tokens -------------------------------------------------------------
+    def put_token(self, key: Key, record: TokenRecord | None) -> None:
+        old = self.tokens.pop(key, None)
+        if old is not None and self.tokens_by_id.get(old.client_id) is old:
+            del self.tokens_by_id[old.client_id]
+        if record is not None:
+            self.tokens[key] = record
+            self.tokens_by_id[record.client_id] = record
+
+    def set_tokens(self, tokens: dict[Key, TokenRecord]) -> None:
+        self.tokens = tokens
+        self.tokens_by_id = {t.client_id: t for t in tokens.values()}
+
+    # applications -------------------------------------------------------
+    def put_app(self, key: Key, record: AppRecord | None) -> None:
+        apps = {k: v for k, v in self.apps.items() if k != key}
+        if record is not None:
+            apps[key] = record
+        self.set_apps(apps)
+
+    def set_apps(self, apps: dict[Key, AppRecord]) -> None:
+        self.apps = apps
+        by_host: dict[str, AppRecord] = {}
+        # A host claimed twice goes to the first by namespace/name, the same on every replica.
+        for key in sorted(apps, reverse=True):
+            for host in apps[key].hosts:
+                by_host[host] = apps[key]
+        self.apps_by_host = by_host
+
+    def app_for_host(self, host: str) -> AppRecord | None:
+        return self.apps_by_host.get(host.split(":", 1)[0].lower().rstrip("."))
+
+    # signing keys -------------------------------------------------------
+    def set_keys(self, keys: list[SigningKey]) -> None:
+        self.keys = keys
+        self.keys_by_kid = {k.kid: k for k in keys}
+
+    @property
+    def signing_key(self) -> SigningKey | None:
+        return self.keys[0] if self.keys else None

@@ -1,0 +1,63 @@
+"""AccessApplication (gatepass.dev/v1alpha1): spec and status as the CRD defines them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import Field
+
+from gatepass.models.conditions import CamelModel, Condition
+from gatepass.tokens.durations import parse
+
+PLURAL = "accessapplications"
+KIND = "AccessApplication"
+REVOKE_SESSIONS_ANNOTATION = "gatepass.dev/revoke-sessions"
+
+Decision = Literal["serviceAuth", "bypass", "deny"]
+
+
+class ServiceTokenRef(CamelModel):
+    name: str
+    namespace: str | None = None
+
+
+class AnyServiceToken(CamelModel):
+    namespaces: list[str] | None = None
+
+
+class Everyone(CamelModel):
+    pass
+
+
+class Rule(CamelModel):
+    service_token: ServiceTokenRef | None = None
+    any_service_token: AnyServiceToken | None = None
+    everyone: Everyone | None = None
+
+
+class Policy(CamelModel):
+    name: str | None = None
+    decision: Decision
+    include: list[Rule]
+    require: list[Rule] = Field(default_factory=list)
+    exclude: list[Rule] = Field(default_factory=list)
+
+
+class AccessApplicationSpec(CamelModel):
+    hosts: list[str]
+    upstream: str
+    session_duration: str = "24h"
+    policies: list[Policy] = Field(default_factory=list)
+
+    @property
+    def session(self) -> timedelta:
+        return parse(self.session_duration)
+
+
+class AccessApplicationStatus(CamelModel):
+    aud: str | None = None
+    sessions_revoked_before: datetime | None = None
+    last_revoke_sessions_request: str | None = None
+    observed_generation: int | None = None
+    conditions: list[Condition] = Field(default_factory=list)

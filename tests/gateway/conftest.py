@@ -1,0 +1,151 @@
+"""The gateway over real HTTP on loopback, with a real upstream, state fed directly.
+
+State is built from API-shaped objects through the same conversion the
+watches use, so these tests cover everything but the watching itself (which
+tests/e2e covers against the API server).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from gatepass.gateway.server import Gateway
+from gatepass.gateway.settings import GatewaySettings
+from gatepass.gateway.state import State, app_record, token_record
+from gatepass.signing import SigningKey, generate, load, to_secret_data
+from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
+from tests.support.waiting import free_port
+
+ISSUER = "https://access.test"
+NS = "team-a"
+
+
+@dataclass
+class Clock:
+    now: float = field(default_factory=lambda: datetime.now(UTC).timestamp())
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Token:
+    namespace: str
+    name: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"CF-Access-Client-Id": self.client_id, "CF-Access-Client-Secret": self.client_secret}
+
+
+@pytest.fixture(scope="session")
+def signing_keys() -> list[SigningKey]:
+    """Two keys, generated once (RSA key generation is slow): [newest, older]."""
+    now = datetime.now(UTC)
+    older = generate(now - timedelta(days=1), ISSUER)
+    newest = generate(now, ISSUER)
+    return load(to_secret_data([older, newest]))
+
+
+class World:
+    """State + gateway + upstream, on loopback ports."""
+
+    def __init__(self, keys: list[SigningKey]) -> None:
+        self.clock = Clock()
+        self.state = State()
+        self.state.set_keys([keys[0]])
+        self.all_keys = keys
+        self.settings = GatewaySettings(issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0)
+        self.gateway = Gateway(self.settings, self.state, ready=lambda: True, clock=self.clock)
+        self.seen: list[dict[str, Any]] = []  # what the upstream received
+        self.url = f"http://127.0.0.1:{self.settings.port}"
+        self.upstream_port = free_port()
+
+    # objects ----------------------------------------------------------------
+    def token(self, name: str, namespace: str = NS, **status: Any) -> Token:
+        tok = Token(namespace, name, new_client_id(), new_client_secret())
+        self.put_token(tok, **status)
+        return tok
+
+    def put_token(self, tok: Token, enabled: bool = True, **status: Any) -> None:
+        obj = {
+            "metadata": {"namespace": tok.namespace, "name": tok.name},
+            "spec": {"enabled": enabled},
+            "status": {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status},
+        }
+        self.state.put_token((tok.namespace, tok.name), token_record(obj))
+
+    def delete_token(self, tok: Token) -> None:
+        self.state.put_token((tok.namespace, tok.name), None)
+
+    def app(self, name: str, hosts: list[str], policies: list[dict[str, Any]], **extra: Any) -> str:
+        aud = (name * 64)[:64].encode().hex()[:64]
+        status = extra.pop("status", {})
+        obj = {
+            "metadata": {"namespace": extra.pop("namespace", NS), "name": name},
+            "spec": {
+                "hosts": hosts,
+                "upstream": extra.pop("upstream", f"http://127.0.0.1:{self.upstream_port}/base"),
+                "policies": policies,
+                **extra,
+            },
+            "status": {"aud": aud, **status},
+        }
+        record = app_record(obj)
+        assert record is not None
+        self.state.put_app((record.namespace, record.name), record)
+        return aud
+
+    # servers ------------------------------------------------------------------
+    async def _upstream(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.append({"path": request.path_qs, "headers": dict(request.headers), "body": body.decode()})
+        return web.json_response({"ok": True, "path": request.path_qs}, headers={"X-Upstream": "yes"})
+
+    async def start(self) -> None:
+        up = web.Application()
+        up.router.add_route("*", "/{tail:.*}", self._upstream)
+        self.up_runner = web.AppRunner(up)
+        await self.up_runner.setup()
+        await web.TCPSite(self.up_runner, "127.0.0.1", self.upstream_port).start()
+        self.runner = web.AppRunner(self.gateway.app(), access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.settings.port).start()
+        self.http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+
+    async def stop(self) -> None:
+        await self.http.close()
+        await self.runner.cleanup()
+        await self.up_runner.cleanup()
+
+    async def get(
+        self, host: str, path: str = "/hello", headers: dict[str, str] | None = None, **kw: Any
+    ) -> tuple[int, dict[str, Any] | str, aiohttp.ClientResponse]:
+        async with self.http.get(
+            self.url + path, headers={"Host": host, **(headers or {})}, allow_redirects=False, **kw
+        ) as resp:
+            text = await resp.text()
+            try:
+                body: dict[str, Any] | str = json.loads(text)
+            except ValueError:
+                body = text
+            return resp.status, body, resp
+
+
+@pytest_asyncio.fixture
+async def world(signing_keys: list[SigningKey]) -> AsyncIterator[World]:
+    w = World(signing_keys)
+    await w.start()
+    yield w
+    await w.stop()
