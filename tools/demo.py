@@ -106,6 +106,12 @@ class Demo:
             return None
         return base64.b64decode(secret.data["CF_ACCESS_CLIENT_ID"]).decode()
 
+    def annotate(self, what: str) -> None:
+        """What `kubectl gatepass refresh|rotate` does: a new value asks once."""
+        self.kubectl(
+            "annotate", "--overwrite", "servicetoken/ci-bot", f"gatepass.dev/{what}={time.time():.0f}"
+        )
+
     def story(self) -> None:
         manifest = (ROOT / "examples" / "servicetoken.yaml").read_text()
         say("Create a ServiceToken (examples/servicetoken.yaml)")
@@ -122,15 +128,17 @@ class Demo:
 
         say("Refresh (Cloudflare's Refresh button): annotate, same credentials, later expiry")
         time.sleep(1.1)
-        self.kubectl("annotate", "--overwrite", "servicetoken/ci-bot", f"gatepass.dev/refresh={time.time():.0f}")
+        self.annotate("refresh")
         after = wait(lambda: (s := self.status()).get("expiresAt") != st["expiresAt"] and s, "the refresh")
-        show(f"expiresAt {st['expiresAt']} -> {after['expiresAt']}; secretHash unchanged: {after['secretHash'] == st['secretHash']}")
+        same = after["secretHash"] == st["secretHash"]
+        show(f"expiresAt {st['expiresAt']} -> {after['expiresAt']}; secretHash unchanged: {same}")
 
         say("Rotate: a new secret; the previous one keeps working for rotationGracePeriod")
-        self.kubectl("annotate", "--overwrite", "servicetoken/ci-bot", f"gatepass.dev/rotate={time.time():.0f}")
-        rot = wait(lambda: (s := self.status()).get("secretHash") != after["secretHash"] and s, "the rotation")
+        self.annotate("rotate")
+        rot = wait(lambda: (s := self.status()).get("secretHash") != after["secretHash"] and s, "rotation")
         show(f"secretHash         = {rot['secretHash']}")
-        show(f"previousSecretHash = {rot['previousSecretHash']} (valid until {rot['previousSecretExpiresAt']})")
+        show(f"previousSecretHash = {rot['previousSecretHash']}")
+        show(f"                     (valid until {rot['previousSecretExpiresAt']})")
         show(f"Client ID unchanged: {self.client_id() == st['clientId']}")
 
         say("Lose the Secret: the old secret cannot be recovered, so new credentials are issued")

@@ -40,7 +40,8 @@ async def test_headers_then_cookie_then_cf_access_token(world: World) -> None:
     assert body == {"ok": True, "path": "/base/hello?x=1"}
     assert resp.headers["X-Upstream"] == "yes"
     morsel = resp.cookies["CF_Authorization"]
-    assert morsel["httponly"] and morsel["secure"]
+    assert morsel["httponly"]
+    assert morsel["secure"]
     assert morsel["samesite"] == "Lax"
     assert morsel["path"] == "/"
     assert 0 < int(morsel["max-age"]) <= 24 * 3600
@@ -103,7 +104,7 @@ async def test_refusals(world: World, case: str, status: int, reason: str) -> No
     other_ns = world.token("ci-bot", namespace="team-b")
     other = world.token("someone-else")
     past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-    headers: dict[str, str] | list[tuple[str, str]] = {
+    headers: Any = {
         "wrong secret": {**good.headers, "CF-Access-Client-Secret": other.client_secret},
         "unknown id": {**good.headers, "CF-Access-Client-Id": "f" * 32 + ".access"},
         "id only": {"CF-Access-Client-Id": good.client_id},
