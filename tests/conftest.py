@@ -10,7 +10,8 @@ import pytest
 from kubernetes import client, config
 
 from tests.support.cluster import ROOT, ClusterInfo, provide_cluster
-from tests.support.operator import OperatorProcess
+from tests.support.gateway import GatewayProcess, Upstream, deployment_env
+from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.waiting import wait_for
 
 
@@ -54,12 +55,54 @@ def operator_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def operator(cluster: ClusterInfo, crds: None, operator_log: Path) -> Iterator[OperatorProcess]:
+def operator_namespace(api: client.ApiClient) -> str:
+    """Where the operator keeps the signing keys and runs the gateway."""
+    core = client.CoreV1Api(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=OPERATOR_NAMESPACE)))
+    return OPERATOR_NAMESPACE
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: ClusterInfo, crds: None, operator_log: Path, operator_namespace: str
+) -> Iterator[OperatorProcess]:
     """One operator for the session; tests that kill it start it again."""
     op = OperatorProcess(cluster.kubeconfig, operator_log)
     op.start()
     yield op
     op.stop()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    up = Upstream()
+    up.start()
+    yield up
+    up.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    cluster: ClusterInfo,
+    api: client.ApiClient,
+    operator: OperatorProcess,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[GatewayProcess]:
+    """The gateway, run locally with the environment of the operator's Deployment."""
+    apps = client.AppsV1Api(api)
+
+    def deployed() -> bool:
+        return any(
+            d.metadata.name == "gatepass-gateway"
+            for d in apps.list_namespaced_deployment(OPERATOR_NAMESPACE).items
+        )
+
+    wait_for(deployed, timeout=30, what="the gateway Deployment")
+    env = deployment_env(api, OPERATOR_NAMESPACE, "gatepass-gateway")
+    gw = GatewayProcess(cluster.kubeconfig, env, tmp_path_factory.mktemp("gateway") / "gateway.log")
+    gw.start()
+    yield gw
+    gw.stop()
 
 
 @pytest.fixture

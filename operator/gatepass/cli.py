@@ -34,11 +34,32 @@ def _operator(args: argparse.Namespace) -> int:
     except ValidationError as e:
         print(f"gatepass operator: invalid settings: {e}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    _logging(config.log_level)
     uvloop.run(run(config))
     return 0
+
+
+def _gateway(_: argparse.Namespace) -> int:
+    import uvloop
+
+    from gatepass.gateway.main import run
+    from gatepass.gateway.settings import GatewaySettings
+
+    try:
+        config = GatewaySettings()
+    except ValidationError as e:
+        print(f"gatepass gateway: invalid settings: {e}", file=sys.stderr)
+        return 2
+    _logging(config.log_level)
+    uvloop.run(run(config))
+    return 0
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # kopf logs every handled event at INFO; our own lines say what matters.
+    if logging.getLogger().level >= logging.INFO:
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def _crds(_: argparse.Namespace) -> int:
@@ -54,6 +75,8 @@ def parser() -> argparse.ArgumentParser:
     op.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
     op.add_argument("--standalone", action="store_true", help="no peering (single replica or local run)")
     op.set_defaults(fn=_operator)
+    gw = sub.add_parser("gateway", help="run the access gateway (settings: GATEPASS_* variables)")
+    gw.set_defaults(fn=_gateway)
     crds = sub.add_parser("crds", help="print the CustomResourceDefinitions (kubectl apply -f -)")
     crds.set_defaults(fn=_crds)
     return p

@@ -71,29 +71,66 @@ class Kube:
         await self.api.close()
 
     async def get_token(self, namespace: str, name: str) -> Body | None:
+        return await self.get_custom(PLURAL, namespace, name)
+
+    async def put_token_status(self, body: Body, status: dict[str, Any]) -> Body:
+        return await self.put_status(PLURAL, body, status)
+
+    async def get_custom(self, plural: str, namespace: str, name: str) -> Body | None:
         try:
             body: Body = await self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
+                GROUP, VERSION, namespace, plural, name
             )
             return body
         except ApiException as e:
             _ignore_404(e)
             return None
 
-    async def put_token_status(self, body: Body, status: dict[str, Any]) -> Body:
+    async def put_status(self, plural: str, body: Body, status: dict[str, Any]) -> Body:
+        """Replace status, guarded by the resourceVersion that was read."""
         meta = body["metadata"]
         new = {**body, "status": status}
         try:
             result: Body = await self.custom.replace_namespaced_custom_object_status(
-                GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], new
+                GROUP, VERSION, meta["namespace"], plural, meta["name"], new
             )
             return result
         except ApiException as e:
             if e.status in (404, 409):
-                raise Conflict(
-                    f"ServiceToken {meta['namespace']}/{meta['name']} changed: {e.reason}"
-                ) from None
+                raise Conflict(f"{plural} {meta['namespace']}/{meta['name']} changed: {e.reason}") from None
             raise
+
+    async def apply(self, obj: Body) -> None:
+        """Server-side apply as the operator: puts back what someone deleted or edited."""
+        meta = obj["metadata"]
+        kw: dict[str, Any] = {
+            "field_manager": COMPONENT,
+            "force": True,
+            "_content_type": "application/apply-patch+yaml",
+        }
+        if obj["kind"] == "Deployment":
+            await client.AppsV1Api(self.api).patch_namespaced_deployment(
+                meta["name"], meta["namespace"], obj, **kw
+            )
+        elif obj["kind"] == "Service":
+            await self.core.patch_namespaced_service(meta["name"], meta["namespace"], obj, **kw)
+        else:
+            raise ValueError(f"cannot apply {obj['kind']}")
+
+    async def put_secret(self, secret: client.V1Secret, existing: client.V1Secret | None) -> None:
+        """Create, or replace guarded by the resourceVersion read. Errors never carry the
+        response body: it may echo the request, secret included."""
+        meta = secret.metadata
+        try:
+            if existing is None:
+                await self.core.create_namespaced_secret(meta.namespace, secret)
+            else:
+                meta.resource_version = existing.metadata.resource_version
+                await self.core.replace_namespaced_secret(meta.name, meta.namespace, secret)
+        except ApiException as e:
+            if e.status in (404, 409):
+                raise Conflict(f"Secret {meta.namespace}/{meta.name} changed: {e.reason}") from None
+            raise ApiException(status=e.status, reason=e.reason) from None
 
     async def get_secret(self, namespace: str, name: str) -> client.V1Secret | None:
         try:
@@ -128,21 +165,11 @@ class Kube:
                 labels={**labels, **MANAGED_BY, TOKEN_LABEL: meta["name"]},
                 annotations=annotations or None,
                 owner_references=[owner],
-                resource_version=existing.metadata.resource_version if existing else None,
             ),
             type="Opaque",
             string_data={CLIENT_ID_KEY: content.client_id, CLIENT_SECRET_KEY: content.client_secret},
         )
-        try:
-            if existing is None:
-                await self.core.create_namespaced_secret(meta["namespace"], obj)
-            else:
-                await self.core.replace_namespaced_secret(secret_name, meta["namespace"], obj)
-        except ApiException as e:
-            if e.status in (404, 409):
-                # Never include e.body: it may echo the request, secret included.
-                raise Conflict(f"Secret {meta['namespace']}/{secret_name} changed: {e.reason}") from None
-            raise ApiException(status=e.status, reason=e.reason) from None
+        await self.put_secret(obj, existing)
 
     async def post_event(self, token: Body, event: Event) -> None:
         meta = token["metadata"]
@@ -150,8 +177,8 @@ class Kube:
         ev = client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
             involved_object=client.V1ObjectReference(
-                api_version=f"{GROUP}/{VERSION}",
-                kind=KIND,
+                api_version=token.get("apiVersion", f"{GROUP}/{VERSION}"),
+                kind=token.get("kind", KIND),
                 name=meta["name"],
                 namespace=meta["namespace"],
                 uid=meta["uid"],

@@ -1,11 +1,13 @@
-"""Runtime settings from the environment (``GATEPASS_*``), validated at start."""
+"""Operator settings from the environment (``GATEPASS_*``), validated at start."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gatepass.signing import DEFAULT_KEY_SECRET_NAME
 
 
 class OperatorSettings(BaseSettings):
@@ -20,6 +22,27 @@ class OperatorSettings(BaseSettings):
     standalone: bool = Field(False, description="skip peering (a single replica, or local runs)")
     workers: int = Field(4, ge=1, le=64, description="reconciles running at once")
     log_level: str = "INFO"
+
+    # The operator's own namespace: the signing keys and the gateway live here.
+    namespace: str = "gatepass-system"
+    key_secret: str = DEFAULT_KEY_SECRET_NAME
+    key_rotation: str = Field("1008h", description="new signing key this often (six weeks)")
+    issuer: str = Field("https://gatepass.local", description="the JWTs' iss, passed to the gateway")
+
+    # The gateway Deployment + Service the operator runs (and puts back when changed).
+    manage_gateway: bool = True
+    gateway_name: str = "gatepass-gateway"
+    gateway_image: str = "gatepass:0.1.0"
+    gateway_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    gateway_replicas: int = Field(2, ge=0, le=100)
+    gateway_service_account: str = "gatepass-gateway"
+    gateway_service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    gateway_port: int = Field(8000, ge=1, le=65535)
+    gateway_admin_port: int = Field(9091, ge=1, le=65535)
+    gateway_cpu_request: str = "100m"
+    gateway_memory_request: str = "128Mi"
+    gateway_memory_limit: str = "256Mi"
+    gateway_cookie_secure: bool = True
 
     @field_validator("namespaces", mode="before")
     @classmethod

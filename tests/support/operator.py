@@ -16,6 +16,9 @@ from pathlib import Path
 
 from tests.support.waiting import free_port
 
+OPERATOR_NAMESPACE = "gatepass-system"
+ISSUER = "https://gatepass.test"
+
 
 class OperatorProcess:
     def __init__(self, kubeconfig: Path, logfile: Path) -> None:
@@ -36,6 +39,10 @@ class OperatorProcess:
             "GATEPASS_BIND_ADDRESS": "127.0.0.1",
             "GATEPASS_FAILPOINTS": failpoints,
             "GATEPASS_LOG_LEVEL": "DEBUG",
+            "GATEPASS_NAMESPACE": OPERATOR_NAMESPACE,
+            "GATEPASS_ISSUER": ISSUER,
+            # Tests reach the gateway over plain HTTP on loopback.
+            "GATEPASS_GATEWAY_COOKIE_SECURE": "false",
         }
         with self.logfile.open("ab") as log:
             self.proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""The kopf side of the operator: settings, watches, and hand-off to the work queue.
+"""The kopf side of the operator: settings, watches, and hand-off to the work queues.
 
 Handlers only enqueue keys. ``on.event`` is used on purpose: change handlers
 (``on.create``/``on.update``) keep a diff-base annotation and daemons/timers add
@@ -16,26 +16,33 @@ import kopf
 from prometheus_client import start_http_server
 
 from gatepass.kube import MANAGED_BY, TOKEN_LABEL, Kube, connect
+from gatepass.models.accessapplication import PLURAL as APPS
 from gatepass.models.servicetoken import GROUP, PLURAL, VERSION
 from gatepass.operator import metrics
+from gatepass.operator.applications import AppReconciler
+from gatepass.operator.infra import INFRA_KEY, KEYS_LABEL, InfraReconciler
+from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.workqueue import WorkQueue
 from gatepass.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+GATEWAY_LABELS = {**MANAGED_BY, COMPONENT_LABEL: GATEWAY_COMPONENT}
 
 
 class OperatorApp:
     def __init__(self, config: OperatorSettings) -> None:
         self.config = config
         self.kube: Kube | None = None
-        self.queue: WorkQueue | None = None
+        self.queues: list[WorkQueue] = []
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
-        # Ask the API server for managed Secrets only: the operator never sees
-        # (or holds in memory) Secrets it does not own.
-        settings.watching.label_selectors["v1", "secrets"] = MANAGED_SELECTOR
+        # Ask the API server for our own Secrets, Deployments and Services only:
+        # the operator never sees (or holds in memory) objects it does not manage.
+        for kind in ("secrets", "services"):
+            settings.watching.label_selectors["v1", kind] = MANAGED_SELECTOR
+        settings.watching.label_selectors["apps", "v1", "deployments"] = MANAGED_SELECTOR
         # Watches end server-side every 5 min and resume from the last
         # resourceVersion; a stream silent for longer than the API server's
         # 60 s bookmarks is treated as dead (kopf's inactivity_timeout).
@@ -52,37 +59,56 @@ class OperatorApp:
         # (workqueue) handles failures of reconcile logic.
         settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
         settings.networking.request_timeout = 60
-        # Only warnings become Events: the reconcile posts its own Events.
+        # Only warnings become Events: the reconcilers post their own Events.
         settings.posting.level = logging.WARNING
 
     async def start(self) -> None:
         self.kube = Kube(await connect())
-        self.queue = WorkQueue(Reconciler(self.kube), concurrency=self.config.workers)
-        self.queue.start()
+        workers = self.config.workers
+        self.apps_reconciler = AppReconciler(self.kube)
+        self.tokens = WorkQueue(Reconciler(self.kube), concurrency=workers)
+        self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
+        self.infra = WorkQueue(InfraReconciler(self.kube, self.config), concurrency=1)
+        self.queues = [self.tokens, self.apps, self.infra]
+        for q in self.queues:
+            q.start()
+        self.infra.add(INFRA_KEY)
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
         log.info("gatepass operator started (%s)", ", ".join(self.config.namespaces) or "all namespaces")
 
     async def stop(self) -> None:
-        if self.queue is not None:
-            await self.queue.stop()
+        for q in self.queues:
+            await q.stop()
         if self.kube is not None:
             await self.kube.close()
 
     def on_token(self, event_type: str | None, namespace: str, name: str) -> None:
-        assert self.queue is not None
         key = (namespace, name)
         if event_type == "DELETED":
-            self.queue.forget(key)
+            self.tokens.forget(key)
             metrics.forget(namespace, name)
         else:
-            self.queue.add(key)
+            self.tokens.add(key)
+        if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
+            for app in self.apps_reconciler.apps_naming(key):
+                self.apps.add(app)
 
-    def on_secret(self, namespace: str, labels: Mapping[str, str]) -> None:
-        assert self.queue is not None
+    def on_app(self, event_type: str | None, namespace: str, name: str) -> None:
+        if event_type == "DELETED":
+            self.apps.forget((namespace, name))
+        self.apps.add((namespace, name))
+
+    def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
         owner = labels.get(TOKEN_LABEL)
         if owner:
-            self.queue.add((namespace, owner))
+            self.tokens.add((namespace, owner))
+        if labels.get(KEYS_LABEL) and (namespace, name) == (self.config.namespace, self.config.key_secret):
+            self.infra.add(INFRA_KEY)
+
+    def on_gateway_object(self, namespace: str, name: str) -> None:
+        if (namespace, name) == (self.config.namespace, self.config.gateway_name):
+            self.infra.add(INFRA_KEY)
 
 
 def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
@@ -106,9 +132,23 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     async def token_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
         app.on_token(type, namespace or "", name)
 
+    @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
+    async def app_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
+        app.on_app(type, namespace or "", name)
+
     @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
-    async def secret_event(namespace: str | None, labels: Mapping[str, str], **_: Any) -> None:
-        app.on_secret(namespace or "", labels)
+    async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:
+        app.on_secret(namespace or "", name, labels)
+
+    if app.config.manage_gateway:
+
+        @kopf.on.event("apps", "v1", "deployments", labels=GATEWAY_LABELS, registry=registry)
+        async def deployment_event(namespace: str | None, name: str, **_: Any) -> None:
+            app.on_gateway_object(namespace or "", name)
+
+        @kopf.on.event("v1", "services", labels=GATEWAY_LABELS, registry=registry)
+        async def service_event(namespace: str | None, name: str, **_: Any) -> None:
+            app.on_gateway_object(namespace or "", name)
 
     return registry
 
@@ -116,10 +156,12 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
 async def run(config: OperatorSettings) -> None:
     app = OperatorApp(config)
     liveness = f"http://{config.bind_address}:{config.health_port}/healthz" if config.health_port else None
+    # A namespaced operator still watches its own namespace (keys, gateway).
+    namespaces = sorted({*config.namespaces, config.namespace}) if config.namespaces else []
     await kopf.operator(
         registry=build_registry(app),
-        clusterwide=not config.namespaces,
-        namespaces=config.namespaces,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
         standalone=config.standalone,
         peering_name=config.peering,
         liveness_endpoint=liveness,

@@ -1,0 +1,166 @@
+"""List+watch loops that keep the gateway's :class:`State` current.
+
+Each informer lists once (the state is then replaced as a whole, so objects
+deleted while disconnected disappear and the rest stay), then watches from
+the list's resourceVersion with bookmarks. A stream that ends is resumed from
+the last version seen; 410 Gone (history compacted) means list again. Errors
+back off and retry; the state in memory keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from gatepass import signing
+from gatepass.gateway.settings import GatewaySettings
+from gatepass.gateway.state import State, app_record, token_record
+from gatepass.models.accessapplication import PLURAL as APPS
+from gatepass.models.servicetoken import GROUP, VERSION
+from gatepass.models.servicetoken import PLURAL as TOKENS
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+ListFn = Callable[..., Awaitable[Any]]
+
+
+class Informer:
+    def __init__(
+        self,
+        name: str,
+        list_fn: ListFn,
+        replace: Callable[[list[Obj]], None],
+        apply: Callable[[str, Obj], None],
+        to_dict: Callable[[Any], Obj],
+    ) -> None:
+        self.name = name
+        self.list_fn = list_fn
+        self.replace = replace
+        self.apply = apply
+        self.to_dict = to_dict
+        self.synced = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                listing = self.to_dict(await self.list_fn())
+                self.replace([self.to_dict(o) for o in listing.get("items") or []])
+                self.synced.set()
+                backoff = 0.5
+                await self._watch(listing["metadata"]["resourceVersion"])
+            except ApiException as e:
+                if e.status == 410:
+                    log.info("%s: watch history expired; listing again", self.name)
+                    continue
+                log.warning("%s: API error %s %s; retrying in %.1fs", self.name, e.status, e.reason, backoff)
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                log.warning("%s: %s; retrying in %.1fs", self.name, type(e).__name__, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 30)
+
+    async def _watch(self, version: str) -> None:
+        while True:
+            w = watch.Watch()
+            async with w.stream(
+                self.list_fn, resource_version=version, allow_watch_bookmarks=True, timeout_seconds=300
+            ) as stream:
+                async for event in stream:
+                    kind = event["type"]
+                    if kind != "BOOKMARK":
+                        self.apply(kind, self.to_dict(event["raw_object"]))
+            version = w.resource_version or version
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return meta["namespace"], meta["name"]
+
+
+class Watches:
+    """The three informers the gateway needs, feeding one State."""
+
+    def __init__(self, api: client.ApiClient, settings: GatewaySettings, state: State) -> None:
+        self.state = state
+        self.settings = settings
+        custom = client.CustomObjectsApi(api)
+        core = client.CoreV1Api(api)
+        self._key_version: str | None = None
+
+        def lister(plural: str) -> ListFn:
+            if len(settings.namespaces) == 1:
+                ns = settings.namespaces[0]
+                return lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kw)
+            return lambda **kw: custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw)
+
+        def list_key_secret(**kw: Any) -> Awaitable[Any]:
+            # Only the one Secret, by name: the gateway may get/list/watch no other.
+            return core.list_namespaced_secret(
+                settings.key_namespace, field_selector=f"metadata.name={settings.key_secret}", **kw
+            )
+
+        # Plain JSON dicts everywhere (typed models for Secrets would be one more copy).
+        to_dict = api.sanitize_for_serialization
+        self.informers = [
+            Informer("servicetokens", lister(TOKENS), self._replace_tokens, self._apply_token, to_dict),
+            Informer("accessapplications", lister(APPS), self._replace_apps, self._apply_app, to_dict),
+            Informer("signing-keys", list_key_secret, self._replace_keys, self._apply_keys, to_dict),
+        ]
+
+    def _watched(self, obj: Obj) -> bool:
+        return not self.settings.namespaces or obj["metadata"]["namespace"] in self.settings.namespaces
+
+    # tokens
+    def _replace_tokens(self, items: list[Obj]) -> None:
+        records = {_key(o): token_record(o) for o in items if self._watched(o)}
+        self.state.set_tokens({k: r for k, r in records.items() if r is not None})
+
+    def _apply_token(self, kind: str, obj: Obj) -> None:
+        if self._watched(obj):
+            self.state.put_token(_key(obj), None if kind == "DELETED" else token_record(obj))
+
+    # applications
+    def _replace_apps(self, items: list[Obj]) -> None:
+        records = {_key(o): app_record(o) for o in items if self._watched(o)}
+        self.state.set_apps({k: r for k, r in records.items() if r is not None})
+
+    def _apply_app(self, kind: str, obj: Obj) -> None:
+        if self._watched(obj):
+            self.state.put_app(_key(obj), None if kind == "DELETED" else app_record(obj))
+
+    # signing keys
+    def _replace_keys(self, items: list[Obj]) -> None:
+        if not items:
+            log.warning(
+                "signing-key Secret %s/%s not found", self.settings.key_namespace, self.settings.key_secret
+            )
+            self.state.set_keys([])
+            return
+        self._apply_keys("ADDED", items[0])
+
+    def _apply_keys(self, kind: str, obj: Obj) -> None:
+        if kind == "DELETED":
+            self.state.set_keys([])
+            self._key_version = None
+            return
+        version = obj["metadata"].get("resourceVersion")
+        if version == self._key_version:
+            return  # unchanged: skip the slow PEM parsing
+        data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        self.state.set_keys(signing.load(data))
+        self._key_version = version
+        log.info("signing keys loaded: %s", ", ".join(k.kid[:12] for k in self.state.keys) or "none")
+
+    @property
+    def ready(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers) and self.state.signing_key is not None
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(i.run(), name=f"watch-{i.name}") for i in self.informers]

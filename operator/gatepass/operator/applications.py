@@ -1,0 +1,77 @@
+"""One AccessApplication reconcile: read -> decide (pure) -> write status."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import defaultdict
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from gatepass.kube import Conflict, Kube
+from gatepass.models.accessapplication import (
+    PLURAL,
+    REVOKE_SESSIONS_ANNOTATION,
+    AccessApplicationSpec,
+    AccessApplicationStatus,
+)
+from gatepass.operator.reconcile import Clock, utcnow
+from gatepass.operator.workqueue import Key, Retry
+from gatepass.tokens.applications import decide_app, referenced_tokens
+
+log = logging.getLogger(__name__)
+
+
+class AppReconciler:
+    def __init__(self, kube: Kube, clock: Clock = utcnow) -> None:
+        self.kube = kube
+        self.clock = clock
+        # Which applications name which tokens, so a token's arrival or
+        # deletion re-checks exactly the applications that care.
+        self.watchers: dict[Key, set[Key]] = defaultdict(set)
+
+    def apps_naming(self, token: Key) -> set[Key]:
+        return set(self.watchers.get(token, ()))
+
+    def _index(self, app: Key, tokens: frozenset[Key]) -> None:
+        for watchers in self.watchers.values():
+            watchers.discard(app)
+        for token in tokens:
+            self.watchers[token].add(app)
+
+    async def __call__(self, key: Key) -> datetime | None:
+        namespace, name = key
+        body = await self.kube.get_custom(PLURAL, namespace, name)
+        if body is None:
+            self._index(key, frozenset())
+            return None
+        meta = body["metadata"]
+        try:
+            spec = AccessApplicationSpec.model_validate(body.get("spec") or {})
+            status = AccessApplicationStatus.model_validate(body.get("status") or {})
+        except ValidationError as e:
+            log.warning("%s/%s: unreadable AccessApplication: %s", namespace, name, str(e).splitlines()[0])
+            return None
+        existing = [
+            r for r in referenced_tokens(spec, namespace) if await self.kube.get_token(*r) is not None
+        ]
+        plan = decide_app(
+            spec,
+            status,
+            namespace,
+            meta.get("generation"),
+            (meta.get("annotations") or {}).get(REVOKE_SESSIONS_ANNOTATION),
+            existing,
+            secrets.token_hex(32),
+            self.clock(),
+        )
+        self._index(key, plan.referenced)
+        if plan.status.wire() != status.wire():
+            try:
+                body = await self.kube.put_status(PLURAL, body, plan.status.wire())
+            except Conflict:
+                raise Retry from None
+        for event in plan.events:
+            await self.kube.post_event(body, event)
+        return None

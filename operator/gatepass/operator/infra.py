@@ -1,0 +1,68 @@
+"""The operator's own objects: the signing-key Secret and the gateway Deployment + Service."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from datetime import datetime
+
+from kubernetes_asyncio import client
+
+from gatepass import signing
+from gatepass.kube import MANAGED_BY, Conflict, Kube
+from gatepass.operator.manifests import deployment, service
+from gatepass.operator.reconcile import Clock, utcnow
+from gatepass.operator.workqueue import Key, Retry
+from gatepass.settings import OperatorSettings
+from gatepass.tokens.durations import parse
+
+log = logging.getLogger(__name__)
+KEYS_LABEL = "gatepass.dev/signing-keys"
+INFRA_KEY: Key = ("", "gatepass-infrastructure")
+
+
+class InfraReconciler:
+    def __init__(self, kube: Kube, settings: OperatorSettings, clock: Clock = utcnow) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.clock = clock
+
+    async def __call__(self, _: Key) -> datetime | None:
+        try:
+            wake = await self.keys()
+        except Conflict as e:
+            log.info("%s; reconciling again", e)
+            raise Retry from None
+        if self.settings.manage_gateway:
+            await self.kube.apply(deployment(self.settings))
+            await self.kube.apply(service(self.settings))
+        return wake
+
+    async def keys(self) -> datetime:
+        s = self.settings
+        existing = await self.kube.get_secret(s.namespace, s.key_secret)
+        data = {k: base64.b64decode(v) for k, v in ((existing.data or {}) if existing else {}).items()}
+        current = signing.materials(data)
+        now = self.clock()
+        plan = signing.plan_rotation(
+            {m.kid: signing.cert_not_before(m.cert_pem) for m in current}, now, parse(s.key_rotation)
+        )
+        if existing is not None and not plan.generate and not plan.drop:
+            return plan.wake_at
+        keep = [m for m in current if m.kid not in plan.drop]
+        if plan.generate:
+            keep.append(signing.generate(now, s.issuer))
+        secret = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=s.key_secret, namespace=s.namespace, labels={**MANAGED_BY, KEYS_LABEL: "true"}
+            ),
+            type="Opaque",
+            data={k: base64.b64encode(v).decode() for k, v in signing.to_secret_data(keep).items()},
+        )
+        await self.kube.put_secret(secret, existing)
+        log.info(
+            "signing keys: %s; dropped %s",
+            ", ".join(m.kid[:12] for m in keep),
+            ", ".join(k[:12] for k in plan.drop) or "none",
+        )
+        return now + parse(s.key_rotation) if plan.generate else plan.wake_at

@@ -1,0 +1,117 @@
+"""The gateway's Deployment and Service, as pure functions of the operator's settings.
+
+Applied with server-side apply, so an edit or deletion by someone else is put
+back on the next reconcile (any watch event on them, or the operator's start).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatepass.settings import OperatorSettings
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+GATEWAY_COMPONENT = "gateway"
+
+
+def labels(settings: OperatorSettings) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "gatepass",
+        "app.kubernetes.io/instance": settings.gateway_name,
+        COMPONENT_LABEL: GATEWAY_COMPONENT,
+        "app.kubernetes.io/managed-by": "gatepass",
+    }
+
+
+def gateway_env(settings: OperatorSettings) -> dict[str, str]:
+    """The gateway's whole configuration (tests run a local gateway with exactly this)."""
+    return {
+        "GATEPASS_ISSUER": settings.issuer,
+        "GATEPASS_KEY_NAMESPACE": settings.namespace,
+        "GATEPASS_KEY_SECRET": settings.key_secret,
+        "GATEPASS_NAMESPACES": ",".join(settings.namespaces),
+        "GATEPASS_PORT": str(settings.gateway_port),
+        "GATEPASS_ADMIN_PORT": str(settings.gateway_admin_port),
+        "GATEPASS_COOKIE_SECURE": str(settings.gateway_cookie_secure).lower(),
+    }
+
+
+def deployment(settings: OperatorSettings) -> dict[str, Any]:
+    lab = labels(settings)
+    selector = {k: lab[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", COMPONENT_LABEL)}
+    probe = {"httpGet": {"path": "/healthz", "port": "admin"}, "periodSeconds": 10}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": settings.gateway_name, "namespace": settings.namespace, "labels": lab},
+        "spec": {
+            "replicas": settings.gateway_replicas,
+            "selector": {"matchLabels": selector},
+            # Never below the wanted replicas during a rollout: the gateway is on the request path.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": lab},
+                "spec": {
+                    "serviceAccountName": settings.gateway_service_account,
+                    "automountServiceAccountToken": True,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "gateway",
+                            "image": settings.gateway_image,
+                            "imagePullPolicy": settings.gateway_image_pull_policy,
+                            "args": ["gateway"],
+                            "env": [{"name": k, "value": v} for k, v in gateway_env(settings).items()],
+                            "ports": [
+                                {"name": "http", "containerPort": settings.gateway_port},
+                                {"name": "admin", "containerPort": settings.gateway_admin_port},
+                            ],
+                            "livenessProbe": probe,
+                            "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "admin"}},
+                            "resources": {
+                                "requests": {
+                                    "cpu": settings.gateway_cpu_request,
+                                    "memory": settings.gateway_memory_request,
+                                },
+                                "limits": {"memory": settings.gateway_memory_limit},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service(settings: OperatorSettings) -> dict[str, Any]:
+    lab = labels(settings)
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": settings.gateway_name, "namespace": settings.namespace, "labels": lab},
+        "spec": {
+            "type": settings.gateway_service_type,
+            "selector": {
+                k: lab[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", COMPONENT_LABEL)
+            },
+            "ports": [
+                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+                {
+                    "name": "metrics",
+                    "port": settings.gateway_admin_port,
+                    "targetPort": "admin",
+                    "protocol": "TCP",
+                },
+            ],
+        },
+    }

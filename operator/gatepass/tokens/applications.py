@@ -1,0 +1,87 @@
+"""What an AccessApplication's status should say: pure, over (spec, status, tokens, now)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
+from gatepass.models.conditions import set_condition
+from gatepass.tokens.lifecycle import Event
+
+READY = "Ready"
+TOKENS_RESOLVED = "TokensResolved"
+TokenKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    status: AccessApplicationStatus
+    events: tuple[Event, ...]
+    referenced: frozenset[TokenKey]
+
+
+def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[TokenKey]:
+    """Every ServiceToken named in a rule (namespace, name)."""
+    refs = set()
+    for policy in spec.policies:
+        for rule in (*policy.include, *policy.require, *policy.exclude):
+            if rule.service_token is not None:
+                refs.add((rule.service_token.namespace or namespace, rule.service_token.name))
+    return frozenset(refs)
+
+
+def decide_app(
+    spec: AccessApplicationSpec,
+    status: AccessApplicationStatus,
+    namespace: str,
+    generation: int | None,
+    revoke_request: str | None,
+    existing_tokens: Collection[TokenKey],
+    new_aud: str,
+    now: datetime,
+) -> AppPlan:
+    st = status.model_copy(deep=True)
+    events: list[Event] = []
+    if not st.aud:
+        st.aud = new_aud  # generated once; JWTs carry it, so it never changes
+    if revoke_request and revoke_request != st.last_revoke_sessions_request:
+        st.sessions_revoked_before = now
+        events.append(
+            Event("Normal", "SessionsRevoked", f"JWTs issued before {now:%Y-%m-%dT%H:%M:%SZ} are refused")
+        )
+    st.last_revoke_sessions_request = revoke_request
+
+    refs = referenced_tokens(spec, namespace)
+    missing = sorted(f"{ns}/{name}" for ns, name in refs - set(existing_tokens))
+    old = next((c for c in status.conditions if c.type == TOKENS_RESOLVED), None)
+    if missing:
+        msg = "policies name ServiceTokens that do not exist (they match nothing): " + ", ".join(missing)
+        st.conditions = set_condition(
+            st.conditions, TOKENS_RESOLVED, "False", "MissingServiceTokens", msg, now, generation
+        )
+        if old is None or old.status != "False" or old.message != msg:
+            events.append(Event("Warning", "MissingServiceTokens", msg))
+    else:
+        st.conditions = set_condition(
+            st.conditions,
+            TOKENS_RESOLVED,
+            "True",
+            "Resolved",
+            "every ServiceToken named exists",
+            now,
+            generation,
+        )
+    hosts = ", ".join(spec.hosts)
+    st.conditions = set_condition(
+        st.conditions,
+        READY,
+        "True",
+        "Serving",
+        f"the gateway serves {hosts} -> {spec.upstream}",
+        now,
+        generation,
+    )
+    st.observed_generation = generation
+    return AppPlan(status=st, events=tuple(events), referenced=refs)

@@ -1,0 +1,269 @@
+"""The seed flows end to end: operator + gateway + API server + a real origin."""
+
+from __future__ import annotations
+
+import time
+from http import cookiejar as http_cookiejar
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import jwt
+import pytest
+import requests
+from kubernetes import client
+
+from tests.support.apps import ANY_TOKEN, Apps
+from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.operator import ISSUER, OperatorProcess
+from tests.support.tokens import Creds, Tokens
+from tests.support.waiting import wait_for
+
+
+@dataclass
+class Env:
+    tokens: Tokens
+    apps: Apps
+    gateway: GatewayProcess
+    upstream: Upstream
+    http: requests.Session
+
+    def get(self, host: str, path: str = "/", headers: dict[str, str] | None = None) -> requests.Response:
+        return self.http.get(self.gateway.url + path, headers={"Host": host, **(headers or {})}, timeout=10)
+
+    def app(
+        self, name: str, policies: list[dict[str, object]] | None = None, **spec: object
+    ) -> tuple[str, str]:
+        host = f"{name}.{self.tokens.ns}.test"
+        self.apps.create(
+            name,
+            {
+                "hosts": [host],
+                "upstream": self.upstream.url + "/app",
+                "policies": policies or ANY_TOKEN,
+                **spec,
+            },
+        )
+        aud = self.apps.wait_aud(name)
+        wait_for(lambda: self.get(host).status_code != 404, timeout=5, what=f"gateway routes {host}")
+        return host, aud
+
+    def token(self, name: str, spec: dict[str, object] | None = None) -> Creds:
+        self.tokens.create(name, spec)
+        self.tokens.wait_ready(name)
+        creds = self.tokens.creds(spec.get("secretName", name) if spec else name)  # type: ignore[arg-type]
+        return creds
+
+
+def headers_of(creds: Creds) -> dict[str, str]:
+    return {"CF-Access-Client-Id": creds.client_id, "CF-Access-Client-Secret": creds.client_secret}
+
+
+@pytest.fixture
+def env(
+    api: client.ApiClient,
+    namespace: str,
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> Iterator[Env]:
+    with requests.Session() as http:
+        # Like a script with curl: cookies are sent only when a test says so.
+        http.cookies.set_policy(http_cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+        yield Env(Tokens(api, namespace), Apps(api, namespace), gateway, upstream, http)
+
+
+def wait_token_known(env: Env, host: str, creds: Creds) -> requests.Response:
+    """The gateway learns of a new token by watch: wait until it answers other than 401.
+    (A Response is falsy for 4xx, so it travels in a list.)"""
+    (resp,) = wait_for(
+        lambda: [r] if (r := env.get(host, headers=headers_of(creds))).status_code != 401 else None,
+        timeout=5,
+        what="gateway knows the token",
+    )
+    return resp
+
+
+def test_seed_flow_headers_cookie_and_cf_access_token(env: Env) -> None:
+    host, aud = env.app("reports")
+    creds = env.token("ci-bot")
+    resp = wait_token_known(env, host, creds)
+    assert resp.status_code == 200
+    assert resp.json()["origin"] == "ok"
+    cookie = resp.cookies["CF_Authorization"]
+    set_cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in set_cookie
+    assert "SameSite=Lax" in set_cookie
+    assert "Path=/" in set_cookie
+
+    seen = env.upstream.seen[-1]["headers"]
+    assert "CF-Access-Client-Secret" not in seen
+    assertion = seen["Cf-Access-Jwt-Assertion"]
+    assert assertion == cookie
+    # An origin verifies with nothing but a standard library and the JWKS URL.
+    jwks = jwt.PyJWKClient(env.gateway.url + "/cdn-cgi/access/certs")
+    claims = jwt.decode(
+        assertion,
+        jwks.get_signing_key_from_jwt(assertion).key,
+        algorithms=["RS256"],
+        audience=aud,
+        issuer=ISSUER,
+    )
+    assert claims["aud"] == [aud]
+    assert claims["common_name"] == creds.client_id
+    assert claims["type"] == "app"
+    assert claims["sub"] == ""
+    assert claims["exp"] - claims["iat"] == 24 * 3600
+
+    assert env.get(host, headers={"Cookie": f"CF_Authorization={cookie}"}).status_code == 200
+    assert env.get(host, headers={"cf-access-token": cookie}).status_code == 200
+    assert env.upstream.seen[-1]["headers"]["Cf-Access-Jwt-Assertion"] == cookie
+    assert env.upstream.seen[-1]["path"] == "/app/"
+    oidc = env.http.get(env.gateway.url + "/.well-known/openid-configuration", timeout=5).json()
+    assert oidc["issuer"] == ISSUER
+
+
+def test_refusals(env: Env) -> None:
+    host, _ = env.app(
+        "strict", [{"decision": "serviceAuth", "include": [{"serviceToken": {"name": "allowed"}}]}]
+    )
+    allowed = env.token("allowed")
+    outsider = env.token("outsider")
+    short = env.token("short", {"duration": "3s"})
+    wait_token_known(env, host, allowed)
+    wait_token_known(env, host, outsider)
+
+    def status(headers: dict[str, str]) -> tuple[int, str]:
+        r = env.get(host, headers=headers)
+        return r.status_code, r.json()["error"]
+
+    assert status({**headers_of(allowed), "CF-Access-Client-Secret": outsider.client_secret}) == (
+        401,
+        "invalid_credentials",
+    )
+    assert status({**headers_of(allowed), "CF-Access-Client-Id": "0" * 32 + ".access"})[0] == 401
+    assert status({"CF-Access-Client-Id": allowed.client_id}) == (401, "incomplete_credentials")
+    assert status({}) == (401, "no_credentials")
+    assert status(headers_of(outsider)) == (403, "not_allowed")
+    time.sleep(3.2)
+    assert status(headers_of(short)) == (401, "token_expired")  # the gateway checks expiry itself
+
+    env.tokens.patch("allowed", {"spec": {"enabled": False}})
+    wait_for(
+        lambda: status(headers_of(allowed)) == (401, "token_disabled"), timeout=5, what="disabled refused"
+    )
+
+
+def test_token_of_another_namespace(env: Env, api: client.ApiClient) -> None:
+    host, _ = env.app("ns-scoped")
+    core = client.CoreV1Api(api)
+    other_ns = f"{env.tokens.ns}-b"[:63]
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=other_ns)))
+    try:
+        other = Tokens(api, other_ns)
+        other.create("visitor")
+        other.wait_ready("visitor")
+        creds = other.creds("visitor")
+        r = wait_token_known(env, host, creds)
+        assert (r.status_code, r.json()["error"]) == (403, "not_allowed")
+        # ...unless the application lists that namespace explicitly.
+        env.apps.patch(
+            "ns-scoped",
+            {
+                "spec": {
+                    "policies": [
+                        {
+                            "decision": "serviceAuth",
+                            "include": [{"anyServiceToken": {"namespaces": [other_ns]}}],
+                        }
+                    ]
+                }
+            },
+        )
+        wait_for(lambda: env.get(host, headers=headers_of(creds)).status_code == 200, timeout=5)
+    finally:
+        core.delete_namespace(other_ns)
+
+
+def test_delete_refuses_headers_and_earlier_jwt_within_1s(env: Env) -> None:
+    host, _ = env.app("revoke")
+    creds = env.token("doomed")
+    jwt_value = wait_token_known(env, host, creds).cookies["CF_Authorization"]
+    cookie = {"Cookie": f"CF_Authorization={jwt_value}"}
+    assert env.get(host, headers=cookie).status_code == 200
+    env.tokens.delete("doomed")
+    start = time.monotonic()
+    wait_for(
+        lambda: env.get(host, headers=cookie).status_code == 401, timeout=1, interval=0.02, what="JWT refused"
+    )
+    wait_for(lambda: env.get(host, headers=headers_of(creds)).status_code == 401, timeout=1, interval=0.02)
+    print(f"refused {time.monotonic() - start:.3f}s after the delete")
+
+
+def test_rotation_old_and_new_work_until_grace_ends(env: Env) -> None:
+    host, _ = env.app("rotation")
+    old = env.token("rot", {"rotationGracePeriod": "4s"})
+    wait_token_known(env, host, old)
+    before = env.tokens.status("rot")["secretHash"]
+    env.tokens.annotate("rot", "gatepass.dev/rotate", "1")
+    wait_for(lambda: env.tokens.status("rot").get("secretHash") != before, timeout=5)
+    new = env.tokens.creds("rot")
+    wait_for(lambda: env.get(host, headers=headers_of(new)).status_code == 200, timeout=5)
+    assert env.get(host, headers=headers_of(old)).status_code == 200
+    wait_for(lambda: env.get(host, headers=headers_of(old)).status_code == 401, timeout=8, what="grace end")
+    assert env.get(host, headers=headers_of(new)).status_code == 200
+
+
+def test_bypass_and_deny(env: Env) -> None:
+    host, _ = env.app(
+        "public",
+        [
+            {"decision": "deny", "include": [{"serviceToken": {"name": "blocked"}}]},
+            {"decision": "bypass", "include": [{"everyone": {}}]},
+        ],
+    )
+    blocked = env.token("blocked")
+    assert env.get(host).status_code == 200
+    assert "Cf-Access-Jwt-Assertion" not in env.upstream.seen[-1]["headers"]
+    wait_for(lambda: env.get(host, headers=headers_of(blocked)).status_code == 403, timeout=5)
+
+
+def test_revoke_existing_sessions(env: Env) -> None:
+    host, _ = env.app("sessions")
+    creds = env.token("s")
+    jwt_value = wait_token_known(env, host, creds).cookies["CF_Authorization"]
+    time.sleep(1.1)  # iat has whole seconds
+    env.apps.patch("sessions", {"metadata": {"annotations": {"gatepass.dev/revoke-sessions": "1"}}})
+    cookie = {"Cookie": f"CF_Authorization={jwt_value}"}
+    wait_for(lambda: env.get(host, headers=cookie).status_code == 401, timeout=5, what="old session refused")
+    assert env.apps.status("sessions")["sessionsRevokedBefore"]
+    assert env.get(host, headers=headers_of(creds)).status_code == 200  # the token itself still works
+
+
+def test_missing_token_is_reported_not_fatal(env: Env) -> None:
+    env.app("pending", [{"decision": "serviceAuth", "include": [{"serviceToken": {"name": "later"}}]}])
+    cond = wait_for(lambda: env.apps.condition("pending", "TokensResolved"), timeout=5)
+    assert (cond["status"], cond["reason"]) == ("False", "MissingServiceTokens")
+    assert env.apps.condition("pending", "Ready")["status"] == "True"
+    env.token("later")
+    wait_for(lambda: env.apps.condition("pending", "TokensResolved")["status"] == "True", timeout=5)
+
+
+def test_upstream_down_gives_502(env: Env) -> None:
+    host, _ = env.app("down", upstream="http://127.0.0.1:1")
+    creds = env.token("d")
+    r = wait_token_known(env, host, creds)
+    assert (r.status_code, r.json()) == (502, {"error": "upstream_unavailable"})
+
+
+def test_gateway_metrics(env: Env) -> None:
+    host, _ = env.app("metered")
+    creds = env.token("m")
+    wait_token_known(env, host, creds)
+    env.get(host)
+    text = env.gateway.metrics()
+    label = f'app="{env.tokens.ns}/metered"'
+    assert f'gatepass_gateway_requests_total{{{label},outcome="allowed"}}' in text
+    assert f'gatepass_gateway_requests_total{{{label},outcome="no_credentials"}}' in text
+    assert f"gatepass_gateway_jwts_minted_total{{{label}}}" in text
+    assert "gatepass_gateway_request_duration_seconds_bucket" in text
+    assert creds.client_secret not in text
