@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from http import cookiejar as http_cookiejar
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http import cookiejar as http_cookiejar
 
 import jwt
 import pytest

@@ -33,7 +33,9 @@ class Apps:
         )
 
     def status(self, name: str) -> dict[str, Any]:
-        obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+        obj = cast(
+            dict[str, Any], self.custom.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
+        )
         return cast(dict[str, Any], obj.get("status") or {})
 
     def patch(self, name: str, patch: dict[str, Any]) -> None:

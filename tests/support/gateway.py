@@ -106,7 +106,7 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _answer  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
 
             def log_message(self, *_: Any) -> None:
                 pass
