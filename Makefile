@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
 
-.PHONY: help venv localcluster lint test unit e2e demo cluster-up cluster-down clean
+.PHONY: help venv localcluster test-deps lint test unit e2e demo cluster-up cluster-down clean
 
 help:
 	@echo "make demo          run the service-token story on a local control plane"
@@ -29,6 +29,16 @@ venv: $(STAMP)
 localcluster:
 	@$(LC) build >/dev/null
 
+# nginx, for the forward-auth test (auth_request). Installed from Debian when
+# missing and we are root; otherwise that one test says why it skips.
+test-deps:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing nginx-light (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null \
+	      && { service nginx stop >/dev/null 2>&1 || true; }; \
+	  else echo "nginx missing and not root: the forward-auth test will skip"; fi; }
+
 lint: venv
 	$(BIN)/ruff check operator tests tools
 	$(BIN)/ruff format --check operator tests tools
@@ -37,10 +47,10 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-e2e: venv localcluster
+e2e: venv localcluster test-deps
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test: venv localcluster lint
+test: venv localcluster test-deps lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv localcluster

@@ -28,7 +28,7 @@ class OperatorProcess:
         self.metrics_port = 0
         self.health_port = 0
 
-    def start(self, failpoints: str = "", wait: bool = True) -> None:
+    def start(self, failpoints: str = "", wait: bool = True, **extra_env: str) -> None:
         assert self.proc is None, "already running"
         self.metrics_port, self.health_port = free_port(), free_port()
         env = {
@@ -43,6 +43,7 @@ class OperatorProcess:
             "GATEPASS_ISSUER": ISSUER,
             # Tests reach the gateway over plain HTTP on loopback.
             "GATEPASS_GATEWAY_COOKIE_SECURE": "false",
+            **extra_env,
         }
         with self.logfile.open("ab") as log:
             self.proc = subprocess.Popen(

@@ -101,4 +101,5 @@ async def forward(
             raise ConnectionResetError("upstream failed mid-response") from None
         timeout = isinstance(e, TimeoutError)
         code = "upstream_timeout" if timeout else "upstream_unavailable"
-        return web.json_response({"error": code}, status=504 if timeout else 502)
+        # The client did authenticate: it keeps its session cookie for the retry.
+        return web.json_response({"error": code}, status=504 if timeout else 502, headers=extra_headers)

@@ -80,3 +80,31 @@ def test_packaged_crds_are_the_files_in_crds() -> None:
 def test_crd_files_parse(path: Path) -> None:
     for doc in yaml.safe_load_all(path.read_text()):
         assert doc["kind"] == "CustomResourceDefinition"
+
+
+def test_accessapplication_fields_match_the_crd() -> None:
+    from gatepass.models.accessapplication import (
+        AccessApplicationSpec,
+        AccessApplicationStatus,
+        AnyServiceToken,
+        Policy,
+        Rule,
+        ServiceTokenRef,
+    )
+
+    props = schema("accessapplications.gatepass.dev")
+    spec = props["spec"]
+    assert set(spec["properties"]) == aliases(AccessApplicationSpec)
+    assert set(props["status"]["properties"]) == aliases(AccessApplicationStatus)
+    policy = spec["properties"]["policies"]["items"]
+    assert set(policy["properties"]) == aliases(Policy)
+    rule = policy["properties"]["include"]["items"]
+    assert set(rule["properties"]) == aliases(Rule)
+    assert set(rule["properties"]["serviceToken"]["properties"]) == aliases(ServiceTokenRef)
+    assert set(rule["properties"]["anyServiceToken"]["properties"]) == aliases(AnyServiceToken)
+    # include, require and exclude share one rule schema (a YAML anchor)
+    assert policy["properties"]["require"]["items"] == rule == policy["properties"]["exclude"]["items"]
+    assert (
+        spec["properties"]["sessionDuration"]["default"]
+        == AccessApplicationSpec.model_fields["session_duration"].default
+    )

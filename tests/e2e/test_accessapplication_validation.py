@@ -1,0 +1,62 @@
+"""The API server rejects bad AccessApplications, naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from tests.support.apps import ANY_TOKEN, Apps
+
+OK: dict[str, Any] = {"hosts": ["app.example.com"], "upstream": "http://svc.ns:8080", "policies": ANY_TOKEN}
+BAD: list[tuple[str, dict[str, Any], str]] = [
+    ("no hosts", {"hosts": []}, "spec.hosts"),
+    ("host with port", {"hosts": ["app.example.com:443"]}, "spec.hosts[0]"),
+    ("host with scheme", {"hosts": ["https://app.example.com"]}, "spec.hosts[0]"),
+    ("upper-case host", {"hosts": ["App.example.com"]}, "spec.hosts[0]"),
+    ("upstream not a URL", {"upstream": "svc:8080"}, "spec.upstream"),
+    ("upstream of another scheme", {"upstream": "ftp://files"}, "spec.upstream"),
+    ("session too long", {"sessionDuration": "1000h"}, "spec.sessionDuration"),
+    ("session not a duration", {"sessionDuration": "1 day"}, "spec.sessionDuration"),
+    (
+        "unknown decision",
+        {"policies": [{"decision": "allow", "include": [{"everyone": {}}]}]},
+        "spec.policies[0].decision",
+    ),
+    ("policy without include", {"policies": [{"decision": "deny"}]}, "spec.policies[0].include"),
+    (
+        "rule naming two things",
+        {"policies": [{"decision": "deny", "include": [{"everyone": {}, "anyServiceToken": {}}]}]},
+        "spec.policies[0].include[0]",
+    ),
+    ("empty rule", {"policies": [{"decision": "deny", "include": [{}]}]}, "spec.policies[0].include[0]"),
+    (
+        "serviceAuth for everyone",
+        {"policies": [{"decision": "serviceAuth", "include": [{"everyone": {}}]}]},
+        "serviceAuth policy cannot include everyone",
+    ),
+    ("unknown field", {"colour": "red"}, 'unknown field "spec.colour"'),
+    (
+        "token rule without a name",
+        {"policies": [{"decision": "deny", "include": [{"serviceToken": {}}]}]},
+        "name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), BAD, ids=[c for c, _, _ in BAD])
+def test_bad_application_is_rejected(
+    api: client.ApiClient, crds: None, namespace: str, case: str, change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ApiException) as err:
+        Apps(api, namespace).create("bad", {**OK, **change})
+    assert err.value.status in (400, 422)
+    assert message in json.loads(err.value.body)["message"]
+
+
+def test_good_application_gets_defaults(api: client.ApiClient, crds: None, namespace: str) -> None:
+    created = Apps(api, namespace).create("good", OK)
+    assert created["spec"]["sessionDuration"] == "24h"

@@ -1,0 +1,144 @@
+"""Forward-auth behind a real nginx (auth_request): no gateway hop on the data path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from kubernetes import client
+
+from tests.support.apps import ANY_TOKEN, Apps
+from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.operator import OperatorProcess
+from tests.support.tokens import Tokens
+from tests.support.waiting import free_port, wait_for
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+CONF = """
+{user}
+worker_processes 1;
+daemon off;
+error_log {prefix}/error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {prefix}/body;
+  proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fastcgi;
+  uwsgi_temp_path {prefix}/uwsgi;
+  scgi_temp_path {prefix}/scgi;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /_gatepass {{
+      internal;
+      proxy_pass http://127.0.0.1:{gateway}/cdn-cgi/access/authorize;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Forwarded-Uri $request_uri;
+    }}
+    location / {{
+      auth_request /_gatepass;
+      auth_request_set $gatepass_jwt $upstream_http_cf_access_jwt_assertion;
+      auth_request_set $gatepass_cookie $upstream_http_set_cookie;
+      add_header Set-Cookie $gatepass_cookie;
+      proxy_set_header Cf-Access-Jwt-Assertion $gatepass_jwt;
+      proxy_set_header CF-Access-Client-Secret "";
+      proxy_set_header Host $host;
+      proxy_pass http://127.0.0.1:{upstream};
+    }}
+  }}
+}}
+"""
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterator[str]:
+    if NGINX is None:
+        pytest.skip("nginx is not installed (make test installs it with apt-get when run as root)")
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        CONF.format(
+            user="user root;" if os.geteuid() == 0 else "",
+            prefix=tmp_path,
+            port=port,
+            gateway=gateway.port,
+            upstream=upstream.port,
+        )
+    )
+    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: _listening(port), timeout=10, what="nginx listening")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def _listening(port: int) -> bool:
+    try:
+        requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
+
+
+def test_nginx_auth_request_lets_the_right_requests_through(
+    nginx: str, api: client.ApiClient, namespace: str, running_operator: OperatorProcess, upstream: Upstream
+) -> None:
+    tokens, apps = Tokens(api, namespace), Apps(api, namespace)
+    host = f"fwd.{namespace}.test"
+    apps.create("fwd", {"hosts": [host], "upstream": "http://unused.invalid", "policies": ANY_TOKEN})
+    apps.wait_aud("fwd")
+    tokens.create("ci")
+    tokens.wait_ready("ci")
+    creds = tokens.creds("ci")
+    good = {
+        "Host": host,
+        "CF-Access-Client-Id": creds.client_id,
+        "CF-Access-Client-Secret": creds.client_secret,
+    }
+
+    resp = wait_for(
+        lambda: (
+            [r]
+            if (r := requests.get(nginx + "/report?q=1", headers=good, timeout=5)).status_code == 200
+            else None
+        ),
+        timeout=5,
+        what="nginx lets the token through",
+    )[0]
+    assert resp.json()["path"] == "/report?q=1"
+    seen = upstream.seen[-1]["headers"]
+    assert seen["Cf-Access-Jwt-Assertion"].count(".") == 2
+    assert "CF-Access-Client-Secret" not in seen
+    cookie = resp.cookies["CF_Authorization"]
+    assert cookie == seen["Cf-Access-Jwt-Assertion"]
+
+    before = len(upstream.seen)
+    assert requests.get(nginx + "/", headers={"Host": host}, timeout=5).status_code == 401
+    wrong = {
+        **good,
+        "CF-Access-Client-Secret": creds.client_secret[:-1]
+        + ("A" if creds.client_secret[-1] != "A" else "B"),
+    }
+    assert requests.get(nginx + "/", headers=wrong, timeout=5).status_code == 401
+    assert len(upstream.seen) == before  # refused requests never reached the origin
+    with_cookie = {"Host": host, "Cookie": f"CF_Authorization={cookie}"}
+    assert requests.get(nginx + "/again", headers=with_cookie, timeout=5).status_code == 200
+    tokens.delete("ci")
+    wait_for(
+        lambda: requests.get(nginx + "/", headers=with_cookie, timeout=5).status_code == 401,
+        timeout=2,
+        what="the deleted token's cookie refused",
+    )

@@ -1,0 +1,56 @@
+from datetime import UTC, datetime
+
+from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
+from gatepass.models.conditions import find
+from gatepass.tokens.applications import decide_app, referenced_tokens
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+AUD = "a" * 64
+
+
+def spec(*rules: dict[str, object]) -> AccessApplicationSpec:
+    return AccessApplicationSpec.model_validate(
+        {
+            "hosts": ["x.test"],
+            "upstream": "http://x",
+            "policies": [{"decision": "serviceAuth", "include": list(rules)}],
+        }
+    )
+
+
+def test_aud_is_generated_once_and_kept() -> None:
+    first = decide_app(spec(), AccessApplicationStatus(), "ns", 1, None, [], AUD, T0)
+    assert first.status.aud == AUD
+    again = decide_app(spec(), first.status, "ns", 2, None, [], "b" * 64, T0)
+    assert again.status.aud == AUD
+    assert again.events == ()
+
+
+def test_missing_tokens_are_reported_once() -> None:
+    s = spec({"serviceToken": {"name": "ci"}}, {"serviceToken": {"name": "x", "namespace": "other"}})
+    assert referenced_tokens(s, "ns") == {("ns", "ci"), ("other", "x")}
+    plan = decide_app(s, AccessApplicationStatus(), "ns", 1, None, [("ns", "ci")], AUD, T0)
+    cond = find(plan.status.conditions, "TokensResolved")
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("False", "MissingServiceTokens")
+    assert "other/x" in cond.message
+    assert [e.reason for e in plan.events] == ["MissingServiceTokens"]
+    ready = find(plan.status.conditions, "Ready")
+    assert ready is not None
+    assert ready.status == "True"  # reported, not fatal
+    again = decide_app(s, plan.status, "ns", 1, None, [("ns", "ci")], AUD, T0)
+    assert again.events == ()
+    resolved = decide_app(s, plan.status, "ns", 1, None, [("ns", "ci"), ("other", "x")], AUD, T0)
+    cond = find(resolved.status.conditions, "TokensResolved")
+    assert cond is not None
+    assert cond.status == "True"
+
+
+def test_revoke_sessions_acts_once_per_value() -> None:
+    plan = decide_app(spec(), AccessApplicationStatus(aud=AUD), "ns", 1, "r1", [], AUD, T0)
+    assert plan.status.sessions_revoked_before == T0
+    assert [e.reason for e in plan.events] == ["SessionsRevoked"]
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    again = decide_app(spec(), plan.status, "ns", 1, "r1", [], AUD, later)
+    assert again.status.sessions_revoked_before == T0
+    assert again.events == ()
