@@ -24,6 +24,8 @@ DEFAULT_GRACE = "24h"
 
 REFRESH_ANNOTATION = f"{GROUP}/refresh"
 ROTATE_ANNOTATION = f"{GROUP}/rotate"
+# Optional with a rotate request: the grace period for that rotation only.
+ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
 
 
 class SecretTemplate(CamelModel):

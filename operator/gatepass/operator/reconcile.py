@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,12 +21,14 @@ from gatepass.models.conditions import set_condition
 from gatepass.models.servicetoken import (
     REFRESH_ANNOTATION,
     ROTATE_ANNOTATION,
+    ROTATE_GRACE_ANNOTATION,
     ServiceTokenSpec,
     ServiceTokenStatus,
 )
 from gatepass.operator import metrics
 from gatepass.operator.workqueue import Key, Retry
 from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.tokens.durations import parse
 from gatepass.tokens.lifecycle import READY, Action, Plan, TokenView, decide
 
 log = logging.getLogger(__name__)
@@ -52,7 +54,19 @@ def token_view(body: Body) -> TokenView:
         generation=meta.get("generation"),
         refresh_request=annotations.get(REFRESH_ANNOTATION),
         rotate_request=annotations.get(ROTATE_ANNOTATION),
+        rotate_grace=_duration_or_none(annotations.get(ROTATE_GRACE_ANNOTATION)),
     )
+
+
+def _duration_or_none(text: str | None) -> timedelta | None:
+    """An annotation is not validated by the API server: a bad value is ignored (and logged)."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        log.warning("ignoring %s=%r: not a duration", ROTATE_GRACE_ANNOTATION, text)
+        return None
 
 
 class Reconciler:

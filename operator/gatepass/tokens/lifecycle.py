@@ -58,6 +58,7 @@ class TokenView:
     generation: int | None = None
     refresh_request: str | None = None  # value of gatepass.dev/refresh
     rotate_request: str | None = None  # value of gatepass.dev/rotate
+    rotate_grace: timedelta | None = None  # gatepass.dev/rotate-grace-period, overrides the spec
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def _apply_credential_change(
         st.last_rotate_request = token.rotate_request
         st.previous_secret_hash = st.previous_secret_expires_at = None
     elif action is Action.ROTATE:
-        grace = token.spec.grace
+        grace = token.rotate_grace if token.rotate_grace is not None else token.spec.grace
         if grace > timedelta(0) and token.status.secret_hash:
             st.previous_secret_hash = token.status.secret_hash
             st.previous_secret_expires_at = now + grace

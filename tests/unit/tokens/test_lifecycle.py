@@ -319,3 +319,15 @@ def test_event_messages_never_carry_hashes() -> None:
     for secret in (NONE, SecretView(exists=True, owned=False)):
         for ev in decide(token, secret, T0).events:
             assert "sha256" not in ev.message
+
+
+def test_rotate_grace_annotation_overrides_the_spec_for_that_rotation() -> None:
+    token = TokenView(
+        spec=ServiceTokenSpec(duration="100h", secret_name="tok", rotation_grace_period="24h"),
+        status=ServiceTokenStatus.model_validate(issued()),
+        rotate_request="x",
+        rotate_grace=timedelta(minutes=5),
+    )
+    plan = decide(token, OURS, T0 + H)
+    assert plan.action is Action.ROTATE
+    assert plan.status.previous_secret_expires_at == T0 + H + timedelta(minutes=5)

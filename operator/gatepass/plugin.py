@@ -1,0 +1,192 @@
+"""`kubectl gatepass …` (the `kubectl-gatepass` entry point): day-to-day verbs.
+
+Like `cmctl renew`, the verbs only set annotations the operator acts on once
+per new value, so they work the same from a laptop, a CI job or GitOps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from gatepass.kube import CLIENT_ID_KEY, CLIENT_SECRET_KEY
+from gatepass.models.accessapplication import PLURAL as APPS
+from gatepass.models.accessapplication import REVOKE_SESSIONS_ANNOTATION
+from gatepass.models.servicetoken import (
+    GROUP,
+    PLURAL,
+    REFRESH_ANNOTATION,
+    ROTATE_ANNOTATION,
+    ROTATE_GRACE_ANNOTATION,
+    VERSION,
+)
+from gatepass.tokens.durations import parse
+
+
+class Fail(Exception):
+    """A one-line error for the user."""
+
+
+def now_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _api(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClient, str]:
+    try:
+        await config.load_kube_config(config_file=kubeconfig, context=context)
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        namespace = (active or {}).get("context", {}).get("namespace", "default")
+    except (config.ConfigException, OSError) as e:
+        raise Fail(f"no usable kubeconfig: {e}") from None
+    return client.ApiClient(), namespace
+
+
+async def _annotate(
+    api: client.ApiClient, plural: str, ns: str, name: str, annotations: dict[str, str]
+) -> None:
+    custom = client.CustomObjectsApi(api)
+    try:
+        await custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            ns,
+            plural,
+            name,
+            {"metadata": {"annotations": annotations}},
+            _content_type="application/merge-patch+json",  # custom resources have no strategic merge
+        )
+    except ApiException as e:
+        kind = "servicetoken" if plural == PLURAL else "accessapplication"
+        if e.status == 404:
+            raise Fail(f"{kind} {ns}/{name} not found") from None
+        raise Fail(f"cannot annotate {kind} {ns}/{name}: {e.status} {e.reason}") from None
+
+
+def _days_left(expires: str | None, now: datetime) -> str:
+    if not expires:
+        return "never"
+    left = datetime.fromisoformat(expires.replace("Z", "+00:00")) - now
+    return f"{left.total_seconds() / 86400:.1f}"
+
+
+def _ready(status: dict[str, Any]) -> str:
+    cond = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
+    return "-" if cond is None else f"{cond['status']}/{cond['reason']}"
+
+
+def status_table(items: list[dict[str, Any]], now: datetime) -> str:
+    rows = [("NAMESPACE", "NAME", "CLIENT ID", "READY", "EXPIRES", "DAYS LEFT", "LAST SEEN")]
+    for obj in sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"])):
+        st = obj.get("status") or {}
+        rows.append(
+            (
+                obj["metadata"]["namespace"],
+                obj["metadata"]["name"],
+                st.get("clientId", "-"),
+                _ready(st),
+                st.get("expiresAt", "never" if st.get("clientId") else "-"),
+                _days_left(st.get("expiresAt"), now) if st.get("clientId") else "-",
+                st.get("lastSeenAt", "-"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+async def run(args: argparse.Namespace) -> str:
+    api, default_ns = await _api(args.kubeconfig, args.context)
+    ns = args.namespace or default_ns
+    try:
+        if args.verb == "refresh":
+            await _annotate(api, PLURAL, ns, args.name, {REFRESH_ANNOTATION: now_stamp()})
+            return f"servicetoken {ns}/{args.name}: refresh requested"
+        if args.verb == "rotate":
+            notes = {ROTATE_ANNOTATION: now_stamp()}
+            if args.grace is not None:
+                try:
+                    parse(args.grace)
+                except ValueError as e:
+                    raise Fail(f"--grace: {e}") from None
+                notes[ROTATE_GRACE_ANNOTATION] = args.grace
+            await _annotate(api, PLURAL, ns, args.name, notes)
+            return f"servicetoken {ns}/{args.name}: rotation requested"
+        if args.verb == "revoke-sessions":
+            await _annotate(api, APPS, ns, args.name, {REVOKE_SESSIONS_ANNOTATION: now_stamp()})
+            return f"accessapplication {ns}/{args.name}: sessions issued before now will be refused"
+        if args.verb == "status":
+            custom = client.CustomObjectsApi(api)
+            try:
+                if args.all_namespaces:
+                    listing = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+                else:
+                    listing = await custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
+            except ApiException as e:
+                raise Fail(f"cannot list servicetokens: {e.status} {e.reason}") from None
+            return status_table(listing.get("items", []), datetime.now(UTC))
+        if args.verb == "headers":
+            return await _headers(api, ns, args.name)
+        raise Fail(f"unknown verb {args.verb}")
+    finally:
+        await api.close()
+
+
+async def _headers(api: client.ApiClient, ns: str, name: str) -> str:
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    try:
+        token = await custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        secret_name = (token.get("status") or {}).get("secretName") or name
+        secret = await core.read_namespaced_secret(secret_name, ns)
+    except ApiException as e:
+        if e.status == 404:
+            raise Fail(f"servicetoken {ns}/{name} or its Secret not found") from None
+        raise Fail(f"cannot read servicetoken {ns}/{name}: {e.status} {e.reason}") from None
+    data = secret.data or {}
+    if CLIENT_ID_KEY not in data or CLIENT_SECRET_KEY not in data:
+        raise Fail(f"Secret {ns}/{secret_name} holds no credentials yet")
+    cid = base64.b64decode(data[CLIENT_ID_KEY]).decode()
+    secret_value = base64.b64decode(data[CLIENT_SECRET_KEY]).decode()
+    print(
+        "warning: the line below contains a Client Secret; do not paste it anywhere public", file=sys.stderr
+    )
+    return f'-H "CF-Access-Client-Id: {cid}" -H "CF-Access-Client-Secret: {secret_value}"'
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kubectl gatepass", description="Manage gatepass service tokens.")
+    p.add_argument("-n", "--namespace", help="namespace (default: the kubeconfig context's)")
+    p.add_argument("--kubeconfig", help="path to the kubeconfig file")
+    p.add_argument("--context", help="kubeconfig context to use")
+    sub = p.add_subparsers(dest="verb", required=True)
+    sub.add_parser("refresh", help="extend a token's expiry by its duration from now").add_argument("name")
+    rot = sub.add_parser("rotate", help="issue a new Client Secret; the old one works for the grace period")
+    rot.add_argument("name")
+    rot.add_argument("--grace", help="how long the old secret keeps working (Go duration, e.g. 24h, 0s)")
+    sub.add_parser("revoke-sessions", help="refuse every JWT issued so far for an application").add_argument(
+        "name"
+    )
+    st = sub.add_parser("status", help="tokens with expiry, days left and last use")
+    st.add_argument("-A", "--all-namespaces", action="store_true")
+    sub.add_parser("headers", help="print the two curl -H options (shows the secret!)").add_argument("name")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        print(asyncio.run(run(args)))
+    except Fail as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
