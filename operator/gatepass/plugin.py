@@ -31,6 +31,10 @@ from gatepass.models.servicetoken import (
 from gatepass.tokens.durations import parse
 
 
+# Custom resources have no strategic merge patch.
+MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+
+
 class Fail(Exception):
     """A one-line error for the user."""
 
@@ -61,7 +65,7 @@ async def _annotate(
             plural,
             name,
             {"metadata": {"annotations": annotations}},
-            _content_type="application/merge-patch+json",  # custom resources have no strategic merge
+            **MERGE_PATCH,
         )
     except ApiException as e:
         kind = "servicetoken" if plural == PLURAL else "accessapplication"
