@@ -14,21 +14,35 @@ from tests.support.operator import OperatorProcess
 from tests.support.tokens import Tokens
 
 
-@pytest.mark.skipif("GATEPASS_TEST_CLUSTER" in os.environ, reason="the demo builds its own cluster")
+@pytest.mark.skipif(
+    os.environ.get("GATEPASS_TEST_CLUSTER", "local") != "local",
+    reason="the demo runs its own local control plane",
+)
 def test_demo_runs_the_story_to_the_end() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "tools" / "demo.py")], capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    for step in ("Create a ServiceToken", "Refresh", "Rotate", "Lose the Secret", "Revoke", "Done."):
+    for step in (
+        "Create a ServiceToken",
+        "with the two headers",
+        "send the cookie",
+        "Refresh",
+        "Rotate",
+        "Revoke",
+    ):
         assert step in out.stdout
+    assert "[headers]  ->  200" in out.stdout
+    assert "[cookie]  ->  200" in out.stdout
+    assert "[the earlier cookie]  ->  401" in out.stdout
+    assert "Done." in out.stdout
     assert "gpst_" not in out.stdout + out.stderr  # never prints a Client Secret
 
 
 def test_examples_apply_as_they_are(
     cluster: ClusterInfo, api: client.ApiClient, namespace: str, running_operator: OperatorProcess
 ) -> None:
-    for name in ("servicetoken.yaml", "consumer-deployment.yaml"):
+    for name in ("servicetoken.yaml", "accessapplication.yaml", "consumer-deployment.yaml"):
         cluster.kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples" / name))
     tokens = Tokens(api, namespace)
     tokens.wait_ready("ci-bot")
