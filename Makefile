@@ -43,6 +43,7 @@ lint: venv
 	$(BIN)/ruff check operator tests tools
 	$(BIN)/ruff format --check operator tests tools
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
