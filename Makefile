@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
 
-.PHONY: help venv localcluster test-deps lint test unit e2e demo cluster-up cluster-down clean
+.PHONY: help venv localcluster test-deps chart-crds lint test unit e2e demo cluster-up cluster-down clean
 
 help:
 	@echo "make demo          run the service-token story on a local control plane"
@@ -56,6 +56,10 @@ test: venv localcluster test-deps lint
 
 demo: venv localcluster
 	$(BIN)/python tools/demo.py
+
+# The chart carries a copy of crds/ (a test fails when they differ).
+chart-crds:
+	rm -f charts/gatepass/files/crds/*.yaml && cp crds/*.yaml charts/gatepass/files/crds/
 
 cluster-up: localcluster
 	@$(LC) up .localcluster

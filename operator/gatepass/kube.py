@@ -117,6 +117,15 @@ class Kube:
         else:
             raise ValueError(f"cannot apply {obj['kind']}")
 
+    async def ensure_peering(self, name: str) -> None:
+        """kopf peering only works once its object exists: create it (idempotent)."""
+        body: Body = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
+        try:
+            await self.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", body)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
     async def put_secret(self, secret: client.V1Secret, existing: client.V1Secret | None) -> None:
         """Create, or replace guarded by the resourceVersion read. Errors never carry the
         response body: it may echo the request, secret included."""

@@ -30,7 +30,6 @@ from gatepass.models.servicetoken import (
 )
 from gatepass.tokens.durations import parse
 
-
 # Custom resources have no strategic merge patch.
 MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 

@@ -54,7 +54,9 @@ class OperatorApp:
         settings.peering.name = self.config.peering
         settings.peering.mandatory = not self.config.standalone
         settings.peering.standalone = self.config.standalone
-        settings.peering.clusterwide = not self.config.namespaces
+        # Cluster-wide peering even when serving some namespaces: one object to
+        # create and one RBAC rule, whatever the namespaces.
+        settings.peering.clusterwide = True
         # API errors retry with a short backoff; our own reconcile backoff
         # (workqueue) handles failures of reconcile logic.
         settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
@@ -64,6 +66,8 @@ class OperatorApp:
 
     async def start(self) -> None:
         self.kube = Kube(await connect())
+        if not self.config.standalone:
+            await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
         self.apps_reconciler = AppReconciler(self.kube)
         self.tokens = WorkQueue(Reconciler(self.kube), concurrency=workers)

@@ -1,0 +1,162 @@
+"""The Helm chart, offline: lint, schema-valid output, CRDs that cannot drift, values schema."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from gatepass.settings import OperatorSettings
+from tests.support.cluster import ROOT, localcluster
+
+CHART = ROOT / "charts" / "gatepass"
+K8S = localcluster.K8S_VERSION.lstrip("v")
+EVERYTHING = [
+    "--set",
+    "metrics.serviceMonitor.enabled=true",
+    "--set",
+    "metrics.prometheusRule.enabled=true",
+    "--set",
+    "metrics.dashboard.enabled=true",
+]
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    return str(localcluster.build() / "helm")
+
+
+def template(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [helm, "template", "gp", str(CHART), "--namespace", "gatepass-system", "--kube-version", K8S, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+    )
+
+
+def objects(helm: str, *args: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(template(helm, *args).stdout) if d]
+
+
+def test_helm_lint_is_clean(helm: str) -> None:
+    out = subprocess.run([helm, "lint", str(CHART), "--strict", *EVERYTHING], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "[WARNING]" not in out.stdout
+    assert "[ERROR]" not in out.stdout
+
+
+def test_rendered_objects_validate_against_the_kubernetes_schemas(helm: str) -> None:
+    docs = objects(helm, *EVERYTHING)
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "ClusterRole", "Role", "ServiceAccount", "CustomResourceDefinition"} <= kinds
+    for doc in docs:
+        if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+            assert doc["kind"] in ("ServiceMonitor", "PrometheusRule")
+            continue  # not a Kubernetes kind; the Prometheus operator validates these
+        kubernetes_validate.validate(doc, K8S, strict=True)
+
+
+def test_chart_crds_are_the_repository_crds(helm: str) -> None:
+    repo = {p.name: p.read_bytes() for p in (ROOT / "crds").glob("*.yaml")}
+    chart = {p.name: p.read_bytes() for p in (CHART / "files" / "crds").glob("*.yaml")}
+    assert chart == repo, "charts/gatepass/files/crds differs from crds/: run `make chart-crds`"
+    rendered = {d["metadata"]["name"]: d for d in objects(helm) if d["kind"] == "CustomResourceDefinition"}
+    for text in repo.values():
+        crd = yaml.safe_load(text)
+        got = rendered[crd["metadata"]["name"]]
+        assert got["metadata"].pop("annotations") == {"helm.sh/resource-policy": "keep"}
+        assert got == crd
+
+
+def test_crds_can_be_left_out_or_not_kept(helm: str) -> None:
+    assert not [
+        d for d in objects(helm, "--set", "crds.enabled=false") if d["kind"] == "CustomResourceDefinition"
+    ]
+    unkept = [d for d in objects(helm, "--set", "crds.keep=false") if d["kind"] == "CustomResourceDefinition"]
+    assert unkept
+    assert all("annotations" not in d["metadata"] for d in unkept)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "operator.replicas=two"], "/operator/replicas"),
+        (["--set", "gateway.replicas=-1"], "/gateway/replicas"),
+        (["--set", "operatr.replicas=1"], "additional properties 'operatr' not allowed"),
+        (["--set", "gateway.service.type=Ingress"], "/gateway/service/type"),
+        (["--set", "gateway.issuer=gatepass.example.com"], "/gateway/issuer"),
+        (["--set", "operator.keyRotation=6 weeks"], "/operator/keyRotation"),
+    ],
+)
+def test_bad_values_fail_with_a_schema_message(helm: str, args: list[str], message: str) -> None:
+    out = template(helm, *args, check=False)
+    assert out.returncode != 0
+    assert message in out.stderr
+
+
+def test_every_rbac_rule_says_why() -> None:
+    for path in (CHART / "templates").glob("rbac-*.yaml"):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if line.strip().startswith("- apiGroups:"):
+                assert lines[i - 1].strip().startswith("#"), f"{path.name}:{i + 1}: rule without a comment"
+
+
+def test_gateway_can_read_only_its_one_secret(helm: str) -> None:
+    docs = objects(helm)
+    gateway_rules = [
+        rule
+        for d in docs
+        if d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] == "gp-gateway"
+        for rule in d["rules"]
+    ]
+    secret_rules = [r for r in gateway_rules if "secrets" in r["resources"]]
+    assert secret_rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["gp-signing-keys"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in gateway_rules)
+
+
+def test_operator_pod_is_locked_down(helm: str) -> None:
+    (dep,) = [d for d in objects(helm) if d["kind"] == "Deployment"]
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["limits"]["memory"]
+
+
+def test_operator_env_names_real_settings(helm: str) -> None:
+    (dep,) = [d for d in objects(helm) if d["kind"] == "Deployment"]
+    names = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    fields = {f"GATEPASS_{f.upper()}" for f in OperatorSettings.model_fields}
+    assert names <= fields, names - fields
+    assert {"GATEPASS_NAMESPACE", "GATEPASS_ISSUER", "GATEPASS_GATEWAY_IMAGE", "GATEPASS_KEY_SECRET"} <= names
+
+
+def test_prometheus_rules_cover_expiry_and_gateway_errors(helm: str) -> None:
+    (rule,) = [d for d in objects(helm, *EVERYTHING) if d["kind"] == "PrometheusRule"]
+    alerts = {r["alert"]: r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {
+        "GatepassServiceTokenExpiringSoon",
+        "GatepassServiceTokenExpired",
+        "GatepassGateway5xx",
+    }
+    assert re.search(r"< 604800\b", alerts["GatepassServiceTokenExpiringSoon"])
+    (dash,) = [d for d in objects(helm, *EVERYTHING) if d["kind"] == "ConfigMap"]
+    assert "gatepass_gateway_requests_total" in dash["data"]["gatepass.json"]
