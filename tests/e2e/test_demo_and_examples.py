@@ -50,3 +50,16 @@ def test_examples_apply_as_they_are(
     spec = deployment.spec.template.spec
     assert spec.containers[0].env_from[0].secret_ref.name == "ci-bot"
     assert spec.volumes[0].secret.secret_name == "ci-bot"
+
+
+def test_kustomization_and_gitops_snippets(cluster: ClusterInfo) -> None:
+    import yaml
+
+    rendered = [
+        d for d in yaml.safe_load_all(cluster.kubectl("kustomize", str(ROOT / "examples")).stdout) if d
+    ]
+    assert sorted(d["kind"] for d in rendered) == ["AccessApplication", "Deployment", "ServiceToken"]
+    for path in (ROOT / "examples" / "gitops").glob("*.yaml"):
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        assert docs
+        assert all("apiVersion" in d and "kind" in d and d["metadata"]["name"] for d in docs)
