@@ -9,11 +9,12 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
 
-.PHONY: help venv localcluster test-deps chart-crds lint test unit e2e demo cluster-up cluster-down clean
+.PHONY: help venv localcluster test-deps chart-crds bench lint test unit e2e demo cluster-up cluster-down clean
 
 help:
 	@echo "make demo          run the service-token story on a local control plane"
 	@echo "make test          lint, type-check, unit and end-to-end tests (builds what it needs)"
+	@echo "make bench         gateway throughput/latency and operator idle CPU (bench/results/)"
 	@echo "make cluster-up    start the local control plane in the background (.localcluster/)"
 	@echo "make cluster-down  stop it"
 
@@ -40,8 +41,8 @@ test-deps:
 	  else echo "nginx missing and not root: the forward-auth test will skip"; fi; }
 
 lint: venv
-	$(BIN)/ruff check operator tests tools
-	$(BIN)/ruff format --check operator tests tools
+	$(BIN)/ruff check operator tests tools bench
+	$(BIN)/ruff format --check operator tests tools bench
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
@@ -53,6 +54,11 @@ e2e: venv localcluster test-deps
 
 test: venv localcluster test-deps lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Speed is measured here, never asserted in tests. Results: bench/results/.
+bench: venv localcluster
+	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/operator_idle.py
 
 demo: venv localcluster
 	$(BIN)/python tools/demo.py

@@ -107,14 +107,14 @@ class Demo:
 
     def status(self, plural: str, name: str) -> dict[str, Any]:
         obj = self.custom.get_namespaced_custom_object(GROUP, VERSION, NS, plural, name)
-        return dict(obj.get("status") or {})
+        return dict(obj.get("status") or {})  # type: ignore[attr-defined]
 
     def secret(self) -> dict[str, str] | None:
         try:
             data = self.core.read_namespaced_secret("ci-bot", NS).data
         except ApiException:
             return None
-        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+        return {k: base64.b64decode(v).decode() for k, v in (data or {}).items()}
 
     def get(self, headers: dict[str, str]) -> requests.Response:
         assert self.gateway is not None
