@@ -38,22 +38,22 @@ HOST = "bench.example.com"
 ISSUER = "https://bench.test"
 
 
-def build_state(tokens: int) -> tuple[State, dict[str, str], list[signing.SigningKey]]:
+def make_tokens(n: int) -> list[tuple[str, str]]:
+    """(Client ID, Client Secret) pairs; the server process gets only the hashes."""
+    return [(new_client_id(), new_client_secret()) for _ in range(n)]
+
+
+def build_state(tokens: list[tuple[str, str]]) -> State:
     state = State()
-    keys = signing.load(signing.to_secret_data([signing.generate(datetime.now(UTC), ISSUER)]))
-    state.set_keys(keys)
-    first: dict[str, str] = {}
-    for i in range(tokens):
-        cid, secret = new_client_id(), new_client_secret()
+    state.set_keys(signing.load(signing.to_secret_data([signing.generate(datetime.now(UTC), ISSUER)])))
+    for i, (cid, digest) in enumerate(tokens):
         obj = {
             "metadata": {"namespace": "bench", "name": f"t{i}"},
             "spec": {},
-            "status": {"clientId": cid, "secretHash": secret_hash(secret)},
+            "status": {"clientId": cid, "secretHash": digest},
         }
         state.put_token(("bench", f"t{i}"), token_record(obj))
-        if i == 0:
-            first = {"CF-Access-Client-Id": cid, "CF-Access-Client-Secret": secret}
-    return state, first, keys
+    return state
 
 
 def micro(state: State) -> list[str]:
@@ -77,7 +77,7 @@ def micro(state: State) -> list[str]:
         return (time.perf_counter() - start) / n * 1e6
 
     mint_us = per_op(lambda: sessions.mint(state, app, token, now), 300)
-    jwts = [sessions.mint(state, app, token, now + i)[0] for i in range(300)]
+    jwts = [sessions.mint(state, app, token, now - i)[0] for i in range(300)]  # distinct iat
     cold = Sessions(ISSUER)
     it = iter(jwts)
     verify_cold_us = per_op(lambda: cold.verify(state, next(it), app, now), 300)
@@ -96,8 +96,10 @@ async def origin(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def serve(port: int, up_port: int, tokens: int, ready: MpEvent, stop: MpEvent) -> None:
-    state, _, _ = build_state(tokens)
+async def serve(
+    port: int, up_port: int, tokens: list[tuple[str, str]], ready: MpEvent, stop: MpEvent
+) -> None:
+    state = build_state(tokens)
     app_obj = {
         "metadata": {"namespace": "bench", "name": "app"},
         "spec": {
@@ -122,7 +124,9 @@ async def serve(port: int, up_port: int, tokens: int, ready: MpEvent, stop: MpEv
         await runner.cleanup()
 
 
-def server_process(port: int, up_port: int, tokens: int, ready: MpEvent, stop: MpEvent) -> None:
+def server_process(
+    port: int, up_port: int, tokens: list[tuple[str, str]], ready: MpEvent, stop: MpEvent
+) -> None:
     uvloop.run(serve(port, up_port, tokens, ready, stop))
 
 
@@ -163,7 +167,10 @@ def main() -> int:
     ap.add_argument("--tokens", type=int, default=10_000)
     args = ap.parse_args()
 
-    state, creds, _ = build_state(args.tokens)
+    tokens = make_tokens(args.tokens)
+    hashed = [(cid, secret_hash(secret)) for cid, secret in tokens]
+    state = build_state(hashed)
+    creds = {"CF-Access-Client-Id": tokens[0][0], "CF-Access-Client-Secret": tokens[0][1]}
     lines = [
         f"# Gateway benchmark ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
@@ -180,7 +187,7 @@ def main() -> int:
     ]
     port, up_port = free_port(), free_port()
     ready, stop = mp.Event(), mp.Event()
-    server = mp.Process(target=server_process, args=(port, up_port, args.tokens, ready, stop))
+    server = mp.Process(target=server_process, args=(port, up_port, hashed, ready, stop))
     server.start()
     try:
         ready.wait(60)
