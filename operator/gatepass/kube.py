@@ -126,6 +126,22 @@ class Kube:
             if e.status != 409:
                 raise
 
+    async def ensure_configmap(self, namespace: str, name: str, labels: dict[str, str]) -> None:
+        body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels))
+        try:
+            await self.core.create_namespaced_config_map(namespace, body)
+        except ApiException as e:
+            if e.status != 409:
+                raise
+
+    async def drop_configmap_keys(self, namespace: str, name: str, keys: list[str]) -> None:
+        """Strategic merge: a null value removes the key."""
+        try:
+            await self.core.patch_namespaced_config_map(name, namespace, {"data": dict.fromkeys(keys)})
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     async def put_secret(self, secret: client.V1Secret, existing: client.V1Secret | None) -> None:
         """Create, or replace guarded by the resourceVersion read. Errors never carry the
         response body: it may echo the request, secret included."""

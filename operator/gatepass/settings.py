@@ -43,6 +43,9 @@ class OperatorSettings(BaseSettings):
     gateway_memory_request: str = "128Mi"
     gateway_memory_limit: str = "256Mi"
     gateway_cookie_secure: bool = True
+    # The gateway reports token use here; the operator copies it to status.lastSeenAt.
+    last_seen_configmap: str = "gatepass-last-seen"
+    gateway_last_seen_interval: float = Field(60.0, ge=0)
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -124,7 +124,15 @@ def test_gateway_can_read_only_its_one_secret(helm: str) -> None:
             "verbs": ["get", "list", "watch"],
         }
     ]
-    assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in gateway_rules)
+    writes = [r for r in gateway_rules if set(r["verbs"]) - {"get", "list", "watch"}]
+    assert writes == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": ["gp-last-seen"],
+            "verbs": ["get", "patch"],
+        }
+    ]
 
 
 def test_operator_pod_is_locked_down(helm: str) -> None:

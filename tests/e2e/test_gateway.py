@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from http import cookiejar as http_cookiejar
 
 import jwt
@@ -267,3 +268,14 @@ def test_gateway_metrics(env: Env) -> None:
     assert f"gatepass_gateway_jwts_minted_total{{{label}}}" in text
     assert "gatepass_gateway_request_duration_seconds_bucket" in text
     assert creds.client_secret not in text
+
+
+def test_last_seen_reaches_token_status(env: Env) -> None:
+    host, _ = env.app("seen")
+    creds = env.token("used")
+    assert "lastSeenAt" not in env.tokens.status("used")
+    wait_token_known(env, host, creds)
+    before = time.time()
+    seen = wait_for(lambda: env.tokens.status("used").get("lastSeenAt"), timeout=10, what="status.lastSeenAt")
+    stamp = datetime.fromisoformat(seen.replace("Z", "+00:00")).timestamp()
+    assert before - 5 <= stamp <= time.time()

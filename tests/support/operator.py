@@ -43,6 +43,8 @@ class OperatorProcess:
             "GATEPASS_ISSUER": ISSUER,
             # Tests reach the gateway over plain HTTP on loopback.
             "GATEPASS_GATEWAY_COOKIE_SECURE": "false",
+            # The gateway reports token use every second instead of every minute.
+            "GATEPASS_GATEWAY_LAST_SEEN_INTERVAL": "1",
             **extra_env,
         }
         with self.logfile.open("ab") as log:

@@ -8,6 +8,7 @@ import signal
 
 from aiohttp import web
 
+from gatepass.gateway.lastseen import LastSeen, flush_forever
 from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State
@@ -22,7 +23,13 @@ async def run(settings: GatewaySettings) -> None:
     state = State()
     watches = Watches(api, settings, state)
     tasks = watches.start()
-    gateway = Gateway(settings, state, ready=lambda: watches.ready)
+    seen = LastSeen() if settings.last_seen_interval > 0 else None
+    if seen is not None:
+        flush = flush_forever(
+            api, settings.key_namespace, settings.last_seen_configmap, settings.last_seen_interval, seen
+        )
+        tasks.append(asyncio.create_task(flush, name="last-seen"))
+    gateway = Gateway(settings, state, ready=lambda: watches.ready, last_seen=seen)
     runners = [web.AppRunner(gateway.app(), access_log=None, handle_signals=False)]
     sites = [(runners[0], settings.port)]
     if settings.admin_port:

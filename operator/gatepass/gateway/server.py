@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
 from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, authenticate
+from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.proxy import forward
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
@@ -33,9 +34,15 @@ Clock = Callable[[], float]
 
 class Gateway:
     def __init__(
-        self, settings: GatewaySettings, state: State, ready: Callable[[], bool], clock: Clock = time.time
+        self,
+        settings: GatewaySettings,
+        state: State,
+        ready: Callable[[], bool],
+        clock: Clock = time.time,
+        last_seen: LastSeen | None = None,
     ) -> None:
         self.settings = settings
+        self.last_seen = last_seen
         self.state = state
         self.ready = ready
         self.clock = clock
@@ -102,7 +109,11 @@ class Gateway:
 
     # requests --------------------------------------------------------------
     def _check(self, request: web.Request, app: AppRecord) -> Outcome:
-        return authenticate(request.headers, request.cookies, app, self.state, self.sessions, self.clock())
+        now = self.clock()
+        outcome = authenticate(request.headers, request.cookies, app, self.state, self.sessions, now)
+        if outcome.allowed and outcome.identity is not None and self.last_seen is not None:
+            self.last_seen.saw(outcome.identity.namespace, outcome.identity.name, now)
+        return outcome
 
     def _cookie(self, outcome: Outcome) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()

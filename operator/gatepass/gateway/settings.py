@@ -22,6 +22,9 @@ class GatewaySettings(BaseSettings):
     key_secret: str = DEFAULT_KEY_SECRET_NAME
     # Empty = every namespace. Comma-separated in the environment.
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where last use of each token is reported (see gateway/lastseen.py); 0 s turns it off.
+    last_seen_configmap: str = "gatepass-last-seen"
+    last_seen_interval: float = Field(60.0, ge=0)
     cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")
     upstream_timeout: float = Field(30.0, gt=0)
     upstream_connections: int = Field(512, ge=1, description="pooled connections to upstreams in total")

@@ -80,6 +80,7 @@ class ServiceTokenStatus(CamelModel):
     refreshed_at: datetime | None = None
     rotated_at: datetime | None = None
     expires_at: datetime | None = None
+    last_seen_at: datetime | None = None
     observed_duration: str | None = None
     last_refresh_request: str | None = None
     last_rotate_request: str | None = None

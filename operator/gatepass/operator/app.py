@@ -8,19 +8,22 @@ Terminating while the operator is down (delete must always revoke).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import kopf
 from prometheus_client import start_http_server
 
+from gatepass.gateway.lastseen import entry_key, parse_entry
 from gatepass.kube import MANAGED_BY, TOKEN_LABEL, Kube, connect
 from gatepass.models.accessapplication import PLURAL as APPS
 from gatepass.models.servicetoken import GROUP, PLURAL, VERSION
 from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
-from gatepass.operator.infra import INFRA_KEY, KEYS_LABEL, InfraReconciler
+from gatepass.operator.infra import INFRA_KEY, KEYS_LABEL, LAST_SEEN_LABEL, InfraReconciler
 from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.workqueue import WorkQueue
@@ -36,11 +39,14 @@ class OperatorApp:
         self.config = config
         self.kube: Kube | None = None
         self.queues: list[WorkQueue] = []
+        # Last use of each token, as the gateway reports it (see gateway/lastseen.py).
+        self.last_seen: dict[tuple[str, str], datetime] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
         # Ask the API server for our own Secrets, Deployments and Services only:
         # the operator never sees (or holds in memory) objects it does not manage.
-        for kind in ("secrets", "services"):
+        for kind in ("secrets", "services", "configmaps"):
             settings.watching.label_selectors["v1", kind] = MANAGED_SELECTOR
         settings.watching.label_selectors["apps", "v1", "deployments"] = MANAGED_SELECTOR
         # Watches end server-side every 5 min and resume from the last
@@ -70,7 +76,7 @@ class OperatorApp:
             await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
         self.apps_reconciler = AppReconciler(self.kube)
-        self.tokens = WorkQueue(Reconciler(self.kube), concurrency=workers)
+        self.tokens = WorkQueue(Reconciler(self.kube, last_seen=self.last_seen.get), concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
         self.infra = WorkQueue(InfraReconciler(self.kube, self.config), concurrency=1)
         self.queues = [self.tokens, self.apps, self.infra]
@@ -92,6 +98,13 @@ class OperatorApp:
         if event_type == "DELETED":
             self.tokens.forget(key)
             metrics.forget(namespace, name)
+            if self.last_seen.pop(key, None) is not None and self.kube is not None:
+                drop = self.kube.drop_configmap_keys(
+                    self.config.namespace, self.config.last_seen_configmap, [entry_key(namespace, name)]
+                )
+                task = asyncio.create_task(drop)
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
         else:
             self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
@@ -109,6 +122,15 @@ class OperatorApp:
             self.tokens.add((namespace, owner))
         if labels.get(KEYS_LABEL) and (namespace, name) == (self.config.namespace, self.config.key_secret):
             self.infra.add(INFRA_KEY)
+
+    def on_last_seen(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
+        if (namespace, name) != (self.config.namespace, self.config.last_seen_configmap):
+            return
+        for k, v in data.items():
+            entry = parse_entry(k, v)
+            if entry is not None and self.last_seen.get(entry[0]) != entry[1]:
+                self.last_seen[entry[0]] = entry[1]
+                self.tokens.add(entry[0])
 
     def on_gateway_object(self, namespace: str, name: str) -> None:
         if (namespace, name) == (self.config.namespace, self.config.gateway_name):
@@ -143,6 +165,11 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
     async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:
         app.on_secret(namespace or "", name, labels)
+
+    @kopf.on.event("v1", "configmaps", labels={LAST_SEEN_LABEL: "true"}, registry=registry)
+    async def last_seen_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+        if type != "DELETED":
+            app.on_last_seen(namespace or "", name, body.get("data") or {})
 
     if app.config.manage_gateway:
 

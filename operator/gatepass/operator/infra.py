@@ -18,6 +18,7 @@ from gatepass.tokens.durations import parse
 
 log = logging.getLogger(__name__)
 KEYS_LABEL = "gatepass.dev/signing-keys"
+LAST_SEEN_LABEL = "gatepass.dev/last-seen"
 INFRA_KEY: Key = ("", "gatepass-infrastructure")
 
 
@@ -33,6 +34,11 @@ class InfraReconciler:
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
+        await self.kube.ensure_configmap(
+            self.settings.namespace,
+            self.settings.last_seen_configmap,
+            {**MANAGED_BY, LAST_SEEN_LABEL: "true"},
+        )
         if self.settings.manage_gateway:
             await self.kube.apply(deployment(self.settings))
             await self.kube.apply(service(self.settings))

@@ -33,6 +33,8 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
         "GATEPASS_PORT": str(settings.gateway_port),
         "GATEPASS_ADMIN_PORT": str(settings.gateway_admin_port),
         "GATEPASS_COOKIE_SECURE": str(settings.gateway_cookie_secure).lower(),
+        "GATEPASS_LAST_SEEN_CONFIGMAP": settings.last_seen_configmap,
+        "GATEPASS_LAST_SEEN_INTERVAL": str(settings.gateway_last_seen_interval),
     }
 
 

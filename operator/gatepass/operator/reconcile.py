@@ -42,7 +42,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def token_view(body: Body) -> TokenView:
+def token_view(body: Body, last_seen: datetime | None = None) -> TokenView:
     meta = body["metadata"]
     spec = ServiceTokenSpec.model_validate(body.get("spec") or {})
     if spec.secret_name is None:
@@ -55,6 +55,7 @@ def token_view(body: Body) -> TokenView:
         refresh_request=annotations.get(REFRESH_ANNOTATION),
         rotate_request=annotations.get(ROTATE_ANNOTATION),
         rotate_grace=_duration_or_none(annotations.get(ROTATE_GRACE_ANNOTATION)),
+        last_seen=last_seen,
     )
 
 
@@ -70,9 +71,12 @@ def _duration_or_none(text: str | None) -> timedelta | None:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, kube: Kube, clock: Clock = utcnow, last_seen: Callable[[Key], datetime | None] = lambda _: None
+    ) -> None:
         self.kube = kube
         self.clock = clock
+        self.last_seen = last_seen
 
     async def __call__(self, key: Key) -> datetime | None:
         namespace, name = key
@@ -81,7 +85,7 @@ class Reconciler:
             metrics.forget(namespace, name)
             return None
         try:
-            token = token_view(body)
+            token = token_view(body, self.last_seen(key))
             token.spec.lifetime  # noqa: B018 - parse now so a bad spec is reported, not crashed on
             token.spec.alert_window  # noqa: B018
             token.spec.renew_window  # noqa: B018

@@ -59,6 +59,7 @@ class TokenView:
     refresh_request: str | None = None  # value of gatepass.dev/refresh
     rotate_request: str | None = None  # value of gatepass.dev/rotate
     rotate_grace: timedelta | None = None  # gatepass.dev/rotate-grace-period, overrides the spec
+    last_seen: datetime | None = None  # last use reported by the gateway
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,8 @@ def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
     if action is not Action.CONFLICT:
         _refresh(d, token, now, life)
     _expire_previous(d, now)
+    if token.last_seen is not None and (st.last_seen_at is None or token.last_seen > st.last_seen_at):
+        st.last_seen_at = token.last_seen  # only forward: replicas report out of order
     _conditions(d, token, action, now)
     st.secret_name = spec.secret_name or st.secret_name
     st.observed_generation = token.generation
