@@ -331,3 +331,18 @@ def test_rotate_grace_annotation_overrides_the_spec_for_that_rotation() -> None:
     plan = decide(token, OURS, T0 + H)
     assert plan.action is Action.ROTATE
     assert plan.status.previous_secret_expires_at == T0 + H + timedelta(minutes=5)
+
+
+def test_last_seen_only_moves_forward() -> None:
+    later, earlier = T0 + 5 * H, T0 + 2 * H
+    status = ServiceTokenStatus.model_validate(issued(last_seen_at=later))
+    spec = ServiceTokenSpec(duration="100h", secret_name="tok")
+    assert (
+        decide(TokenView(spec=spec, status=status, last_seen=earlier), OURS, T0 + 6 * H).status.last_seen_at
+        == later
+    )
+    newest = T0 + 6 * H
+    assert (
+        decide(TokenView(spec=spec, status=status, last_seen=newest), OURS, T0 + 6 * H).status.last_seen_at
+        == newest
+    )
