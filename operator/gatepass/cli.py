@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable, Coroutine
 from importlib import resources
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from gatepass import __version__
+
+S = TypeVar("S")
 
 
 def crd_texts() -> list[str]:
@@ -18,41 +22,37 @@ def crd_texts() -> list[str]:
     return [f.read_text() for f in sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".yaml")]
 
 
-def _operator(args: argparse.Namespace) -> int:
+def _serve(name: str, make_settings: Callable[[], S], run: Callable[[S], Coroutine[Any, Any, None]]) -> int:
+    """Validate settings (one clear error), set up logging, run on uvloop."""
     import uvloop
 
+    try:
+        config = make_settings()
+    except ValidationError as e:
+        print(f"gatepass {name}: invalid settings: {e}", file=sys.stderr)
+        return 2
+    _logging(str(getattr(config, "log_level", "INFO")))
+    uvloop.run(run(config))
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
     from gatepass.operator.app import run
     from gatepass.settings import OperatorSettings
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if args.namespace:
         overrides["namespaces"] = args.namespace
     if args.standalone:
         overrides["standalone"] = True
-    try:
-        config = OperatorSettings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as e:
-        print(f"gatepass operator: invalid settings: {e}", file=sys.stderr)
-        return 2
-    _logging(config.log_level)
-    uvloop.run(run(config))
-    return 0
+    return _serve("operator", lambda: OperatorSettings(**overrides), run)
 
 
 def _gateway(_: argparse.Namespace) -> int:
-    import uvloop
-
     from gatepass.gateway.main import run
     from gatepass.gateway.settings import GatewaySettings
 
-    try:
-        config = GatewaySettings()
-    except ValidationError as e:
-        print(f"gatepass gateway: invalid settings: {e}", file=sys.stderr)
-        return 2
-    _logging(config.log_level)
-    uvloop.run(run(config))
-    return 0
+    return _serve("gateway", GatewaySettings, run)
 
 
 def _logging(level: str) -> None:

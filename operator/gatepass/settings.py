@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gatepass.signing import DEFAULT_KEY_SECRET_NAME
 
 
+def _split(value: object) -> object:
+    return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+
+
+# Namespaces to serve; empty = every namespace. Comma-separated in the environment.
+Namespaces = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+
+
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEPASS_")
 
-    # Empty = every namespace. Comma-separated in the environment.
-    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    namespaces: Namespaces = Field(default_factory=list)
     metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus /metrics; 0 turns it off")
     health_port: int = Field(8080, ge=0, le=65535, description="kopf liveness /healthz; 0 turns it off")
     bind_address: str = "0.0.0.0"  # noqa: S104 - in a pod the probes come from the kubelet
@@ -46,10 +53,3 @@ class OperatorSettings(BaseSettings):
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = "gatepass-last-seen"
     gateway_last_seen_interval: float = Field(60.0, ge=0)
-
-    @field_validator("namespaces", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [n.strip() for n in value.split(",") if n.strip()]
-        return value

@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gatepass.signing import generate, load
+from gatepass.signing import SigningKey, generate, load, to_secret_data
 from tests.gateway.conftest import ISSUER, World
 
 pytestmark = pytest.mark.asyncio
@@ -59,27 +59,20 @@ def hs256_with_public_key(world: World, aud: str, cid: str, good: str) -> str:
     return f"{signing_input}.{b64(mac)}"
 
 
+def _stranger() -> SigningKey:
+    """A well-formed key that the gateway has never seen."""
+    return load(to_secret_data([generate(datetime.now(UTC), ISSUER)]))[0]
+
+
 def unknown_kid(world: World, aud: str, cid: str, good: str) -> str:
-    stranger = load(
-        {
-            f"{m.kid}.{ext}": data
-            for m in [generate(datetime.now(UTC), ISSUER)]
-            for ext, data in (("key", m.key_pem), ("crt", m.cert_pem))
-        }
-    )[0]
+    stranger = _stranger()
     return jwt.encode(
         claims(world, aud, cid), stranger.private_key, algorithm="RS256", headers={"kid": stranger.kid}
     )
 
 
 def forged_with_known_kid(world: World, aud: str, cid: str, good: str) -> str:
-    stranger = load(
-        {
-            f"{m.kid}.{ext}": data
-            for m in [generate(datetime.now(UTC), ISSUER)]
-            for ext, data in (("key", m.key_pem), ("crt", m.cert_pem))
-        }
-    )[0]
+    stranger = _stranger()
     return jwt.encode(
         claims(world, aud, cid),
         stranger.private_key,

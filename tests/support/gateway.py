@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.support.waiting import free_port
+from tests.support.waiting import free_port, wait_http_ok
 
 
 def deployment_env(api: client.ApiClient, namespace: str, name: str) -> dict[str, str]:
@@ -59,18 +58,8 @@ class GatewayProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gateway exited with {self.proc.returncode}; log: {self.logfile}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"gateway not ready after {timeout}s; log: {self.logfile}")
+        url = f"http://127.0.0.1:{self.admin_port}/readyz"
+        wait_http_ok(url, self.proc, "gateway", self.logfile, timeout)
 
     def stop(self) -> None:
         if self.proc is not None:

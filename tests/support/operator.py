@@ -10,11 +10,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.waiting import free_port
+from tests.support.waiting import free_port, wait_http_ok
 
 OPERATOR_NAMESPACE = "gatepass-system"
 ISSUER = "https://gatepass.test"
@@ -59,20 +58,9 @@ class OperatorProcess:
             self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
+        assert self.proc is not None
         url = f"http://127.0.0.1:{self.health_port}/healthz"
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"operator exited with {self.proc.returncode}; log: {self.logfile}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"operator not healthy after {timeout}s; log: {self.logfile}")
+        wait_http_ok(url, self.proc, "operator", self.logfile, timeout)
 
     def wait_exit(self, timeout: float = 30) -> int:
         assert self.proc is not None

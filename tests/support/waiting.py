@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +31,24 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}: last {last!r}")
         time.sleep(interval)
+
+
+def wait_http_ok(
+    url: str, proc: subprocess.Popen[bytes], what: str, logfile: Path, timeout: float = 30
+) -> None:
+    """Poll url until 200, failing early (with the log's path) if the process exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}; log: {logfile}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout}s; log: {logfile}")
 
 
 def free_port() -> int:

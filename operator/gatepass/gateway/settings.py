@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
+from gatepass.settings import Namespaces
 from gatepass.signing import DEFAULT_KEY_SECRET_NAME
 
 
@@ -20,8 +19,7 @@ class GatewaySettings(BaseSettings):
     # Where the signing-key Secret lives (the gateway's own namespace).
     key_namespace: str = "gatepass-system"
     key_secret: str = DEFAULT_KEY_SECRET_NAME
-    # Empty = every namespace. Comma-separated in the environment.
-    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    namespaces: Namespaces = Field(default_factory=list)
     # Where last use of each token is reported (see gateway/lastseen.py); 0 s turns it off.
     last_seen_configmap: str = "gatepass-last-seen"
     last_seen_interval: float = Field(60.0, ge=0)
@@ -30,10 +28,3 @@ class GatewaySettings(BaseSettings):
     upstream_connections: int = Field(512, ge=1, description="pooled connections to upstreams in total")
     jwt_cache_size: int = Field(50_000, ge=0)
     log_level: str = "INFO"
-
-    @field_validator("namespaces", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [n.strip() for n in value.split(",") if n.strip()]
-        return value

@@ -23,6 +23,12 @@ def labels(settings: OperatorSettings) -> dict[str, str]:
     }
 
 
+def selector(settings: OperatorSettings) -> dict[str, str]:
+    """The labels that pick the gateway's pods (stable across upgrades)."""
+    lab = labels(settings)
+    return {k: lab[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", COMPONENT_LABEL)}
+
+
 def gateway_env(settings: OperatorSettings) -> dict[str, str]:
     """The gateway's whole configuration (tests run a local gateway with exactly this)."""
     return {
@@ -40,7 +46,6 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
 
 def deployment(settings: OperatorSettings) -> dict[str, Any]:
     lab = labels(settings)
-    selector = {k: lab[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", COMPONENT_LABEL)}
     probe = {"httpGet": {"path": "/healthz", "port": "admin"}, "periodSeconds": 10}
     return {
         "apiVersion": "apps/v1",
@@ -48,7 +53,7 @@ def deployment(settings: OperatorSettings) -> dict[str, Any]:
         "metadata": {"name": settings.gateway_name, "namespace": settings.namespace, "labels": lab},
         "spec": {
             "replicas": settings.gateway_replicas,
-            "selector": {"matchLabels": selector},
+            "selector": {"matchLabels": selector(settings)},
             # Never below the wanted replicas during a rollout: the gateway is on the request path.
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -103,9 +108,7 @@ def service(settings: OperatorSettings) -> dict[str, Any]:
         "metadata": {"name": settings.gateway_name, "namespace": settings.namespace, "labels": lab},
         "spec": {
             "type": settings.gateway_service_type,
-            "selector": {
-                k: lab[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", COMPONENT_LABEL)
-            },
+            "selector": selector(settings),
             "ports": [
                 {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
                 {

@@ -1,0 +1,24 @@
+import pytest
+
+from gatepass.cli import main
+from gatepass.gateway.settings import GatewaySettings
+from gatepass.settings import OperatorSettings
+
+
+def test_namespaces_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEPASS_NAMESPACES", "team-a, team-b,,")
+    assert OperatorSettings().namespaces == ["team-a", "team-b"]
+    assert GatewaySettings().namespaces == ["team-a", "team-b"]
+    monkeypatch.setenv("GATEPASS_NAMESPACES", "")
+    assert OperatorSettings().namespaces == []
+
+
+def test_invalid_settings_are_one_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEPASS_WORKERS", "zero")
+    assert main(["operator"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gatepass operator: invalid settings:")
+    assert "workers" in err
+    assert "Traceback" not in err
