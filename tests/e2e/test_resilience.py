@@ -1,0 +1,108 @@
+"""The control plane fails: the gateway keeps serving from memory meanwhile, then
+reconnects, lists again and follows changes; the operator resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from kubernetes import client, config
+
+from tests.support.apps import ANY_TOKEN, Apps
+from tests.support.cluster import ROOT, localcluster
+from tests.support.gateway import GatewayProcess, deployment_env
+from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.tokens import Creds, Tokens
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("GATEPASS_TEST_CLUSTER", "local") != "local", reason="breaks a control plane of its own"
+)
+HOST = "resilient.test"
+
+
+@dataclass
+class Stack:
+    cluster: localcluster.LocalCluster
+    tokens: Tokens
+    gateway: GatewayProcess
+
+    def status(self, creds: Creds) -> int:
+        """502: authenticated, then the (absent) origin; 401: refused."""
+        headers = {
+            "Host": HOST,
+            "CF-Access-Client-Id": creds.client_id,
+            "CF-Access-Client-Secret": creds.client_secret,
+        }
+        return requests.get(self.gateway.url, headers=headers, timeout=5).status_code
+
+    def issue(self, name: str) -> Creds:
+        self.tokens.create(name)
+        self.tokens.wait_ready(name, timeout=30)
+        creds = self.tokens.creds(name)
+        wait_for(lambda: self.status(creds) == 502, timeout=30, what=f"the gateway serves {name}")
+        return creds
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A control plane of its own, with the operator and the gateway on it."""
+    with tempfile.TemporaryDirectory(prefix="gatepass-restart-") as tmp:
+        cluster = localcluster.LocalCluster(bindir=localcluster.build(), datadir=Path(tmp) / "data")
+        operator = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log")
+        gateway = None
+        try:
+            cluster.start(preinstall=(ROOT / "crds",))
+            api = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
+            for ns in ("team", OPERATOR_NAMESPACE):
+                client.CoreV1Api(api).create_namespace(
+                    client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+                )
+            operator.start()
+            apps = client.AppsV1Api(api)
+            wait_for(lambda: apps.list_namespaced_deployment(OPERATOR_NAMESPACE).items, timeout=10)
+            Apps(api, "team").create(
+                "app", {"hosts": [HOST], "upstream": "http://127.0.0.1:1", "policies": ANY_TOKEN}
+            )
+            Apps(api, "team").wait_aud("app")
+            env = deployment_env(api, OPERATOR_NAMESPACE, "gatepass-gateway")
+            gateway = GatewayProcess(cluster.kubeconfig, env, tmp_path / "gateway.log")
+            gateway.start()
+            yield Stack(cluster, Tokens(api, "team"), gateway)
+        finally:
+            if gateway is not None:
+                gateway.stop()
+            operator.stop()
+            cluster.stop()
+
+
+def test_gateway_and_operator_follow_changes_after_an_apiserver_crash(stack: Stack) -> None:
+    keep, drop = stack.issue("keep"), stack.issue("drop")
+    t0 = time.monotonic()
+    stack.cluster.restart_apiserver(down_for=3)
+    print(f"apiserver back after {time.monotonic() - t0:.1f}s")
+    assert stack.status(keep) == 502
+    stack.tokens.delete("drop")
+    t0 = time.monotonic()
+    wait_for(lambda: stack.status(drop) == 401, timeout=30, what="the deletion seen after the restart")
+    print(f"the gateway saw the deletion {time.monotonic() - t0:.1f}s after it")
+    assert stack.status(keep) == 502
+    stack.issue("after")  # the operator reconnected as well
+
+
+def test_gateway_answers_from_memory_while_the_apiserver_hangs(stack: Stack) -> None:
+    creds = stack.issue("t")
+    pid = stack.cluster.pids[0]
+    os.kill(pid, signal.SIGSTOP)  # connections stay open, nothing answers
+    try:
+        # Each request has a 5 s client timeout: one that waited on the API server would fail.
+        assert [stack.status(creds) for _ in range(20)] == [502] * 20
+    finally:
+        os.kill(pid, signal.SIGCONT)
