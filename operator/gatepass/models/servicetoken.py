@@ -6,6 +6,7 @@ test keeps this model and that schema in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -41,6 +42,21 @@ class ServiceTokenSpec(CamelModel):
     renew_before: str | None = None
     alert_before: str | None = None
     rotation_grace_period: str = DEFAULT_GRACE
+
+    def check(self) -> None:
+        """Parse every duration; ValueError names the first bad one. (The CRD already
+        rejects them; this guards against an older CRD in the cluster.)"""
+        checks: tuple[tuple[str, Callable[[], object]], ...] = (
+            ("duration", lambda: self.lifetime),
+            ("renewBefore", lambda: self.renew_window),
+            ("alertBefore", lambda: self.alert_window),
+            ("rotationGracePeriod", lambda: self.grace),
+        )
+        for field, parse_fn in checks:
+            try:
+                parse_fn()
+            except ValueError as e:
+                raise ValueError(f"spec.{field}: {e}") from None
 
     @property
     def lifetime(self) -> timedelta | None:

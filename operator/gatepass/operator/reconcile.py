@@ -86,10 +86,7 @@ class Reconciler:
             return None
         try:
             token = token_view(body, self.last_seen(key))
-            token.spec.lifetime  # noqa: B018 - parse now so a bad spec is reported, not crashed on
-            token.spec.alert_window  # noqa: B018
-            token.spec.renew_window  # noqa: B018
-            token.spec.grace  # noqa: B018
+            token.spec.check()  # a bad spec is reported in status, not crashed on later
         except (ValidationError, ValueError) as e:
             await self._invalid(body, str(e).splitlines()[0])
             return None

@@ -346,3 +346,11 @@ def test_last_seen_only_moves_forward() -> None:
         decide(TokenView(spec=spec, status=status, last_seen=newest), OURS, T0 + 6 * H).status.last_seen_at
         == newest
     )
+
+
+def test_spec_check_names_the_bad_field() -> None:
+    ServiceTokenSpec(duration="1h", renew_before="10m").check()
+    with pytest.raises(ValueError, match=r"^spec\.renewBefore: not a duration"):
+        ServiceTokenSpec(duration="1h", renew_before="10 minutes").check()
+    with pytest.raises(ValueError, match=r"^spec\.duration: duration must be positive"):
+        ServiceTokenSpec(duration="0s").check()
