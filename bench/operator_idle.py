@@ -87,7 +87,7 @@ def main() -> int:
                     raise SystemExit(f"only {n} of {args.tokens} tokens issued after 30 min")
                 time.sleep(2)
             issued = time.monotonic() - start
-            time.sleep(5)  # let the last status echoes settle
+            time.sleep(30)  # let the echoes of the last status writes settle
             cpu0, t0 = cpu_seconds(pid), time.monotonic()
             time.sleep(args.idle)
             cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0) * 100
