@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing as mp
-import socket
 import statistics
 import sys
 import time
@@ -25,7 +24,9 @@ import uvloop
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "operator"))
+sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
+
+from tests.support.waiting import free_port  # noqa: E402
 
 from gatepass import signing  # noqa: E402
 from gatepass.gateway.server import Gateway  # noqa: E402
@@ -235,12 +236,6 @@ def main() -> int:
     out.parent.mkdir(exist_ok=True)
     out.write_text(report)
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 if __name__ == "__main__":

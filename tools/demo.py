@@ -17,9 +17,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jwt
 import requests
@@ -31,13 +30,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools" / "localcluster")]
 # The same helpers the e2e tests use to run the product's processes locally.
 from tests.support.gateway import GatewayProcess, Upstream, deployment_env  # noqa: E402
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 import localcluster  # noqa: E402
 
 GROUP, VERSION = "gatepass.dev", "v1alpha1"
 NS = "demo"
 HOST = "reports.example.com"
-T = TypeVar("T")
 
 
 def say(step: str, detail: str = "") -> None:
@@ -47,16 +46,6 @@ def say(step: str, detail: str = "") -> None:
 def show(text: str) -> None:
     for line in text.rstrip().splitlines():
         print(f"    {line}", flush=True)
-
-
-def wait(fn: Callable[[], T | None], what: str, timeout: float = 15) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise SystemExit(f"demo: gave up waiting for {what}")
 
 
 class Demo:
@@ -84,7 +73,11 @@ class Demo:
         self.operator = OperatorProcess(self.cluster.kubeconfig, self.workdir / "operator.log")
         self.operator.start()
         apps = client.AppsV1Api(self.api)
-        wait(lambda: apps.list_namespaced_deployment(OPERATOR_NAMESPACE).items, "the gateway Deployment")
+        wait_for(
+            lambda: apps.list_namespaced_deployment(OPERATOR_NAMESPACE).items,
+            timeout=15,
+            what="the gateway Deployment",
+        )
         show(self.cluster.kubectl("get", "deployment,service,secret", "-n", OPERATOR_NAMESPACE))
 
         say("Starting the gateway with the Deployment's configuration, and a small origin")
@@ -143,8 +136,16 @@ class Demo:
             GROUP, VERSION, NS, "accessapplications", "reports", {"spec": {"upstream": self.upstream.url}}
         )
         show(f"(the demo points the application's upstream at its local origin, {self.upstream.url})")
-        st = wait(lambda: (s := self.status("servicetokens", "ci-bot")).get("secretHash") and s, "the token")
-        aud = wait(lambda: self.status("accessapplications", "reports").get("aud"), "the application's aud")
+        st = wait_for(
+            lambda: (s := self.status("servicetokens", "ci-bot")).get("secretHash") and s,
+            timeout=15,
+            what="the token",
+        )
+        aud = wait_for(
+            lambda: self.status("accessapplications", "reports").get("aud"),
+            timeout=15,
+            what="the application's aud",
+        )
         show(self.kubectl("get", "servicetokens,accessapplications"))
 
         say("The Secret holds the credentials; status only a hash")
@@ -159,7 +160,11 @@ class Demo:
         }
 
         say("Call the application with the two headers, as Cloudflare's docs show with curl")
-        wait(lambda: self.get(headers).status_code == 200, "the gateway to learn the token and the app")
+        wait_for(
+            lambda: self.get(headers).status_code == 200,
+            timeout=15,
+            what="the gateway to learn the token and the app",
+        )
         resp = self.call("headers", headers)
         cookie = resp.cookies["CF_Authorization"]
         show(f"Set-Cookie: CF_Authorization=<JWT>; {resp.headers['Set-Cookie'].split(';', 1)[1].strip()}")
@@ -184,31 +189,41 @@ class Demo:
         say("Refresh: same credentials, later expiry")
         time.sleep(1.1)
         self.annotate("refresh")
-        after = wait(
+        after = wait_for(
             lambda: (s := self.status("servicetokens", "ci-bot")).get("expiresAt") != st["expiresAt"] and s,
-            "the refresh",
+            timeout=15,
+            what="the refresh",
         )
         show(f"expiresAt {st['expiresAt']} -> {after['expiresAt']}")
 
         say("Rotate: a new secret; the previous one keeps working for rotationGracePeriod")
         self.annotate("rotate")
-        wait(
+        wait_for(
             lambda: self.status("servicetokens", "ci-bot").get("secretHash") != after["secretHash"],
-            "rotation",
+            timeout=15,
+            what="rotation",
         )
         new = self.secret()
         assert new is not None
         new_headers = {**headers, "CF-Access-Client-Secret": new["CF_ACCESS_CLIENT_SECRET"]}
-        wait(lambda: self.get(new_headers).status_code == 200, "the gateway to learn the new secret")
+        wait_for(
+            lambda: self.get(new_headers).status_code == 200,
+            timeout=15,
+            what="the gateway to learn the new secret",
+        )
         self.call("new secret", new_headers)
         self.call("old secret, within the grace period", headers)
 
         say("Revoke: delete the ServiceToken")
         self.kubectl("delete", "servicetoken", "ci-bot")
-        wait(lambda: self.get(new_headers).status_code == 401, "the revocation to reach the gateway")
+        wait_for(
+            lambda: self.get(new_headers).status_code == 401,
+            timeout=15,
+            what="the revocation to reach the gateway",
+        )
         self.call("headers", new_headers)
         self.call("the earlier cookie", {"Cookie": f"CF_Authorization={cookie}"})
-        wait(lambda: self.secret() is None, "the Secret to be garbage-collected")
+        wait_for(lambda: self.secret() is None, timeout=15, what="the Secret to be garbage-collected")
         show("Secret ci-bot: gone (ownerReference); its JWTs are refused too, at once")
         say("Done. Everything the demo started is stopped now.")
 

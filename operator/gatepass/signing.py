@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -153,7 +153,3 @@ def plan_rotation(
     deadlines += [s + keep_after_successor for (_, s) in order[:-1] if now < s + keep_after_successor]
     wake = min([d for d in deadlines if d > now], default=now + rotate_every)
     return RotationPlan(generate=generate, drop=tuple(drop), wake_at=wake)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)

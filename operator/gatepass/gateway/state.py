@@ -6,6 +6,7 @@ event loop), so a request never sees half an update and no lock is needed.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from yarl import URL
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus, Policy
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.signing import SigningKey
-from gatepass.tokens.credentials import hash_matches
+from gatepass.tokens.credentials import secret_hash
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -47,14 +48,12 @@ class TokenRecord:
         return None
 
     def secret_matches(self, secret: str, now: float) -> bool:
-        current = hash_matches(secret, self.secret_hash)
-        previous = (
-            self.previous_hash is not None
-            and self.previous_expires_at is not None
-            and now < self.previous_expires_at
-            and hash_matches(secret, self.previous_hash)
+        digest = secret_hash(secret).encode()  # hashed once, compared in constant time
+        in_grace = self.previous_expires_at is not None and now < self.previous_expires_at
+        previous = self.previous_hash if in_grace else None
+        return hmac.compare_digest(digest, self.secret_hash.encode()) or (
+            previous is not None and hmac.compare_digest(digest, previous.encode())
         )
-        return current or previous
 
 
 @dataclass(frozen=True)

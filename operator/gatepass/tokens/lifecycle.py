@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from gatepass.models.conditions import Condition, find, set_condition
+from gatepass.models.conditions import ConditionStatus, find, set_condition
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
 
 READY = "Ready"
@@ -232,7 +232,7 @@ def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> N
     old_ready = find(token.status.conditions, READY)
     expired = st.expires_at is not None and now >= st.expires_at
     if action is Action.CONFLICT:
-        ready = (
+        ready: tuple[ConditionStatus, str, str] = (
             "False",
             "SecretConflict",
             f"Secret {spec.secret_name} exists and is not owned by this token",
@@ -245,7 +245,7 @@ def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> N
         until = "never expire" if st.expires_at is None else f"are valid until {_ts(st.expires_at)}"
         ready = ("True", "Issued", f"credentials in Secret {spec.secret_name} {until}")
     status, reason, message = ready
-    st.conditions = set_condition(st.conditions, READY, status, reason, message, now, gen)  # type: ignore[arg-type]
+    st.conditions = set_condition(st.conditions, READY, status, reason, message, now, gen)
     if reason != (old_ready.reason if old_ready else None):
         if reason == "Expired":
             d.events.append(Event("Warning", "Expired", message))
@@ -301,7 +301,3 @@ def _human(delta: timedelta) -> str:
     if secs >= 3600:
         return f"{secs // 3600}h{(secs % 3600) // 60}m"
     return f"{secs // 60}m{secs % 60}s" if secs >= 60 else f"{secs}s"
-
-
-def ready_condition(conditions: list[Condition]) -> Condition | None:
-    return find(conditions, READY)
