@@ -1,7 +1,8 @@
 """Which Kubernetes cluster the tests get (``GATEPASS_TEST_CLUSTER``).
 
 * ``local`` (default): the control plane from tools/localcluster, started once
-  per test session and stopped after it;
+  per test session and stopped after it, with a node that runs real pods
+  (``GATEPASS_NODE=0``: the control plane alone);
 * ``kind``: pytest-kind, for machines with a Docker engine;
 * ``kubeconfig``: an existing cluster from ``KUBECONFIG``, used only when
   ``GATEPASS_TEST_CONTEXT`` names its context, so nobody runs the suite against
@@ -70,13 +71,13 @@ def provide_cluster() -> Iterator[ClusterInfo]:
     if backend == "local":
         bindir = localcluster.build()
         with tempfile.TemporaryDirectory(prefix="gatepass-cluster-") as tmp:
-            cluster = localcluster.LocalCluster(bindir=bindir, datadir=Path(tmp) / "data")
+            cluster = localcluster.LocalCluster(
+                bindir=bindir, datadir=Path(tmp) / "data", node=localcluster.node_wanted()
+            )
             try:
                 took = cluster.start(preinstall=PREINSTALL)
-                print(
-                    f"\n[localcluster] control plane ready in {took:.1f}s at {cluster.server}",
-                    file=sys.stderr,
-                )
+                what = "control plane and node" if cluster.local_node else "control plane"
+                print(f"\n[localcluster] {what} ready in {took:.1f}s at {cluster.server}", file=sys.stderr)
                 yield ClusterInfo(kubeconfig=cluster.kubeconfig, bindir=bindir, local=cluster)
             finally:
                 cluster.stop()

@@ -31,9 +31,20 @@ func prepareAPIServer(argv []string) ([]string, error) {
 	securePort := fs.Int("secure-port", 6443, "kube-apiserver port on 127.0.0.1")
 	etcdPort := fs.Int("etcd-port", 2379, "etcd client port on 127.0.0.1")
 	etcdPeerPort := fs.Int("etcd-peer-port", 2380, "etcd peer port on 127.0.0.1")
+	// With a node, pods reach the API server through the kubernetes Service:
+	// it must listen on (and advertise) an address the node's network routes.
+	address := fs.String("address", "127.0.0.1", "address to serve on, advertise and write into the kubeconfig")
+	serviceCIDR := fs.String("service-cidr", "10.0.0.0/24", "Service IP range; its first address is the kubernetes Service")
 	if err := fs.Parse(argv); err != nil {
 		return nil, err
 	}
+	ip := net.ParseIP(*address)
+	_, svcNet, err := net.ParseCIDR(*serviceCIDR)
+	if ip == nil || err != nil {
+		return nil, fmt.Errorf("--address %q / --service-cidr %q: not an IP / a CIDR", *address, *serviceCIDR)
+	}
+	kubernetesIP := append(net.IP(nil), svcNet.IP.To4()...)
+	kubernetesIP[3]++
 	if *dataDir == "" {
 		return nil, errors.New("--data-dir is required")
 	}
@@ -42,7 +53,7 @@ func prepareAPIServer(argv []string) ([]string, error) {
 		return nil, err
 	}
 	pki := filepath.Join(dir, "pki")
-	if err := writeCredentials(pki, dir, *securePort); err != nil {
+	if err := writeCredentials(pki, dir, *address, *securePort, []net.IP{ip, kubernetesIP}); err != nil {
 		return nil, fmt.Errorf("credentials: %w", err)
 	}
 	if err := startEtcd(filepath.Join(dir, "etcd"), *etcdPort, *etcdPeerPort); err != nil {
@@ -51,8 +62,8 @@ func prepareAPIServer(argv []string) ([]string, error) {
 	p := func(name string) string { return filepath.Join(pki, name) }
 	args := []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", *etcdPort),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + *address,
+		"--advertise-address=" + *address,
 		fmt.Sprintf("--secure-port=%d", *securePort),
 		"--cert-dir=" + pki,
 		"--tls-cert-file=" + p("apiserver.crt"),
@@ -63,12 +74,17 @@ func prepareAPIServer(argv []string) ([]string, error) {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + p("sa.pub"),
 		"--service-account-signing-key-file=" + p("sa.key"),
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=" + *serviceCIDR,
 		"--allow-privileged=true",
+		"--kubelet-client-certificate=" + p("kubelet-client.crt"),
+		"--kubelet-client-key=" + p("kubelet-client.key"),
+		"--kubelet-preferred-address-types=InternalIP",
+		"--profiling=false",
+	}
+	if ip.IsLoopback() {
 		// The lease reconciler would publish 127.0.0.1 as the kubernetes
 		// Endpoints, which validation rejects (loopback) and logs forever.
-		"--endpoint-reconciler-type=none",
-		"--profiling=false",
+		args = append(args, "--endpoint-reconciler-type=none")
 	}
 	return append(args, fs.Args()...), nil
 }
@@ -105,7 +121,10 @@ func startEtcd(dir string, port, peerPort int) error {
 
 // writeCredentials creates a CA, the serving certificate, the service-account
 // signing key, an admin token in system:masters and an admin kubeconfig.
-func writeCredentials(pki, dir string, port int) error {
+// The API server's certificate names 127.0.0.1 and every address in ips; the
+// kubelet-client certificate (system:masters) lets it reach kubelets that do
+// not accept anonymous requests.
+func writeCredentials(pki, dir, address string, port int, ips []net.IP) error {
 	if _, err := os.Stat(filepath.Join(pki, "tokens.csv")); err == nil {
 		return nil
 	}
@@ -147,9 +166,25 @@ func writeCredentials(pki, dir string, port int) error {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{"localhost", "kubernetes", "kubernetes.default",
 			"kubernetes.default.svc", "kubernetes.default.svc.cluster.local"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
+		IPAddresses: append([]net.IP{net.ParseIP("127.0.0.1")}, ips...),
 	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	kcKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	kcTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		NotBefore:    now,
+		NotAfter:     now.Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	kcDER, err := x509.CreateCertificate(rand.Reader, kcTmpl, caCert, &kcKey.PublicKey, caKey)
 	if err != nil {
 		return err
 	}
@@ -167,13 +202,15 @@ func writeCredentials(pki, dir string, port int) error {
 	}
 	token := hex.EncodeToString(tok)
 	files := map[string][]byte{
-		"ca.crt":        pemBytes("CERTIFICATE", caDER),
-		"ca.key":        ecPEM(caKey),
-		"apiserver.crt": pemBytes("CERTIFICATE", srvDER),
-		"apiserver.key": ecPEM(srvKey),
-		"sa.key":        pemBytes("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)),
-		"sa.pub":        pemBytes("PUBLIC KEY", saPub),
-		"admin.token":   []byte(token),
+		"ca.crt":             pemBytes("CERTIFICATE", caDER),
+		"ca.key":             ecPEM(caKey),
+		"apiserver.crt":      pemBytes("CERTIFICATE", srvDER),
+		"apiserver.key":      ecPEM(srvKey),
+		"kubelet-client.crt": pemBytes("CERTIFICATE", kcDER),
+		"kubelet-client.key": ecPEM(kcKey),
+		"sa.key":             pemBytes("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)),
+		"sa.pub":             pemBytes("PUBLIC KEY", saPub),
+		"admin.token":        []byte(token),
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(pki, name), data, 0o600); err != nil {
@@ -185,7 +222,7 @@ kind: Config
 clusters:
 - name: localcluster
   cluster:
-    server: https://127.0.0.1:%d
+    server: https://%s
     certificate-authority: %s
 users:
 - name: admin
@@ -198,7 +235,7 @@ contexts:
     user: admin
     namespace: default
 current-context: localcluster
-`, port, filepath.Join(pki, "ca.crt"), token)
+`, net.JoinHostPort(address, fmt.Sprint(port)), filepath.Join(pki, "ca.crt"), token)
 	if err := os.WriteFile(filepath.Join(dir, "admin.kubeconfig"), []byte(kubeconfig), 0o600); err != nil {
 		return err
 	}

@@ -14,7 +14,6 @@ Go version, so CI and later sessions on the same machine reuse it.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -23,124 +22,56 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import clusternode
+from clusterbuild import HELM_VERSION, K8S_VERSION, build, log
+from clusternode import LocalNode, NodeRecord, NodeUnavailable, cleanup
+
+__all__ = [
+    "HELM_VERSION",
+    "K8S_VERSION",
+    "LocalCluster",
+    "LocalNode",
+    "NodeRecord",
+    "NodeUnavailable",
+    "build",
+    "clusternode",
+]
+
 HERE = Path(__file__).resolve().parent
-K8S_VERSION = "v1.36.4"
-K8S_COMMIT = "v1.36.4"  # module builds have no git tree; the tag names the source
-HELM_VERSION = "v3.21.4"
-CONTROLLERS = ",".join(
-    [
-        "garbage-collector-controller",
-        "namespace-controller",
-        "deployment-controller",
-        "replicaset-controller",
-        "serviceaccount-controller",
-        "serviceaccount-token-controller",
-    ]
-)
+CONTROLLERS = [
+    "garbage-collector-controller",
+    "namespace-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "serviceaccount-controller",
+    "serviceaccount-token-controller",
+    "root-ca-certificate-publisher-controller",  # kube-root-ca.crt, which SA token volumes mount
+]
+NODE_CONTROLLERS = [
+    "node-lifecycle-controller",  # Ready nodes lose the not-ready taint
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "endpoints-controller",
+    "pod-garbage-collector-controller",
+    "daemonset-controller",
+    "statefulset-controller",
+    "job-controller",
+    "disruption-controller",
+    "taint-eviction-controller",
+]
 
 
-def log(msg: str) -> None:
-    print(f"[localcluster] {msg}", file=sys.stderr, flush=True)
-
-
-def _go_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS="-buildvcs=false")
-    return env
-
-
-def cache_root() -> Path:
-    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gatepass"
-    return Path(os.environ.get("GATEPASS_CACHE", default))
-
-
-def build_key() -> str:
-    h = hashlib.sha256()
-    for name in sorted(p.name for p in HERE.iterdir() if p.suffix == ".go" or p.name in ("go.mod", "go.sum")):
-        h.update(name.encode() + b"\0" + (HERE / name).read_bytes())
-    gover = subprocess.run(
-        ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True, env=_go_env()
-    )
-    h.update(gover.stdout.encode() + K8S_VERSION.encode() + HELM_VERSION.encode())
-    return h.hexdigest()[:16]
-
-
-def _run_with_ticker(cmd: list[str], what: str, cwd: Path, env: dict[str, str]) -> None:
-    """Run a long, silent build, saying every minute that it is still going."""
-    start = time.monotonic()
-    done = threading.Event()
-
-    def tick() -> None:
-        while not done.wait(60):
-            log(f"  still building {what}: {time.monotonic() - start:.0f}s")
-
-    t = threading.Thread(target=tick, daemon=True)
-    t.start()
-    try:
-        subprocess.run(cmd, cwd=cwd, env=env, check=True)
-    finally:
-        done.set()
-    log(f"  {what} built in {time.monotonic() - start:.0f}s")
-
-
-def build() -> Path:
-    """Return the directory holding `localcluster` and `helm`, building them if needed."""
-    out = cache_root() / "localcluster" / build_key()
-    if (out / "localcluster").exists() and (out / "helm").exists():
-        return out
-    log(f"building the control plane into {out}")
-    log("a cold build downloads ~1 GB of modules and compiles for 10-25 min on 2 cores; warm: seconds")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
-    env = _go_env()
-    date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    major, minor = K8S_VERSION[1:].split(".")[:2]
-    ldflags = " ".join(
-        f"-X {pkg}.{k}={v}"
-        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
-        for k, v in (
-            ("gitVersion", K8S_VERSION),
-            ("gitMajor", major),
-            ("gitMinor", minor),
-            ("gitCommit", K8S_COMMIT),
-            ("gitTreeState", "clean"),
-            ("buildDate", date),
-        )
-    )
-    _run_with_ticker(
-        ["go", "build", "-trimpath", "-ldflags", f"-s -w {ldflags}", "-o", str(tmp / "localcluster"), "."],
-        "kube-apiserver, kube-controller-manager, kubectl, etcd",
-        HERE,
-        env,
-    )
-    env_helm = dict(env, GOBIN=str(tmp))
-    _run_with_ticker(
-        [
-            "go",
-            "install",
-            "-trimpath",
-            "-ldflags",
-            f"-s -w -X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
-            f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}",
-        ],
-        "helm",
-        HERE,
-        env_helm,
-    )
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
-    log(f"built: {size:.0f} MiB in {out}")
-    return out
+def node_wanted() -> bool:
+    """GATEPASS_NODE=0 starts the control plane alone (no pods, no root needed)."""
+    return os.environ.get("GATEPASS_NODE", "1") not in ("0", "false", "no", "")
 
 
 def free_ports(n: int) -> list[int]:
@@ -157,12 +88,16 @@ def free_ports(n: int) -> list[int]:
 
 @dataclass
 class LocalCluster:
-    """One control plane: etcd + kube-apiserver in one process, controller-manager in another."""
+    """One cluster: etcd + kube-apiserver in one process, controller-manager in another,
+    and (``node=True``) kube-scheduler and a node that runs real pods (clusternode.py)."""
 
     bindir: Path
     datadir: Path
     pids: list[int] = field(default_factory=list)
     port: int = 0
+    node: bool = False
+    address: str = "127.0.0.1"
+    local_node: LocalNode | None = None
     _apiserver_args: list[str] = field(default_factory=list, repr=False)
     _procs: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
@@ -172,12 +107,12 @@ class LocalCluster:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], program: str = "localcluster") -> None:
         logf = open(self.datadir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         proc = subprocess.Popen(
-            [str(self.bindir / "localcluster"), *args],
+            [str(self.bindir / program), *args],
             stdout=logf,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -192,24 +127,29 @@ class LocalCluster:
         return proc.poll() is None if proc is not None else _alive(pid)
 
     def _get(self, path: str) -> int:
+        return self._request(path)[0]
+
+    def _request(self, path: str) -> tuple[int, bytes]:
         ctx = ssl.create_default_context(cafile=str(self.datadir / "pki" / "ca.crt"))
         token = (self.datadir / "pki" / "admin.token").read_text()
         req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {token}"})
         try:
             with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
-                return int(resp.status)
+                return int(resp.status), resp.read()
         except urllib.error.HTTPError as e:
-            return int(e.code)
+            return int(e.code), b""
         except (OSError, ssl.SSLError):
-            return 0
+            return 0, b""
 
-    def _wait(self, what: str, path: str, deadline: float) -> None:
+    def _wait(self, what: str, path: str, deadline: float, check: object = None) -> None:
         while time.monotonic() < deadline:
             for pid in self.pids:
                 if not self.running(pid):
-                    raise RuntimeError(f"{what}: a control-plane process exited; see {self.datadir}/*.log")
-            if (self.datadir / "pki" / "admin.token").exists() and self._get(path) == 200:
-                return
+                    raise RuntimeError(f"{what}: a cluster process exited; see {self.datadir}/*.log")
+            if (self.datadir / "pki" / "admin.token").exists():
+                status, body = self._request(path)
+                if status == 200 and (check is None or (callable(check) and check(body))):
+                    return
             time.sleep(0.2)
         raise TimeoutError(f"{what} not reached; see {self.datadir}/*.log")
 
@@ -222,12 +162,19 @@ class LocalCluster:
             timeout=120,
         ).stdout
 
-    def start(self, timeout: float = 90, preinstall: tuple[Path, ...] = ()) -> float:
+    def start(self, timeout: float = 120, preinstall: tuple[Path, ...] = ()) -> float:
         """Start and wait until ready. ``preinstall``: manifests (CRDs) applied before the
         controller-manager starts, because its garbage collector picks up new resource
         types only every 30 s; installed first, owner deletions cascade at once."""
         t0 = time.monotonic()
+        deadline = t0 + timeout
         self.datadir.mkdir(parents=True, exist_ok=True)
+        service_cidr = "10.0.0.0/24"
+        if self.node:
+            # The node's network comes first: the API server serves on its host end.
+            self.local_node = LocalNode.claim(self.bindir, self.datadir / "node")
+            self.address = self.local_node.addr.host_ip
+            service_cidr = self.local_node.addr.service_cidr
         self.port, etcd, peer = free_ports(3)
         self._apiserver_args = [
             "apiserver",
@@ -235,20 +182,22 @@ class LocalCluster:
             f"--secure-port={self.port}",
             f"--etcd-port={etcd}",
             f"--etcd-peer-port={peer}",
+            f"--address={self.address}",
+            f"--service-cidr={service_cidr}",
         ]
         self._spawn("apiserver", self._apiserver_args)
-        deadline = t0 + timeout
         self._wait("kube-apiserver /readyz", "/readyz", deadline)
         for path in preinstall:
             self.kubectl("apply", "--server-side", "-f", str(path))
             self.kubectl("wait", "--for=condition=established", "--timeout=60s", "-f", str(path))
         pki = self.datadir / "pki"
+        controllers = CONTROLLERS + (NODE_CONTROLLERS if self.node else [])
         self._spawn(
             "controller-manager",
             [
                 "controller-manager",
                 f"--kubeconfig={self.kubeconfig}",
-                f"--controllers={CONTROLLERS}",
+                f"--controllers={','.join(controllers)}",
                 "--leader-elect=false",
                 "--secure-port=0",
                 f"--service-account-private-key-file={pki / 'sa.key'}",
@@ -257,6 +206,15 @@ class LocalCluster:
                 "--concurrent-gc-syncs=5",
             ],
         )
+        if self.local_node is not None:
+            self._spawn(
+                "scheduler",
+                ["scheduler", f"--kubeconfig={self.kubeconfig}", "--leader-elect=false", "--secure-port=0"],
+                program="localnode",
+            )
+            self.local_node.start(self.kubeconfig, self.port, pki / "ca.crt", deadline)
+            name = self.local_node.addr.name
+            self._wait(f"node {name} Ready", f"/api/v1/nodes/{name}", deadline, _node_ready)
         self._wait("default ServiceAccount", "/api/v1/namespaces/default/serviceaccounts/default", deadline)
         return time.monotonic() - t0
 
@@ -276,7 +234,11 @@ class LocalCluster:
         self._wait("kube-apiserver /readyz after restart", "/readyz", time.monotonic() + timeout)
 
     def stop(self) -> None:
-        """End exactly the processes this cluster started, then remove its data."""
+        """End the node (everything it made), then exactly the processes this cluster
+        started, then remove its data."""
+        if self.local_node is not None:
+            self.local_node.stop()
+            self.local_node = None
         for pid in self.pids:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
@@ -290,6 +252,11 @@ class LocalCluster:
         self.pids.clear()
         self._procs.clear()
         shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def _node_ready(body: bytes) -> bool:
+    conditions = json.loads(body).get("status", {}).get("conditions", [])
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -322,7 +289,7 @@ def up(workdir: Path) -> None:
             return
         down(workdir)
     bindir = build()
-    cluster = LocalCluster(bindir=bindir, datadir=workdir / "data")
+    cluster = LocalCluster(bindir=bindir, datadir=workdir / "data", node=node_wanted())
     shutil.rmtree(cluster.datadir, ignore_errors=True)
     try:
         took = cluster.start(preinstall=(HERE.parent.parent / "crds",))
@@ -336,7 +303,12 @@ def up(workdir: Path) -> None:
         link.unlink(missing_ok=True)
         link.symlink_to(bindir / target)
     shutil.copy(cluster.kubeconfig, workdir / "kubeconfig")
-    state.write_text(json.dumps({"pids": cluster.pids, "server": cluster.server}))
+    node = None
+    if cluster.local_node is not None:  # it outlives this process now
+        cluster.local_node.record.launcher = 0
+        cluster.local_node.record.save()
+        node = cluster.local_node.record.index
+    state.write_text(json.dumps({"pids": cluster.pids, "server": cluster.server, "node": node}))
     log(f"ready in {took:.1f}s at {cluster.server}")
     log(f"export KUBECONFIG={workdir / 'kubeconfig'} PATH={bin_links}:$PATH")
 
@@ -347,6 +319,10 @@ def down(workdir: Path) -> None:
         log("not running")
         return
     old = json.loads(state.read_text())
+    if old.get("node") is not None:
+        record = NodeRecord.load(old["node"])
+        if record is not None and record.datadir == str(workdir / "data" / "node"):
+            cleanup(record)
     LocalCluster(bindir=Path(), datadir=workdir / "data", pids=old["pids"]).stop()
     state.unlink()
     (workdir / "kubeconfig").unlink(missing_ok=True)
