@@ -1,18 +1,30 @@
 # One image for `gatepass operator` and `gatepass gateway`.
-# Build stage: make the wheels (gatepass and its dependencies).
-FROM python:3.11-slim-bookworm AS build
+# BASE_IMAGE: any Debian-based image with python3 (3.11+) and its venv module.
+# Users get the official Python image; `make image` passes a locally made
+# bookworm base (no registry is reachable where it runs) and PIP_OPTS for an
+# offline install from wheels made beforehand.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# Build stage: the wheels of gatepass and its dependencies.
+FROM ${BASE_IMAGE} AS build
+ARG PIP_OPTS=""
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY crds ./crds
 COPY operator ./operator
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# hadolint ignore=SC2086
+RUN python3 -m venv /build \
+    && /build/bin/pip wheel --no-cache-dir --disable-pip-version-check $PIP_OPTS --wheel-dir /wheels .
 
-# Final stage: the wheels installed, no compilers or build tools, non-root.
-FROM python:3.11-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+# Final stage: the wheels installed into a virtualenv (PEP 668: never into the
+# system Python), no compilers or build tools, non-root.
+FROM ${BASE_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/gatepass/bin:$PATH
 RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin gatepass
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl \
+RUN python3 -m venv /opt/gatepass \
+    && /opt/gatepass/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \
+       --find-links=/wheels /wheels/*.whl \
     && rm -rf /wheels
 USER 10001:10001
 EXPOSE 8000 9090 9091

@@ -9,13 +9,15 @@ STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
 
-.PHONY: help venv localcluster test-deps chart-crds bench lint test unit e2e demo cluster-up cluster-down clean
+.PHONY: help venv localcluster image test-deps chart-crds bench lint test unit e2e demo cluster-up cluster-down clean
 
 help:
 	@echo "make demo          run the service-token story on a local control plane"
 	@echo "make test          lint, type-check, unit and end-to-end tests (builds what it needs)"
 	@echo "make bench         gateway throughput/latency and operator idle CPU (bench/results/)"
-	@echo "make cluster-up    start the local control plane in the background (.localcluster/)"
+	@echo "make cluster-up    start the local control plane and node in the background (.localcluster/)"
+	@echo "                   (GATEPASS_NODE=0: the control plane alone, no pods)"
+	@echo "make image         build the image from Dockerfile (buildah) and load it into that node"
 	@echo "make cluster-down  stop it"
 
 $(STAMP):
@@ -66,6 +68,10 @@ demo: venv localcluster
 # The chart carries a copy of crds/ (a test fails when they differ).
 chart-crds:
 	rm -f charts/gatepass/files/crds/*.yaml && cp crds/*.yaml charts/gatepass/files/crds/
+
+# Loads into the node of `make cluster-up` when one runs; builds only otherwise.
+image:
+	@$(PYTHON) tools/image.py load .localcluster
 
 cluster-up: localcluster
 	@$(LC) up .localcluster

@@ -292,7 +292,9 @@ def up(workdir: Path) -> None:
     cluster = LocalCluster(bindir=bindir, datadir=workdir / "data", node=node_wanted())
     shutil.rmtree(cluster.datadir, ignore_errors=True)
     try:
-        took = cluster.start(preinstall=(HERE.parent.parent / "crds",))
+        # No CRDs beforehand: `helm install` owns them (it refuses to adopt objects it
+        # did not create).
+        took = cluster.start()
     except BaseException:
         cluster.stop()
         raise

@@ -1,0 +1,236 @@
+"""Build gatepass's image from the real Dockerfile without a Docker engine, and load
+it into the local node.
+
+Standard library only. ``make image`` runs ``build`` then ``load`` into the
+cluster of ``make cluster-up``:
+
+    python tools/image.py build          # print the image archive's path
+    python tools/image.py load DIR       # build, then import into DIR's node (if one runs)
+
+How, and why this way:
+
+* **buildah** builds ``Dockerfile`` as it is (``buildah bud``), RUN steps with no
+  network at all.
+* **The base image** is the Dockerfile's ``BASE_IMAGE`` build argument. Users
+  get the official Python image; no registry is reachable here, so the base is
+  made locally with mmdebstrap (Debian bookworm: python3, python3-venv, passwd,
+  ca-certificates), once, and kept in buildah's storage.
+* **The wheels** (gatepass and its dependencies) are made on this machine by pip,
+  which can reach PyPI, into a cache keyed by pyproject.toml; the build mounts
+  them read-only and installs with ``--no-index``.
+* The result is saved as a docker-archive under the name the chart uses by
+  default (``gatepass:<appVersion>``, i.e. ``docker.io/library/gatepass:...``), so
+  ``helm install`` needs no ``--set`` once the node has it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = "localhost/gatepass/python-base:bookworm"
+BASE_PACKAGES = ("python3", "python3-venv", "passwd", "ca-certificates")
+sys.path.insert(0, str(ROOT / "tools" / "localcluster"))
+
+from clusterbuild import cache_root  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(f"[image] {msg}", file=sys.stderr, flush=True)
+
+
+def app_version() -> str:
+    for line in (ROOT / "charts" / "gatepass" / "Chart.yaml").read_text().splitlines():
+        if line.startswith("appVersion:"):
+            return line.split(":", 1)[1].strip().strip("\"'")
+    raise RuntimeError("charts/gatepass/Chart.yaml has no appVersion")
+
+
+def image_name() -> str:
+    return f"gatepass:{app_version()}"
+
+
+def _cache() -> Path:
+    d = cache_root() / "image"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _containers_conf() -> Path:
+    """buildah settings this machine needs: runc (crun cannot use the hybrid cgroup
+    layout), cgroupfs, and rlimits no higher than the hard limits we have."""
+    conf = _cache() / "containers.conf"
+    conf.write_text(
+        '[containers]\ndefault_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]\n'
+        '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\n'
+    )
+    return conf
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, CONTAINERS_CONF=str(_containers_conf()), BUILDAH_LAYERS="true")
+
+
+def _ensure_tools() -> None:
+    missing = [
+        pkg for prog, pkg in (("buildah", "buildah"), ("mmdebstrap", "mmdebstrap")) if not shutil.which(prog)
+    ]
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        raise SystemExit(f"building the image needs the Debian packages: {' '.join(missing)}")
+    log(f"installing {' '.join(missing)} (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _buildah(*args: str, capture: bool = True) -> str:
+    out = subprocess.run(["buildah", *args], env=_env(), capture_output=capture, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"buildah {args[0]} failed:\n{out.stderr if capture else ''}")
+    return out.stdout if capture else ""
+
+
+def _has_image(name: str) -> bool:
+    return (
+        subprocess.run(
+            ["buildah", "inspect", "--type", "image", name], env=_env(), capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+def ensure_base() -> str:
+    """The local stand-in for python:3.11-slim-bookworm, made once."""
+    key = hashlib.sha256(" ".join(BASE_PACKAGES).encode()).hexdigest()[:12]
+    name = f"{BASE}-{key}"
+    if _has_image(name):
+        return name
+    rootfs = _cache() / f"base-{key}.tar"
+    if not rootfs.exists():
+        log("making the base image with mmdebstrap (once, about a minute)")
+        tmp = rootfs.with_suffix(".tmp.tar")
+        subprocess.run(
+            [
+                "mmdebstrap",
+                "--variant=essential",
+                f"--include={','.join(BASE_PACKAGES)}",
+                "--quiet",
+                "bookworm",
+                str(tmp),
+            ],
+            check=True,
+        )
+        tmp.rename(rootfs)
+    ctr = _buildah("from", "scratch").strip()
+    try:
+        _buildah("add", ctr, str(rootfs), "/")
+        _buildah("config", "--cmd", "/bin/sh", "--env", "LANG=C.UTF-8", ctr)
+        _buildah("commit", "--rm", ctr, name)
+    except BaseException:
+        subprocess.run(["buildah", "rm", ctr], env=_env(), capture_output=True)
+        raise
+    return name
+
+
+def ensure_wheels() -> Path:
+    """Wheels of gatepass's dependencies and build backend, for the Dockerfile's
+    offline pip (which builds gatepass itself from the sources), once per pyproject.toml."""
+    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    wheels = _cache() / f"wheels-{key}"
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "-q",
+        "--disable-pip-version-check",
+        "wheel",
+        "--wheel-dir",
+        str(wheels),
+    ]
+    if not (wheels / ".complete").exists():
+        log("collecting wheels (once per pyproject.toml)")
+        subprocess.run([*pip, "setuptools>=69", "wheel", str(ROOT)], check=True)
+        for own in wheels.glob("gatepass-*.whl"):
+            own.unlink()
+        (wheels / ".complete").touch()
+    return wheels
+
+
+def build() -> Path:
+    """Build the image; return its docker-archive (cached by content)."""
+    _ensure_tools()
+    base = ensure_base()
+    wheels = ensure_wheels()
+    name = image_name()
+    log(f"building {name} from Dockerfile (base {base})")
+    _buildah(
+        "bud",
+        "--pull=never",
+        "--network=none",
+        "--layers",
+        "--quiet",
+        f"--volume={wheels}:/wheelhouse:ro",
+        f"--build-arg=BASE_IMAGE={base}",
+        "--build-arg=PIP_OPTS=--no-index --find-links=/wheelhouse",
+        f"--tag={name}",
+        "--file=Dockerfile",
+        str(ROOT),
+    )
+    image_id = _buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", name).strip()
+    archive = _cache() / f"gatepass-{image_id[:16]}.tar"
+    if not archive.exists():
+        for old in _cache().glob("gatepass-*.tar"):
+            old.unlink()
+        tmp = archive.with_suffix(".tmp")
+        _buildah("push", "--quiet", name, f"docker-archive:{tmp}:docker.io/library/{name}")
+        tmp.rename(archive)
+    log(f"{name}: {archive.stat().st_size / 2**20:.0f} MiB")
+    return archive
+
+
+def load(workdir: Path) -> None:
+    """Import the image into the node of the cluster `make cluster-up` started in workdir."""
+    import localcluster
+
+    if not (workdir / "state.json").exists():
+        log(f"no cluster runs in {workdir} (make cluster-up): built only")
+        print(build())
+        return
+    state = json.loads((workdir / "state.json").read_text())
+    if state.get("node") is None:
+        raise SystemExit(f"the cluster in {workdir} has no node (GATEPASS_NODE=0?)")
+    record = localcluster.NodeRecord.load(state["node"])
+    if record is None:
+        raise SystemExit(f"the node of {workdir} is not running")
+    archive = build()
+    node = localcluster.LocalNode(Path(), Path(record.datadir), record)
+    node.import_image(archive, f"docker.io/library/{image_name()}")
+    log(f"loaded {image_name()} into node {record.index}")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["build"]:
+        print(build())
+        return 0
+    if argv[:1] == ["load"] and len(argv) == 2:
+        load(Path(argv[1]).resolve())
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
