@@ -61,6 +61,9 @@ def deployment(settings: OperatorSettings) -> dict[str, Any]:
                 "spec": {
                     "serviceAccountName": settings.gateway_service_account,
                     "automountServiceAccountToken": True,
+                    # Service links would inject GATEPASS_GATEWAY_PORT=tcp://... next
+                    # to the GATEPASS_* settings the gateway reads.
+                    "enableServiceLinks": False,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 10001,

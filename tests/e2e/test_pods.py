@@ -1,0 +1,287 @@
+"""gatepass as users run it: `helm install` with no --set, the operator and the gateway
+as pods from the image the Dockerfile builds, workloads that mount their Secret and
+call an application through the gateway's Service by DNS name.
+
+One cluster of its own for the module (the chart owns the CRDs, so it cannot share
+the session cluster, whose CRDs the process-mode tests installed). The tests run in
+file order and build on each other, as a user's day does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.cluster import ROOT, localcluster
+from tests.support.pods import (
+    GATEWAY_URL,
+    NS,
+    SLEEP,
+    STREAM,
+    UPSTREAM,
+    PodCluster,
+    pod_cluster,
+    python_pod_spec,
+)
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("GATEPASS_TEST_CLUSTER", "local") != "local" or not localcluster.node_wanted(),
+    reason="needs the local node (GATEPASS_NODE=1, the default)",
+)
+
+CHART = str(ROOT / "charts" / "gatepass")
+TEAM = "team-a"
+HOST = "reports.example.com"
+SECRET_FILE = "/var/run/gatepass/CF_ACCESS_CLIENT_SECRET"
+FROM_SECRET = {
+    "CF-Access-Client-Id": "@env:CF_ACCESS_CLIENT_ID",
+    "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
+}
+
+
+@pytest.fixture(scope="module")
+def pc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodCluster]:
+    with pod_cluster(tmp_path_factory.mktemp("pods")) as pc:
+        # Exactly the README's command: no --set.
+        pc.helm("install", "gatepass", CHART, "-n", NS, "--create-namespace", "--wait", "--timeout", "180s")
+        yield pc
+
+
+def consumer_pod(pc: PodCluster) -> str:
+    return pc.kubectl(
+        "get", "pod", "-n", TEAM, "-l", "app=reporter", "-o", "jsonpath={.items[0].metadata.name}"
+    )
+
+
+def secret_value(pc: PodCluster, key: str = "CF_ACCESS_CLIENT_SECRET") -> str:
+    raw = pc.kubectl("get", "secret", "ci-bot", "-n", TEAM, "-o", f"jsonpath={{.data.{key}}}")
+    return base64.b64decode(raw).decode()
+
+
+def test_helm_install_runs_the_operator_and_two_gateway_replicas_behind_the_service(pc: PodCluster) -> None:
+    pods = json.loads(
+        pc.kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator", "-o", "json")
+    )
+    (operator,) = pods["items"]
+    assert {c["type"]: c["status"] for c in operator["status"]["conditions"]}["Ready"] == "True"
+    # The operator makes the gateway Deployment; it must become Available with both replicas.
+    wait_for(
+        lambda: pc.kubectl("get", "deploy", "gatepass-gateway", "-n", NS, "--ignore-not-found", "-o", "name"),
+        timeout=60,
+        what="the gateway Deployment",
+    )
+    pc.kubectl("wait", "--for=condition=Available", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
+
+    def ready_endpoints() -> int:
+        slices = json.loads(
+            pc.kubectl("get", "endpointslices", "-n", NS, "-l", "kubernetes.io/service-name=gatepass-gateway",
+                       "-o", "json")
+        )  # fmt: skip
+        return sum(
+            1
+            for s in slices["items"]
+            for e in s.get("endpoints") or []
+            if e.get("conditions", {}).get("ready")
+        )
+
+    wait_for(
+        lambda: ready_endpoints() == 2, timeout=60, what="two ready endpoints behind the gateway Service"
+    )
+    dep = json.loads(pc.kubectl("get", "deploy", "gatepass-gateway", "-n", NS, "-o", "json"))
+    assert dep["status"]["readyReplicas"] == 2
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == pc.image
+
+
+def test_a_consumer_reaches_the_upstream_through_the_gateway_service_with_its_mounted_secret(
+    pc: PodCluster,
+) -> None:
+    pc.kubectl("create", "namespace", TEAM)
+    token = yaml.safe_load((ROOT / "examples" / "servicetoken.yaml").read_text())
+    app = yaml.safe_load((ROOT / "examples" / "accessapplication.yaml").read_text())
+    app["spec"]["upstream"] = f"http://upstream.{TEAM}.svc.cluster.local:8080"
+    upstream = python_pod_spec(pc.image, UPSTREAM, {"app": "upstream"}, "upstream", port=8080)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "upstream"},
+        "spec": {"selector": {"app": "upstream"}, "ports": [{"port": 8080}]},
+    }
+    # The example as users apply it; only the image and its loop differ (no registry
+    # image can be pulled here): the Secret arrives by envFrom and as a file.
+    consumer = yaml.safe_load((ROOT / "examples" / "consumer-deployment.yaml").read_text())
+    container = consumer["spec"]["template"]["spec"]["containers"][0]
+    container.update(
+        image=pc.image, imagePullPolicy="IfNotPresent", command=["python3", "-c", SLEEP], args=[]
+    )
+    consumer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
+    pc.apply(token, app, upstream, service, consumer, namespace=TEAM)
+    for deploy in ("upstream", "reporter"):
+        pc.kubectl("rollout", "status", f"deploy/{deploy}", "-n", TEAM, "--timeout=120s")
+    pod = consumer_pod(pc)
+    secret = secret_value(pc)
+    assert secret.startswith("gpst_")
+    env = pc.kubectl("exec", "-n", TEAM, pod, "--", "python3", "-c",
+                     "import os; print(os.environ['CF_ACCESS_CLIENT_ID'])")  # fmt: skip
+    assert env.strip() == secret_value(pc, "CF_ACCESS_CLIENT_ID")
+
+    answer = wait_for(
+        lambda: (a := pc.call(TEAM, pod, HOST, FROM_SECRET))["status"] == 200 and a,
+        timeout=60,
+        interval=1,
+        what="200 through the gateway",
+    )
+    seen = json.loads(answer["body"])
+    assert seen["cf-access-jwt-assertion"].count(".") == 2
+    assert "cf-access-client-secret" not in seen
+    assert secret not in answer["body"]
+    cookie = next(c.split(";")[0] for c in answer["set_cookie"] if c.startswith("CF_Authorization="))
+
+    # Later requests carry only the session cookie.
+    again = pc.call(TEAM, pod, HOST, {"Cookie": cookie})
+    assert again["status"] == 200, again
+    assert json.loads(again["body"])["cf-access-jwt-assertion"]
+    assert pc.call(TEAM, pod, HOST)["status"] in (401, 403)
+
+
+def test_rotation_reaches_the_mounted_file_and_the_old_secret_works_only_during_the_grace(
+    pc: PodCluster,
+) -> None:
+    pod = consumer_pod(pc)
+    client_id = secret_value(pc, "CF_ACCESS_CLIENT_ID")
+    old = secret_value(pc)
+    grace = 25
+    pc.kubectl("annotate", "st", "ci-bot", "-n", TEAM, "--overwrite",
+               "gatepass.dev/rotate=first", f"gatepass.dev/rotate-grace-period={grace}s")  # fmt: skip
+    rotated_at = time.monotonic()
+    new = wait_for(lambda: (s := secret_value(pc)) != old and s, timeout=30, what="the Secret rotated")
+
+    def mounted() -> str:
+        return pc.kubectl("exec", "-n", TEAM, pod, "--", "cat", SECRET_FILE).strip()
+
+    wait_for(lambda: mounted() == new, timeout=90, interval=1, what="the mounted file to show the new secret")
+    print(f"mounted Secret updated {time.monotonic() - rotated_at:.1f}s after the rotation")
+    assert pc.call(TEAM, pod, HOST, FROM_SECRET)["status"] == 200
+    old_headers = {"CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": old}
+    if time.monotonic() - rotated_at < grace - 3:
+        assert pc.call(TEAM, pod, HOST, old_headers)["status"] == 200, "old secret refused during the grace"
+    wait_for(
+        lambda: pc.call(TEAM, pod, HOST, old_headers)["status"] == 401,
+        timeout=grace + 30,
+        interval=1,
+        what="the old secret refused after the grace",
+    )
+    assert time.monotonic() - rotated_at >= grace - 1
+    assert pc.call(TEAM, pod, HOST, FROM_SECRET)["status"] == 200
+
+
+def _stream(pc: PodCluster, pod: str, seconds: float, headers: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(pc.cluster.bindir / "localcluster"), "kubectl", f"--kubeconfig={pc.cluster.kubeconfig}",
+         "exec", "-n", TEAM, pod, "--", "python3", "-c", STREAM, GATEWAY_URL + "/", HOST,
+         json.dumps(headers), str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
+    out, _ = proc.communicate(timeout=120)
+    return [(float(t), int(s)) for t, s in (line.split() for line in out.splitlines() if line.strip())]
+
+
+def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: PodCluster) -> None:
+    pod = consumer_pod(pc)
+    headers = {
+        "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
+        "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
+    }
+    stream = _stream(pc, pod, 12, headers)
+    time.sleep(4)
+    victim = pc.kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=gateway",
+                        "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
+    pc.kubectl("delete", "pod", victim, "-n", NS, "--grace-period=0", "--force")
+    answers = _answers(stream)
+    statuses = [s for _, s in answers]
+    assert len(statuses) > 50, statuses
+    assert not [s for s in statuses if s >= 500], statuses
+    failed = [s for s in statuses if s != 200]
+    # Only requests in flight to the killed pod, or sent before kube-proxy dropped it, may fail.
+    assert len(failed) <= 3, failed
+    pc.kubectl("wait", "--for=condition=Available", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
+
+
+def test_deleting_the_token_refuses_its_client_within_a_second(pc: PodCluster) -> None:
+    pod = consumer_pod(pc)
+    headers = {
+        "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
+        "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
+    }
+    stream = _stream(pc, pod, 8, headers)
+    time.sleep(3)
+    deleted_at = time.time()
+    pc.kubectl("delete", "st", "ci-bot", "-n", TEAM, "--wait=false")
+    answers = _answers(stream)
+    before = [s for t, s in answers if t < deleted_at]
+    assert before, answers[:5]
+    assert set(before) == {200}, before
+    refused = [t for t, s in answers if t >= deleted_at and s == 401]
+    assert refused, answers[-5:]
+    assert refused[0] - deleted_at < 1.0
+    assert all(s == 401 for t, s in answers if t >= refused[0])
+
+
+def test_a_killed_operator_pod_comes_back_and_issues_a_token_created_meanwhile(pc: PodCluster) -> None:
+    selector = "app.kubernetes.io/component=operator"
+    victim = pc.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[0].metadata.name}")
+    pc.kubectl("delete", "pod", victim, "-n", NS, "--grace-period=0", "--force")
+    token: dict[str, Any] = {
+        "apiVersion": "gatepass.dev/v1alpha1",
+        "kind": "ServiceToken",
+        "metadata": {"name": "meanwhile"},
+        "spec": {"duration": "24h"},
+    }
+    pc.apply(token, namespace=TEAM)
+    started = time.monotonic()
+    wait_for(
+        lambda: pc.kubectl("get", "secret", "meanwhile", "-n", TEAM, "--ignore-not-found", "-o", "name"),
+        timeout=150,
+        interval=1,
+        what="the token created while the operator was down to be issued",
+    )
+    print(f"token issued {time.monotonic() - started:.1f}s after the operator pod was killed")
+    status = json.loads(pc.kubectl("get", "st", "meanwhile", "-n", TEAM, "-o", "json"))["status"]
+    assert status["clientId"].endswith(".access")
+    new = pc.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[0].metadata.name}")
+    assert new != victim
+
+
+def test_helm_upgrade_then_uninstall_keeps_crds_tokens_and_secrets(pc: PodCluster) -> None:
+    pc.helm("upgrade", "gatepass", CHART, "-n", NS, "--reuse-values", "--set", "operator.logLevel=DEBUG",
+            "--wait", "--timeout", "180s")  # fmt: skip
+    dep = json.loads(pc.kubectl("get", "deploy", "gatepass-operator", "-n", NS, "-o", "json"))
+    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "DEBUG" in env.values(), env
+    assert dep["status"].get("updatedReplicas") == dep["spec"]["replicas"]
+    pc.helm("uninstall", "gatepass", "-n", NS, "--wait", "--timeout", "120s")
+    crds = pc.kubectl("get", "crd", "-o", "name")
+    assert "customresourcedefinition.apiextensions.k8s.io/servicetokens.gatepass.dev" in crds
+    assert "meanwhile" in pc.kubectl("get", "st", "-n", TEAM, "-o", "name")
+    assert pc.kubectl("get", "secret", "meanwhile", "-n", TEAM, "-o", "name").strip() == "secret/meanwhile"
+
+
+def test_no_pods_were_pulled_from_a_registry(pc: PodCluster) -> None:
+    """Everything above ran from images built here: nothing asked a registry."""
+    events = pc.kubectl("get", "events", "-A", "-o", "json")
+    reasons = [e["reason"] for e in json.loads(events)["items"]]
+    assert "Pulling" not in reasons
+    assert "Failed" not in reasons or all(
+        "pull" not in e["message"].lower() for e in json.loads(events)["items"] if e["reason"] == "Failed"
+    )

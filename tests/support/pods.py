@@ -1,0 +1,197 @@
+"""gatepass as users run it: a cluster with a node, the image from the Dockerfile,
+the chart installed by helm, and workloads in pods.
+
+The image (gatepass's own, which has Python) doubles as the test workloads'
+image: an upstream that echoes what it received, and clients that call the
+gateway through its Service. No other image can be pulled here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.support.cluster import ROOT, localcluster
+
+sys.path.insert(0, str(ROOT / "tools"))
+
+import image
+
+GATEWAY_URL = "http://gatepass-gateway.gatepass-system.svc.cluster.local"
+NS = "gatepass-system"
+
+# The upstream: answers every GET with the request's headers as JSON.
+UPSTREAM = """
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Echo(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({k.lower(): v for k, v in self.headers.items()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+ThreadingHTTPServer(("", 8080), Echo).serve_forever()
+"""
+
+# One request through the gateway. argv: url host [headers-json]; the special
+# header values @env:NAME and @file:PATH are read inside the pod (its own Secret).
+CALL = """
+import json, os, sys, urllib.error, urllib.request
+url, host = sys.argv[1], sys.argv[2]
+headers = {"Host": host}
+for k, v in json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}").items():
+    if v.startswith("@env:"):
+        v = os.environ[v[5:]]
+    elif v.startswith("@file:"):
+        v = open(v[6:]).read().strip()
+    headers[k] = v
+try:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+        status, hdrs, body = r.status, r.headers, r.read()
+except urllib.error.HTTPError as e:
+    status, hdrs, body = e.code, e.headers, e.read()
+print(json.dumps({"status": status, "set_cookie": hdrs.get_all("Set-Cookie") or [], "body": body.decode()}))
+"""
+
+# Requests in a loop: one line per answer, "<unix time> <status>", until argv[4] seconds pass.
+STREAM = """
+import json, os, sys, time, urllib.error, urllib.request
+url, host, headers_json, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+headers = {"Host": host}
+for k, v in json.loads(headers_json).items():
+    if v.startswith("@file:"):
+        v = open(v[6:]).read().strip()
+    headers[k] = v
+end = time.time() + seconds
+while time.time() < end:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5) as r:
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    except OSError as e:
+        status = 0
+    print(f"{time.time():.3f} {status}", flush=True)
+    time.sleep(0.02)
+"""
+
+
+@dataclass
+class PodCluster:
+    """A cluster of its own (control plane + node) with gatepass's image loaded."""
+
+    cluster: localcluster.LocalCluster
+    tmp: Path
+
+    @property
+    def helm_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "HELM_CACHE_HOME": str(self.tmp / "helm-cache"),
+            "HELM_CONFIG_HOME": str(self.tmp / "helm-config"),
+            "HELM_DATA_HOME": str(self.tmp / "helm-data"),
+        }
+
+    def helm(self, *args: str, timeout: float = 240) -> str:
+        out = subprocess.run(
+            [str(self.cluster.bindir / "helm"), *args],
+            env=self.helm_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if out.returncode:
+            raise AssertionError(f"helm {' '.join(args)}: {out.stderr}")
+        return out.stdout
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        out = subprocess.run(
+            [
+                str(self.cluster.bindir / "localcluster"),
+                "kubectl",
+                f"--kubeconfig={self.cluster.kubeconfig}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=180,
+        )
+        if check and out.returncode:
+            raise AssertionError(f"kubectl {' '.join(args)}: {out.stderr}")
+        return out.stdout
+
+    def apply(self, *docs: dict[str, Any], namespace: str) -> None:
+        self.kubectl("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(docs))
+
+    def exec_python(self, namespace: str, target: str, script: str, *args: str) -> str:
+        return self.kubectl("exec", "-n", namespace, target, "--", "python3", "-c", script, *args)
+
+    def call(
+        self, namespace: str, target: str, host: str, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One request from inside a pod to the gateway's Service, by DNS name."""
+        out = self.exec_python(namespace, target, CALL, GATEWAY_URL + "/", host, json.dumps(headers or {}))
+        result: dict[str, Any] = json.loads(out)
+        return result
+
+    @property
+    def image(self) -> str:
+        return image.image_name()
+
+
+@contextmanager
+def pod_cluster(tmp: Path) -> Iterator[PodCluster]:
+    archive = image.build()  # before the cluster: a cold build takes minutes
+    cluster = localcluster.LocalCluster(bindir=localcluster.build(), datadir=tmp / "data", node=True)
+    try:
+        cluster.start()
+        assert cluster.local_node is not None
+        cluster.local_node.import_image(archive, f"docker.io/library/{image.image_name()}")
+        yield PodCluster(cluster, tmp)
+    finally:
+        cluster.stop()
+
+
+def python_pod_spec(
+    image_name: str, script: str, labels: dict[str, str], name: str, port: int | None = None
+) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": name,
+        "image": image_name,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["python3", "-c", script],
+    }
+    if port:
+        container["ports"] = [{"containerPort": port}]
+        container["readinessProbe"] = {"tcpSocket": {"port": port}, "periodSeconds": 1}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [container], "terminationGracePeriodSeconds": 0},
+            },
+        },
+    }
+
+
+SLEEP = "import time\nwhile True: time.sleep(3600)"
