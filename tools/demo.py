@@ -22,18 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 # The same helpers the pod e2e tests use.
-from tests.support.pods import (  # noqa: E402
-    SLEEP,
-    UPSTREAM,
-    PodCluster,
-    pod_cluster,
-    python_pod_spec,
-)
+from tests.support.pods import PodCluster, origin_and_consumer, pod_cluster  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 # The examples apply as they are: the application's upstream is reports.default.svc.
@@ -121,24 +114,8 @@ class Demo:
 
     def workloads(self) -> None:
         say("An origin and a consumer in namespace default (examples/consumer-deployment.yaml)")
-        image = self.pc.image
-        upstream = python_pod_spec(image, UPSTREAM, {"app": "reports"}, "reports", port=8080)
-        service = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "reports"},
-            "spec": {"selector": {"app": "reports"}, "ports": [{"port": 8080}]},
-        }
-        consumer = yaml.safe_load((ROOT / "examples" / "consumer-deployment.yaml").read_text())
-        container = consumer["spec"]["template"]["spec"]["containers"][0]
-        # No registry image can be pulled here: the consumer runs gatepass's image (it has
-        # Python) instead of curl; the Secret reaches it as in the example.
-        container.update(
-            image=image, imagePullPolicy="IfNotPresent", command=["python3", "-c", SLEEP], args=[]
-        )
-        consumer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
         show("origin: echoes the headers it receives; consumer: mounts Secret ci-bot (envFrom + a volume)")
-        self.pc.apply(upstream, service, consumer, namespace=NS)
+        self.pc.apply(*origin_and_consumer(self.pc.image), namespace=NS)
 
     def story(self) -> None:
         say("Create a ServiceToken and an AccessApplication (examples/)")

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +37,7 @@ BASE = "localhost/gatepass/python-base:bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "passwd", "ca-certificates")
 sys.path.insert(0, str(ROOT / "tools" / "localcluster"))
 
-from clusterbuild import cache_root  # noqa: E402
+from clusterbuild import cache_root, ensure_debian_packages  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -78,22 +77,10 @@ def _env() -> dict[str, str]:
 
 
 def _ensure_tools() -> None:
-    missing = [
-        pkg for prog, pkg in (("buildah", "buildah"), ("mmdebstrap", "mmdebstrap")) if not shutil.which(prog)
-    ]
-    if not missing:
-        return
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise SystemExit(f"building the image needs the Debian packages: {' '.join(missing)}")
-    log(f"installing {' '.join(missing)} (apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    try:
+        ensure_debian_packages({"buildah": "buildah", "mmdebstrap": "mmdebstrap"}, "building the image")
+    except RuntimeError as e:
+        raise SystemExit(str(e)) from None
 
 
 def _buildah(*args: str, capture: bool = True) -> str:

@@ -168,3 +168,24 @@ def test_prometheus_rules_cover_expiry_and_gateway_errors(helm: str) -> None:
     assert re.search(r"< 604800\b", alerts["GatepassServiceTokenExpiringSoon"])
     (dash,) = [d for d in objects(helm, *EVERYTHING) if d["kind"] == "ConfigMap"]
     assert "gatepass_gateway_requests_total" in dash["data"]["gatepass.json"]
+
+
+def test_helm_is_built_like_its_release(helm: str) -> None:
+    """Built without its release ldflags, helm assumes Kubernetes v1.20 and refuses
+    the chart (kubeVersion >=1.30) unless every command passes --kube-version."""
+    version = subprocess.run([helm, "version", "--template", "{{.Version}}"], capture_output=True, text=True)
+    assert version.stdout == localcluster.HELM_VERSION
+    out = subprocess.run([helm, "template", "gp", str(CHART)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "kind: Deployment" in out.stdout
+
+
+def test_pods_get_no_service_links(helm: str) -> None:
+    """A Service named gatepass-gateway would put GATEPASS_GATEWAY_PORT=tcp://... into
+    the environment of pods started after it, where the settings read GATEPASS_*."""
+    from gatepass.operator import manifests
+
+    (dep,) = [d for d in objects(helm) if d["kind"] == "Deployment"]
+    assert dep["spec"]["template"]["spec"]["enableServiceLinks"] is False
+    gateway = manifests.deployment(OperatorSettings(namespace="gatepass-system"))
+    assert gateway["spec"]["template"]["spec"]["enableServiceLinks"] is False

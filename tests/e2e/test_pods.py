@@ -24,12 +24,10 @@ from tests.support.cluster import ROOT, localcluster
 from tests.support.pods import (
     GATEWAY_URL,
     NS,
-    SLEEP,
     STREAM,
-    UPSTREAM,
     PodCluster,
+    origin_and_consumer,
     pod_cluster,
-    python_pod_spec,
 )
 from tests.support.waiting import wait_for
 
@@ -107,24 +105,9 @@ def test_a_consumer_reaches_the_upstream_through_the_gateway_service_with_its_mo
     pc.kubectl("create", "namespace", TEAM)
     token = yaml.safe_load((ROOT / "examples" / "servicetoken.yaml").read_text())
     app = yaml.safe_load((ROOT / "examples" / "accessapplication.yaml").read_text())
-    app["spec"]["upstream"] = f"http://upstream.{TEAM}.svc.cluster.local:8080"
-    upstream = python_pod_spec(pc.image, UPSTREAM, {"app": "upstream"}, "upstream", port=8080)
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "upstream"},
-        "spec": {"selector": {"app": "upstream"}, "ports": [{"port": 8080}]},
-    }
-    # The example as users apply it; only the image and its loop differ (no registry
-    # image can be pulled here): the Secret arrives by envFrom and as a file.
-    consumer = yaml.safe_load((ROOT / "examples" / "consumer-deployment.yaml").read_text())
-    container = consumer["spec"]["template"]["spec"]["containers"][0]
-    container.update(
-        image=pc.image, imagePullPolicy="IfNotPresent", command=["python3", "-c", SLEEP], args=[]
-    )
-    consumer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
-    pc.apply(token, app, upstream, service, consumer, namespace=TEAM)
-    for deploy in ("upstream", "reporter"):
+    app["spec"]["upstream"] = f"http://reports.{TEAM}.svc.cluster.local:8080"
+    pc.apply(token, app, *origin_and_consumer(pc.image), namespace=TEAM)
+    for deploy in ("reports", "reporter"):
         pc.kubectl("rollout", "status", f"deploy/{deploy}", "-n", TEAM, "--timeout=120s")
     pod = consumer_pod(pc)
     secret = secret_value(pc)
@@ -190,6 +173,14 @@ def _stream(pc: PodCluster, pod: str, seconds: float, headers: dict[str, str]) -
          json.dumps(headers), str(seconds)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def _stream_headers(pc: PodCluster) -> dict[str, str]:
+    """The consumer's own credentials; the secret is read from its mounted file."""
+    return {
+        "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
+        "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
+    }
 
 
 def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:

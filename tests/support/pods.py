@@ -195,3 +195,24 @@ def python_pod_spec(
 
 
 SLEEP = "import time\nwhile True: time.sleep(3600)"
+
+
+def origin_and_consumer(image_name: str) -> list[dict[str, Any]]:
+    """The origin "reports" (Deployment + Service on 8080, as examples/accessapplication.yaml
+    expects) and the consumer of examples/consumer-deployment.yaml. The consumer is the
+    example as users apply it; only its image and loop differ (no registry image can be
+    pulled here): the Secret still arrives by envFrom and as a file."""
+    origin = python_pod_spec(image_name, UPSTREAM, {"app": "reports"}, "reports", port=8080)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "reports"},
+        "spec": {"selector": {"app": "reports"}, "ports": [{"port": 8080}]},
+    }
+    consumer = yaml.safe_load((ROOT / "examples" / "consumer-deployment.yaml").read_text())
+    container = consumer["spec"]["template"]["spec"]["containers"][0]
+    container.update(
+        image=image_name, imagePullPolicy="IfNotPresent", command=["python3", "-c", SLEEP], args=[]
+    )
+    consumer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
+    return [origin, service, consumer]

@@ -39,6 +39,31 @@ def log(msg: str) -> None:
     print(f"[localcluster] {msg}", file=sys.stderr, flush=True)
 
 
+def ensure_debian_packages(programs: dict[str, str], what: str) -> None:
+    """Install the Debian packages of the programs (name or absolute path -> package)
+    that are missing, when we are root on Debian; otherwise say which are needed."""
+    missing = sorted({pkg for prog, pkg in programs.items() if not _have(prog)})
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError(
+            f"{what} needs these Debian packages (as root: apt-get install {' '.join(missing)})"
+        )
+    log(f"installing {' '.join(missing)} for {what} (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def _have(prog: str) -> bool:
+    return Path(prog).exists() if prog.startswith("/") else shutil.which(prog) is not None
+
+
 def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(GOTOOLCHAIN="local", CGO_ENABLED="0", GOFLAGS="-buildvcs=false")

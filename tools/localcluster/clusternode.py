@@ -44,6 +44,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from clusterbuild import ensure_debian_packages
+
 RUN = Path("/run/gatepass")  # node records, one per claimed index
 NETNS_PREFIX = "gatepass-node"
 MAX_NODES = 32
@@ -89,27 +91,13 @@ def ensure_prerequisites() -> None:
             "the local node needs root (network namespaces, mounts, cgroups); "
             "run as root or set GATEPASS_NODE=0 for the control plane alone"
         )
-    missing = sorted({pkg for prog, pkg in PACKAGES.items() if not _have(prog)})
-    if not missing:
-        return
-    if shutil.which("apt-get") is None:
-        raise NodeUnavailable(f"the local node needs these Debian packages: {' '.join(missing)}")
-    log(f"installing {' '.join(missing)} (apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    # Debian's containerd package may start a system instance; ours is separate, but
-    # leave the machine as it was.
+    try:
+        ensure_debian_packages(PACKAGES, "the local node")
+    except RuntimeError as e:
+        raise NodeUnavailable(str(e)) from None
+    # Debian's containerd package may start a system instance of its own; ours is
+    # separate, but leave the machine as it was.
     subprocess.run(["service", "containerd", "stop"], capture_output=True, check=False)
-
-
-def _have(prog: str) -> bool:
-    return Path(prog).exists() if prog.startswith("/") else shutil.which(prog) is not None
 
 
 @dataclass
@@ -280,55 +268,23 @@ class LocalNode:
     def firewall(self, api_port: int) -> None:
         """Pods may reach each other, the node's DNS and the API server; nothing else."""
         a = self.addr
+        established = "-m conntrack --ctstate ESTABLISHED,RELATED -j RETURN"
         rules = [
-            ("-N", "GATEPASS-POD-EGRESS"),
-            (
-                "-A",
-                "GATEPASS-POD-EGRESS",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "ESTABLISHED,RELATED",
-                "-j",
-                "RETURN",
-            ),
-            ("-A", "GATEPASS-POD-EGRESS", "-o", a.bridge, "-j", "RETURN"),
-            *[
-                (
-                    "-A",
-                    "GATEPASS-POD-EGRESS",
-                    "-o",
-                    a.node_if,
-                    "-d",
-                    a.host_ip,
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    str(api_port),
-                    "-j",
-                    "RETURN",
-                ),
-            ],
-            ("-A", "GATEPASS-POD-EGRESS", "-j", "DROP"),
-            ("-I", "FORWARD", "1", "-i", a.bridge, "-j", "GATEPASS-POD-EGRESS"),
-            ("-N", "GATEPASS-POD-INPUT"),
-            (
-                "-A",
-                "GATEPASS-POD-INPUT",
-                "-m",
-                "conntrack",
-                "--ctstate",
-                "ESTABLISHED,RELATED",
-                "-j",
-                "RETURN",
-            ),
-            ("-A", "GATEPASS-POD-INPUT", "-d", a.bridge_ip, "-p", "udp", "--dport", "53", "-j", "RETURN"),
-            ("-A", "GATEPASS-POD-INPUT", "-d", a.bridge_ip, "-p", "tcp", "--dport", "53", "-j", "RETURN"),
-            ("-A", "GATEPASS-POD-INPUT", "-j", "DROP"),
-            ("-I", "INPUT", "1", "-i", a.bridge, "-j", "GATEPASS-POD-INPUT"),
+            "-N GATEPASS-POD-EGRESS",
+            f"-A GATEPASS-POD-EGRESS {established}",
+            f"-A GATEPASS-POD-EGRESS -o {a.bridge} -j RETURN",
+            f"-A GATEPASS-POD-EGRESS -o {a.node_if} -d {a.host_ip} -p tcp --dport {api_port} -j RETURN",
+            "-A GATEPASS-POD-EGRESS -j DROP",
+            f"-I FORWARD 1 -i {a.bridge} -j GATEPASS-POD-EGRESS",
+            "-N GATEPASS-POD-INPUT",
+            f"-A GATEPASS-POD-INPUT {established}",
+            f"-A GATEPASS-POD-INPUT -d {a.bridge_ip} -p udp --dport 53 -j RETURN",
+            f"-A GATEPASS-POD-INPUT -d {a.bridge_ip} -p tcp --dport 53 -j RETURN",
+            "-A GATEPASS-POD-INPUT -j DROP",
+            f"-I INPUT 1 -i {a.bridge} -j GATEPASS-POD-INPUT",
         ]
         for rule in rules:
-            _run("iptables", "-w", *rule, netns=a.netns)
+            _run("iptables", "-w", *rule.split(), netns=a.netns)
 
     # -- processes ---------------------------------------------------------------------
 

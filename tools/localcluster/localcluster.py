@@ -241,7 +241,9 @@ class LocalCluster:
             self.local_node = None
         for pid in self.pids:
             _signal(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        # The data goes with the cluster, so nothing is lost by not waiting for the
+        # API server's graceful shutdown (it drains watches for up to 30 s).
+        deadline = time.monotonic() + 3
         for pid in self.pids:
             while self.running(pid) and time.monotonic() < deadline:
                 time.sleep(0.1)

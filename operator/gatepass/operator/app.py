@@ -63,6 +63,10 @@ class OperatorApp:
         # Cluster-wide peering even when serving some namespaces: one object to
         # create and one RBAC rule, whatever the namespaces.
         settings.peering.clusterwide = True
+        # A killed operator pod leaves its peering entry behind, and its replacement
+        # (same priority) pauses until that entry expires: keep the lifetime short
+        # (kopf's default is 60 s; a keep-alive patch every 10-15 s is cheap).
+        settings.peering.lifetime = 20
         # API errors retry with a short backoff; our own reconcile backoff
         # (workqueue) handles failures of reconcile logic.
         settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
