@@ -14,13 +14,14 @@ from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State
 from gatepass.gateway.watch import Watches
 from gatepass.kube import connect
+from gatepass.tokens.hosts import reserved_hosts
 
 log = logging.getLogger(__name__)
 
 
 async def run(settings: GatewaySettings) -> None:
     api = await connect()
-    state = State()
+    state = State(reserved_hosts(settings.issuer))
     watches = Watches(api, settings, state)
     tasks = watches.start()
     seen = LastSeen() if settings.last_seen_interval > 0 else None

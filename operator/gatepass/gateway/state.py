@@ -19,6 +19,7 @@ from gatepass.models.accessapplication import AccessApplicationSpec, AccessAppli
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.signing import SigningKey
 from gatepass.tokens.credentials import secret_hash
+from gatepass.tokens.hosts import Claim, normalize, owners
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -66,6 +67,11 @@ class AppRecord:
     policies: list[Policy]
     aud: str
     sessions_revoked_before: float | None = None
+    created: str = ""  # metadata.creationTimestamp: who claimed a host first
+
+    @property
+    def claim(self) -> Claim:
+        return Claim(self.namespace, self.name, self.created, self.hosts)
 
 
 def token_record(obj: dict[str, Any]) -> TokenRecord | None:
@@ -106,20 +112,26 @@ def app_record(obj: dict[str, Any]) -> AppRecord | None:
     return AppRecord(
         namespace=meta["namespace"],
         name=meta["name"],
-        hosts=tuple(h.lower() for h in spec.hosts),
+        hosts=tuple(normalize(h) for h in spec.hosts),
         upstream=upstream,
         session_seconds=session,
         policies=spec.policies,
         aud=st.aud,
         sessions_revoked_before=_epoch(st.sessions_revoked_before),
+        created=str(meta.get("creationTimestamp") or ""),
     )
 
 
 class State:
-    def __init__(self) -> None:
+    """What the gateway knows, from its watches. ``reserved``: hosts no application
+    may claim (the gateway's own, where its discovery documents and keys live)."""
+
+    def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
+        self.reserved = reserved
         self.tokens: dict[Key, TokenRecord] = {}
         self.tokens_by_id: dict[str, TokenRecord] = {}
         self.apps: dict[Key, AppRecord] = {}
+        self.claims: dict[Key, Claim] = {}
         self.apps_by_host: dict[str, AppRecord] = {}
         self.keys: list[SigningKey] = []
         self.keys_by_kid: dict[str, SigningKey] = {}
@@ -138,23 +150,28 @@ class State:
         self.tokens_by_id = {t.client_id: t for t in tokens.values()}
 
     # applications -------------------------------------------------------
-    def put_app(self, key: Key, record: AppRecord | None) -> None:
+    def put_app(self, key: Key, record: AppRecord | None, claim: Claim | None = None) -> None:
+        """An application changed. ``claim``: its hosts even when it cannot be served
+        (no aud yet), so that it keeps hosts it claimed first; default: the record's."""
         apps = {k: v for k, v in self.apps.items() if k != key}
+        claims = {k: v for k, v in self.claims.items() if k != key}
         if record is not None:
             apps[key] = record
-        self.set_apps(apps)
+        claim = claim or (record.claim if record else None)
+        if claim is not None:
+            claims[key] = claim
+        self.set_apps(apps, claims)
 
-    def set_apps(self, apps: dict[Key, AppRecord]) -> None:
+    def set_apps(self, apps: dict[Key, AppRecord], claims: dict[Key, Claim] | None = None) -> None:
         self.apps = apps
-        by_host: dict[str, AppRecord] = {}
-        # A host claimed twice goes to the first by namespace/name, the same on every replica.
-        for key in sorted(apps, reverse=True):
-            for host in apps[key].hosts:
-                by_host[host] = apps[key]
-        self.apps_by_host = by_host
+        self.claims = claims if claims is not None else {k: r.claim for k, r in apps.items()}
+        # Each host to the application that claimed it first (tokens/hosts.py); the
+        # operator reports the others as HostConflict from the same rule.
+        owned = owners(self.claims.values(), self.reserved)
+        self.apps_by_host = {host: apps[key] for host, key in owned.items() if key in apps}
 
     def app_for_host(self, host: str) -> AppRecord | None:
-        return self.apps_by_host.get(host.split(":", 1)[0].lower().rstrip("."))
+        return self.apps_by_host.get(normalize(host))
 
     # signing keys -------------------------------------------------------
     def set_keys(self, keys: list[SigningKey]) -> None:

@@ -25,6 +25,7 @@ from gatepass.gateway.state import State, app_record, token_record
 from gatepass.models.accessapplication import PLURAL as APPS
 from gatepass.models.servicetoken import GROUP, VERSION
 from gatepass.models.servicetoken import PLURAL as TOKENS
+from gatepass.tokens.hosts import claim_of
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -128,12 +129,20 @@ class Watches:
 
     # applications
     def _replace_apps(self, items: list[Obj]) -> None:
-        records = {_key(o): app_record(o) for o in items if self._watched(o)}
-        self.state.set_apps({k: r for k, r in records.items() if r is not None})
+        watched = [o for o in items if self._watched(o)]
+        records = {_key(o): app_record(o) for o in watched}
+        claims = {_key(o): claim_of(o) for o in watched}
+        self.state.set_apps(
+            {k: r for k, r in records.items() if r is not None},
+            {k: c for k, c in claims.items() if c is not None},
+        )
 
     def _apply_app(self, kind: str, obj: Obj) -> None:
         if self._watched(obj):
-            self.state.put_app(_key(obj), None if kind == "DELETED" else app_record(obj))
+            if kind == "DELETED":
+                self.state.put_app(_key(obj), None)
+            else:
+                self.state.put_app(_key(obj), app_record(obj), claim_of(obj))
 
     # signing keys
     def _replace_keys(self, items: list[Obj]) -> None:

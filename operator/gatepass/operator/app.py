@@ -28,6 +28,7 @@ from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.workqueue import WorkQueue
 from gatepass.settings import OperatorSettings
+from gatepass.tokens.hosts import HostIndex, claim_of, reserved_hosts
 
 log = logging.getLogger(__name__)
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
@@ -42,6 +43,8 @@ class OperatorApp:
         # Last use of each token, as the gateway reports it (see gateway/lastseen.py).
         self.last_seen: dict[tuple[str, str], datetime] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Every application's hosts, from its watch events: who owns a host, no API call.
+        self.hosts = HostIndex(reserved_hosts(config.issuer))
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
         # Ask the API server for our own Secrets, Deployments and Services only:
@@ -79,7 +82,7 @@ class OperatorApp:
         if not self.config.standalone:
             await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
-        self.apps_reconciler = AppReconciler(self.kube)
+        self.apps_reconciler = AppReconciler(self.kube, hosts=self.hosts)
         self.tokens = WorkQueue(Reconciler(self.kube, last_seen=self.last_seen.get), concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
         self.infra = WorkQueue(InfraReconciler(self.kube, self.config), concurrency=1)
@@ -115,10 +118,14 @@ class OperatorApp:
             for app in self.apps_reconciler.apps_naming(key):
                 self.apps.add(app)
 
-    def on_app(self, event_type: str | None, namespace: str, name: str) -> None:
+    def on_app(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        key = (namespace, name)
         if event_type == "DELETED":
-            self.apps.forget((namespace, name))
-        self.apps.add((namespace, name))
+            self.apps.forget(key)
+        affected = self.hosts.put(key, None if event_type == "DELETED" else claim_of(body))
+        self.apps.add(key)
+        for other in affected - {key}:  # who owns a shared host may have changed
+            self.apps.add(other)
 
     def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
         owner = labels.get(TOKEN_LABEL)
@@ -163,8 +170,8 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         app.on_token(type, namespace or "", name)
 
     @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
-    async def app_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
-        app.on_app(type, namespace or "", name)
+    async def app_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+        app.on_app(type, namespace or "", name, body)
 
     @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
     async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:

@@ -19,14 +19,16 @@ from gatepass.models.accessapplication import (
 from gatepass.operator.reconcile import Clock, utcnow
 from gatepass.operator.workqueue import Key, Retry
 from gatepass.tokens.applications import decide_app, referenced_tokens
+from gatepass.tokens.hosts import HostIndex
 
 log = logging.getLogger(__name__)
 
 
 class AppReconciler:
-    def __init__(self, kube: Kube, clock: Clock = utcnow) -> None:
+    def __init__(self, kube: Kube, clock: Clock = utcnow, hosts: HostIndex | None = None) -> None:
         self.kube = kube
         self.clock = clock
+        self.hosts = hosts if hosts is not None else HostIndex()
         # Which applications name which tokens, so a token's arrival or
         # deletion re-checks exactly the applications that care.
         self.watchers: dict[Key, set[Key]] = defaultdict(set)
@@ -65,6 +67,7 @@ class AppReconciler:
             existing,
             secrets.token_hex(32),
             self.clock(),
+            self.hosts.conflicts(key),
         )
         self._index(key, plan.referenced)
         if plan.status.wire() != status.wire():

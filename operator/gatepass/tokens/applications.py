@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
 from gatepass.models.conditions import set_condition
+from gatepass.tokens.hosts import Conflict
 from gatepass.tokens.lifecycle import Event
 
 READY = "Ready"
@@ -41,6 +42,7 @@ def decide_app(
     existing_tokens: Collection[TokenKey],
     new_aud: str,
     now: datetime,
+    host_conflicts: Sequence[Conflict] = (),
 ) -> AppPlan:
     st = status.model_copy(deep=True)
     events: list[Event] = []
@@ -73,15 +75,31 @@ def decide_app(
             now,
             generation,
         )
-    hosts = ", ".join(spec.hosts)
-    st.conditions = set_condition(
-        st.conditions,
-        READY,
-        "True",
-        "Serving",
-        f"the gateway serves {hosts} -> {spec.upstream}",
-        now,
-        generation,
-    )
+    if host_conflicts:
+        # Only the namespace of the owner: the name of another tenant's object is theirs.
+        msg = "not served for " + "; ".join(
+            f"{c.host} (reserved for the gateway itself)"
+            if c.owner_namespace is None
+            else f"{c.host} (claimed earlier by an application in namespace {c.owner_namespace})"
+            for c in host_conflicts
+        )
+        served = [h for h in spec.hosts if h not in {c.host for c in host_conflicts}]
+        if served:
+            msg += "; serving " + ", ".join(served)
+        old_ready = next((c for c in status.conditions if c.type == READY), None)
+        st.conditions = set_condition(st.conditions, READY, "False", "HostConflict", msg, now, generation)
+        if old_ready is None or old_ready.reason != "HostConflict" or old_ready.message != msg:
+            events.append(Event("Warning", "HostConflict", msg))
+    else:
+        hosts = ", ".join(spec.hosts)
+        st.conditions = set_condition(
+            st.conditions,
+            READY,
+            "True",
+            "Serving",
+            f"the gateway serves {hosts} -> {spec.upstream}",
+            now,
+            generation,
+        )
     st.observed_generation = generation
     return AppPlan(status=st, events=tuple(events), referenced=refs)

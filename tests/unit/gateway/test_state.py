@@ -53,3 +53,34 @@ def test_secret_hash_never_in_repr() -> None:
     rec = token_record(token_obj("t", new_client_id()))
     assert rec is not None
     assert "sha256" not in repr(rec)
+
+
+def _app(ns: str, name: str, created: str, host: str, aud: str | None = "f" * 64) -> dict[str, object]:
+    return {
+        "metadata": {"namespace": ns, "name": name, "creationTimestamp": created},
+        "spec": {"hosts": [host], "upstream": "http://u"},
+        "status": {"aud": aud} if aud else {},
+    }
+
+
+def test_a_host_goes_to_its_first_claimant_even_one_not_yet_servable() -> None:
+    from gatepass.tokens.hosts import claim_of
+
+    state = State()
+    owner = _app("zeta", "owner", "2026-01-01T00:00:00Z", "app.test", aud=None)  # no aud yet
+    intruder = _app("alpha", "intruder", "2026-01-01T00:00:09Z", "app.test")
+    for obj in (intruder, owner):
+        meta = obj["metadata"]
+        assert isinstance(meta, dict)
+        state.put_app((meta["namespace"], meta["name"]), app_record(obj), claim_of(obj))
+    assert state.app_for_host("app.test") is None  # never the intruder, not even meanwhile
+    state.put_app(("zeta", "owner"), app_record({**owner, "status": {"aud": "e" * 64}}), claim_of(owner))
+    served = state.app_for_host("app.test")
+    assert served is not None
+    assert served.name == "owner"
+
+
+def test_the_gateways_own_host_is_never_an_applications() -> None:
+    state = State(reserved=frozenset({"access.test"}))
+    state.put_app(("t", "a"), app_record(_app("t", "a", "2026-01-01T00:00:00Z", "access.test")))
+    assert state.app_for_host("access.test") is None

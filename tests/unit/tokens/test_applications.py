@@ -54,3 +54,26 @@ def test_revoke_sessions_acts_once_per_value() -> None:
     again = decide_app(spec(), plan.status, "ns", 1, "r1", [], AUD, later)
     assert again.status.sessions_revoked_before == T0
     assert again.events == ()
+
+
+def test_a_host_claimed_earlier_elsewhere_is_a_conflict_reported_once() -> None:
+    from gatepass.tokens.hosts import Conflict
+
+    s = AccessApplicationSpec.model_validate(
+        {"hosts": ["taken.test", "free.test"], "upstream": "http://x", "policies": []}
+    )
+    taken = [Conflict("taken.test", "team-a")]
+    plan = decide_app(s, AccessApplicationStatus(), "team-b", 1, None, [], AUD, T0, taken)
+    ready = find(plan.status.conditions, "Ready")
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("False", "HostConflict")
+    assert "taken.test" in ready.message
+    assert "namespace team-a" in ready.message
+    assert "serving free.test" in ready.message
+    assert [e.reason for e in plan.events] == ["HostConflict"]
+    assert decide_app(s, plan.status, "team-b", 1, None, [], AUD, T0, taken).events == ()
+    # The owner went away: served again.
+    freed = decide_app(s, plan.status, "team-b", 1, None, [], AUD, T0, [])
+    ready = find(freed.status.conditions, "Ready")
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("True", "Serving")

@@ -1,0 +1,129 @@
+"""Tenants that do not trust each other: what one namespace writes must not change
+what another gets. Each hostile act goes through a namespace-scoped identity with
+`*` on gatepass.dev, as many clusters grant teams."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from kubernetes import client
+
+from tests.support.apps import Apps
+from tests.support.cluster import ClusterInfo
+from tests.support.gateway import GatewayProcess, Upstream
+from tests.support.operator import ISSUER, OperatorProcess
+from tests.support.tenants import new_namespace, tenant_api
+from tests.support.waiting import wait_for
+
+EVERYONE = [{"name": "open", "decision": "bypass", "include": [{"everyone": {}}]}]
+
+
+@pytest.fixture
+def intruder(api: client.ApiClient, cluster: ClusterInfo) -> Iterator[tuple[str, client.ApiClient]]:
+    ns = new_namespace(api, "intruder")
+    with tenant_api(cluster, api, ns) as tenant:
+        yield ns, tenant
+    client.CoreV1Api(api).delete_namespace(ns)
+
+
+def served_path(gateway: GatewayProcess, upstream: Upstream, host: str) -> str | None:
+    """Which upstream path a request for host reaches (None: not served)."""
+    before = len(upstream.seen)
+    resp = requests.get(gateway.url + "/x", headers={"Host": host}, timeout=10)
+    if resp.status_code != 200 or len(upstream.seen) == before:
+        return None
+    return str(upstream.seen[-1]["path"]).rsplit("/x", 1)[0]
+
+
+def ready(apps: Apps, name: str) -> dict[str, Any] | None:
+    return apps.condition(name, "Ready")
+
+
+def test_a_host_stays_with_its_first_claimant(
+    api: client.ApiClient,
+    namespace: str,
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    host = f"reports.{namespace}.test"
+    owner = Apps(api, namespace)
+    owner.create("reports", {"hosts": [host], "upstream": upstream.url + "/owner", "policies": EVERYONE})
+    wait_for(lambda: served_path(gateway, upstream, host) == "/owner", timeout=15, what="the owner served")
+
+    # creationTimestamp has one-second resolution; within one second, namespace order
+    # decides (deterministic, documented). The intruder comes at least a second later.
+    time.sleep(1.1)
+    ns, tenant = intruder
+    hostile = Apps(tenant, ns)
+    hostile.create(
+        "grab",
+        {"hosts": [host, f"own.{ns}.test"], "upstream": upstream.url + "/intruder", "policies": EVERYONE},
+    )
+    cond = wait_for(
+        lambda: (c := ready(hostile, "grab")) and c["reason"] == "HostConflict" and c,
+        timeout=15,
+        what="HostConflict on the later claimant",
+    )
+    assert cond["status"] == "False"
+    assert f"namespace {namespace}" in cond["message"]
+    assert "reports" not in cond["message"].replace(host, "")  # the owner's object name is not told
+    events = client.CoreV1Api(api).list_namespaced_event(ns, field_selector="involvedObject.name=grab").items
+    assert [e.reason for e in events if e.type == "Warning"] == ["HostConflict"]
+    # The intruder gets its own host, never the owner's traffic.
+    wait_for(
+        lambda: served_path(gateway, upstream, f"own.{ns}.test") == "/intruder", timeout=15, what="own host"
+    )
+    for _ in range(5):
+        assert served_path(gateway, upstream, host) == "/owner"
+    owner_ready = ready(owner, "reports")
+    assert owner_ready is not None
+    assert owner_ready["status"] == "True"
+
+    # When the owner lets go, the next claimant gets the host, and is told.
+    owner.custom.delete_namespaced_custom_object(
+        "gatepass.dev", "v1alpha1", namespace, "accessapplications", "reports"
+    )
+    wait_for(
+        lambda: served_path(gateway, upstream, host) == "/intruder", timeout=15, what="the host handed over"
+    )
+    wait_for(
+        lambda: (c := ready(hostile, "grab")) and c["status"] == "True" and c,
+        timeout=15,
+        what="Ready once the host is free",
+    )
+
+
+def test_the_gateways_own_host_cannot_be_claimed(
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    issuer_host = urlsplit(ISSUER).hostname
+    assert issuer_host
+    ns, tenant = intruder
+    hostile = Apps(tenant, ns)
+    hostile.create(
+        "issuer", {"hosts": [issuer_host], "upstream": upstream.url + "/intruder", "policies": EVERYONE}
+    )
+    cond = wait_for(
+        lambda: (c := ready(hostile, "issuer")) and c["reason"] == "HostConflict" and c,
+        timeout=15,
+        what="HostConflict for the issuer host",
+    )
+    assert "reserved for the gateway" in cond["message"]
+    hostile.wait_aud("issuer")
+    assert served_path(gateway, upstream, issuer_host) is None
+    # Its discovery document is still the gateway's own.
+    doc = requests.get(
+        gateway.url + "/.well-known/openid-configuration", headers={"Host": issuer_host}, timeout=10
+    )
+    assert doc.status_code == 200
+    assert doc.json()["issuer"] == ISSUER

@@ -1,0 +1,61 @@
+from gatepass.tokens.hosts import Claim, HostIndex, claim_of, conflicts, owners, reserved_hosts
+
+EARLY, LATE = "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"
+
+
+def claim(ns: str, name: str, created: str, *hosts: str) -> Claim:
+    return Claim(ns, name, created, hosts)
+
+
+def test_the_first_claimant_by_creation_time_owns_a_host_whatever_its_name() -> None:
+    first = claim("zeta", "zz", EARLY, "app.example.com", "only-first.example.com")
+    later = claim("alpha", "aa", LATE, "app.example.com", "only-later.example.com")
+    owned = owners([later, first])
+    assert owned == {
+        "app.example.com": ("zeta", "zz"),
+        "only-first.example.com": ("zeta", "zz"),
+        "only-later.example.com": ("alpha", "aa"),
+    }
+    (conflict,) = conflicts(later, owned, frozenset())
+    assert (conflict.host, conflict.owner_namespace) == ("app.example.com", "zeta")
+    assert conflicts(first, owned, frozenset()) == []
+
+
+def test_ties_in_the_same_second_go_to_namespace_then_name() -> None:
+    owned = owners([claim("b", "x", EARLY, "h.test"), claim("a", "y", EARLY, "h.test")])
+    assert owned["h.test"] == ("a", "y")
+
+
+def test_the_gateways_own_host_belongs_to_nobody() -> None:
+    reserved = reserved_hosts("https://Access.Example.com:8443/path")
+    assert reserved == {"access.example.com"}
+    app = claim("t", "a", EARLY, "access.example.com", "mine.example.com")
+    owned = owners([app], reserved)
+    assert owned == {"mine.example.com": ("t", "a")}
+    (conflict,) = conflicts(app, owned, reserved)
+    assert (conflict.host, conflict.owner_namespace) == ("access.example.com", None)
+
+
+def test_claims_come_from_api_server_fields() -> None:
+    obj = {
+        "metadata": {"namespace": "t", "name": "a", "creationTimestamp": EARLY},
+        "spec": {"hosts": ["App.Example.com."], "upstream": "http://u"},
+        "status": {"aud": "forged by a tenant"},
+    }
+    assert claim_of(obj) == claim("t", "a", EARLY, "app.example.com")
+    assert claim_of({"metadata": {}, "spec": {"hosts": "nope"}}) is None
+
+
+def test_index_says_whose_ownership_an_event_may_change() -> None:
+    index = HostIndex()
+    owner = claim("a", "owner", EARLY, "h.test")
+    intruder = claim("b", "intruder", LATE, "h.test", "other.test")
+    assert index.put(owner.key, owner) == {owner.key}
+    assert index.put(intruder.key, intruder) == {owner.key, intruder.key}
+    assert index.conflicts(intruder.key)[0].owner_namespace == "a"
+    assert index.conflicts(owner.key) == []
+    assert index.put(intruder.key, intruder) == set()  # nothing changed
+    # The owner goes: the intruder gets the host, and is told so (re-reconciled).
+    assert index.put(owner.key, None) == {intruder.key}
+    assert index.conflicts(intruder.key) == []
+    assert index.owned["h.test"] == intruder.key
