@@ -55,11 +55,20 @@ def _gateway(_: argparse.Namespace) -> int:
     return _serve("gateway", GatewaySettings, run)
 
 
+# Libraries that log request or response bodies at DEBUG (Secret data, the signing
+# key): never below INFO, whatever level gatepass runs at.
+BODY_LOGGERS = ("kubernetes_asyncio", "kubernetes", "urllib3", "aiohttp.client")
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level.upper())  # also when handlers were already set up
     # kopf logs every handled event at INFO; our own lines say what matters.
     if logging.getLogger().level >= logging.INFO:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    for name in BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def _crds(_: argparse.Namespace) -> int:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from kubernetes import client
 
-from tests.support.operator import OperatorProcess
+from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.tokens import Creds, Tokens
+
+KEY_SECRET = "gatepass-signing-keys"
 
 
 @pytest.fixture
@@ -114,9 +118,24 @@ def test_no_secret_reaches_logs_events_annotations_status_or_metrics(
         "Events": events,
         "metrics": running_operator.metrics(),
     }
-    for creds in seen:
+    # Every encoding a secret travels in: plain, base64 (Secret data, API bodies),
+    # URL-encoded; and the gateway's signing key (its Secret's data and the PEM body).
+    needles: dict[str, str] = {}
+    for i, creds in enumerate(seen):
+        s = creds.client_secret
+        needles[f"Client Secret {i}"] = s
+        needles[f"part of Client Secret {i}"] = s[5:30]  # a log that strips the prefix
+        needles[f"Client Secret {i}, base64"] = base64.b64encode(s.encode()).decode()
+        needles[f"Client Secret {i}, URL-encoded"] = quote(s, safe="")
+    keys = tokens.core.read_namespaced_secret(KEY_SECRET, OPERATOR_NAMESPACE).data
+    assert keys
+    for name, b64 in keys.items():
+        needles[f"signing key {name}, base64"] = str(b64)[:40]
+        pem = base64.b64decode(b64).decode(errors="replace")
+        body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+        if body:
+            needles[f"signing key {name}, PEM body"] = body[1]
+    for what, needle in needles.items():
         for where, text in places.items():
-            assert creds.client_secret not in text, f"a Client Secret leaked into the {where}"
-            # also the random part alone (e.g. a log that strips the prefix)
-            assert creds.client_secret[5:30] not in text, f"part of a Client Secret leaked into the {where}"
+            assert needle not in text, f"{what} leaked into the {where}"
     assert "DEBUG" in places["operator log"]  # the log was verbose, so the check meant something

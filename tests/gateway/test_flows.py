@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -274,3 +275,33 @@ async def test_forward_auth_endpoint(world: World) -> None:
     async with world.http.get(world.url + "/cdn-cgi/access/authorize", headers={"Host": "g", **fwd}) as resp:
         assert resp.status == 401
     assert world.seen == []  # forward-auth never proxies
+
+
+async def test_no_spelling_of_a_stripped_header_reaches_the_origin(world: World) -> None:
+    """CGI/WSGI origins read "_" as "-": Cf_Access_Jwt_Assertion would be a forged
+    assertion there, CF_ACCESS_CLIENT_SECRET a leaked secret."""
+    world.app("reports", [HOST], SERVICE_AUTH_ANY)
+    tok = world.token("ci-bot")
+    sneaky = {
+        "Cf_Access_Jwt_Assertion": "forged",
+        "CF_ACCESS_CLIENT_SECRET": tok.client_secret,
+        "cf_access_token": "forged",
+    }
+    status, _, _ = await world.get(HOST, headers={**tok.headers, **sneaky})
+    assert status == 200
+    names = [k.lower().replace("_", "-") for k in world.seen[-1]["headers"]]
+    assert names.count("cf-access-jwt-assertion") == 1  # the gateway's own, only
+    seen = {k.lower().replace("_", "-"): v for k, v in world.seen[-1]["headers"].items()}
+    assert seen["cf-access-jwt-assertion"] != "forged"
+    assert "cf-access-client-secret" not in seen
+    assert "cf-access-token" not in seen
+    assert tok.client_secret not in json.dumps(world.seen[-1]["headers"])
+
+
+async def test_accept_encoding_reaches_the_origin_as_the_client_sent_it(world: World) -> None:
+    world.app("reports", [HOST], SERVICE_AUTH_ANY)
+    tok = world.token("ci-bot")
+    await world.get(HOST, headers=tok.headers, skip_auto_headers=("Accept-Encoding",))
+    assert "Accept-Encoding" not in world.seen[-1]["headers"]
+    await world.get(HOST, headers={**tok.headers, "Accept-Encoding": "br"})
+    assert world.seen[-1]["headers"]["Accept-Encoding"] == "br"

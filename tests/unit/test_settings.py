@@ -22,3 +22,19 @@ def test_invalid_settings_are_one_clear_error(
     assert err.startswith("gatepass operator: invalid settings:")
     assert "workers" in err
     assert "Traceback" not in err
+
+
+def test_libraries_that_log_bodies_stay_at_info_even_at_debug() -> None:
+    import logging
+
+    from gatepass.cli import BODY_LOGGERS, _logging
+
+    root = logging.getLogger()
+    before = root.level
+    try:
+        _logging("DEBUG")
+        assert root.level == logging.DEBUG
+        for name in (*BODY_LOGGERS, "kubernetes_asyncio.client.rest", "kubernetes.client.rest"):
+            assert logging.getLogger(name).getEffectiveLevel() >= logging.INFO, name
+    finally:
+        root.setLevel(before)

@@ -44,7 +44,9 @@ def request_headers(request: web.Request, assertion: str | None) -> CIMultiDict[
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         low = name.lower()
-        if low in HOP_BY_HOP or low in STRIPPED_UPSTREAM or low in connection:
+        # CGI/WSGI origins read "_" and "-" alike (CF_ACCESS_CLIENT_SECRET ->
+        # HTTP_CF_ACCESS_CLIENT_SECRET): strip every spelling of what we strip.
+        if low in HOP_BY_HOP or low.replace("_", "-") in STRIPPED_UPSTREAM or low in connection:
             continue
         out.add(name, value)
     if assertion is not None:

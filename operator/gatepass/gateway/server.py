@@ -58,7 +58,9 @@ class Gateway:
             timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.settings.upstream_timeout),
             auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),  # never keep one client's cookies for another
-            skip_auto_headers=("User-Agent",),
+            # Only what the client sent: aiohttp would otherwise ask every origin
+            # for gzip on behalf of clients that never said they could take it.
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
 
     async def _close_client(self, _: web.Application) -> None:
