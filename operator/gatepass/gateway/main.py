@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable
 
 from aiohttp import web
 
@@ -17,6 +18,15 @@ from gatepass.kube import connect
 from gatepass.tokens.hosts import reserved_hosts
 
 log = logging.getLogger(__name__)
+
+
+async def _first_done(wanted: Awaitable[None], other: Awaitable[object]) -> bool:
+    """Wait for whichever ends first; True if it was ``wanted``."""
+    tasks = [asyncio.ensure_future(wanted), asyncio.ensure_future(other)]
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for t in tasks:
+        t.cancel()
+    return tasks[0] in done
 
 
 async def run(settings: GatewaySettings) -> None:
@@ -32,18 +42,23 @@ async def run(settings: GatewaySettings) -> None:
         tasks.append(asyncio.create_task(flush, name="last-seen"))
     gateway = Gateway(settings, state, ready=lambda: watches.ready, last_seen=seen)
     runners = [web.AppRunner(gateway.app(), access_log=None, handle_signals=False)]
-    sites = [(runners[0], settings.port)]
     if settings.admin_port:
         runners.append(web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False))
-        sites.append((runners[1], settings.admin_port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        for runner, port in sites:
+        # The admin port (probes, metrics) first; the public port only once the
+        # first full lists are in: before that every request would be a 404 or
+        # a 401 for a token that exists.
+        for runner in runners:
             await runner.setup()
-            await web.TCPSite(runner, settings.bind_address, port).start()
+        if settings.admin_port:
+            await web.TCPSite(runners[1], settings.bind_address, settings.admin_port).start()
+        if not await _first_done(watches.wait_ready(), stop.wait()):
+            return  # stopped before the first sync
+        await web.TCPSite(runners[0], settings.bind_address, settings.port).start()
         log.info(
             "gatepass gateway on %s:%d (admin %d), issuer %s",
             settings.bind_address,

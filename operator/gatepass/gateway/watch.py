@@ -94,6 +94,7 @@ class Watches:
         custom = client.CustomObjectsApi(api)
         core = client.CoreV1Api(api)
         self._key_version: str | None = None
+        self._keys_loaded = asyncio.Event()  # a signing key has been seen (once)
 
         def lister(plural: str) -> ListFn:
             if len(settings.namespaces) == 1:
@@ -164,12 +165,18 @@ class Watches:
             return  # unchanged: skip the slow PEM parsing
         data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
         self.state.set_keys(signing.load(data))
+        if self.state.signing_key is not None:
+            self._keys_loaded.set()
         self._key_version = version
         log.info("signing keys loaded: %s", ", ".join(k.kid[:12] for k in self.state.keys) or "none")
 
     @property
     def ready(self) -> bool:
         return all(i.synced.is_set() for i in self.informers) and self.state.signing_key is not None
+
+    async def wait_ready(self) -> None:
+        """Until every list has arrived and a signing key is loaded (startup only)."""
+        await asyncio.gather(self._keys_loaded.wait(), *(i.synced.wait() for i in self.informers))
 
     def start(self) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(i.run(), name=f"watch-{i.name}") for i in self.informers]
