@@ -144,7 +144,8 @@ class OperatorApp:
                 self.tokens.add(entry[0])
 
     def on_gateway_object(self, namespace: str, name: str) -> None:
-        if (namespace, name) == (self.config.namespace, self.config.gateway_name):
+        gateway = self.config.gateway_name
+        if namespace == self.config.namespace and name in (gateway, f"{gateway}-metrics"):
             self.infra.add(INFRA_KEY)
 
 

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 
 from gatepass import signing
 from gatepass.kube import MANAGED_BY, Conflict, Kube
-from gatepass.operator.manifests import deployment, service
+from gatepass.operator.manifests import deployment, metrics_service, service
 from gatepass.operator.reconcile import Clock, utcnow
 from gatepass.operator.workqueue import Key, Retry
 from gatepass.settings import OperatorSettings
@@ -42,6 +42,7 @@ class InfraReconciler:
         if self.settings.manage_gateway:
             await self.kube.apply(deployment(self.settings))
             await self.kube.apply(service(self.settings))
+            await self.kube.apply(metrics_service(self.settings))
         return wake
 
     async def keys(self) -> datetime:

@@ -104,22 +104,30 @@ def deployment(settings: OperatorSettings) -> dict[str, Any]:
 
 
 def service(settings: OperatorSettings) -> dict[str, Any]:
-    lab = labels(settings)
+    """The public Service: application traffic only. The admin port (metrics, probes)
+    is never on it, so a LoadBalancer type cannot publish it."""
+    return _service(
+        settings.gateway_name,
+        settings,
+        settings.gateway_service_type,
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+    )
+
+
+def metrics_service(settings: OperatorSettings) -> dict[str, Any]:
+    """The admin port for Prometheus, inside the cluster only."""
+    return _service(
+        f"{settings.gateway_name}-metrics",
+        settings,
+        "ClusterIP",
+        {"name": "metrics", "port": settings.gateway_admin_port, "targetPort": "admin", "protocol": "TCP"},
+    )
+
+
+def _service(name: str, settings: OperatorSettings, type_: str, port: dict[str, Any]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": settings.gateway_name, "namespace": settings.namespace, "labels": lab},
-        "spec": {
-            "type": settings.gateway_service_type,
-            "selector": selector(settings),
-            "ports": [
-                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
-                {
-                    "name": "metrics",
-                    "port": settings.gateway_admin_port,
-                    "targetPort": "admin",
-                    "protocol": "TCP",
-                },
-            ],
-        },
+        "metadata": {"name": name, "namespace": settings.namespace, "labels": labels(settings)},
+        "spec": {"type": type_, "selector": selector(settings), "ports": [port]},
     }
