@@ -697,6 +697,8 @@ def cleanup(record: NodeRecord) -> None:
     _restore_kernel_tunables(record.index)
     with contextlib.suppress(FileNotFoundError):
         record.path.unlink()
+    with contextlib.suppress(OSError):  # the last node leaves no trace
+        RUN.rmdir()
 
 
 def _rmdir(path: Path) -> None:
