@@ -40,7 +40,8 @@ async def run(settings: GatewaySettings) -> None:
             api, settings.key_namespace, settings.last_seen_configmap, settings.last_seen_interval, seen
         )
         tasks.append(asyncio.create_task(flush, name="last-seen"))
-    gateway = Gateway(settings, state, ready=lambda: watches.ready, last_seen=seen)
+    serving = asyncio.Event()  # the public port is open: only then ready
+    gateway = Gateway(settings, state, ready=lambda: serving.is_set() and watches.ready, last_seen=seen)
     runners = [web.AppRunner(gateway.app(), access_log=None, handle_signals=False)]
     if settings.admin_port:
         runners.append(web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False))
@@ -59,6 +60,7 @@ async def run(settings: GatewaySettings) -> None:
         if not await _first_done(watches.wait_ready(), stop.wait()):
             return  # stopped before the first sync
         await web.TCPSite(runners[0], settings.bind_address, settings.port).start()
+        serving.set()
         log.info(
             "gatepass gateway on %s:%d (admin %d), issuer %s",
             settings.bind_address,
