@@ -67,8 +67,7 @@ def _logging(level: str) -> None:
     if logging.getLogger().level >= logging.INFO:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     for name in BODY_LOGGERS:
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logging.INFO, logging.getLogger().level))
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 def _crds(_: argparse.Namespace) -> int:

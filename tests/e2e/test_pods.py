@@ -166,21 +166,19 @@ def test_rotation_reaches_the_mounted_file_and_the_old_secret_works_only_during_
     assert pc.call(TEAM, pod, HOST, FROM_SECRET)["status"] == 200
 
 
-def _stream(pc: PodCluster, pod: str, seconds: float, headers: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(pc.cluster.bindir / "localcluster"), "kubectl", f"--kubeconfig={pc.cluster.kubeconfig}",
-         "exec", "-n", TEAM, pod, "--", "python3", "-c", STREAM, GATEWAY_URL + "/", HOST,
-         json.dumps(headers), str(seconds)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _stream_headers(pc: PodCluster) -> dict[str, str]:
-    """The consumer's own credentials; the secret is read from its mounted file."""
-    return {
+def _stream(pc: PodCluster, seconds: float) -> subprocess.Popen[str]:
+    """Requests from the consumer pod for ``seconds``, with its own credentials (the
+    secret read from its mounted file)."""
+    headers = {
         "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
         "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
     }
+    return subprocess.Popen(
+        [str(pc.cluster.bindir / "localcluster"), "kubectl", f"--kubeconfig={pc.cluster.kubeconfig}",
+         "exec", "-n", TEAM, consumer_pod(pc), "--", "python3", "-c", STREAM, GATEWAY_URL + "/", HOST,
+         json.dumps(headers), str(seconds)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
 
 
 def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
@@ -189,12 +187,7 @@ def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
 
 
 def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: PodCluster) -> None:
-    pod = consumer_pod(pc)
-    headers = {
-        "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
-        "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
-    }
-    stream = _stream(pc, pod, 12, headers)
+    stream = _stream(pc, 12)
     time.sleep(4)
     victim = pc.kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=gateway",
                         "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
@@ -210,12 +203,7 @@ def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: 
 
 
 def test_deleting_the_token_refuses_its_client_within_a_second(pc: PodCluster) -> None:
-    pod = consumer_pod(pc)
-    headers = {
-        "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
-        "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
-    }
-    stream = _stream(pc, pod, 8, headers)
+    stream = _stream(pc, 8)
     time.sleep(3)
     deleted_at = time.time()
     pc.kubectl("delete", "st", "ci-bot", "-n", TEAM, "--wait=false")

@@ -39,12 +39,13 @@ def log(msg: str) -> None:
     print(f"[localcluster] {msg}", file=sys.stderr, flush=True)
 
 
-def ensure_debian_packages(programs: dict[str, str], what: str) -> None:
+def ensure_debian_packages(programs: dict[str, str], what: str) -> list[str]:
     """Install the Debian packages of the programs (name or absolute path -> package)
-    that are missing, when we are root on Debian; otherwise say which are needed."""
+    that are missing, when we are root on Debian; otherwise say which are needed.
+    Returns the packages installed now."""
     missing = sorted({pkg for prog, pkg in programs.items() if not _have(prog)})
     if not missing:
-        return
+        return []
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         raise RuntimeError(
             f"{what} needs these Debian packages (as root: apt-get install {' '.join(missing)})"
@@ -58,6 +59,7 @@ def ensure_debian_packages(programs: dict[str, str], what: str) -> None:
         env=env,
         stdout=subprocess.DEVNULL,
     )
+    return missing
 
 
 def _have(prog: str) -> bool:

@@ -92,26 +92,21 @@ def ensure_prerequisites() -> None:
             "run as root or set GATEPASS_NODE=0 for the control plane alone"
         )
     try:
-        ensure_debian_packages(PACKAGES, "the local node")
+        installed = ensure_debian_packages(PACKAGES, "the local node")
     except RuntimeError as e:
         raise NodeUnavailable(str(e)) from None
-    # Debian's containerd package may start a system instance of its own; ours is
-    # separate, but leave the machine as it was.
-    subprocess.run(["service", "containerd", "stop"], capture_output=True, check=False)
+    if "containerd" in installed:
+        # Debian's package may start a system instance of its own; ours is separate,
+        # but leave the machine as it was.
+        subprocess.run(["service", "containerd", "stop"], capture_output=True, check=False)
 
 
 @dataclass
 class Addresses:
     index: int
 
-    @property
-    def netns(self) -> str:
-        return f"{NETNS_PREFIX}{self.index}"
-
-    @property
-    def name(self) -> str:  # the Node object's name
-        return f"gatepass-node{self.index}"
-
+    netns = property(lambda self: f"{NETNS_PREFIX}{self.index}")
+    name = property(lambda self: f"gatepass-node{self.index}")  # the Node object's name
     host_ip = property(lambda self: f"10.243.{self.index}.1")
     node_ip = property(lambda self: f"10.243.{self.index}.2")
     pod_cidr = property(lambda self: f"10.244.{self.index}.0/24")

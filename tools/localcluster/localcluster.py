@@ -126,9 +126,6 @@ class LocalCluster:
         proc = self._procs.get(pid)
         return proc.poll() is None if proc is not None else _alive(pid)
 
-    def _get(self, path: str) -> int:
-        return self._request(path)[0]
-
     def _request(self, path: str) -> tuple[int, bytes]:
         ctx = ssl.create_default_context(cafile=str(self.datadir / "pki" / "ca.crt"))
         token = (self.datadir / "pki" / "admin.token").read_text()

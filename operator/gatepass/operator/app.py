@@ -24,7 +24,7 @@ from gatepass.models.servicetoken import GROUP, PLURAL, VERSION
 from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.infra import INFRA_KEY, KEYS_LABEL, LAST_SEEN_LABEL, InfraReconciler
-from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT
+from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT, metrics_service_name
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.workqueue import WorkQueue
 from gatepass.settings import OperatorSettings
@@ -144,8 +144,8 @@ class OperatorApp:
                 self.tokens.add(entry[0])
 
     def on_gateway_object(self, namespace: str, name: str) -> None:
-        gateway = self.config.gateway_name
-        if namespace == self.config.namespace and name in (gateway, f"{gateway}-metrics"):
+        ours = (self.config.gateway_name, metrics_service_name(self.config))
+        if namespace == self.config.namespace and name in ours:
             self.infra.add(INFRA_KEY)
 
 

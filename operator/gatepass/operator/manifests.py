@@ -114,10 +114,14 @@ def service(settings: OperatorSettings) -> dict[str, Any]:
     )
 
 
+def metrics_service_name(settings: OperatorSettings) -> str:
+    return f"{settings.gateway_name}-metrics"
+
+
 def metrics_service(settings: OperatorSettings) -> dict[str, Any]:
     """The admin port for Prometheus, inside the cluster only."""
     return _service(
-        f"{settings.gateway_name}-metrics",
+        metrics_service_name(settings),
         settings,
         "ClusterIP",
         {"name": "metrics", "port": settings.gateway_admin_port, "targetPort": "admin", "protocol": "TCP"},
