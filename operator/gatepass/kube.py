@@ -8,6 +8,7 @@ instead of being overwritten, and the reconcile starts again from fresh data.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass import __version__
 from gatepass.models.servicetoken import GROUP, KIND, PLURAL, VERSION
-from gatepass.tokens.credentials import is_client_id, is_client_secret, secret_hash
+from gatepass.tokens.credentials import SECRET_PREFIX, is_client_id, is_client_secret, secret_hash
 from gatepass.tokens.lifecycle import Event, SecretView
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,16 @@ class SecretContent:
         return f"SecretContent(client_id={self.client_id!r}, client_secret=<hidden>)"
 
 
-async def connect() -> client.ApiClient:
+async def load_config() -> None:
     """In-cluster config when running in a pod, else KUBECONFIG / ~/.kube/config."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         await config.load_kube_config()
+
+
+async def connect() -> client.ApiClient:
+    await load_config()
     return client.ApiClient()
 
 
@@ -66,12 +71,40 @@ class Kube:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
+        # The resourceVersion of our last status write per object: the watch event it
+        # causes is ours, and must not start another reconcile (no self-made loops).
+        self.written: dict[tuple[str, str, str], str] = {}
+
+    def own_write(self, plural: str, namespace: str, name: str, version: str | None) -> bool:
+        """Is this version of the object the one our last status write produced?"""
+        return version is not None and self.written.get((plural, namespace, name)) == version
+
+    def forget(self, plural: str, namespace: str, name: str) -> None:
+        self.written.pop((plural, namespace, name), None)
 
     async def close(self) -> None:
         await self.api.close()
 
     async def get_token(self, namespace: str, name: str) -> Body | None:
         return await self.get_custom(PLURAL, namespace, name)
+
+    async def token_keys(self, namespaces: list[str]) -> set[tuple[str, str]]:
+        """Every ServiceToken's (namespace, name), in pages: one listing, not one GET each."""
+        keys: set[tuple[str, str]] = set()
+        scopes: list[str | None] = [*namespaces] or [None]
+        for ns in scopes:
+            token = None
+            while True:
+                kw: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
+                if ns is None:
+                    page = await self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
+                else:
+                    page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw)
+                keys.update((o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"])
+                token = page["metadata"].get("continue")
+                if not token:
+                    break
+        return keys
 
     async def put_token_status(self, body: Body, status: dict[str, Any]) -> Body:
         return await self.put_status(PLURAL, body, status)
@@ -94,6 +127,7 @@ class Kube:
             result: Body = await self.custom.replace_namespaced_custom_object_status(
                 GROUP, VERSION, meta["namespace"], plural, meta["name"], new
             )
+            self.written[(plural, meta["namespace"], meta["name"])] = result["metadata"]["resourceVersion"]
             return result
         except ApiException as e:
             if e.status in (404, 409):
@@ -155,7 +189,7 @@ class Kube:
         except ApiException as e:
             if e.status in (404, 409):
                 raise Conflict(f"Secret {meta.namespace}/{meta.name} changed: {e.reason}") from None
-            raise ApiException(status=e.status, reason=e.reason) from None
+            raise ApiException(status=e.status, reason=_safe_reason(e, secret)) from None
 
     async def get_secret(self, namespace: str, name: str) -> client.V1Secret | None:
         try:
@@ -229,6 +263,20 @@ class Kube:
                 meta["name"],
                 e.reason,
             )
+
+
+def _safe_reason(error: ApiException, secret: client.V1Secret) -> str:
+    """The API server's own explanation (quota, admission...), unless it might echo the
+    Secret: then only the HTTP reason."""
+    try:
+        message = str(json.loads(error.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        message = ""
+    values = [*(secret.string_data or {}).values(), *(secret.data or {}).values()]
+    encoded = [base64.b64encode(v.encode()).decode() for v in values]
+    if not message or SECRET_PREFIX in message or any(v and v in message for v in (*values, *encoded)):
+        return str(error.reason)
+    return f"{error.reason}: {message[:300]}"
 
 
 def secret_view(secret: client.V1Secret | None, owner_uid: str) -> SecretView:

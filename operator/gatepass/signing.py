@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+log = logging.getLogger(__name__)
 DEFAULT_KEY_SECRET_NAME = "gatepass-signing-keys"  # noqa: S105 - a name
 ROTATE_EVERY = timedelta(weeks=6)
 # The previous key verifies this long after its successor took over: longer
@@ -109,19 +111,24 @@ def load(data: dict[str, bytes]) -> list[SigningKey]:
     """Parse every key (slow: once per Secret change). Newest first."""
     keys = []
     for m in materials(data):
-        private = serialization.load_pem_private_key(m.key_pem, password=None)
+        try:
+            private = serialization.load_pem_private_key(m.key_pem, password=None)
+            not_before = cert_not_before(m.cert_pem)
+            cert = m.cert_pem.decode()
+        except (ValueError, TypeError, UnicodeDecodeError) as e:
+            # One bad entry must not stop the others (nor later updates) from loading.
+            log.error("signing key %s is unreadable and is skipped: %s", m.kid[:12], type(e).__name__)
+            continue
         if not isinstance(private, rsa.RSAPrivateKey):
+            log.error("signing key %s is not an RSA key and is skipped", m.kid[:12])
             continue
         public = private.public_key()
         if kid_of(public) != m.kid:
+            log.error("signing key %s does not match its name and is skipped", m.kid[:12])
             continue  # a renamed entry would sign with a kid that verifies nothing
         keys.append(
             SigningKey(
-                kid=m.kid,
-                private_key=private,
-                public_key=public,
-                cert_pem=m.cert_pem.decode(),
-                not_before=cert_not_before(m.cert_pem),
+                kid=m.kid, private_key=private, public_key=public, cert_pem=cert, not_before=not_before
             )
         )
     return sorted(keys, key=lambda k: k.not_before, reverse=True)

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from kubernetes import client
 
+from gatepass.seal import SEAL_ENTRY
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.tokens import Creds, Tokens
 
@@ -119,7 +120,7 @@ def test_no_secret_reaches_logs_events_annotations_status_or_metrics(
         "metrics": running_operator.metrics(),
     }
     # Every encoding a secret travels in: plain, base64 (Secret data, API bodies),
-    # URL-encoded; and the gateway's signing key (its Secret's data and the PEM body).
+    # URL-encoded; and the gateway's signing and status-seal keys (Secret data, PEM, raw).
     needles: dict[str, str] = {}
     for i, creds in enumerate(seen):
         s = creds.client_secret
@@ -129,12 +130,17 @@ def test_no_secret_reaches_logs_events_annotations_status_or_metrics(
         needles[f"Client Secret {i}, URL-encoded"] = quote(s, safe="")
     keys = tokens.core.read_namespaced_secret(KEY_SECRET, OPERATOR_NAMESPACE).data
     assert keys
+    assert SEAL_ENTRY in keys
     for name, b64 in keys.items():
         needles[f"signing key {name}, base64"] = str(b64)[:40]
+        if name == SEAL_ENTRY:  # raw bytes: base64 (above), hex, URL-safe base64
+            raw = base64.b64decode(b64)
+            needles["status-seal key, hex"] = raw.hex()[:32]
+            needles["status-seal key, base64url"] = base64.urlsafe_b64encode(raw).decode()[:32]
+            continue
         pem = base64.b64decode(b64).decode(errors="replace")
         body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
-        if body:
-            needles[f"signing key {name}, PEM body"] = body[1]
+        needles[f"signing key {name}, PEM body"] = body[1]
     for what, needle in needles.items():
         for where, text in places.items():
             assert needle not in text, f"{what} leaked into the {where}"

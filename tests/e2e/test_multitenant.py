@@ -9,15 +9,17 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import jwt
 import pytest
 import requests
 from kubernetes import client
 
-from tests.support.apps import Apps
+from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OperatorProcess
 from tests.support.tenants import new_namespace, tenant_api
+from tests.support.tokens import Creds, Tokens
 from tests.support.waiting import wait_for
 
 EVERYONE = [{"name": "open", "decision": "bypass", "include": [{"everyone": {}}]}]
@@ -127,3 +129,70 @@ def test_the_gateways_own_host_cannot_be_claimed(
     )
     assert doc.status_code == 200
     assert doc.json()["issuer"] == ISSUER
+
+
+def victim_creds(creds: Creds) -> tuple[str, str]:
+    return creds.client_id, creds.client_secret
+
+
+def call(gateway: GatewayProcess, host: str, client_id: str, secret: str) -> requests.Response:
+    headers = {"Host": host, "CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": secret}
+    return requests.get(gateway.url + "/x", headers=headers, timeout=10)
+
+
+def test_status_a_tenant_writes_is_never_trusted(
+    api: client.ApiClient,
+    namespace: str,
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    ns, tenant = intruder
+    victim_tokens, victim_apps = Tokens(api, namespace), Apps(api, namespace)
+    host = f"v.{namespace}.test"
+    victim_apps.create("app", {"hosts": [host], "upstream": upstream.url + "/v", "policies": ANY_TOKEN})
+    victim_tokens.create("ci")
+    victim_tokens.wait_ready("ci")
+    victim = victim_tokens.creds("ci")
+    victim_aud = victim_apps.wait_aud("app")
+    wait_for(lambda: call(gateway, host, *victim_creds(victim)).ok, timeout=15, what="the victim served")
+
+    # The intruder writes the victim's Client ID (with its own secret's hash) into its
+    # own token's status, hoping to lock the victim out or to act as the victim.
+    mine, my_apps = Tokens(tenant, ns), Apps(tenant, ns)
+    mine.create("mine")
+    before = mine.wait_ready("mine")
+    admin_view = Tokens(api, ns)  # Secrets and Events: read as admin (the tenant role cannot)
+    own = admin_view.creds("mine")
+    mine.patch_status("mine", {"clientId": victim.client_id, "secretHash": own.hash})
+    # The operator notices, says so, and issues new credentials that are not the victim's.
+    wait_for(
+        lambda: "UntrustedStatus" in admin_view.reasons("mine"), timeout=15, what="UntrustedStatus Event"
+    )
+    taken = (victim.client_id, before["clientId"])
+    after = wait_for(
+        lambda: (st := mine.wait_ready("mine")) and st["clientId"] not in taken and st,
+        timeout=15,
+        what="new credentials for the tampered token",
+    )
+    assert after["seal"] != before["seal"]
+    for _ in range(5):  # the victim is never locked out, nor impersonated
+        assert call(gateway, host, *victim_creds(victim)).ok
+        assert call(gateway, host, victim.client_id, own.client_secret).status_code == 401
+
+    # An application's aud is not the tenant's to write: its JWTs keep their own.
+    my_host = f"mine.{ns}.test"
+    my_apps.create("app", {"hosts": [my_host], "upstream": upstream.url + "/i", "policies": ANY_TOKEN})
+    my_aud = my_apps.wait_aud("app")
+    assert my_aud != victim_aud
+    my_apps.patch_status("app", {"aud": victim_aud})
+    wait_for(lambda: my_apps.status("app").get("aud") == my_aud, timeout=15, what="aud put back")
+    fresh = admin_view.creds("mine")
+    resp = wait_for(
+        lambda: (r := call(gateway, my_host, fresh.client_id, fresh.client_secret)).ok and r,
+        timeout=15,
+        what="the intruder's own app serves its own token",
+    )
+    minted = jwt.decode(resp.cookies["CF_Authorization"], options={"verify_signature": False})
+    assert minted["aud"] == [my_aud]

@@ -7,6 +7,7 @@ tests/e2e covers against the API server).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from aiohttp import web
 from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State, app_record, token_record
+from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.seal import Sealer, generate_key, token_fields
 from gatepass.signing import SigningKey, generate, load, to_secret_data
 from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
 from tests.support.waiting import free_port
@@ -61,12 +64,16 @@ def signing_keys() -> list[SigningKey]:
 class World:
     """State + gateway + upstream, on loopback ports."""
 
-    def __init__(self, keys: list[SigningKey]) -> None:
+    def __init__(self, keys: list[SigningKey], **settings: Any) -> None:
         self.clock = Clock()
         self.state = State()
         self.state.set_keys([keys[0]])
+        self.sealer = Sealer(generate_key())  # the operator's status-seal key
+        self.state.set_sealer(self.sealer)
         self.all_keys = keys
-        self.settings = GatewaySettings(issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0)
+        self.settings = GatewaySettings(
+            issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0, **settings
+        )
         self.gateway = Gateway(self.settings, self.state, ready=lambda: True, clock=self.clock)
         self.seen: list[dict[str, Any]] = []  # what the upstream received
         self.url = f"http://127.0.0.1:{self.settings.port}"
@@ -78,11 +85,17 @@ class World:
         self.put_token(tok, **status)
         return tok
 
-    def put_token(self, tok: Token, enabled: bool = True, **status: Any) -> None:
+    def put_token(self, tok: Token, enabled: bool = True, sealed: bool = True, **status: Any) -> None:
+        """As the operator writes it (sealed), or as a tenant could (``sealed=False``)."""
+        uid = f"uid-{tok.namespace}-{tok.name}"
+        st = {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status}
+        if sealed:
+            fields = token_fields(uid, tok.namespace, tok.name, ServiceTokenStatus.model_validate(st))
+            st["seal"] = self.sealer.seal(fields)
         obj = {
-            "metadata": {"namespace": tok.namespace, "name": tok.name},
+            "metadata": {"namespace": tok.namespace, "name": tok.name, "uid": uid},
             "spec": {"enabled": enabled},
-            "status": {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status},
+            "status": st,
         }
         self.state.put_token((tok.namespace, tok.name), token_record(obj))
 
@@ -90,25 +103,29 @@ class World:
         self.state.put_token((tok.namespace, tok.name), None)
 
     def app(self, name: str, hosts: list[str], policies: list[dict[str, Any]], **extra: Any) -> str:
-        aud = (name * 64)[:64].encode().hex()[:64]
+        """Serve an application; returns its aud (which the gateway derives from the uid)."""
         status = extra.pop("status", {})
+        namespace = extra.pop("namespace", NS)
+        uid = f"uid-{namespace}-{name}"
         obj = {
-            "metadata": {"namespace": extra.pop("namespace", NS), "name": name},
+            "metadata": {"namespace": namespace, "name": name, "uid": uid},
             "spec": {
                 "hosts": hosts,
                 "upstream": extra.pop("upstream", f"http://127.0.0.1:{self.upstream_port}/base"),
                 "policies": policies,
                 **extra,
             },
-            "status": {"aud": aud, **status},
+            "status": status,
         }
         record = app_record(obj)
         assert record is not None
         self.state.put_app((record.namespace, record.name), record)
-        return aud
+        return self.sealer.aud(uid)
 
     # servers ------------------------------------------------------------------
     async def _upstream(self, request: web.Request) -> web.Response:
+        if "slow" in request.path:  # an origin that takes its time
+            await asyncio.sleep(float(request.query.get("s", "2")))
         body = await request.read()
         self.seen.append({"path": request.path_qs, "headers": dict(request.headers), "body": body.decode()})
         return web.json_response({"ok": True, "path": request.path_qs}, headers={"X-Upstream": "yes"})
@@ -119,7 +136,7 @@ class World:
         self.up_runner = web.AppRunner(up)
         await self.up_runner.setup()
         await web.TCPSite(self.up_runner, "127.0.0.1", self.upstream_port).start()
-        self.runner = web.AppRunner(self.gateway.app(), access_log=None)
+        self.runner = self.gateway.runner()
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.settings.port).start()
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())

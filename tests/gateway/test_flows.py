@@ -208,6 +208,38 @@ async def test_rotation_grace_then_only_the_new_secret(world: World) -> None:
     assert (await world.get(HOST, headers=new.headers))[0] == 200
 
 
+async def test_sessions_end_with_the_secret_that_minted_them(world: World) -> None:
+    from gatepass.tokens.credentials import new_client_secret, secret_hash
+
+    world.app("reports", [HOST], SERVICE_AUTH_ANY)
+    old = world.token("rot")
+    _, _, resp = await world.get(HOST, headers=old.headers)
+    cookie = {"Cookie": f"CF_Authorization={cookie_value(resp)}"}
+    # Rotated with a grace period: the old secret's sessions last as long as it does.
+    new = type(old)(old.namespace, old.name, old.client_id, new_client_secret())
+    grace_end = datetime.fromtimestamp(world.clock.now + 60, UTC).isoformat()
+    world.put_token(new, previousSecretHash=secret_hash(old.client_secret), previousSecretExpiresAt=grace_end)
+    assert (await world.get(HOST, headers=cookie))[0] == 200
+    _, _, resp = await world.get(HOST, headers=new.headers)
+    new_cookie = {"Cookie": f"CF_Authorization={cookie_value(resp)}"}
+    world.clock.now += 61
+    assert (await world.get(HOST, headers=cookie))[:2] == (401, {"error": "secret_replaced"})
+    assert (await world.get(HOST, headers=new_cookie))[0] == 200
+    # Rotated without grace (or reissued): at once.
+    newest = type(old)(old.namespace, old.name, old.client_id, new_client_secret())
+    world.put_token(newest)
+    assert (await world.get(HOST, headers=new_cookie))[:2] == (401, {"error": "secret_replaced"})
+    assert (await world.get(HOST, headers=newest.headers))[0] == 200
+
+
+async def test_a_status_not_sealed_by_the_operator_authenticates_nothing(world: World) -> None:
+    world.app("reports", [HOST], SERVICE_AUTH_ANY)
+    tok = world.token("ci-bot")
+    assert (await world.get(HOST, headers=tok.headers))[0] == 200
+    world.put_token(tok, sealed=False)  # a tenant wrote the record itself
+    assert (await world.get(HOST, headers=tok.headers))[:2] == (401, {"error": "invalid_credentials"})
+
+
 async def test_revoke_existing_sessions(world: World) -> None:
     world.app("reports", [HOST], SERVICE_AUTH_ANY)
     tok = world.token("ci-bot")

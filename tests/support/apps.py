@@ -41,6 +41,11 @@ class Apps:
     def patch(self, name: str, patch: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name, patch)
 
+    def patch_status(self, name: str, status: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, self.ns, PLURAL, name, {"status": status}
+        )
+
     def condition(self, name: str, type_: str) -> dict[str, Any] | None:
         conditions: list[dict[str, Any]] = self.status(name).get("conditions", [])
         return next((c for c in conditions if c["type"] == type_), None)

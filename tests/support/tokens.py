@@ -63,6 +63,12 @@ class Tokens:
     def patch(self, name: str, patch: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name, patch)
 
+    def patch_status(self, name: str, status: dict[str, Any]) -> None:
+        """Merge into status, as anyone with `*` on the API group may."""
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, self.ns, PLURAL, name, {"status": status}
+        )
+
     def annotate(self, name: str, key: str, value: str) -> None:
         self.patch(name, {"metadata": {"annotations": {key: value}}})
 

@@ -54,6 +54,7 @@ CONTROLLERS = [
     "serviceaccount-controller",
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",  # kube-root-ca.crt, which SA token volumes mount
+    "resourcequota-controller",  # quotas as every cluster enforces them (tests hit one on purpose)
 ]
 NODE_CONTROLLERS = [
     "node-lifecycle-controller",  # Ready nodes lose the not-ready taint

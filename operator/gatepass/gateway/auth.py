@@ -1,7 +1,8 @@
 """Authenticate and authorize one request (Cloudflare strict-mode semantics).
 
 401: credentials missing, malformed, duplicated, half-present, wrong, or of a
-     deleted/disabled/expired token; a JWT that does not verify.
+     deleted/disabled/expired token; a JWT that does not verify, or minted with a
+     Client Secret that no longer works.
 403: credentials authenticate, but no policy allows (or a deny policy matches).
 Presented credentials that fail are refused even on a bypass application:
 a client sending a wrong secret is told so.
@@ -82,6 +83,8 @@ def authenticate(
             token = state.tokens_by_id.get(claims.common_name)
             if token is None:
                 return Outcome(401, "token_revoked")  # deleted: its sessions end with it
+            if not token.session_valid(claims.cred, now):
+                return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
             assertion = presented
 
     if token is not None and (why := token.usable_at(now)) is not None:

@@ -32,17 +32,17 @@ async def _first_done(wanted: Awaitable[None], other: Awaitable[object]) -> bool
 async def run(settings: GatewaySettings) -> None:
     api = await connect()
     state = State(reserved_hosts(settings.issuer))
-    watches = Watches(api, settings, state)
-    tasks = watches.start()
     seen = LastSeen() if settings.last_seen_interval > 0 else None
+    serving = asyncio.Event()  # the public port is open: only then ready
+    gateway = Gateway(settings, state, ready=lambda: serving.is_set() and watches.ready, last_seen=seen)
+    watches = Watches(api, settings, state, app_gone=gateway.forget_app)
+    tasks = watches.start()
     if seen is not None:
         flush = flush_forever(
             api, settings.key_namespace, settings.last_seen_configmap, settings.last_seen_interval, seen
         )
         tasks.append(asyncio.create_task(flush, name="last-seen"))
-    serving = asyncio.Event()  # the public port is open: only then ready
-    gateway = Gateway(settings, state, ready=lambda: serving.is_set() and watches.ready, last_seen=seen)
-    runners = [web.AppRunner(gateway.app(), access_log=None, handle_signals=False)]
+    runners = [gateway.runner()]
     if settings.admin_port:
         runners.append(web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False))
     stop = asyncio.Event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
@@ -16,4 +18,34 @@ LATENCY = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 MINTED = Counter("gatepass_gateway_jwts_minted_total", "Session JWTs minted, by application.", ["app"])
+UPSTREAM_ERRORS = Counter(
+    "gatepass_gateway_upstream_errors_total",
+    "Allowed requests that got no answer from their upstream: upstream_busy (503, the "
+    "application's slots full), upstream_timeout (504), upstream_unavailable (502).",
+    ["app", "reason"],
+)
 OBJECTS = Gauge("gatepass_gateway_state_objects", "Objects in the gateway's watched state.", ["kind"])
+
+PER_APP: tuple[tuple[Counter | Histogram, tuple[str, ...]], ...] = (
+    (REQUESTS, ("app", "outcome")),
+    (LATENCY, ("app",)),
+    (MINTED, ("app",)),
+    (UPSTREAM_ERRORS, ("app", "reason")),
+)
+
+
+def app_label(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+def forget_app(label: str) -> None:
+    """Drop every series of an application that is gone (a deleted object's series
+    would otherwise be exported for the life of the process)."""
+    for metric, names in PER_APP:
+        for family in metric.collect():
+            series = {
+                tuple(s.labels[n] for n in names) for s in family.samples if s.labels.get("app") == label
+            }
+            for labels in series:
+                with contextlib.suppress(KeyError):
+                    metric.remove(*labels)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
+from gatepass.gateway import metrics
 from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER
 
 log = logging.getLogger(__name__)
@@ -34,9 +39,69 @@ HOP_BY_HOP = frozenset(
 STRIPPED_UPSTREAM = frozenset(h.lower() for h in (CLIENT_SECRET_HEADER, ASSERTION_HEADER, TOKEN_HEADER))
 
 
+class AmbiguousPath(ValueError):
+    """A path an origin could resolve outside the application's upstream prefix."""
+
+
+def normalized_path(raw: str) -> str:
+    """The request path with dot-segments resolved (RFC 3986 5.2.4), encoded or not, so
+    that nothing climbs above the upstream's prefix. Segments stay as the client encoded
+    them; one that hides a dot-segment behind an encoded slash or backslash (``..%2F``),
+    which some origins decode before resolving, is refused."""
+    out: list[str] = []
+    segments = raw.split("/")[1:] if raw.startswith("/") else raw.split("/")
+    for i, segment in enumerate(segments):
+        plain = unquote(segment)
+        last = i == len(segments) - 1
+        if plain == ".":
+            if last:
+                out.append("")
+            continue
+        if plain == "..":
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+            continue
+        parts = plain.replace("\\", "/").split("/")
+        if len(parts) > 1 and any(p in (".", "..") for p in parts):
+            raise AmbiguousPath(raw)
+        out.append(segment)
+    return "/" + "/".join(out)
+
+
 def upstream_url(base: URL, request: web.Request) -> URL:
-    path = base.raw_path.rstrip("/") + request.rel_url.raw_path
+    path = base.raw_path.rstrip("/") + normalized_path(request.rel_url.raw_path)
     return base.with_path(path, encoded=True).with_query(request.rel_url.raw_query_string or None)
+
+
+class UpstreamSlots:
+    """At most ``limit`` requests in flight per application: a slow upstream fills its
+    own slots and makes its own callers wait (then 503), never anyone else's."""
+
+    def __init__(self, limit: int, wait: float) -> None:
+        self.limit = limit
+        self.wait = wait
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self, app: str) -> AsyncIterator[bool]:
+        """Yields True with a slot held, or False when none came free in time."""
+        sem = self._slots.get(app)
+        if sem is None:
+            sem = self._slots[app] = asyncio.Semaphore(self.limit)
+        try:
+            await asyncio.wait_for(sem.acquire(), self.wait)
+        except TimeoutError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            sem.release()
+
+    def forget(self, app: str) -> None:
+        self._slots.pop(app, None)
 
 
 def request_headers(request: web.Request, assertion: str | None) -> CIMultiDict[str]:
@@ -76,6 +141,7 @@ async def forward(
     base: URL,
     assertion: str | None,
     extra_headers: CIMultiDict[str],
+    label: str = "-",
 ) -> web.StreamResponse:
     url = upstream_url(base, request)
     body = request.content if request.body_exists else None
@@ -103,5 +169,6 @@ async def forward(
             raise ConnectionResetError("upstream failed mid-response") from None
         timeout = isinstance(e, TimeoutError)
         code = "upstream_timeout" if timeout else "upstream_unavailable"
+        metrics.UPSTREAM_ERRORS.labels(label, code).inc()
         # The client did authenticate: it keeps its session cookie for the retry.
         return web.json_response({"error": code}, status=504 if timeout else 502, headers=extra_headers)

@@ -14,13 +14,14 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
 from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, authenticate
 from gatepass.gateway.lastseen import LastSeen
-from gatepass.gateway.proxy import forward
+from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State
@@ -30,6 +31,26 @@ CERTS_PATH = "/cdn-cgi/access/certs"
 AUTHORIZE_PATH = "/cdn-cgi/access/authorize"
 OIDC_PATH = "/.well-known/openid-configuration"
 Clock = Callable[[], float]
+
+
+class MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse at ERROR with the parser's exception, whose
+    message quotes the offending line: a header value, perhaps a Client Secret. Keep the
+    fact (at INFO), drop the text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "malformed request refused: %s (%s)", (type(error).__name__, error.code)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def scrub_server_logs() -> None:
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, MalformedRequests) for f in server_log.filters):
+        server_log.addFilter(MalformedRequests())
 
 
 class Gateway:
@@ -48,6 +69,7 @@ class Gateway:
         self.clock = clock
         self.sessions = Sessions(settings.issuer, settings.jwt_cache_size)
         self.client: aiohttp.ClientSession | None = None
+        self.slots = UpstreamSlots(settings.upstream_connections_per_app, settings.upstream_queue_timeout)
         self._jwks: tuple[tuple[str, ...], bytes] | None = None
 
     # lifecycle -----------------------------------------------------------
@@ -75,6 +97,20 @@ class Gateway:
         app.router.add_route("*", AUTHORIZE_PATH, self.authorize)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
+
+    def runner(self) -> web.AppRunner:
+        """The public server, with the client-facing limits (see GatewaySettings)."""
+        scrub_server_logs()
+        s = self.settings
+        return web.AppRunner(
+            self.app(),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=s.header_timeout,  # aiohttp: no complete request by then -> closed
+            max_line_size=s.max_header_line,
+            max_field_size=s.max_header_line,
+            max_headers=s.max_headers,
+        )
 
     def admin_app(self) -> web.Application:
         app = web.Application()
@@ -158,7 +194,17 @@ class Gateway:
             metrics.MINTED.labels(label).inc()
         assert self.client is not None
         try:
-            return await forward(request, self.client, app.upstream, outcome.assertion, self._cookie(outcome))
+            async with self.slots.slot(label) as free:
+                if not free:  # this application's upstream is saturated: it waits, nobody else
+                    metrics.UPSTREAM_ERRORS.labels(label, "upstream_busy").inc()
+                    headers = self._cookie(outcome)
+                    headers["Retry-After"] = "1"
+                    return web.json_response({"error": "upstream_busy"}, status=503, headers=headers)
+                return await forward(
+                    request, self.client, app.upstream, outcome.assertion, self._cookie(outcome), label
+                )
+        except AmbiguousPath:
+            return web.json_response({"error": "ambiguous_path"}, status=400)
         finally:
             metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
 
@@ -180,6 +226,12 @@ class Gateway:
             headers[ASSERTION_HEADER] = outcome.assertion
         return web.Response(status=200, headers=headers)
 
+    def forget_app(self, namespace: str, name: str) -> None:
+        """An application is gone: its metric series and upstream slots go too."""
+        label = metrics.app_label(namespace, name)
+        metrics.forget_app(label)
+        self.slots.forget(label)
+
     # admin -----------------------------------------------------------------
     async def healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -199,4 +251,4 @@ class Gateway:
 
 
 def _app_label(app: AppRecord | None) -> str:
-    return "-" if app is None else f"{app.namespace}/{app.name}"
+    return "-" if app is None else metrics.app_label(app.namespace, app.name)

@@ -2,7 +2,11 @@
 
 The claims follow Cloudflare's service-token JWTs (``aud`` list, ``common_name``
 = Client ID, ``sub`` "", ``type`` "app") so origins written for Cloudflare
-verify them unchanged. Only RS256 is accepted, with a known ``kid``.
+verify them unchanged. Only RS256 is accepted, with a known ``kid``. One claim
+of our own, ``gatepass_cred``, names (by a one-way tag) the Client Secret that
+minted the session: the session ends when that secret stops working (a rotation
+when its grace ends, a reissue at once) — Cloudflare keeps such sessions alive
+until they expire; we do not.
 
 Verification is cached: a JWT verified once is remembered until its ``exp``
 (bounded LRU), so the steady state is a dict lookup. What can change after
@@ -21,6 +25,7 @@ import jwt
 from gatepass.gateway.state import AppRecord, State, TokenRecord
 
 ALGORITHM = "RS256"
+CRED_CLAIM = "gatepass_cred"
 
 
 class InvalidSession(Exception):
@@ -38,6 +43,7 @@ class Claims:
     common_name: str
     iat: float
     exp: float
+    cred: str  # the minting secret's session tag
 
 
 class Sessions:
@@ -63,9 +69,12 @@ class Sessions:
             "iss": self.issuer,
             "sub": "",
             "type": "app",
+            CRED_CLAIM: token.session_tag,
         }
         encoded = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
-        self._remember(encoded, Claims(key.kid, (app.aud,), token.client_id, iat, int(exp)))
+        self._remember(
+            encoded, Claims(key.kid, (app.aud,), token.client_id, iat, int(exp), token.session_tag)
+        )
         return encoded, int(exp)
 
     def verify(self, state: State, encoded: str, app: AppRecord, now: float) -> Claims:
@@ -109,14 +118,21 @@ class Sessions:
         aud = payload.get("aud")
         auds = tuple(aud) if isinstance(aud, list) else (aud,)
         cn = payload.get("common_name")
+        cred = payload.get(CRED_CLAIM)
         if (
             payload.get("type") != "app"
             or not isinstance(cn, str)
+            or not isinstance(cred, str)
             or not all(isinstance(a, str) for a in auds)
         ):
             raise InvalidSession("invalid_jwt")
         return Claims(
-            kid=key.kid, aud=auds, common_name=cn, iat=float(payload["iat"]), exp=float(payload["exp"])
+            kid=key.kid,
+            aud=auds,
+            common_name=cn,
+            iat=float(payload["iat"]),
+            exp=float(payload["exp"]),
+            cred=cred,
         )
 
     def _remember(self, encoded: str, claims: Claims) -> None:

@@ -26,5 +26,15 @@ class GatewaySettings(BaseSettings):
     cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")
     upstream_timeout: float = Field(30.0, gt=0)
     upstream_connections: int = Field(512, ge=1, description="pooled connections to upstreams in total")
+    upstream_connections_per_app: int = Field(
+        64, ge=1, description="requests in flight to one application's upstream; more wait, then 503"
+    )
+    upstream_queue_timeout: float = Field(5.0, ge=0, description="how long a request waits for a slot")
+    # Clients: a request's headers must arrive within header_timeout of the connection
+    # (or of the previous response), which is also how long an idle keep-alive lasts;
+    # header count and sizes are bounded, so a stalled client holds little memory.
+    header_timeout: float = Field(15.0, gt=0)
+    max_headers: int = Field(64, ge=8, le=1024)
+    max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
     log_level: str = "INFO"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -17,8 +18,9 @@ from yarl import URL
 
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus, Policy
 from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.seal import Fields, Sealer, token_fields
 from gatepass.signing import SigningKey
-from gatepass.tokens.credentials import secret_hash
+from gatepass.tokens.credentials import secret_hash, session_tag
 from gatepass.tokens.hosts import Claim, normalize, owners
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,13 @@ class TokenRecord:
     expires_at: float | None = None
     previous_hash: str | None = field(default=None, repr=False)
     previous_expires_at: float | None = None
+    created: str = ""  # metadata.creationTimestamp: who keeps a duplicated Client ID
+    # What the operator's seal covers, and the seal: checked by State (it holds the key).
+    sealed: Fields = field(default=(), repr=False)
+    seal: str | None = field(default=None, repr=False)
+
+    def _in_grace(self, now: float) -> bool:
+        return self.previous_expires_at is not None and now < self.previous_expires_at
 
     def usable_at(self, now: float) -> str | None:
         """None if the token may be used now, else why not."""
@@ -50,11 +59,27 @@ class TokenRecord:
 
     def secret_matches(self, secret: str, now: float) -> bool:
         digest = secret_hash(secret).encode()  # hashed once, compared in constant time
-        in_grace = self.previous_expires_at is not None and now < self.previous_expires_at
-        previous = self.previous_hash if in_grace else None
+        previous = self.previous_hash if self._in_grace(now) else None
         return hmac.compare_digest(digest, self.secret_hash.encode()) or (
             previous is not None and hmac.compare_digest(digest, previous.encode())
         )
+
+    @cached_property
+    def session_tag(self) -> str:
+        """The tag sessions minted now carry (tokens/credentials.py: session_tag)."""
+        return session_tag(self.secret_hash)
+
+    @cached_property
+    def _previous_tag(self) -> str | None:
+        return None if self.previous_hash is None else session_tag(self.previous_hash)
+
+    def session_valid(self, tag: str, now: float) -> bool:
+        """A session lives only as long as the secret that minted it still works: rotation
+        ends it with the grace period, a reissue or a rotation without grace at once."""
+        if hmac.compare_digest(tag, self.session_tag):
+            return True
+        previous = self._previous_tag if self._in_grace(now) else None
+        return previous is not None and hmac.compare_digest(tag, previous)
 
 
 @dataclass(frozen=True)
@@ -65,7 +90,8 @@ class AppRecord:
     upstream: URL
     session_seconds: float
     policies: list[Policy]
-    aud: str
+    uid: str = ""
+    aud: str = ""  # derived from uid by State once it holds the seal key (gatepass/seal.py)
     sessions_revoked_before: float | None = None
     created: str = ""  # metadata.creationTimestamp: who claimed a host first
 
@@ -75,7 +101,8 @@ class AppRecord:
 
 
 def token_record(obj: dict[str, Any]) -> TokenRecord | None:
-    """A ServiceToken the gateway can check, or None (not issued yet, or unreadable)."""
+    """A ServiceToken the gateway may check once State has verified its seal, or None
+    (not issued yet, or unreadable)."""
     meta = obj.get("metadata") or {}
     try:
         st = ServiceTokenStatus.model_validate(obj.get("status") or {})
@@ -93,11 +120,17 @@ def token_record(obj: dict[str, Any]) -> TokenRecord | None:
         expires_at=_epoch(st.expires_at),
         previous_hash=st.previous_secret_hash,
         previous_expires_at=_epoch(st.previous_secret_expires_at),
+        created=str(meta.get("creationTimestamp") or ""),
+        sealed=token_fields(str(meta.get("uid") or ""), meta["namespace"], meta["name"], st),
+        seal=st.seal,
     )
 
 
 def app_record(obj: dict[str, Any]) -> AppRecord | None:
-    """An AccessApplication the gateway can serve, or None (no aud yet, or unreadable)."""
+    """An AccessApplication the gateway can serve, or None (unreadable).
+
+    Nothing in its status decides who gets what: ``aud`` is derived from the uid
+    (State), and ``sessionsRevokedBefore`` can only end this application's own sessions."""
     meta = obj.get("metadata") or {}
     try:
         spec = AccessApplicationSpec.model_validate(obj.get("spec") or {})
@@ -107,7 +140,7 @@ def app_record(obj: dict[str, Any]) -> AppRecord | None:
     except (ValidationError, ValueError):
         log.warning("ignoring AccessApplication %s/%s: invalid spec", meta.get("namespace"), meta.get("name"))
         return None
-    if not st.aud:
+    if not meta.get("uid"):
         return None
     return AppRecord(
         namespace=meta["namespace"],
@@ -116,7 +149,7 @@ def app_record(obj: dict[str, Any]) -> AppRecord | None:
         upstream=upstream,
         session_seconds=session,
         policies=spec.policies,
-        aud=st.aud,
+        uid=meta["uid"],
         sessions_revoked_before=_epoch(st.sessions_revoked_before),
         created=str(meta.get("creationTimestamp") or ""),
     )
@@ -124,17 +157,57 @@ def app_record(obj: dict[str, Any]) -> AppRecord | None:
 
 class State:
     """What the gateway knows, from its watches. ``reserved``: hosts no application
-    may claim (the gateway's own, where its discovery documents and keys live)."""
+    may claim (the gateway's own, where its discovery documents and keys live).
+
+    Tokens are served only when their seal verifies with the operator's key, and
+    applications only once that key gives them their ``aud``: until the key is
+    loaded nothing is served, and a new key re-checks everything."""
 
     def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
         self.reserved = reserved
-        self.tokens: dict[Key, TokenRecord] = {}
-        self.tokens_by_id: dict[str, TokenRecord] = {}
+        self.sealer: Sealer | None = None
+        self.tokens: dict[Key, TokenRecord] = {}  # every issued token seen, sealed or not
+        self.tokens_by_id: dict[str, TokenRecord] = {}  # the ones the operator vouches for
         self.apps: dict[Key, AppRecord] = {}
         self.claims: dict[Key, Claim] = {}
         self.apps_by_host: dict[str, AppRecord] = {}
+        self._auds: dict[str, str] = {}  # uid -> aud, for the current seal key
         self.keys: list[SigningKey] = []
         self.keys_by_kid: dict[str, SigningKey] = {}
+
+    # the seal key -------------------------------------------------------
+    def set_sealer(self, sealer: Sealer | None) -> None:
+        if (sealer and sealer.key_id) == (self.sealer and self.sealer.key_id):
+            return
+        self.sealer = sealer
+        self._auds = {}
+        self.set_tokens(self.tokens)
+        self.set_apps(self.apps, self.claims)
+
+    def _vouched(self, record: TokenRecord) -> bool:
+        if self.sealer is not None and self.sealer.verify(record.sealed, record.seal):
+            return True
+        if self.sealer is not None:
+            log.warning(
+                "ignoring ServiceToken %s/%s: its status is not sealed by the operator",
+                record.namespace,
+                record.name,
+            )
+        return False
+
+    def _index(self, record: TokenRecord) -> None:
+        """Index a vouched-for record by Client ID; an existing owner is never displaced."""
+        holder = self.tokens_by_id.get(record.client_id)
+        if holder is not None and (holder.namespace, holder.name) != (record.namespace, record.name):
+            log.warning(
+                "ServiceToken %s/%s has the Client ID of %s/%s: ignored",
+                record.namespace,
+                record.name,
+                holder.namespace,
+                holder.name,
+            )
+            return
+        self.tokens_by_id[record.client_id] = record
 
     # tokens -------------------------------------------------------------
     def put_token(self, key: Key, record: TokenRecord | None) -> None:
@@ -143,16 +216,21 @@ class State:
             del self.tokens_by_id[old.client_id]
         if record is not None:
             self.tokens[key] = record
-            self.tokens_by_id[record.client_id] = record
+            if self._vouched(record):
+                self._index(record)
 
     def set_tokens(self, tokens: dict[Key, TokenRecord]) -> None:
         self.tokens = tokens
-        self.tokens_by_id = {t.client_id: t for t in tokens.values()}
+        self.tokens_by_id = {}
+        # Oldest first, so a duplicated Client ID stays with the token that had it first.
+        for record in sorted(tokens.values(), key=lambda r: (r.created, r.namespace, r.name)):
+            if self._vouched(record):
+                self._index(record)
 
     # applications -------------------------------------------------------
     def put_app(self, key: Key, record: AppRecord | None, claim: Claim | None = None) -> None:
-        """An application changed. ``claim``: its hosts even when it cannot be served
-        (no aud yet), so that it keeps hosts it claimed first; default: the record's."""
+        """An application changed. ``claim``: its hosts even when it cannot be served,
+        so that it keeps hosts it claimed first; default: the record's."""
         apps = {k: v for k, v in self.apps.items() if k != key}
         claims = {k: v for k, v in self.claims.items() if k != key}
         if record is not None:
@@ -168,7 +246,21 @@ class State:
         # Each host to the application that claimed it first (tokens/hosts.py); the
         # operator reports the others as HostConflict from the same rule.
         owned = owners(self.claims.values(), self.reserved)
-        self.apps_by_host = {host: apps[key] for host, key in owned.items() if key in apps}
+        sealer = self.sealer
+        if sealer is None:
+            self.apps_by_host = {}
+            return
+        if len(self._auds) > 2 * len(apps) + 64:  # forget deleted applications now and then
+            self._auds = {a.uid: self._auds[a.uid] for a in apps.values() if a.uid in self._auds}
+        self.apps_by_host = {
+            host: self._served(apps[key], sealer) for host, key in owned.items() if key in apps
+        }
+
+    def _served(self, app: AppRecord, sealer: Sealer) -> AppRecord:
+        aud = self._auds.get(app.uid)
+        if aud is None:
+            aud = self._auds[app.uid] = sealer.aud(app.uid)
+        return app if app.aud == aud else replace(app, aud=aud)
 
     def app_for_host(self, host: str) -> AppRecord | None:
         return self.apps_by_host.get(normalize(host))

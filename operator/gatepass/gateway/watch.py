@@ -25,6 +25,7 @@ from gatepass.gateway.state import State, app_record, token_record
 from gatepass.models.accessapplication import PLURAL as APPS
 from gatepass.models.servicetoken import GROUP, VERSION
 from gatepass.models.servicetoken import PLURAL as TOKENS
+from gatepass.seal import SEAL_ENTRY, Sealer
 from gatepass.tokens.hosts import claim_of
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,14 @@ class Informer:
             version = w.resource_version or version
 
 
+def _sealer(key: bytes | None) -> Sealer | None:
+    try:
+        return None if key is None else Sealer(key)
+    except ValueError:
+        log.error("the status-seal key in the signing-key Secret is unusable: nothing is served")
+        return None
+
+
 def _key(obj: Obj) -> tuple[str, str]:
     meta = obj["metadata"]
     return meta["namespace"], meta["name"]
@@ -88,9 +97,16 @@ def _key(obj: Obj) -> tuple[str, str]:
 class Watches:
     """The three informers the gateway needs, feeding one State."""
 
-    def __init__(self, api: client.ApiClient, settings: GatewaySettings, state: State) -> None:
+    def __init__(
+        self,
+        api: client.ApiClient,
+        settings: GatewaySettings,
+        state: State,
+        app_gone: Callable[[str, str], None] = lambda _ns, _name: None,
+    ) -> None:
         self.state = state
         self.settings = settings
+        self.app_gone = app_gone  # (namespace, name) of a deleted application
         custom = client.CustomObjectsApi(api)
         core = client.CoreV1Api(api)
         self._key_version: str | None = None
@@ -133,6 +149,8 @@ class Watches:
         watched = [o for o in items if self._watched(o)]
         records = {_key(o): app_record(o) for o in watched}
         claims = {_key(o): claim_of(o) for o in watched}
+        for gone in (self.state.apps.keys() | self.state.claims.keys()) - records.keys():
+            self.app_gone(*gone)  # deleted while we were not watching
         self.state.set_apps(
             {k: r for k, r in records.items() if r is not None},
             {k: c for k, c in claims.items() if c is not None},
@@ -142,6 +160,7 @@ class Watches:
         if self._watched(obj):
             if kind == "DELETED":
                 self.state.put_app(_key(obj), None)
+                self.app_gone(*_key(obj))
             else:
                 self.state.put_app(_key(obj), app_record(obj), claim_of(obj))
 
@@ -152,12 +171,14 @@ class Watches:
                 "signing-key Secret %s/%s not found", self.settings.key_namespace, self.settings.key_secret
             )
             self.state.set_keys([])
+            self.state.set_sealer(None)
             return
         self._apply_keys("ADDED", items[0])
 
     def _apply_keys(self, kind: str, obj: Obj) -> None:
         if kind == "DELETED":
             self.state.set_keys([])
+            self.state.set_sealer(None)
             self._key_version = None
             return
         version = obj["metadata"].get("resourceVersion")
@@ -165,14 +186,23 @@ class Watches:
             return  # unchanged: skip the slow PEM parsing
         data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
         self.state.set_keys(signing.load(data))
-        if self.state.signing_key is not None:
+        self.state.set_sealer(_sealer(data.get(SEAL_ENTRY)))
+        if self.state.signing_key is not None and self.state.sealer is not None:
             self._keys_loaded.set()
         self._key_version = version
-        log.info("signing keys loaded: %s", ", ".join(k.kid[:12] for k in self.state.keys) or "none")
+        log.info(
+            "signing keys loaded: %s; status-seal key: %s",
+            ", ".join(k.kid[:12] for k in self.state.keys) or "none",
+            self.state.sealer.key_id if self.state.sealer else "none (nothing is served)",
+        )
 
     @property
     def ready(self) -> bool:
-        return all(i.synced.is_set() for i in self.informers) and self.state.signing_key is not None
+        return (
+            all(i.synced.is_set() for i in self.informers)
+            and self.state.signing_key is not None
+            and self.state.sealer is not None
+        )
 
     async def wait_ready(self) -> None:
         """Until every list has arrived and a signing key is loaded (startup only)."""

@@ -102,3 +102,5 @@ class ServiceTokenStatus(CamelModel):
     last_rotate_request: str | None = None
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
+    # HMAC by the operator over the credential fields (see gatepass/seal.py).
+    seal: str | None = None

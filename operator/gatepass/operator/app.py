@@ -18,14 +18,16 @@ import kopf
 from prometheus_client import start_http_server
 
 from gatepass.gateway.lastseen import entry_key, parse_entry
-from gatepass.kube import MANAGED_BY, TOKEN_LABEL, Kube, connect
+from gatepass.kube import MANAGED_BY, TOKEN_LABEL, Kube, load_config
 from gatepass.models.accessapplication import PLURAL as APPS
 from gatepass.models.servicetoken import GROUP, PLURAL, VERSION
 from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.infra import INFRA_KEY, KEYS_LABEL, LAST_SEEN_LABEL, InfraReconciler
 from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT, metrics_service_name
+from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
 from gatepass.operator.reconcile import Reconciler
+from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import WorkQueue
 from gatepass.settings import OperatorSettings
 from gatepass.tokens.hosts import HostIndex, claim_of, reserved_hosts
@@ -45,6 +47,9 @@ class OperatorApp:
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))
+        # Every object we have seen, so a new status-seal key can re-check them all.
+        self.known_tokens: set[tuple[str, str]] = set()
+        self.seal_key = SealKey(on_change=self._recheck_all)
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
         # Ask the API server for our own Secrets, Deployments and Services only:
@@ -78,17 +83,26 @@ class OperatorApp:
         settings.posting.level = logging.WARNING
 
     async def start(self) -> None:
-        self.kube = Kube(await connect())
+        await load_config()
+        self.kube = Kube(LimitedApiClient(TokenBucket(self.config.api_qps, self.config.api_burst)))
         if not self.config.standalone:
             await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
-        self.apps_reconciler = AppReconciler(self.kube, hosts=self.hosts)
-        self.tokens = WorkQueue(Reconciler(self.kube, last_seen=self.last_seen.get), concurrency=workers)
+        self.apps_reconciler = AppReconciler(
+            self.kube, self.seal_key, token_exists=self.known_tokens.__contains__, hosts=self.hosts
+        )
+        self.tokens = WorkQueue(
+            Reconciler(self.kube, self.seal_key, last_seen=self.last_seen.get), concurrency=workers
+        )
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
-        self.infra = WorkQueue(InfraReconciler(self.kube, self.config), concurrency=1)
+        self.infra = WorkQueue(InfraReconciler(self.kube, self.config, seal_key=self.seal_key), concurrency=1)
         self.queues = [self.tokens, self.apps, self.infra]
-        for q in self.queues:
-            q.start()
+        self.infra.start()
+        self.tokens.start()
+        # Applications ask which tokens exist: know them all before the first answer
+        # (afterwards the token watch keeps the set current).
+        self.known_tokens |= await self.kube.token_keys(self.config.namespaces)
+        self.apps.start()
         self.infra.add(INFRA_KEY)
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
@@ -100,9 +114,21 @@ class OperatorApp:
         if self.kube is not None:
             await self.kube.close()
 
-    def on_token(self, event_type: str | None, namespace: str, name: str) -> None:
+    def _recheck_all(self) -> None:
+        for key in self.known_tokens:
+            self.tokens.add(key)
+        for key in list(self.hosts.claims):
+            self.apps.add(key)
+
+    def _own(self, plural: str, namespace: str, name: str, version: str | None) -> bool:
+        return self.kube is not None and self.kube.own_write(plural, namespace, name, version)
+
+    def on_token(self, event_type: str | None, namespace: str, name: str, version: str | None = None) -> None:
         key = (namespace, name)
         if event_type == "DELETED":
+            self.known_tokens.discard(key)
+            if self.kube is not None:
+                self.kube.forget(PLURAL, namespace, name)
             self.tokens.forget(key)
             metrics.forget(namespace, name)
             if self.last_seen.pop(key, None) is not None and self.kube is not None:
@@ -113,7 +139,9 @@ class OperatorApp:
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
         else:
-            self.tokens.add(key)
+            self.known_tokens.add(key)
+            if not self._own(PLURAL, namespace, name, version):
+                self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
             for app in self.apps_reconciler.apps_naming(key):
                 self.apps.add(app)
@@ -122,8 +150,11 @@ class OperatorApp:
         key = (namespace, name)
         if event_type == "DELETED":
             self.apps.forget(key)
+            if self.kube is not None:
+                self.kube.forget(APPS, namespace, name)
         affected = self.hosts.put(key, None if event_type == "DELETED" else claim_of(body))
-        self.apps.add(key)
+        if not self._own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
+            self.apps.add(key)
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
 
@@ -162,13 +193,21 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         app.configure(settings)
         await app.start()
 
+    @kopf.on.probe(id="workers", registry=registry)
+    def workers(**_: Any) -> str:
+        # A failing probe makes kopf's /healthz answer 500: the kubelet restarts the pod.
+        dead = [q for q in app.queues if not q.alive]
+        if dead:
+            raise kopf.PermanentError(f"{len(dead)} work queue(s) lost a worker")
+        return "alive"
+
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         await app.stop()
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def token_event(type: str, namespace: str | None, name: str, **_: Any) -> None:
-        app.on_token(type, namespace or "", name)
+    async def token_event(type: str, namespace: str | None, name: str, meta: kopf.Meta, **_: Any) -> None:
+        app.on_token(type, namespace or "", name, meta.get("resourceVersion"))
 
     @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
     async def app_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:

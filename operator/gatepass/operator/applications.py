@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -17,6 +17,7 @@ from gatepass.models.accessapplication import (
     AccessApplicationStatus,
 )
 from gatepass.operator.reconcile import Clock, utcnow
+from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Key, Retry
 from gatepass.tokens.applications import decide_app, referenced_tokens
 from gatepass.tokens.hosts import HostIndex
@@ -25,8 +26,19 @@ log = logging.getLogger(__name__)
 
 
 class AppReconciler:
-    def __init__(self, kube: Kube, clock: Clock = utcnow, hosts: HostIndex | None = None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        seal_key: SealKey,
+        token_exists: Callable[[Key], bool],
+        clock: Clock = utcnow,
+        hosts: HostIndex | None = None,
+    ) -> None:
         self.kube = kube
+        self.seal_key = seal_key
+        # From the operator's own token watch: an application naming thousands of
+        # tokens costs no API call per token.
+        self.token_exists = token_exists
         self.clock = clock
         self.hosts = hosts if hosts is not None else HostIndex()
         # Which applications name which tokens, so a token's arrival or
@@ -49,15 +61,14 @@ class AppReconciler:
             self._index(key, frozenset())
             return None
         meta = body["metadata"]
+        sealer = await self.seal_key.get()
         try:
             spec = AccessApplicationSpec.model_validate(body.get("spec") or {})
             status = AccessApplicationStatus.model_validate(body.get("status") or {})
         except ValidationError as e:
             log.warning("%s/%s: unreadable AccessApplication: %s", namespace, name, str(e).splitlines()[0])
             return None
-        existing = [
-            r for r in referenced_tokens(spec, namespace) if await self.kube.get_token(*r) is not None
-        ]
+        existing = [r for r in referenced_tokens(spec, namespace) if self.token_exists(r)]
         plan = decide_app(
             spec,
             status,
@@ -65,7 +76,7 @@ class AppReconciler:
             meta.get("generation"),
             (meta.get("annotations") or {}).get(REVOKE_SESSIONS_ANNOTATION),
             existing,
-            secrets.token_hex(32),
+            sealer.aud(meta["uid"]),
             self.clock(),
             self.hosts.conflicts(key),
         )

@@ -1,4 +1,5 @@
-"""The operator's own objects: the signing-key Secret and the gateway Deployment + Service."""
+"""The operator's own objects: the signing-key Secret (JWT keys and the status-seal
+key) and the gateway Deployment + Services."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from gatepass import signing
 from gatepass.kube import MANAGED_BY, Conflict, Kube
 from gatepass.operator.manifests import deployment, metrics_service, service
 from gatepass.operator.reconcile import Clock, utcnow
+from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Key, Retry
+from gatepass.seal import SEAL_ENTRY, generate_key
 from gatepass.settings import OperatorSettings
 from gatepass.tokens.durations import parse
 
@@ -23,10 +26,13 @@ INFRA_KEY: Key = ("", "gatepass-infrastructure")
 
 
 class InfraReconciler:
-    def __init__(self, kube: Kube, settings: OperatorSettings, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, kube: Kube, settings: OperatorSettings, clock: Clock = utcnow, seal_key: SealKey | None = None
+    ) -> None:
         self.kube = kube
         self.settings = settings
         self.clock = clock
+        self.seal_key = seal_key if seal_key is not None else SealKey()
 
     async def __call__(self, _: Key) -> datetime | None:
         try:
@@ -54,19 +60,31 @@ class InfraReconciler:
         plan = signing.plan_rotation(
             {m.kid: signing.cert_not_before(m.cert_pem) for m in current}, now, parse(s.key_rotation)
         )
-        if existing is not None and not plan.generate and not plan.drop:
+        seal = data.get(SEAL_ENTRY)
+        if seal is not None and len(seal) < 32:
+            log.error("%s in Secret %s/%s is too short: replacing it", SEAL_ENTRY, s.namespace, s.key_secret)
+            seal = None
+        if existing is not None and seal is not None and not plan.generate and not plan.drop:
+            self.seal_key.set(seal)
             return plan.wake_at
         keep = [m for m in current if m.kid not in plan.drop]
         if plan.generate:
             keep.append(signing.generate(now, s.issuer))
+        if seal is None:
+            log.warning("no status-seal key in Secret %s/%s: generating one", s.namespace, s.key_secret)
+        seal = seal or generate_key()
         secret = client.V1Secret(
             metadata=client.V1ObjectMeta(
                 name=s.key_secret, namespace=s.namespace, labels={**MANAGED_BY, KEYS_LABEL: "true"}
             ),
             type="Opaque",
-            data={k: base64.b64encode(v).decode() for k, v in signing.to_secret_data(keep).items()},
+            data={
+                k: base64.b64encode(v).decode()
+                for k, v in {**signing.to_secret_data(keep), SEAL_ENTRY: seal}.items()
+            },
         )
         await self.kube.put_secret(secret, existing)
+        self.seal_key.set(seal)
         log.info(
             "signing keys: %s; dropped %s",
             ", ".join(m.kid[:12] for m in keep),

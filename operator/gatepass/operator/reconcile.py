@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from gatepass import failpoints
 from gatepass.kube import Body, Conflict, Kube, SecretContent, secret_view
-from gatepass.models.conditions import set_condition
+from gatepass.models.conditions import find, set_condition
 from gatepass.models.servicetoken import (
     REFRESH_ANNOTATION,
     ROTATE_ANNOTATION,
@@ -26,10 +27,12 @@ from gatepass.models.servicetoken import (
     ServiceTokenStatus,
 )
 from gatepass.operator import metrics
+from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Key, Retry
+from gatepass.seal import Sealer, token_fields
 from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
 from gatepass.tokens.durations import parse
-from gatepass.tokens.lifecycle import READY, Action, Plan, TokenView, decide
+from gatepass.tokens.lifecycle import READY, Action, Event, Plan, TokenView, decide, distrust
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +45,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def token_view(body: Body, last_seen: datetime | None = None) -> TokenView:
+def token_view(body: Body, sealer: Sealer, last_seen: datetime | None = None) -> TokenView:
     meta = body["metadata"]
     spec = ServiceTokenSpec.model_validate(body.get("spec") or {})
     if spec.secret_name is None:
         spec.secret_name = meta["name"]
     annotations = meta.get("annotations") or {}
+    status = ServiceTokenStatus.model_validate(body.get("status") or {})
+    trusted = sealer.trusts(meta["uid"], meta["namespace"], meta["name"], status)
     return TokenView(
         spec=spec,
-        status=ServiceTokenStatus.model_validate(body.get("status") or {}),
+        status=status if trusted else distrust(status),
+        tampered=not trusted,
         generation=meta.get("generation"),
         refresh_request=annotations.get(REFRESH_ANNOTATION),
         rotate_request=annotations.get(ROTATE_ANNOTATION),
@@ -70,11 +76,35 @@ def _duration_or_none(text: str | None) -> timedelta | None:
         return None
 
 
+class SecretRefused(Exception):
+    """The API server would not write the token's Secret (quota, admission, RBAC...)."""
+
+    def __init__(self, body: Body, secret_name: str, error: ApiException) -> None:
+        # Status code and reason only: an API error body may echo the request.
+        super().__init__(
+            f"the API server refused to write Secret {secret_name}: {error.status} {error.reason}; "
+            "retrying with backoff"
+        )
+        self.body = body
+
+
+def sealed(body: Body, status: ServiceTokenStatus, sealer: Sealer) -> ServiceTokenStatus:
+    """The status as the operator writes it: with the seal over its credential record."""
+    meta = body["metadata"]
+    fields = token_fields(meta["uid"], meta["namespace"], meta["name"], status)
+    return status.model_copy(update={"seal": sealer.seal(fields)})
+
+
 class Reconciler:
     def __init__(
-        self, kube: Kube, clock: Clock = utcnow, last_seen: Callable[[Key], datetime | None] = lambda _: None
+        self,
+        kube: Kube,
+        seal_key: SealKey,
+        clock: Clock = utcnow,
+        last_seen: Callable[[Key], datetime | None] = lambda _: None,
     ) -> None:
         self.kube = kube
+        self.seal_key = seal_key
         self.clock = clock
         self.last_seen = last_seen
 
@@ -84,8 +114,9 @@ class Reconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             metrics.forget(namespace, name)
             return None
+        sealer = await self.seal_key.get()
         try:
-            token = token_view(body, self.last_seen(key))
+            token = token_view(body, sealer, self.last_seen(key))
             token.spec.check()  # a bad spec is reported in status, not crashed on later
         except (ValidationError, ValueError) as e:
             await self._invalid(body, str(e).splitlines()[0])
@@ -96,12 +127,16 @@ class Reconciler:
         status = plan.status
         try:
             if plan.action.generates:
-                body, status = await self._issue(body, token, plan, secret)
-            if status.wire() != token.status.wire():
+                body, status = await self._issue(body, token, plan, secret, sealer)
+            status = sealed(body, status, sealer)
+            if status.wire() != ServiceTokenStatus.model_validate(body.get("status") or {}).wire():
                 body = await self.kube.put_token_status(body, status.wire())
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
+        except SecretRefused as e:
+            await self._refused(e.body, sealer, str(e))
+            raise  # the work queue backs off (to minutes); our own status write does not wake it
         if plan.action is not Action.NONE:
             log.info("%s/%s: %s (%s)", namespace, name, plan.action.value, plan.reason)
         for event in plan.events:
@@ -110,7 +145,7 @@ class Reconciler:
         return plan.wake_at
 
     async def _issue(
-        self, body: Body, token: TokenView, plan: Plan, secret: Any
+        self, body: Body, token: TokenView, plan: Plan, secret: Any, sealer: Sealer
     ) -> tuple[Body, ServiceTokenStatus]:
         """Write a new secret crash-safely: pending hash in status, then Secret, then status."""
         client_id = token.status.client_id if plan.action is not Action.ISSUE else None
@@ -123,17 +158,35 @@ class Reconciler:
                 "pending_action": plan.action.value,
             }
         )
-        body = await self.kube.put_token_status(body, pending.wire())
+        body = await self.kube.put_token_status(body, sealed(body, pending, sealer).wire())
         failpoints.hit("after-pending-status")
         template = token.spec.secret_template
-        await self.kube.write_secret(
-            body, token.spec.secret_name or "", content, template.labels, template.annotations, secret
-        )
+        try:
+            await self.kube.write_secret(
+                body, token.spec.secret_name or "", content, template.labels, template.annotations, secret
+            )
+        except ApiException as e:
+            raise SecretRefused(body, token.spec.secret_name or "", e) from None
         failpoints.hit("after-secret-write")
         metrics.CREDENTIALS.labels(action=plan.action.value).inc()
         return body, plan.status.model_copy(update={"client_id": content.client_id, "secret_hash": digest})
 
-    async def _invalid(self, body: Body, message: str) -> None:
+    async def _refused(self, body: Body, sealer: Sealer, message: str) -> None:
+        """Say in status, and once in an Event, that the Secret cannot be written."""
+        status = ServiceTokenStatus.model_validate(body.get("status") or {})
+        old = find(status.conditions, READY)
+        gen = body["metadata"].get("generation")
+        status.conditions = set_condition(
+            status.conditions, READY, "False", "SecretRefused", message, self.clock(), gen
+        )
+        try:
+            body = await self.kube.put_token_status(body, sealed(body, status, sealer).wire())
+        except Conflict:
+            return  # someone changed the token: the next run reports afresh
+        if old is None or (old.reason, old.message) != ("SecretRefused", message):
+            await self.kube.post_event(body, Event("Warning", "SecretRefused", message))
+
+    async def _invalid(self, body: Body, message: str) -> None:  # status as read: no new seal
         """A spec the CRD should have rejected (e.g. an older CRD): say so in status."""
         status = ServiceTokenStatus.model_validate(body.get("status") or {})
         gen = body["metadata"].get("generation")

@@ -24,6 +24,12 @@ Worker = Callable[[Key], Awaitable[datetime | None]]
 MAX_SLEEP = 24 * 3600.0
 # Wake slightly after a deadline so "now >= deadline" holds when deciding.
 LATE_BY = 0.05
+FIRST_BACKOFF = 0.5
+
+
+def backoff(failures: int, cap: float) -> float:
+    """0.5 s doubling per failure, capped; never overflows however many failures."""
+    return min(cap, FIRST_BACKOFF * 2.0 ** min(failures, 32))
 
 
 class Retry(Exception):
@@ -42,6 +48,15 @@ class WorkQueue:
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._failures: dict[Key, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._dead = 0  # workers that ended other than by stop(): the liveness probe fails
+
+    @property
+    def alive(self) -> bool:
+        return self._dead == 0
+
+    def failures(self, key: Key) -> int:
+        """How many reconciles of key have failed in a row (0: it is not backing off)."""
+        return self._failures.get(key, 0)
 
     def add(self, key: Key) -> None:
         if key in self._running:
@@ -80,15 +95,26 @@ class WorkQueue:
         self._tasks = [
             asyncio.create_task(self._work(), name=f"gatepass-worker-{i}") for i in range(self._concurrency)
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() and task not in self._tasks:
+            return  # stopped on purpose
+        self._dead += 1
+        error = None if task.cancelled() else task.exception()
+        log.critical(
+            "work-queue worker %s ended (%r): the operator is no longer live", task.get_name(), error
+        )
 
     async def stop(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for t in self._tasks:
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:
@@ -104,7 +130,7 @@ class WorkQueue:
             except Exception:
                 n = self._failures.get(key, 0) + 1
                 self._failures[key] = n
-                delay = min(self._max_backoff, 0.5 * 2**n)
+                delay = backoff(n, self._max_backoff)
                 log.exception("reconcile of %s/%s failed (attempt %d); retrying in %.1fs", *key, n, delay)
                 self.add_after(key, delay)
             else:

@@ -40,14 +40,13 @@ def decide_app(
     generation: int | None,
     revoke_request: str | None,
     existing_tokens: Collection[TokenKey],
-    new_aud: str,
+    aud: str,
     now: datetime,
     host_conflicts: Sequence[Conflict] = (),
 ) -> AppPlan:
     st = status.model_copy(deep=True)
     events: list[Event] = []
-    if not st.aud:
-        st.aud = new_aud  # generated once; JWTs carry it, so it never changes
+    st.aud = aud  # derived from the uid (gatepass/seal.py): whatever else was written is put right
     if revoke_request and revoke_request != st.last_revoke_sessions_request:
         st.sessions_revoked_before = now
         events.append(

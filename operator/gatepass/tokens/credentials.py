@@ -80,3 +80,9 @@ def is_secret_hash(text: str) -> bool:
 def hash_matches(secret: str, expected: str) -> bool:
     """Constant-time comparison of a presented secret against a stored hash."""
     return hmac.compare_digest(secret_hash(secret).encode(), expected.encode())
+
+
+def session_tag(secret_hash_: str) -> str:
+    """What a session JWT carries of the secret that minted it (``gatepass_cred``): enough
+    to refuse the JWT once that secret stops working, nothing usable without it."""
+    return hashlib.sha256(b"gatepass-session\0" + secret_hash_.encode()).hexdigest()[:16]

@@ -12,6 +12,12 @@ final fields. After a crash:
   credential;
 * Secret does not -> it was never delivered; forget it and decide afresh;
 * Secret holds something that matches neither -> tampered: reissue.
+
+Status itself may be written by tenants (``*`` on the API group includes
+status). The operator seals what it writes (gatepass/seal.py); a status whose
+seal does not verify is read as if its credential record were lost
+(:func:`distrust`), so the token gets new credentials and nothing a tenant
+wrote is ever sealed.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ class TokenView:
     rotate_request: str | None = None  # value of gatepass.dev/rotate
     rotate_grace: timedelta | None = None  # gatepass.dev/rotate-grace-period, overrides the spec
     last_seen: datetime | None = None  # last use reported by the gateway
+    tampered: bool = False  # status claimed credentials under a seal that does not verify
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,8 @@ def credential_action(token: TokenView, secret: SecretView) -> tuple[Action, str
         return Action.REISSUE, "the Secret was deleted"
     if not secret.owned:
         return Action.CONFLICT, "a Secret of that name exists and is not owned by this ServiceToken"
+    if token.tampered:
+        return Action.REISSUE, "the credential record in status was not written by the operator"
     if st.client_id is None:
         # Our own Secret but no credentials in status: status was lost, so we
         # cannot tell whether the Secret's secret is ours.
@@ -113,6 +122,29 @@ def credential_action(token: TokenView, secret: SecretView) -> tuple[Action, str
     return Action.NONE, ""
 
 
+def distrust(status: ServiceTokenStatus) -> ServiceTokenStatus:
+    """The status with its unverifiable credential record dropped (and the times that
+    go with it, so a reissue starts a fresh lifetime instead of sealing an edited one)."""
+    return status.model_copy(
+        update=dict.fromkeys(
+            (
+                "client_id",
+                "secret_hash",
+                "pending_secret_hash",
+                "pending_client_id",
+                "pending_action",
+                "previous_secret_hash",
+                "previous_secret_expires_at",
+                "created_at",
+                "refreshed_at",
+                "rotated_at",
+                "expires_at",
+                "seal",
+            )
+        )
+    )
+
+
 def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
     """The whole reconcile decision. Raises ValueError on an unparsable spec."""
     spec = token.spec
@@ -120,6 +152,15 @@ def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
     action, why = credential_action(token, secret)
     d = _Draft(status=token.status.model_copy(deep=True))
     st = d.status
+    if token.tampered:
+        d.events.append(
+            Event(
+                "Warning",
+                "UntrustedStatus",
+                "status.seal does not match the credential record: status was edited by someone other "
+                "than the operator; the gateway ignores the record and new credentials are issued",
+            )
+        )
     # FINALIZE completes the issuance recorded with the pending hash.
     kind = Action(token.status.pending_action or "Reissue") if action is Action.FINALIZE else action
     if kind.generates:

@@ -1,32 +1,58 @@
+"""The gateway's State: what it serves from which objects, and what it refuses to trust."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 from gatepass.gateway.state import State, app_record, token_record
+from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.seal import Sealer, generate_key, token_fields
 from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.tokens.hosts import claim_of
+
+SEALER = Sealer(generate_key())
 
 
-def token_obj(name: str, cid: str, **status: object) -> dict[str, object]:
-    return {
-        "metadata": {"namespace": "ns", "name": name},
-        "spec": {},
-        "status": {"clientId": cid, "secretHash": secret_hash(new_client_secret()), **status},
-    }
+def token_obj(
+    name: str, cid: str, ns: str = "ns", sealer: Sealer | None = SEALER, created: str = "", **status: Any
+) -> dict[str, Any]:
+    """A ServiceToken as the operator writes it (sealed with ``sealer``; None: unsealed)."""
+    uid = f"uid-{ns}-{name}"
+    st: dict[str, Any] = {"clientId": cid, "secretHash": secret_hash(new_client_secret()), **status}
+    if sealer is not None:
+        st["seal"] = sealer.seal(token_fields(uid, ns, name, ServiceTokenStatus.model_validate(st)))
+    meta = {"namespace": ns, "name": name, "uid": uid, "creationTimestamp": created}
+    return {"metadata": meta, "spec": {}, "status": st}
 
 
-def test_unissued_tokens_and_apps_without_aud_are_not_served() -> None:
+def sealed_state(reserved: frozenset[str] = frozenset()) -> State:
+    state = State(reserved)
+    state.set_sealer(SEALER)
+    return state
+
+
+def put(state: State, obj: dict[str, Any]) -> None:
+    meta = obj["metadata"]
+    state.put_token((meta["namespace"], meta["name"]), token_record(obj))
+
+
+def test_unissued_tokens_and_unreadable_apps_are_not_served() -> None:
     assert token_record({"metadata": {"namespace": "ns", "name": "t"}, "status": {}}) is None
     app = {
-        "metadata": {"namespace": "ns", "name": "a"},
+        "metadata": {"namespace": "ns", "name": "a", "uid": "u1"},
         "spec": {"hosts": ["x.test"], "upstream": "http://u"},
     }
-    assert app_record(app) is None
-    assert app_record({**app, "status": {"aud": "f" * 64}}) is not None
-    assert app_record({**app, "spec": {"hosts": ["x.test"]}, "status": {"aud": "f" * 64}}) is None
+    assert app_record(app) is not None  # served before the operator wrote any status
+    assert app_record({**app, "spec": {"hosts": ["x.test"]}}) is None
 
 
 def test_client_id_index_follows_changes_and_deletes() -> None:
-    state = State()
+    state = sealed_state()
     a, b = new_client_id(), new_client_id()
-    state.put_token(("ns", "t"), token_record(token_obj("t", a)))
+    put(state, token_obj("t", a))
     assert state.tokens_by_id[a].name == "t"
-    state.put_token(("ns", "t"), token_record(token_obj("t", b)))
+    put(state, token_obj("t", b))
     assert a not in state.tokens_by_id
     assert state.tokens_by_id[b].name == "t"
     state.put_token(("ns", "t"), None)
@@ -34,53 +60,134 @@ def test_client_id_index_follows_changes_and_deletes() -> None:
     assert state.tokens == {}
 
 
-def test_host_routing_ignores_port_case_and_trailing_dot_and_is_deterministic() -> None:
+def test_a_status_the_operator_did_not_seal_is_never_served() -> None:
+    state = sealed_state()
+    victim = token_obj("victim", new_client_id(), ns="team-b", created="2026-01-01T00:00:00Z")
+    put(state, victim)
+    cid = victim["status"]["clientId"]
+    # A tenant writes the victim's Client ID into its own token's status: unsealed,
+    put(state, token_obj("thief", cid, ns="team-a", sealer=None))
+    # sealed with a key of its own,
+    put(state, token_obj("thief2", cid, ns="team-a", sealer=Sealer(generate_key())))
+    # or with the victim's whole status, seal included (the seal names the object).
+    put(state, {**token_obj("thief3", cid, ns="team-a"), "status": victim["status"]})
+    assert state.tokens_by_id[cid].namespace == "team-b"
+    assert len(state.tokens_by_id) == 1
+    # An edit of the victim's own seal-covered fields voids its record too.
+    put(state, {**victim, "status": {**victim["status"], "expiresAt": "2099-01-01T00:00:00Z"}})
+    assert state.tokens_by_id == {}
+
+
+def test_a_duplicated_client_id_stays_with_the_token_that_had_it_first() -> None:
+    cid = new_client_id()
+    first = token_obj("first", cid, ns="z", created="2026-01-01T00:00:00Z")
+    later = token_obj("later", cid, ns="a", created="2026-02-01T00:00:00Z")
+    for order in ((first, later), (later, first)):
+        state = sealed_state()
+        records = {(o["metadata"]["namespace"], o["metadata"]["name"]): token_record(o) for o in order}
+        state.set_tokens({k: r for k, r in records.items() if r is not None})
+        assert state.tokens_by_id[cid].name == "first"
+    state = sealed_state()
+    put(state, first)
+    put(state, later)
+    assert state.tokens_by_id[cid].name == "first"
+
+
+def test_nothing_is_served_without_the_seal_key_and_a_new_key_rechecks_everything() -> None:
     state = State()
+    obj = token_obj("t", new_client_id())
+    put(state, obj)
+    state.put_app(("ns", "a"), app_record(_app("ns", "a", "2026-01-01T00:00:00Z", "a.test")))
+    assert state.tokens_by_id == {}
+    assert state.app_for_host("a.test") is None
+    state.set_sealer(SEALER)
+    assert obj["status"]["clientId"] in state.tokens_by_id
+    app = state.app_for_host("a.test")
+    assert app is not None
+    assert app.aud == SEALER.aud("uid-a")
+    other = Sealer(generate_key())
+    state.set_sealer(other)  # the key was replaced: every old seal is void, every aud new
+    assert state.tokens_by_id == {}
+    app = state.app_for_host("a.test")
+    assert app is not None
+    assert app.aud == other.aud("uid-a")
+
+
+def test_aud_comes_from_the_uid_never_from_status() -> None:
+    state = sealed_state()
+    victim = _app("team-b", "victim", "2026-01-01T00:00:00Z", "b.test")
+    state.put_app(("team-b", "victim"), app_record(victim))
+    victim_aud = SEALER.aud("uid-victim")
+    thief = {**_app("team-a", "thief", "2026-01-01T00:00:00Z", "a.test"), "status": {"aud": victim_aud}}
+    state.put_app(("team-a", "thief"), app_record(thief))
+    served = state.app_for_host("a.test")
+    assert served is not None
+    assert served.aud == SEALER.aud("uid-thief") != victim_aud
+    assert len(served.aud) == 64
+
+
+def test_sessions_end_with_the_secret_that_minted_them() -> None:
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    old_hash = secret_hash(new_client_secret())
+    obj = token_obj(
+        "t",
+        new_client_id(),
+        previousSecretHash=old_hash,
+        previousSecretExpiresAt=(now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    record = token_record(obj)
+    assert record is not None
+    before = token_record({**obj, "status": {**obj["status"], "secretHash": old_hash}})
+    assert before is not None
+    old_tag = before.session_tag
+    assert record.session_valid(record.session_tag, now.timestamp())
+    assert record.session_valid(old_tag, now.timestamp())  # in grace
+    assert not record.session_valid(old_tag, (now + timedelta(hours=1)).timestamp())  # grace over
+    assert not record.session_valid("0" * 16, now.timestamp())
+
+
+def test_host_routing_ignores_port_case_and_trailing_dot_and_is_deterministic() -> None:
+    state = sealed_state()
     for ns, name in (("b", "second"), ("a", "first")):
-        obj = {
-            "metadata": {"namespace": ns, "name": name},
-            "spec": {"hosts": ["app.example.com"], "upstream": "http://u"},
-            "status": {"aud": "f" * 64},
-        }
-        state.put_app((ns, name), app_record(obj))
+        state.put_app((ns, name), app_record(_app(ns, name, "", "app.example.com")))
     app = state.app_for_host("App.Example.com.:8443")
     assert app is not None
-    assert app.name == "first"  # a host claimed twice goes to the first by namespace/name
+    assert app.name == "first"  # a host claimed twice at once goes to the first by namespace/name
     assert state.app_for_host("other.example.com") is None
 
 
-def test_secret_hash_never_in_repr() -> None:
+def test_secret_hash_and_seal_never_in_repr() -> None:
     rec = token_record(token_obj("t", new_client_id()))
     assert rec is not None
     assert "sha256" not in repr(rec)
+    assert "v1." not in repr(rec)
+    assert "key" not in repr(SEALER)
 
 
-def _app(ns: str, name: str, created: str, host: str, aud: str | None = "f" * 64) -> dict[str, object]:
+def _app(ns: str, name: str, created: str, host: str) -> dict[str, Any]:
     return {
-        "metadata": {"namespace": ns, "name": name, "creationTimestamp": created},
+        "metadata": {"namespace": ns, "name": name, "creationTimestamp": created, "uid": f"uid-{name}"},
         "spec": {"hosts": [host], "upstream": "http://u"},
-        "status": {"aud": aud} if aud else {},
     }
 
 
 def test_a_host_goes_to_its_first_claimant_even_one_not_yet_servable() -> None:
-    from gatepass.tokens.hosts import claim_of
-
-    state = State()
-    owner = _app("zeta", "owner", "2026-01-01T00:00:00Z", "app.test", aud=None)  # no aud yet
+    state = sealed_state()
+    owner = _app("zeta", "owner", "2026-01-01T00:00:00Z", "app.test")
+    owner["spec"]["sessionDuration"] = "bogus"  # unservable (an older CRD let it through)
     intruder = _app("alpha", "intruder", "2026-01-01T00:00:09Z", "app.test")
     for obj in (intruder, owner):
         meta = obj["metadata"]
-        assert isinstance(meta, dict)
         state.put_app((meta["namespace"], meta["name"]), app_record(obj), claim_of(obj))
     assert state.app_for_host("app.test") is None  # never the intruder, not even meanwhile
-    state.put_app(("zeta", "owner"), app_record({**owner, "status": {"aud": "e" * 64}}), claim_of(owner))
+    owner["spec"]["sessionDuration"] = "1h"
+    state.put_app(("zeta", "owner"), app_record(owner), claim_of(owner))
     served = state.app_for_host("app.test")
     assert served is not None
     assert served.name == "owner"
 
 
 def test_the_gateways_own_host_is_never_an_applications() -> None:
-    state = State(reserved=frozenset({"access.test"}))
+    state = sealed_state(reserved=frozenset({"access.test"}))
     state.put_app(("t", "a"), app_record(_app("t", "a", "2026-01-01T00:00:00Z", "access.test")))
     assert state.app_for_host("access.test") is None

@@ -125,3 +125,27 @@ async def test_retry_runs_again_at_once() -> None:
     await settle(q)
     await q.stop()
     assert calls == [("ns", "a"), ("ns", "a")]
+
+
+def test_backoff_is_capped_and_never_overflows() -> None:
+    from gatepass.operator.workqueue import backoff
+
+    assert backoff(1, 300) == 1.0
+    assert backoff(5, 300) == 16.0
+    assert backoff(10_000, 300) == 300.0  # 0.5 * 2**10000 would overflow a float
+
+
+@pytest.mark.asyncio
+async def test_a_lost_worker_is_reported_and_a_stopped_one_is_not() -> None:
+    rec = Recorder()
+    q = WorkQueue(rec, concurrency=2)
+    q.start()
+    assert q.alive
+    q._tasks[0].cancel()  # as if something killed it
+    await asyncio.sleep(0.01)
+    assert not q.alive
+    await q.stop()
+    q2 = WorkQueue(rec, concurrency=2)
+    q2.start()
+    await q2.stop()
+    assert q2.alive

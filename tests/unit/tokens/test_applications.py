@@ -18,12 +18,14 @@ def spec(*rules: dict[str, object]) -> AccessApplicationSpec:
     )
 
 
-def test_aud_is_generated_once_and_kept() -> None:
+def test_status_shows_the_derived_aud_whatever_was_written_there() -> None:
     first = decide_app(spec(), AccessApplicationStatus(), "ns", 1, None, [], AUD, T0)
     assert first.status.aud == AUD
-    again = decide_app(spec(), first.status, "ns", 2, None, [], "b" * 64, T0)
+    again = decide_app(spec(), first.status, "ns", 2, None, [], AUD, T0)
     assert again.status.aud == AUD
     assert again.events == ()
+    edited = first.status.model_copy(update={"aud": "b" * 64})  # a tenant wrote another app's aud
+    assert decide_app(spec(), edited, "ns", 2, None, [], AUD, T0).status.aud == AUD
 
 
 def test_missing_tokens_are_reported_once() -> None:

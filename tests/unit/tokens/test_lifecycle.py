@@ -10,7 +10,15 @@ import pytest
 
 from gatepass.models.conditions import Condition, find
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
-from gatepass.tokens.lifecycle import EXPIRING_SOON, READY, Action, SecretView, TokenView, decide
+from gatepass.tokens.lifecycle import (
+    EXPIRING_SOON,
+    READY,
+    Action,
+    SecretView,
+    TokenView,
+    decide,
+    distrust,
+)
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -48,6 +56,7 @@ class Case:
     now: datetime = T0 + H
     refresh: str | None = None
     rotate: str | None = None
+    tampered: bool = False  # the status's seal did not verify (it reaches decide distrusted)
     # expectations
     action: Action = Action.NONE
     events: tuple[str, ...] = ()
@@ -58,6 +67,31 @@ class Case:
 
 
 CASES = [
+    Case(
+        "a status edited by someone else gets new credentials and a fresh lifetime",
+        status=distrust(
+            ServiceTokenStatus.model_validate(issued(expires_at=T0 + 9999 * H, previous_secret_hash=H2))
+        ).model_dump(),
+        tampered=True,
+        now=T0 + 5 * H,
+        action=Action.REISSUE,
+        events=("UntrustedStatus", "CredentialsReissued"),
+        expect={
+            "client_id": None,  # the executor generates a new one: the old one is not trusted
+            "created_at": T0 + 5 * H,
+            "expires_at": T0 + 105 * H,
+            "previous_secret_hash": None,
+        },
+    ),
+    Case(
+        "an edited status of a token whose Secret is gone: issued afresh",
+        status=distrust(ServiceTokenStatus.model_validate(issued())).model_dump(),
+        tampered=True,
+        secret=NONE,
+        action=Action.ISSUE,
+        events=("UntrustedStatus", "Issued"),
+        expect={"client_id": None, "created_at": T0 + H},
+    ),
     Case(
         "new token is issued with an expiry",
         status={},
@@ -277,6 +311,7 @@ def test_decide(case: Case) -> None:
         generation=3,
         refresh_request=case.refresh,
         rotate_request=case.rotate,
+        tampered=case.tampered,
     )
     plan = decide(token, case.secret, case.now)
     assert plan.action is case.action

@@ -1,0 +1,56 @@
+"""A client-side limit on the operator's API requests (client-go's QPS/burst).
+
+However many objects change at once, the operator never sends the API server
+more than ``qps`` requests a second on average (``burst`` at once after a quiet
+spell): a mass change slows the operator down, never the control plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kubernetes_asyncio import client
+
+
+class TokenBucket:
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.qps = qps
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._at = clock()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        """Wait for one token; waiters are served in arrival order."""
+        async with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.qps)
+            self._at = now
+            if self._tokens < 1:
+                await self._sleep((1 - self._tokens) / self.qps)
+                self._tokens = 1.0
+                self._at = self._clock()
+            self._tokens -= 1
+
+
+class LimitedApiClient(client.ApiClient):
+    """An ApiClient whose every request first takes a token from the bucket."""
+
+    def __init__(self, bucket: TokenBucket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bucket = bucket
+
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        await self.bucket.acquire()
+        return await super().request(*args, **kwargs)

@@ -1,0 +1,60 @@
+"""Status seals: what they bind, and that nothing else verifies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.seal import Sealer, generate_key, has_credentials, token_fields
+
+STATUS = ServiceTokenStatus(
+    client_id="0123456789abcdef0123456789abcdef.access",
+    secret_hash="sha256:" + "1" * 64,
+    expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+)
+
+
+def test_a_seal_binds_every_credential_field_and_the_objects_identity() -> None:
+    sealer = Sealer(generate_key())
+    seal = sealer.seal(token_fields("uid-1", "ns", "t", STATUS))
+    status = STATUS.model_copy(update={"seal": seal})
+    assert sealer.trusts("uid-1", "ns", "t", status)
+    # Another object (uid, namespace or name) with the same status does not verify.
+    for ident in (("uid-2", "ns", "t"), ("uid-1", "other", "t"), ("uid-1", "ns", "u")):
+        assert not sealer.trusts(*ident, status)
+    for change in (
+        {"client_id": "f" * 32 + ".access"},
+        {"secret_hash": "sha256:" + "2" * 64},
+        {"expires_at": datetime(2099, 1, 1, tzinfo=UTC)},
+        {"expires_at": None},
+        {"previous_secret_hash": "sha256:" + "3" * 64},
+        {"pending_client_id": "e" * 32 + ".access"},
+        {"pending_secret_hash": "sha256:" + "4" * 64},
+        {"seal": None},
+    ):
+        assert not sealer.trusts("uid-1", "ns", "t", status.model_copy(update=change)), change
+    assert not Sealer(generate_key()).trusts("uid-1", "ns", "t", status)
+
+
+def test_only_a_status_without_credentials_needs_no_seal() -> None:
+    sealer = Sealer(generate_key())
+    assert sealer.trusts("u", "ns", "t", ServiceTokenStatus())
+    assert not has_credentials(ServiceTokenStatus(secret_name="x"))
+    assert not sealer.trusts("u", "ns", "t", ServiceTokenStatus(pending_secret_hash="sha256:" + "1" * 64))
+
+
+def test_auds_are_per_object_and_per_key() -> None:
+    one, two = Sealer(generate_key()), Sealer(generate_key())
+    assert one.aud("u1") == one.aud("u1") != one.aud("u2")
+    assert one.aud("u1") != two.aud("u1")
+    assert len(one.aud("u1")) == 64
+    assert int(one.aud("u1"), 16) >= 0
+
+
+def test_short_keys_are_refused_and_the_key_is_never_shown() -> None:
+    with pytest.raises(ValueError, match="at least"):
+        Sealer(b"short")
+    key = generate_key()
+    assert key.hex() not in repr(Sealer(key))
