@@ -8,14 +8,17 @@ from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gatepass.signing import DEFAULT_KEY_SECRET_NAME
+from gatepass.tokens.upstreams import UpstreamPolicy
 
 
 def _split(value: object) -> object:
     return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
 
 
-# Namespaces to serve; empty = every namespace. Comma-separated in the environment.
-Namespaces = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+# A list, comma-separated in the environment.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+# Namespaces to serve; empty = every namespace.
+Namespaces = CommaList
 
 
 class OperatorSettings(BaseSettings):
@@ -38,6 +41,10 @@ class OperatorSettings(BaseSettings):
     key_secret: str = DEFAULT_KEY_SECRET_NAME
     key_rotation: str = Field("1008h", description="new signing key this often (six weeks)")
     issuer: str = Field("https://gatepass.local", description="the JWTs' iss, passed to the gateway")
+    # Upstreams beyond each application's own namespace (tokens/upstreams.py): hosts,
+    # *.suffix, CIDRs, or * for any. Passed to the gateway, which enforces it.
+    upstream_allow: CommaList = Field(default_factory=list)
+    cluster_domain: str = "cluster.local"
 
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
@@ -56,3 +63,12 @@ class OperatorSettings(BaseSettings):
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = "gatepass-last-seen"
     gateway_last_seen_interval: float = Field(60.0, ge=0)
+
+    @property
+    def upstream_policy(self) -> UpstreamPolicy:
+        return UpstreamPolicy(
+            allow=tuple(self.upstream_allow),
+            system_namespace=self.namespace,
+            cluster_domain=self.cluster_domain,
+            own_ports=frozenset({self.gateway_port, self.gateway_admin_port}),
+        )

@@ -196,3 +196,34 @@ def test_status_a_tenant_writes_is_never_trusted(
     )
     minted = jwt.decode(resp.cookies["CF_Authorization"], options={"verify_signature": False})
     assert minted["aud"] == [my_aud]
+
+
+def test_an_application_cannot_aim_the_gateway_at_another_namespace(
+    api: client.ApiClient,
+    namespace: str,
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    ns, tenant = intruder
+    hostile = Apps(tenant, ns)
+    host = f"peek.{ns}.test"
+    target = f"http://internal.{namespace}.svc.cluster.local:8080"
+    hostile.create("peek", {"hosts": [host], "upstream": target, "policies": EVERYONE})
+    cond = wait_for(
+        lambda: (c := ready(hostile, "peek")) and c["reason"] == "UpstreamNotAllowed" and c,
+        timeout=15,
+        what="UpstreamNotAllowed",
+    )
+    assert cond["status"] == "False"
+    assert f"namespace {namespace}" in cond["message"]
+    resp = wait_for(
+        lambda: (
+            (r := requests.get(gateway.url + "/", headers={"Host": host}, timeout=10)).status_code == 502
+            and r
+        ),
+        timeout=15,
+        what="the gateway refusing the upstream",
+    )
+    assert resp.json() == {"error": "upstream_not_allowed"}

@@ -26,6 +26,7 @@ from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.seal import Sealer, generate_key, token_fields
 from gatepass.signing import SigningKey, generate, load, to_secret_data
 from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.tokens.upstreams import UpstreamPolicy
 from tests.support.waiting import free_port
 
 ISSUER = "https://access.test"
@@ -66,7 +67,8 @@ class World:
 
     def __init__(self, keys: list[SigningKey], **settings: Any) -> None:
         self.clock = Clock()
-        self.state = State()
+        # The upstream runs on loopback here: allowed explicitly, as a cluster admin would.
+        self.state = State(upstreams=UpstreamPolicy(allow=("127.0.0.1",), own_ports=frozenset({9091})))
         self.state.set_keys([keys[0]])
         self.sealer = Sealer(generate_key())  # the operator's status-seal key
         self.state.set_sealer(self.sealer)

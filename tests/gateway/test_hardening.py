@@ -154,3 +154,12 @@ async def test_the_origin_never_sees_a_path_above_its_prefix(strict: World) -> N
     assert strict.seen[-1]["path"] == "/base/secret"
     status, body, _ = await strict.get("a.test", "/..%2f..%2fsecret")
     assert (status, body) == (400, {"error": "ambiguous_path"})
+
+
+async def test_an_upstream_the_policy_forbids_is_never_contacted(strict: World) -> None:
+    strict.app("sneaky", ["s.test"], OPEN, upstream="http://reports.team-b.svc:8080")
+    strict.app("admin", ["adm.test"], OPEN, upstream="http://127.0.0.1:9091/metrics")
+    for host in ("s.test", "adm.test"):
+        status, body, _ = await strict.get(host)
+        assert (status, body) == (502, {"error": "upstream_not_allowed"})
+    assert strict.seen == []

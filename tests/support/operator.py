@@ -44,6 +44,9 @@ class OperatorProcess:
             "GATEPASS_GATEWAY_COOKIE_SECURE": "false",
             # The gateway reports token use every second instead of every minute.
             "GATEPASS_GATEWAY_LAST_SEEN_INTERVAL": "1",
+            # The tests' upstreams listen on loopback (the gateway runs beside them):
+            # allowed explicitly, as a cluster admin allows an upstream outside a namespace.
+            "GATEPASS_UPSTREAM_ALLOW": "127.0.0.1",
             **extra_env,
         }
         with self.logfile.open("ab") as log:

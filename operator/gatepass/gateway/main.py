@@ -31,7 +31,7 @@ async def _first_done(wanted: Awaitable[None], other: Awaitable[object]) -> bool
 
 async def run(settings: GatewaySettings) -> None:
     api = await connect()
-    state = State(reserved_hosts(settings.issuer))
+    state = State(reserved_hosts(settings.issuer), settings.upstream_policy)
     seen = LastSeen() if settings.last_seen_interval > 0 else None
     serving = asyncio.Event()  # the public port is open: only then ready
     gateway = Gateway(settings, state, ready=lambda: serving.is_set() and watches.ready, last_seen=seen)

@@ -192,6 +192,9 @@ class Gateway:
             return self._refuse(request, app, outcome)
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
+        if app.upstream_refusal is not None:  # the operator reports why in the app's status
+            metrics.UPSTREAM_ERRORS.labels(label, "upstream_not_allowed").inc()
+            return web.json_response({"error": "upstream_not_allowed"}, status=502)
         assert self.client is not None
         try:
             async with self.slots.slot(label) as free:

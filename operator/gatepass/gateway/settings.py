@@ -5,8 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gatepass.settings import Namespaces
+from gatepass.settings import CommaList, Namespaces
 from gatepass.signing import DEFAULT_KEY_SECRET_NAME
+from gatepass.tokens.upstreams import UpstreamPolicy
 
 
 class GatewaySettings(BaseSettings):
@@ -24,6 +25,9 @@ class GatewaySettings(BaseSettings):
     last_seen_configmap: str = "gatepass-last-seen"
     last_seen_interval: float = Field(60.0, ge=0)
     cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")
+    # Which upstreams applications may use (tokens/upstreams.py); set by the operator.
+    upstream_allow: CommaList = Field(default_factory=list)
+    cluster_domain: str = "cluster.local"
     upstream_timeout: float = Field(30.0, gt=0)
     upstream_connections: int = Field(512, ge=1, description="pooled connections to upstreams in total")
     upstream_connections_per_app: int = Field(
@@ -38,3 +42,12 @@ class GatewaySettings(BaseSettings):
     max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
     log_level: str = "INFO"
+
+    @property
+    def upstream_policy(self) -> UpstreamPolicy:
+        return UpstreamPolicy(
+            allow=tuple(self.upstream_allow),
+            system_namespace=self.key_namespace,
+            cluster_domain=self.cluster_domain,
+            own_ports=frozenset({self.port, self.admin_port} - {0}),
+        )

@@ -22,6 +22,7 @@ from gatepass.seal import Fields, Sealer, token_fields
 from gatepass.signing import SigningKey
 from gatepass.tokens.credentials import secret_hash, session_tag
 from gatepass.tokens.hosts import Claim, normalize, owners
+from gatepass.tokens.upstreams import UpstreamPolicy
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -92,6 +93,7 @@ class AppRecord:
     policies: list[Policy]
     uid: str = ""
     aud: str = ""  # derived from uid by State once it holds the seal key (gatepass/seal.py)
+    upstream_refusal: str | None = None  # set by State when the upstream policy forbids it
     sessions_revoked_before: float | None = None
     created: str = ""  # metadata.creationTimestamp: who claimed a host first
 
@@ -163,8 +165,12 @@ class State:
     applications only once that key gives them their ``aud``: until the key is
     loaded nothing is served, and a new key re-checks everything."""
 
-    def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, reserved: frozenset[str] = frozenset(), upstreams: UpstreamPolicy | None = None
+    ) -> None:
         self.reserved = reserved
+        self.upstreams = upstreams if upstreams is not None else UpstreamPolicy()
+        self._refusals: dict[tuple[str, str], str | None] = {}  # (namespace, upstream) -> why not
         self.sealer: Sealer | None = None
         self.tokens: dict[Key, TokenRecord] = {}  # every issued token seen, sealed or not
         self.tokens_by_id: dict[str, TokenRecord] = {}  # the ones the operator vouches for
@@ -260,7 +266,15 @@ class State:
         aud = self._auds.get(app.uid)
         if aud is None:
             aud = self._auds[app.uid] = sealer.aud(app.uid)
-        return app if app.aud == aud else replace(app, aud=aud)
+        where = (app.namespace, str(app.upstream))
+        if where not in self._refusals:
+            if len(self._refusals) > 4 * len(self.apps) + 64:
+                self._refusals = {}
+            self._refusals[where] = self.upstreams.refusal(str(app.upstream), app.namespace)
+        refusal = self._refusals[where]
+        if (app.aud, app.upstream_refusal) == (aud, refusal):
+            return app
+        return replace(app, aud=aud, upstream_refusal=refusal)
 
     def app_for_host(self, host: str) -> AppRecord | None:
         return self.apps_by_host.get(normalize(host))

@@ -89,7 +89,11 @@ class OperatorApp:
             await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
         self.apps_reconciler = AppReconciler(
-            self.kube, self.seal_key, token_exists=self.known_tokens.__contains__, hosts=self.hosts
+            self.kube,
+            self.seal_key,
+            token_exists=self.known_tokens.__contains__,
+            hosts=self.hosts,
+            upstreams=self.config.upstream_policy,
         )
         self.tokens = WorkQueue(
             Reconciler(self.kube, self.seal_key, last_seen=self.last_seen.get), concurrency=workers

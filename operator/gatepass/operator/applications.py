@@ -21,6 +21,7 @@ from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Key, Retry
 from gatepass.tokens.applications import decide_app, referenced_tokens
 from gatepass.tokens.hosts import HostIndex
+from gatepass.tokens.upstreams import UpstreamPolicy
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,10 @@ class AppReconciler:
         token_exists: Callable[[Key], bool],
         clock: Clock = utcnow,
         hosts: HostIndex | None = None,
+        upstreams: UpstreamPolicy | None = None,
     ) -> None:
         self.kube = kube
+        self.upstreams = upstreams if upstreams is not None else UpstreamPolicy()
         self.seal_key = seal_key
         # From the operator's own token watch: an application naming thousands of
         # tokens costs no API call per token.
@@ -79,6 +82,7 @@ class AppReconciler:
             sealer.aud(meta["uid"]),
             self.clock(),
             self.hosts.conflicts(key),
+            self.upstreams.refusal(spec.upstream, namespace),
         )
         self._index(key, plan.referenced)
         if plan.status.wire() != status.wire():

@@ -41,6 +41,8 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
         "GATEPASS_COOKIE_SECURE": str(settings.gateway_cookie_secure).lower(),
         "GATEPASS_LAST_SEEN_CONFIGMAP": settings.last_seen_configmap,
         "GATEPASS_LAST_SEEN_INTERVAL": str(settings.gateway_last_seen_interval),
+        "GATEPASS_UPSTREAM_ALLOW": ",".join(settings.upstream_allow),
+        "GATEPASS_CLUSTER_DOMAIN": settings.cluster_domain,
     }
 
 

@@ -43,6 +43,7 @@ def decide_app(
     aud: str,
     now: datetime,
     host_conflicts: Sequence[Conflict] = (),
+    upstream_refusal: str | None = None,
 ) -> AppPlan:
     st = status.model_copy(deep=True)
     events: list[Event] = []
@@ -74,7 +75,15 @@ def decide_app(
             now,
             generation,
         )
-    if host_conflicts:
+    old_ready = next((c for c in status.conditions if c.type == READY), None)
+    if upstream_refusal is not None:
+        msg = f"not served: spec.upstream {spec.upstream} {upstream_refusal}"
+        st.conditions = set_condition(
+            st.conditions, READY, "False", "UpstreamNotAllowed", msg, now, generation
+        )
+        if old_ready is None or old_ready.reason != "UpstreamNotAllowed" or old_ready.message != msg:
+            events.append(Event("Warning", "UpstreamNotAllowed", msg))
+    elif host_conflicts:
         # Only the namespace of the owner: the name of another tenant's object is theirs.
         msg = "not served for " + "; ".join(
             f"{c.host} (reserved for the gateway itself)"
@@ -85,7 +94,6 @@ def decide_app(
         served = [h for h in spec.hosts if h not in {c.host for c in host_conflicts}]
         if served:
             msg += "; serving " + ", ".join(served)
-        old_ready = next((c for c in status.conditions if c.type == READY), None)
         st.conditions = set_condition(st.conditions, READY, "False", "HostConflict", msg, now, generation)
         if old_ready is None or old_ready.reason != "HostConflict" or old_ready.message != msg:
             events.append(Event("Warning", "HostConflict", msg))

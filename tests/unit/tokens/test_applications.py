@@ -79,3 +79,15 @@ def test_a_host_claimed_earlier_elsewhere_is_a_conflict_reported_once() -> None:
     ready = find(freed.status.conditions, "Ready")
     assert ready is not None
     assert (ready.status, ready.reason) == ("True", "Serving")
+
+
+def test_a_forbidden_upstream_is_not_ready_and_told_once() -> None:
+    why = "is a Service of namespace b, not ns, and not on the upstream allow-list"
+    first = decide_app(spec(), AccessApplicationStatus(), "ns", 1, None, [], AUD, T0, upstream_refusal=why)
+    ready = find(first.status.conditions, "Ready")
+    assert ready is not None
+    assert (ready.status, ready.reason) == ("False", "UpstreamNotAllowed")
+    assert why in ready.message
+    assert [e.reason for e in first.events] == ["UpstreamNotAllowed"]
+    again = decide_app(spec(), first.status, "ns", 1, None, [], AUD, T0, upstream_refusal=why)
+    assert again.events == ()
