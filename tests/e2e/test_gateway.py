@@ -15,7 +15,7 @@ from kubernetes import client
 
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
-from tests.support.operator import ISSUER, OperatorProcess
+from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.tokens import Creds, Tokens
 from tests.support.waiting import wait_for
 
@@ -279,3 +279,21 @@ def test_last_seen_reaches_token_status(env: Env) -> None:
     seen = wait_for(lambda: env.tokens.status("used").get("lastSeenAt"), timeout=10, what="status.lastSeenAt")
     stamp = datetime.fromisoformat(seen.replace("Z", "+00:00")).timestamp()
     assert before - 5 <= stamp <= time.time()
+
+
+def test_a_deleted_last_seen_configmap_comes_back(env: Env) -> None:
+    core = client.CoreV1Api(env.tokens.core.api_client)
+    core.delete_namespaced_config_map("gatepass-last-seen", OPERATOR_NAMESPACE)
+    wait_for(
+        lambda: (
+            core.list_namespaced_config_map(
+                OPERATOR_NAMESPACE, field_selector="metadata.name=gatepass-last-seen"
+            ).items
+        ),
+        timeout=15,
+        what="the last-seen ConfigMap recreated",
+    )
+    host, _ = env.app("seen-again")
+    creds = env.token("used-again")
+    wait_token_known(env, host, creds)
+    wait_for(lambda: env.tokens.status("used-again").get("lastSeenAt"), timeout=15, what="lastSeenAt")

@@ -131,7 +131,7 @@ def test_the_gateways_own_host_cannot_be_claimed(
     assert doc.json()["issuer"] == ISSUER
 
 
-def victim_creds(creds: Creds) -> tuple[str, str]:
+def id_and_secret(creds: Creds) -> tuple[str, str]:
     return creds.client_id, creds.client_secret
 
 
@@ -156,7 +156,7 @@ def test_status_a_tenant_writes_is_never_trusted(
     victim_tokens.wait_ready("ci")
     victim = victim_tokens.creds("ci")
     victim_aud = victim_apps.wait_aud("app")
-    wait_for(lambda: call(gateway, host, *victim_creds(victim)).ok, timeout=15, what="the victim served")
+    wait_for(lambda: call(gateway, host, *id_and_secret(victim)).ok, timeout=15, what="the victim served")
 
     # The intruder writes the victim's Client ID (with its own secret's hash) into its
     # own token's status, hoping to lock the victim out or to act as the victim.
@@ -178,7 +178,7 @@ def test_status_a_tenant_writes_is_never_trusted(
     )
     assert after["seal"] != before["seal"]
     for _ in range(5):  # the victim is never locked out, nor impersonated
-        assert call(gateway, host, *victim_creds(victim)).ok
+        assert call(gateway, host, *id_and_secret(victim)).ok
         assert call(gateway, host, victim.client_id, own.client_secret).status_code == 401
 
     # An application's aud is not the tenant's to write: its JWTs keep their own.
@@ -218,12 +218,48 @@ def test_an_application_cannot_aim_the_gateway_at_another_namespace(
     )
     assert cond["status"] == "False"
     assert f"namespace {namespace}" in cond["message"]
-    resp = wait_for(
+    answer = wait_for(
         lambda: (
             (r := requests.get(gateway.url + "/", headers={"Host": host}, timeout=10)).status_code == 502
-            and r
+            and r.json()  # (not r: a Response is falsy when its status is an error)
         ),
         timeout=15,
         what="the gateway refusing the upstream",
     )
-    assert resp.json() == {"error": "upstream_not_allowed"}
+    assert answer == {"error": "upstream_not_allowed"}
+
+
+def test_a_tenant_without_star_has_the_whole_flow_and_no_status(
+    api: client.ApiClient,
+    cluster: ClusterInfo,
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    """The role a careful cluster grants: the two kinds, every verb, but no status."""
+    ns = new_namespace(api, "careful")
+    rules = [
+        client.V1PolicyRule(
+            api_groups=["gatepass.dev"],
+            resources=["servicetokens", "accessapplications"],
+            verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
+        )
+    ]
+    try:
+        with tenant_api(cluster, api, ns, rules) as tenant:
+            tokens, apps = Tokens(tenant, ns), Apps(tenant, ns)
+            tokens.create("ci")
+            st = tokens.wait_ready("ci", timeout=15)
+            host = f"careful.{ns}.test"
+            apps.create("app", {"hosts": [host], "upstream": upstream.url + "/c", "policies": ANY_TOKEN})
+            creds = Tokens(api, ns).creds("ci")
+            wait_for(lambda: call(gateway, host, *id_and_secret(creds)).ok, timeout=15, what="served")
+            tokens.annotate("ci", "gatepass.dev/rotate", "1")  # rotation is an annotation: allowed
+            wait_for(
+                lambda: tokens.status("ci").get("secretHash") != st["secretHash"], timeout=15, what="rotated"
+            )
+            with pytest.raises(client.exceptions.ApiException) as refused:
+                tokens.patch_status("ci", {"clientId": "0" * 32 + ".access"})
+            assert refused.value.status == 403
+    finally:
+        client.CoreV1Api(api).delete_namespace(ns)

@@ -178,6 +178,10 @@ class OperatorApp:
                 self.last_seen[entry[0]] = entry[1]
                 self.tokens.add(entry[0])
 
+    def on_last_seen_deleted(self, namespace: str, name: str) -> None:
+        if (namespace, name) == (self.config.namespace, self.config.last_seen_configmap):
+            self.infra.add(INFRA_KEY)  # the gateway reports into it: create it again
+
     def on_gateway_object(self, namespace: str, name: str) -> None:
         ours = (self.config.gateway_name, metrics_service_name(self.config))
         if namespace == self.config.namespace and name in ours:
@@ -223,7 +227,9 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
 
     @kopf.on.event("v1", "configmaps", labels={LAST_SEEN_LABEL: "true"}, registry=registry)
     async def last_seen_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-        if type != "DELETED":
+        if type == "DELETED":
+            app.on_last_seen_deleted(namespace or "", name)
+        else:
             app.on_last_seen(namespace or "", name, body.get("data") or {})
 
     if app.config.manage_gateway:
