@@ -644,14 +644,21 @@ def _kill_all(pids: set[int]) -> None:
             time.sleep(0.05)
 
 
-def _cgroup_pids(record: NodeRecord) -> set[int]:
-    pids: set[int] = set()
+def _cgroup_dirs(record: NodeRecord) -> list[Path]:
+    """Every cgroup directory under the node's, deepest first. os.walk, not rglob: the
+    kubelet and containerd remove cgroups while we look, and a vanished one is no error."""
+    found: list[Path] = []
     for hierarchy in _hierarchies():
         top = hierarchy / record.cgroup_root.lstrip("/")
-        if top.is_dir():
-            for procs in top.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError, ValueError):
-                    pids.update(int(x) for x in procs.read_text().split())
+        found += [Path(d) for d, _, _ in os.walk(top, topdown=False)]
+    return found
+
+
+def _cgroup_pids(record: NodeRecord) -> set[int]:
+    pids: set[int] = set()
+    for cgroup in _cgroup_dirs(record):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(x) for x in (cgroup / "cgroup.procs").read_text().split())
     return pids
 
 
@@ -675,11 +682,8 @@ def cleanup(record: NodeRecord) -> None:
     _run("ip", "link", "del", Addresses(record.index).host_if, check=False)
     _run("ip", "netns", "del", netns, check=False)
     # 3. Cgroups the kubelet made under ours, deepest first, then the directories we made.
-    for hierarchy in _hierarchies():
-        top = hierarchy / record.cgroup_root.lstrip("/")
-        if top.is_dir():
-            for sub in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                _rmdir(sub)
+    for cgroup in _cgroup_dirs(record):
+        _rmdir(cgroup)
     for made in record.made_dirs:
         _rmdir(Path(made))
     # 4. Files: only when no mount is left under them (never delete through a mount).
