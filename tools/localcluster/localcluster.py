@@ -234,9 +234,14 @@ class LocalCluster:
     def stop(self) -> None:
         """End the node (everything it made), then exactly the processes this cluster
         started, then remove its data."""
-        if self.local_node is not None:
-            self.local_node.stop()
-            self.local_node = None
+        try:
+            if self.local_node is not None:
+                self.local_node.stop()
+                self.local_node = None
+        finally:  # a node that fails to clean up must not leave the control plane running
+            self._stop_control_plane()
+
+    def _stop_control_plane(self) -> None:
         for pid in self.pids:
             _signal(pid, signal.SIGTERM)
         # The data goes with the cluster, so nothing is lost by not waiting for the

@@ -90,11 +90,14 @@ class UpstreamSlots:
         sem = self._slots.get(app)
         if sem is None:
             sem = self._slots[app] = asyncio.Semaphore(self.limit)
-        try:
-            await asyncio.wait_for(sem.acquire(), self.wait)
-        except TimeoutError:
-            yield False
-            return
+        if not sem.locked():
+            await sem.acquire()  # a free slot: no timer, no task (the common case)
+        else:
+            try:
+                await asyncio.wait_for(sem.acquire(), self.wait)
+            except TimeoutError:
+                yield False
+                return
         try:
             yield True
         finally:
