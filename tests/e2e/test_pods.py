@@ -187,18 +187,26 @@ def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
 
 
 def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: PodCluster) -> None:
-    stream = _stream(pc, 12)
+    stream = _stream(pc, 16)
     time.sleep(4)
     victim = pc.kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=gateway",
                         "-o", "jsonpath={.items[0].metadata.name}")  # fmt: skip
+    killed_at = time.time()  # (pods share the machine's clock)
     pc.kubectl("delete", "pod", victim, "-n", NS, "--grace-period=0", "--force")
     answers = _answers(stream)
     statuses = [s for _, s in answers]
     assert len(statuses) > 50, statuses
     assert not [s for s in statuses if s >= 500], statuses
-    failed = [s for s in statuses if s != 200]
-    # Only requests in flight to the killed pod, or sent before kube-proxy dropped it, may fail.
-    assert len(failed) <= 3, failed
+    # Only requests in flight to the killed pod, or sent before kube-proxy dropped its
+    # endpoint, may fail: a blip right after the kill, then the other replica answers all.
+    # (A request's time is when its answer came: one sent to the dead pod may wait out
+    # its 5 s timeout.)
+    failed = [t for t, s in answers if s != 200]
+    assert all(killed_at - 1 <= t <= killed_at + 6 for t in failed), (killed_at, answers)
+    assert len(failed) <= len(statuses) // 10, failed
+    after = [s for t, s in answers if t > killed_at + 6]
+    assert after, answers[-5:]
+    assert set(after) == {200}, after
     pc.kubectl("wait", "--for=condition=Available", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
 
 
