@@ -141,12 +141,12 @@ def response_headers(resp: aiohttp.ClientResponse) -> CIMultiDict[str]:
 async def forward(
     request: web.Request,
     session: aiohttp.ClientSession,
-    base: URL,
+    url: URL,
     assertion: str | None,
     extra_headers: CIMultiDict[str],
     label: str = "-",
 ) -> web.StreamResponse:
-    url = upstream_url(base, request)
+    """Send the request to ``url`` (from :func:`upstream_url`) and stream the answer back."""
     body = request.content if request.body_exists else None
     out: web.StreamResponse | None = None
     try:
@@ -167,7 +167,7 @@ async def forward(
             await out.write_eof()
             return out
     except (TimeoutError, aiohttp.ClientError, OSError) as e:
-        log.warning("upstream %s failed: %s", base, type(e).__name__)
+        log.warning("upstream %s of %s failed: %s", url.origin(), label, type(e).__name__)
         if out is not None:  # status already sent: all we can do is cut the response short
             raise ConnectionResetError("upstream failed mid-response") from None
         timeout = isinstance(e, TimeoutError)

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gatepass.gateway import metrics
 from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, authenticate
 from gatepass.gateway.lastseen import LastSeen
-from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward
+from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State
@@ -186,15 +186,20 @@ class Gateway:
             metrics.REQUESTS.labels("-", "unknown_host").inc()
             return web.json_response({"error": "unknown_host"}, status=404)
         label = _app_label(app)
+        # What needs no credentials is refused before any: no JWT minted, no use recorded.
+        if app.upstream_refusal is not None:  # the operator reports why in the app's status
+            metrics.UPSTREAM_ERRORS.labels(label, "upstream_not_allowed").inc()
+            return web.json_response({"error": "upstream_not_allowed"}, status=502)
+        try:
+            url = upstream_url(app.upstream, request)
+        except AmbiguousPath:
+            return web.json_response({"error": "ambiguous_path"}, status=400)
         outcome = self._check(request, app)
         metrics.REQUESTS.labels(label, outcome.reason).inc()
         if not outcome.allowed:
             return self._refuse(request, app, outcome)
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
-        if app.upstream_refusal is not None:  # the operator reports why in the app's status
-            metrics.UPSTREAM_ERRORS.labels(label, "upstream_not_allowed").inc()
-            return web.json_response({"error": "upstream_not_allowed"}, status=502)
         assert self.client is not None
         try:
             async with self.slots.slot(label) as free:
@@ -203,11 +208,8 @@ class Gateway:
                     headers = self._cookie(outcome)
                     headers["Retry-After"] = "1"
                     return web.json_response({"error": "upstream_busy"}, status=503, headers=headers)
-                return await forward(
-                    request, self.client, app.upstream, outcome.assertion, self._cookie(outcome), label
-                )
-        except AmbiguousPath:
-            return web.json_response({"error": "ambiguous_path"}, status=400)
+                cookie = self._cookie(outcome)
+                return await forward(request, self.client, url, outcome.assertion, cookie, label)
         finally:
             metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
 
