@@ -28,12 +28,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
 from tests.support.waiting import free_port  # noqa: E402
 
-from gatepass import signing  # noqa: E402
 from gatepass.gateway.server import Gateway  # noqa: E402
 from gatepass.gateway.sessions import Sessions  # noqa: E402
 from gatepass.gateway.settings import GatewaySettings  # noqa: E402
 from gatepass.gateway.state import State, app_record, token_record  # noqa: E402
-from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash  # noqa: E402
+from gatepass.trust import signing  # noqa: E402
+from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash  # noqa: E402
 
 HOST = "bench.example.com"
 ISSUER = "https://bench.test"

@@ -38,7 +38,7 @@ def _serve(name: str, make_settings: Callable[[], S], run: Callable[[S], Corouti
 
 def _operator(args: argparse.Namespace) -> int:
     from gatepass.operator.app import run
-    from gatepass.settings import OperatorSettings
+    from gatepass.operator.settings import OperatorSettings
 
     overrides: dict[str, Any] = {}
     if args.namespace:

@@ -17,18 +17,19 @@ from typing import Any
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.kube import CLIENT_ID_KEY, CLIENT_SECRET_KEY
-from gatepass.models.accessapplication import PLURAL as APPS
-from gatepass.models.accessapplication import REVOKE_SESSIONS_ANNOTATION
-from gatepass.models.servicetoken import (
+from gatepass.contract import (
+    APPS,
+    CLIENT_ID_KEY,
+    CLIENT_SECRET_KEY,
     GROUP,
-    PLURAL,
     REFRESH_ANNOTATION,
+    REVOKE_SESSIONS_ANNOTATION,
     ROTATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
     VERSION,
 )
-from gatepass.tokens.durations import parse
+from gatepass.contract import TOKENS as PLURAL
+from gatepass.models.durations import parse
 
 # Custom resources have no strategic merge patch.
 MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}

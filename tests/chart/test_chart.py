@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from gatepass.settings import OperatorSettings
+from gatepass.operator.settings import OperatorSettings
 from tests.support.cluster import ROOT, localcluster
 
 CHART = ROOT / "charts" / "gatepass"

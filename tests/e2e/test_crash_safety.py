@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 from kubernetes import client
 
-from gatepass.seal import SEAL_ENTRY
+from gatepass.contract import SEAL_ENTRY
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.tokens import Creds, Tokens
 

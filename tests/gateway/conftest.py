@@ -23,10 +23,10 @@ from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State, app_record, token_record
 from gatepass.models.servicetoken import ServiceTokenStatus
-from gatepass.seal import Sealer, generate_key, token_fields
-from gatepass.signing import SigningKey, generate, load, to_secret_data
-from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.tokens.upstreams import UpstreamPolicy
+from gatepass.routing.upstreams import UpstreamPolicy
+from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.trust.seal import Sealer, generate_key, token_fields
+from gatepass.trust.signing import SigningKey, generate, load, to_secret_data
 from tests.support.waiting import free_port
 
 ISSUER = "https://access.test"

@@ -196,7 +196,7 @@ async def test_rotation_grace_then_only_the_new_secret(world: World) -> None:
     world.app("reports", [HOST], SERVICE_AUTH_ANY)
     old = world.token("rot")
     new = type(old)(old.namespace, old.name, old.client_id, "unused")
-    from gatepass.tokens.credentials import new_client_secret, secret_hash
+    from gatepass.trust.credentials import new_client_secret, secret_hash
 
     new.client_secret = new_client_secret()
     grace_end = datetime.fromtimestamp(world.clock.now + 60, UTC).isoformat()
@@ -209,7 +209,7 @@ async def test_rotation_grace_then_only_the_new_secret(world: World) -> None:
 
 
 async def test_sessions_end_with_the_secret_that_minted_them(world: World) -> None:
-    from gatepass.tokens.credentials import new_client_secret, secret_hash
+    from gatepass.trust.credentials import new_client_secret, secret_hash
 
     world.app("reports", [HOST], SERVICE_AUTH_ANY)
     old = world.token("rot")

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from gatepass.signing import SigningKey
+from gatepass.trust.signing import SigningKey
 from tests.gateway.conftest import World
 
 pytestmark = pytest.mark.asyncio

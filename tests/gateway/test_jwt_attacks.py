@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from gatepass.signing import SigningKey, generate, load, to_secret_data
+from gatepass.trust.signing import SigningKey, generate, load, to_secret_data
 from tests.gateway.conftest import ISSUER, World
 
 pytestmark = pytest.mark.asyncio

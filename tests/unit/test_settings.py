@@ -2,7 +2,7 @@ import pytest
 
 from gatepass.cli import main
 from gatepass.gateway.settings import GatewaySettings
-from gatepass.settings import OperatorSettings
+from gatepass.operator.settings import OperatorSettings
 
 
 def test_namespaces_from_a_comma_separated_variable(monkeypatch: pytest.MonkeyPatch) -> None:

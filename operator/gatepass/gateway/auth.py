@@ -17,7 +17,7 @@ from typing import Protocol
 from gatepass.gateway.policy import Identity, evaluate
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import AppRecord, State, TokenRecord
-from gatepass.tokens.credentials import is_client_id, is_client_secret
+from gatepass.trust.credentials import is_client_id, is_client_secret
 
 CLIENT_ID_HEADER = "CF-Access-Client-Id"
 CLIENT_SECRET_HEADER = "CF-Access-Client-Secret"  # noqa: S105 - a header name

@@ -16,22 +16,10 @@ from datetime import UTC, datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from gatepass.contract import ObjectKey as Key
+from gatepass.contract import last_seen_entry
+
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
-
-
-def entry_key(namespace: str, name: str) -> str:
-    """ConfigMap key: namespaces have no dots, so the first dot splits it back."""
-    return f"{namespace}.{name}"
-
-
-def parse_entry(key: str, value: str) -> tuple[Key, datetime] | None:
-    namespace, sep, name = key.partition(".")
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return ((namespace, name), when) if sep and name else None
 
 
 class LastSeen:
@@ -59,10 +47,7 @@ async def flush_forever(
         batch = seen.take()
         if not batch:
             continue
-        data = {
-            entry_key(ns, n): datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            for (ns, n), t in batch.items()
-        }
+        data = dict(last_seen_entry(key, datetime.fromtimestamp(t, UTC)) for key, t in batch.items())
         try:
             await core.patch_namespaced_config_map(name, namespace, {"data": data})
         except (ApiException, OSError) as e:

@@ -9,13 +9,13 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from gatepass.gateway.kube import connect
 from gatepass.gateway.lastseen import LastSeen, flush_forever
 from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State
 from gatepass.gateway.watch import Watches
-from gatepass.kube import connect
-from gatepass.tokens.hosts import reserved_hosts
+from gatepass.routing.hosts import reserved_hosts
 
 log = logging.getLogger(__name__)
 

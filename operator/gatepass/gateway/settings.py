@@ -5,9 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gatepass.settings import CommaList, Namespaces
-from gatepass.signing import DEFAULT_KEY_SECRET_NAME
-from gatepass.tokens.upstreams import UpstreamPolicy
+from gatepass.contract import (
+    DEFAULT_KEY_SECRET,
+    DEFAULT_LAST_SEEN_CONFIGMAP,
+    DEFAULT_NAMESPACE,
+    CommaList,
+    Namespaces,
+)
+from gatepass.routing.upstreams import UpstreamPolicy
 
 
 class GatewaySettings(BaseSettings):
@@ -18,14 +23,14 @@ class GatewaySettings(BaseSettings):
     admin_port: int = Field(9091, ge=0, le=65535, description="/healthz, /readyz, /metrics; 0 turns it off")
     bind_address: str = "0.0.0.0"  # noqa: S104 - in a pod, traffic comes through the Service
     # Where the signing-key Secret lives (the gateway's own namespace).
-    key_namespace: str = "gatepass-system"
-    key_secret: str = DEFAULT_KEY_SECRET_NAME
+    key_namespace: str = DEFAULT_NAMESPACE
+    key_secret: str = DEFAULT_KEY_SECRET
     namespaces: Namespaces = Field(default_factory=list)
-    # Where last use of each token is reported (see gateway/lastseen.py); 0 s turns it off.
-    last_seen_configmap: str = "gatepass-last-seen"
+    # Where last use of each token is reported (see gateway/lastseen.py, contract.last_seen_*); 0 s turns it off.
+    last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     last_seen_interval: float = Field(60.0, ge=0)
     cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")
-    # Which upstreams applications may use (tokens/upstreams.py); set by the operator.
+    # Which upstreams applications may use (routing/upstreams.py); set by the operator.
     upstream_allow: CommaList = Field(default_factory=list)
     cluster_domain: str = "cluster.local"
     upstream_timeout: float = Field(30.0, gt=0)

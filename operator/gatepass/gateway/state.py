@@ -18,11 +18,11 @@ from yarl import URL
 
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus, Policy
 from gatepass.models.servicetoken import ServiceTokenStatus
-from gatepass.seal import Fields, Sealer, token_fields
-from gatepass.signing import SigningKey
-from gatepass.tokens.credentials import secret_hash, session_tag
-from gatepass.tokens.hosts import Claim, normalize, owners
-from gatepass.tokens.upstreams import UpstreamPolicy
+from gatepass.routing.hosts import Claim, normalize, owners
+from gatepass.routing.upstreams import UpstreamPolicy
+from gatepass.trust.credentials import secret_hash, session_tag
+from gatepass.trust.seal import Fields, Sealer, token_fields
+from gatepass.trust.signing import SigningKey
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -67,7 +67,7 @@ class TokenRecord:
 
     @cached_property
     def session_tag(self) -> str:
-        """The tag sessions minted now carry (tokens/credentials.py: session_tag)."""
+        """The tag sessions minted now carry (trust/credentials.py: session_tag)."""
         return session_tag(self.secret_hash)
 
     @cached_property
@@ -92,7 +92,7 @@ class AppRecord:
     session_seconds: float
     policies: list[Policy]
     uid: str = ""
-    aud: str = ""  # derived from uid by State once it holds the seal key (gatepass/seal.py)
+    aud: str = ""  # derived from uid by State once it holds the seal key (trust/seal.py)
     upstream_refusal: str | None = None  # set by State when the upstream policy forbids it
     sessions_revoked_before: float | None = None
     created: str = ""  # metadata.creationTimestamp: who claimed a host first
@@ -249,7 +249,7 @@ class State:
     def set_apps(self, apps: dict[Key, AppRecord], claims: dict[Key, Claim] | None = None) -> None:
         self.apps = apps
         self.claims = claims if claims is not None else {k: r.claim for k, r in apps.items()}
-        # Each host to the application that claimed it first (tokens/hosts.py); the
+        # Each host to the application that claimed it first (routing/hosts.py); the
         # operator reports the others as HostConflict from the same rule.
         owned = owners(self.claims.values(), self.reserved)
         sealer = self.sealer

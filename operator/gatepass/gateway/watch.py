@@ -19,14 +19,12 @@ import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass import signing
+from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State, app_record, token_record
-from gatepass.models.accessapplication import PLURAL as APPS
-from gatepass.models.servicetoken import GROUP, VERSION
-from gatepass.models.servicetoken import PLURAL as TOKENS
-from gatepass.seal import SEAL_ENTRY, Sealer
-from gatepass.tokens.hosts import claim_of
+from gatepass.routing.hosts import claim_of
+from gatepass.trust import signing
+from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]

@@ -7,12 +7,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from gatepass.models.conditions import CamelModel, Condition
-from gatepass.tokens.durations import parse
-
-PLURAL = "accessapplications"
-KIND = "AccessApplication"
-REVOKE_SESSIONS_ANNOTATION = "gatepass.dev/revoke-sessions"
+from gatepass.models.base import CamelModel
+from gatepass.models.conditions import Condition
+from gatepass.models.durations import parse
 
 Decision = Literal["serviceAuth", "bypass", "deny"]
 

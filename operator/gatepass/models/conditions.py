@@ -9,20 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
+from gatepass.models.base import CamelModel
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
-
-class CamelModel(BaseModel):
-    """Base for CRD models: camelCase on the wire, snake_case in Python."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    def wire(self) -> dict[str, object]:
-        """The JSON form the API server stores (aliases, no unset optionals)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+# Condition types.
+READY = "Ready"
+EXPIRING_SOON = "ExpiringSoon"  # ServiceToken
+TOKENS_RESOLVED = "TokensResolved"  # AccessApplication
 
 
 class Condition(CamelModel):

@@ -11,22 +11,13 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
-from gatepass.models.conditions import CamelModel, Condition
-from gatepass.tokens.durations import parse, parse_lifetime
-
-GROUP = "gatepass.dev"
-VERSION = "v1alpha1"
-PLURAL = "servicetokens"
-KIND = "ServiceToken"
+from gatepass.models.base import CamelModel
+from gatepass.models.conditions import Condition
+from gatepass.models.durations import parse, parse_lifetime
 
 DEFAULT_DURATION = "8760h"
 DEFAULT_ALERT_BEFORE = timedelta(hours=168)
 DEFAULT_GRACE = "24h"
-
-REFRESH_ANNOTATION = f"{GROUP}/refresh"
-ROTATE_ANNOTATION = f"{GROUP}/rotate"
-# Optional with a rotate request: the grace period for that rotation only.
-ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
 
 
 class SecretTemplate(CamelModel):
@@ -86,7 +77,7 @@ class ServiceTokenStatus(CamelModel):
     secret_name: str | None = None
     secret_hash: str | None = None
     # Written before the Secret, so a crash between the two writes can be told
-    # apart from a tampered Secret (see tokens/lifecycle.py).
+    # apart from a tampered Secret (see decisions/servicetoken.py).
     pending_secret_hash: str | None = None
     pending_client_id: str | None = None
     pending_action: str | None = None
@@ -102,5 +93,5 @@ class ServiceTokenStatus(CamelModel):
     last_rotate_request: str | None = None
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
-    # HMAC by the operator over the credential fields (see gatepass/seal.py).
+    # HMAC by the operator over the credential fields (see trust/seal.py).
     seal: str | None = None

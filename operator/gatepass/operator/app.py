@@ -17,23 +17,34 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from gatepass.gateway.lastseen import entry_key, parse_entry
-from gatepass.kube import MANAGED_BY, TOKEN_LABEL, Kube, load_config
-from gatepass.models.accessapplication import PLURAL as APPS
-from gatepass.models.servicetoken import GROUP, PLURAL, VERSION
+from gatepass.contract import (
+    APPS,
+    COMPONENT_LABEL,
+    GATEWAY_COMPONENT,
+    GROUP,
+    KEYS_LABEL,
+    LAST_SEEN_LABEL,
+    MANAGED_BY,
+    MANAGED_SELECTOR,
+    TOKEN_LABEL,
+    VERSION,
+    last_seen_key,
+    parse_last_seen,
+)
+from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
-from gatepass.operator.infra import INFRA_KEY, KEYS_LABEL, LAST_SEEN_LABEL, InfraReconciler
-from gatepass.operator.manifests import COMPONENT_LABEL, GATEWAY_COMPONENT, metrics_service_name
+from gatepass.operator.infra import INFRA_KEY, InfraReconciler
+from gatepass.operator.kube import Kube, load_config
+from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.settings import OperatorSettings
 from gatepass.operator.workqueue import WorkQueue
-from gatepass.settings import OperatorSettings
-from gatepass.tokens.hosts import HostIndex, claim_of, reserved_hosts
+from gatepass.routing.hosts import HostIndex, claim_of, reserved_hosts
 
 log = logging.getLogger(__name__)
-MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 GATEWAY_LABELS = {**MANAGED_BY, COMPONENT_LABEL: GATEWAY_COMPONENT}
 
 
@@ -42,7 +53,7 @@ class OperatorApp:
         self.config = config
         self.kube: Kube | None = None
         self.queues: list[WorkQueue] = []
-        # Last use of each token, as the gateway reports it (see gateway/lastseen.py).
+        # Last use of each token, as the gateway reports it (the contract: last_seen_*).
         self.last_seen: dict[tuple[str, str], datetime] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
@@ -137,7 +148,7 @@ class OperatorApp:
             metrics.forget(namespace, name)
             if self.last_seen.pop(key, None) is not None and self.kube is not None:
                 drop = self.kube.drop_configmap_keys(
-                    self.config.namespace, self.config.last_seen_configmap, [entry_key(namespace, name)]
+                    self.config.namespace, self.config.last_seen_configmap, [last_seen_key(key)]
                 )
                 task = asyncio.create_task(drop)
                 self._background.add(task)
@@ -173,7 +184,7 @@ class OperatorApp:
         if (namespace, name) != (self.config.namespace, self.config.last_seen_configmap):
             return
         for k, v in data.items():
-            entry = parse_entry(k, v)
+            entry = parse_last_seen(k, v)
             if entry is not None and self.last_seen.get(entry[0]) != entry[1]:
                 self.last_seen[entry[0]] = entry[1]
                 self.tokens.add(entry[0])

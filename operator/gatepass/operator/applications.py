@@ -9,19 +9,16 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from gatepass.kube import Conflict, Kube
-from gatepass.models.accessapplication import (
-    PLURAL,
-    REVOKE_SESSIONS_ANNOTATION,
-    AccessApplicationSpec,
-    AccessApplicationStatus,
-)
-from gatepass.operator.reconcile import Clock, utcnow
+from gatepass.contract import APPS as PLURAL
+from gatepass.contract import REVOKE_SESSIONS_ANNOTATION
+from gatepass.decisions.accessapplication import decide_app, referenced_tokens
+from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
+from gatepass.operator.clock import Clock, utcnow
+from gatepass.operator.kube import Conflict, Kube
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Key, Retry
-from gatepass.tokens.applications import decide_app, referenced_tokens
-from gatepass.tokens.hosts import HostIndex
-from gatepass.tokens.upstreams import UpstreamPolicy
+from gatepass.routing.hosts import HostIndex
+from gatepass.routing.upstreams import UpstreamPolicy
 
 log = logging.getLogger(__name__)
 

@@ -9,19 +9,18 @@ from datetime import datetime
 
 from kubernetes_asyncio import client
 
-from gatepass import signing
-from gatepass.kube import MANAGED_BY, Conflict, Kube
+from gatepass.contract import KEYS_LABEL, LAST_SEEN_LABEL, MANAGED_BY, SEAL_ENTRY
+from gatepass.models.durations import parse
+from gatepass.operator.clock import Clock, utcnow
+from gatepass.operator.kube import Conflict, Kube
 from gatepass.operator.manifests import deployment, metrics_service, service
-from gatepass.operator.reconcile import Clock, utcnow
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.settings import OperatorSettings
 from gatepass.operator.workqueue import Key, Retry
-from gatepass.seal import SEAL_ENTRY, generate_key
-from gatepass.settings import OperatorSettings
-from gatepass.tokens.durations import parse
+from gatepass.trust import signing
+from gatepass.trust.seal import generate_key
 
 log = logging.getLogger(__name__)
-KEYS_LABEL = "gatepass.dev/signing-keys"
-LAST_SEEN_LABEL = "gatepass.dev/last-seen"
 INFRA_KEY: Key = ("", "gatepass-infrastructure")
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatepass.settings import OperatorSettings
-
-COMPONENT_LABEL = "app.kubernetes.io/component"
-GATEWAY_COMPONENT = "gateway"
+from gatepass.contract import COMPONENT_LABEL, GATEWAY_COMPONENT, MANAGED_BY
+from gatepass.operator.settings import OperatorSettings
 
 
 def labels(settings: OperatorSettings) -> dict[str, str]:
@@ -19,7 +17,7 @@ def labels(settings: OperatorSettings) -> dict[str, str]:
         "app.kubernetes.io/name": "gatepass",
         "app.kubernetes.io/instance": settings.gateway_name,
         COMPONENT_LABEL: GATEWAY_COMPONENT,
-        "app.kubernetes.io/managed-by": "gatepass",
+        **MANAGED_BY,
     }
 
 

@@ -6,9 +6,8 @@ import contextlib
 
 from prometheus_client import Counter, Gauge
 
-from gatepass.models.conditions import find
+from gatepass.models.conditions import EXPIRING_SOON, READY, find
 from gatepass.models.servicetoken import ServiceTokenStatus
-from gatepass.tokens.lifecycle import EXPIRING_SOON, READY
 
 EXPIRATION = Gauge(
     "gatepass_service_token_expiration_timestamp_seconds",

@@ -10,39 +10,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from gatepass import failpoints
-from gatepass.kube import Body, Conflict, Kube, SecretContent, secret_view
-from gatepass.models.conditions import find, set_condition
-from gatepass.models.servicetoken import (
-    REFRESH_ANNOTATION,
-    ROTATE_ANNOTATION,
-    ROTATE_GRACE_ANNOTATION,
-    ServiceTokenSpec,
-    ServiceTokenStatus,
-)
-from gatepass.operator import metrics
+from gatepass.contract import REFRESH_ANNOTATION, ROTATE_ANNOTATION, ROTATE_GRACE_ANNOTATION
+from gatepass.decisions.servicetoken import Action, Plan, TokenView, decide, distrust
+from gatepass.models.conditions import READY, find, set_condition
+from gatepass.models.durations import parse
+from gatepass.models.events import Event
+from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
+from gatepass.operator import failpoints, metrics
+from gatepass.operator.clock import Clock, utcnow
+from gatepass.operator.kube import Body, Conflict, Kube, SecretContent, secret_view
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Key, Retry
-from gatepass.seal import Sealer, token_fields
-from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.tokens.durations import parse
-from gatepass.tokens.lifecycle import READY, Action, Event, Plan, TokenView, decide, distrust
+from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.trust.seal import Sealer, token_fields
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    # Whole seconds: status timestamps are RFC 3339 seconds, and deciding on a
-    # value that a round trip through the API would change invites flapping.
-    return datetime.now(UTC).replace(microsecond=0)
 
 
 def token_view(body: Body, sealer: Sealer, last_seen: datetime | None = None) -> TokenView:

@@ -1,4 +1,4 @@
-"""The status-seal key as the operator last read it (see gatepass/seal.py)."""
+"""The status-seal key as the operator last read it (see trust/seal.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from gatepass.seal import Sealer
+from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
 WAIT_SECONDS = 30.0  # then the reconcile fails and backs off like any other error

@@ -7,9 +7,9 @@ from typing import Any
 
 from gatepass.gateway.state import State, app_record, token_record
 from gatepass.models.servicetoken import ServiceTokenStatus
-from gatepass.seal import Sealer, generate_key, token_fields
-from gatepass.tokens.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.tokens.hosts import claim_of
+from gatepass.routing.hosts import claim_of
+from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
+from gatepass.trust.seal import Sealer, generate_key, token_fields
 
 SEALER = Sealer(generate_key())
 

@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from gatepass.cli import crd_texts
 from gatepass.models.conditions import Condition
+from gatepass.models.durations import parse
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
-from gatepass.tokens.durations import parse
 
 ROOT = Path(__file__).resolve().parents[3]
 

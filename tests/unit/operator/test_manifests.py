@@ -1,5 +1,5 @@
 from gatepass.operator.manifests import metrics_service, service
-from gatepass.settings import OperatorSettings
+from gatepass.operator.settings import OperatorSettings
 
 
 def test_the_public_service_never_carries_the_admin_port() -> None:

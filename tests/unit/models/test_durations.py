@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatepass.tokens.durations import FOREVER, format_duration, parse, parse_lifetime
+from gatepass.models.durations import FOREVER, format_duration, parse, parse_lifetime
 
 
 @pytest.mark.parametrize(

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gatepass.signing import DEFAULT_KEY_SECRET_NAME
-from gatepass.tokens.upstreams import UpstreamPolicy
-
-
-def _split(value: object) -> object:
-    return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
-
-
-# A list, comma-separated in the environment.
-CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
-# Namespaces to serve; empty = every namespace.
-Namespaces = CommaList
+from gatepass.contract import (
+    DEFAULT_KEY_SECRET,
+    DEFAULT_LAST_SEEN_CONFIGMAP,
+    DEFAULT_NAMESPACE,
+    CommaList,
+    Namespaces,
+)
+from gatepass.routing.upstreams import UpstreamPolicy
 
 
 class OperatorSettings(BaseSettings):
@@ -37,11 +33,11 @@ class OperatorSettings(BaseSettings):
     log_level: str = "INFO"
 
     # The operator's own namespace: the signing keys and the gateway live here.
-    namespace: str = "gatepass-system"
-    key_secret: str = DEFAULT_KEY_SECRET_NAME
+    namespace: str = DEFAULT_NAMESPACE
+    key_secret: str = DEFAULT_KEY_SECRET
     key_rotation: str = Field("1008h", description="new signing key this often (six weeks)")
     issuer: str = Field("https://gatepass.local", description="the JWTs' iss, passed to the gateway")
-    # Upstreams beyond each application's own namespace (tokens/upstreams.py): hosts,
+    # Upstreams beyond each application's own namespace (routing/upstreams.py): hosts,
     # *.suffix, CIDRs, or * for any. Passed to the gateway, which enforces it.
     upstream_allow: CommaList = Field(default_factory=list)
     cluster_domain: str = "cluster.local"
@@ -61,7 +57,7 @@ class OperatorSettings(BaseSettings):
     gateway_memory_limit: str = "256Mi"
     gateway_cookie_secure: bool = True
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
-    last_seen_configmap: str = "gatepass-last-seen"
+    last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)
 
     @property

@@ -1,8 +1,8 @@
 from datetime import UTC, datetime
 
+from gatepass.decisions.accessapplication import decide_app, referenced_tokens
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
 from gatepass.models.conditions import find
-from gatepass.tokens.applications import decide_app, referenced_tokens
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AUD = "a" * 64
@@ -59,7 +59,7 @@ def test_revoke_sessions_acts_once_per_value() -> None:
 
 
 def test_a_host_claimed_earlier_elsewhere_is_a_conflict_reported_once() -> None:
-    from gatepass.tokens.hosts import Conflict
+    from gatepass.routing.hosts import Conflict
 
     s = AccessApplicationSpec.model_validate(
         {"hosts": ["taken.test", "free.test"], "upstream": "http://x", "policies": []}

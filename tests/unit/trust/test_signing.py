@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from gatepass import signing
+from gatepass.trust import signing
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 W = timedelta(weeks=6)

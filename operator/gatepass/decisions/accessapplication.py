@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
-from gatepass.models.conditions import set_condition
-from gatepass.tokens.hosts import Conflict
-from gatepass.tokens.lifecycle import Event
+from gatepass.models.conditions import READY, TOKENS_RESOLVED, set_condition
+from gatepass.models.events import Event
+from gatepass.routing.hosts import Conflict
 
-READY = "Ready"
-TOKENS_RESOLVED = "TokensResolved"
 TokenKey = tuple[str, str]
 
 
@@ -47,7 +45,7 @@ def decide_app(
 ) -> AppPlan:
     st = status.model_copy(deep=True)
     events: list[Event] = []
-    st.aud = aud  # derived from the uid (gatepass/seal.py): whatever else was written is put right
+    st.aud = aud  # derived from the uid (trust/seal.py): whatever else was written is put right
     if revoke_request and revoke_request != st.last_revoke_sessions_request:
         st.sessions_revoked_before = now
         events.append(

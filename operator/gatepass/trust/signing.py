@@ -26,7 +26,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 log = logging.getLogger(__name__)
-DEFAULT_KEY_SECRET_NAME = "gatepass-signing-keys"  # noqa: S105 - a name
 ROTATE_EVERY = timedelta(weeks=6)
 # The previous key verifies this long after its successor took over: longer
 # than the longest session (720 h, the CRD's cap on sessionDuration).

@@ -18,16 +18,23 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass import __version__
-from gatepass.models.servicetoken import GROUP, KIND, PLURAL, VERSION
-from gatepass.tokens.credentials import SECRET_PREFIX, is_client_id, is_client_secret, secret_hash
-from gatepass.tokens.lifecycle import Event, SecretView
+from gatepass.contract import (
+    API_VERSION,
+    CLIENT_ID_KEY,
+    CLIENT_SECRET_KEY,
+    GROUP,
+    MANAGED_BY,
+    TOKEN_KIND,
+    TOKEN_LABEL,
+    VERSION,
+)
+from gatepass.contract import TOKENS as PLURAL
+from gatepass.decisions.servicetoken import SecretView
+from gatepass.models.events import Event
+from gatepass.trust.credentials import SECRET_PREFIX, is_client_id, is_client_secret, secret_hash
 
 log = logging.getLogger(__name__)
 
-CLIENT_ID_KEY = "CF_ACCESS_CLIENT_ID"
-CLIENT_SECRET_KEY = "CF_ACCESS_CLIENT_SECRET"  # noqa: S105 - a key name
-MANAGED_BY = {"app.kubernetes.io/managed-by": "gatepass"}
-TOKEN_LABEL = f"{GROUP}/service-token"
 COMPONENT = "gatepass-operator"
 
 Body = dict[str, Any]
@@ -210,8 +217,8 @@ class Kube:
         """Create the Secret, or replace ours in place (keeping its resourceVersion guard)."""
         meta = token["metadata"]
         owner = client.V1OwnerReference(
-            api_version=f"{GROUP}/{VERSION}",
-            kind=KIND,
+            api_version=API_VERSION,
+            kind=TOKEN_KIND,
             name=meta["name"],
             uid=meta["uid"],
             controller=True,
@@ -236,8 +243,8 @@ class Kube:
         ev = client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
             involved_object=client.V1ObjectReference(
-                api_version=token.get("apiVersion", f"{GROUP}/{VERSION}"),
-                kind=token.get("kind", KIND),
+                api_version=token.get("apiVersion", API_VERSION),
+                kind=token.get("kind", TOKEN_KIND),
                 name=meta["name"],
                 namespace=meta["namespace"],
                 uid=meta["uid"],

@@ -1,4 +1,4 @@
-from gatepass.tokens.hosts import Claim, HostIndex, claim_of, conflicts, owners, reserved_hosts
+from gatepass.routing.hosts import Claim, HostIndex, claim_of, conflicts, owners, reserved_hosts
 
 EARLY, LATE = "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"
 

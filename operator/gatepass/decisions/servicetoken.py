@@ -14,7 +14,7 @@ final fields. After a crash:
 * Secret holds something that matches neither -> tampered: reissue.
 
 Status itself may be written by tenants (``*`` on the API group includes
-status). The operator seals what it writes (gatepass/seal.py); a status whose
+status). The operator seals what it writes (trust/seal.py); a status whose
 seal does not verify is read as if its credential record were lost
 (:func:`distrust`), so the token gets new credentials and nothing a tenant
 wrote is ever sealed.
@@ -25,13 +25,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
 
-from gatepass.models.conditions import ConditionStatus, find, set_condition
+from gatepass.models.conditions import EXPIRING_SOON, READY, ConditionStatus, find, set_condition
+from gatepass.models.events import Event
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
-
-READY = "Ready"
-EXPIRING_SOON = "ExpiringSoon"
 
 
 class Action(enum.Enum):
@@ -67,13 +64,6 @@ class TokenView:
     rotate_grace: timedelta | None = None  # gatepass.dev/rotate-grace-period, overrides the spec
     last_seen: datetime | None = None  # last use reported by the gateway
     tampered: bool = False  # status claimed credentials under a seal that does not verify
-
-
-@dataclass(frozen=True)
-class Event:
-    type: Literal["Normal", "Warning"]
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gatepass.models.servicetoken import ServiceTokenStatus
-from gatepass.seal import Sealer, generate_key, has_credentials, token_fields
+from gatepass.trust.seal import Sealer, generate_key, has_credentials, token_fields
 
 STATUS = ServiceTokenStatus(
     client_id="0123456789abcdef0123456789abcdef.access",

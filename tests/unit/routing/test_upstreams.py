@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gatepass.tokens.upstreams import UpstreamPolicy
+from gatepass.routing.upstreams import UpstreamPolicy
 
 POLICY = UpstreamPolicy(
     allow=("*.partner.example", "api.example.com", "10.20.0.0/16"),

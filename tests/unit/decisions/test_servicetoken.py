@@ -8,17 +8,15 @@ from typing import Any
 
 import pytest
 
-from gatepass.models.conditions import Condition, find
-from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
-from gatepass.tokens.lifecycle import (
-    EXPIRING_SOON,
-    READY,
+from gatepass.decisions.servicetoken import (
     Action,
     SecretView,
     TokenView,
     decide,
     distrust,
 )
+from gatepass.models.conditions import EXPIRING_SOON, READY, Condition, find
+from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)

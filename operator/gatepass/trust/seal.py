@@ -23,12 +23,11 @@ import hmac
 import json
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from gatepass.contract import format_ts
 from gatepass.models.servicetoken import ServiceTokenStatus
 
-# The Secret entry holding the key. Not "*.key": signing.materials() reads those.
-SEAL_ENTRY = "status-seal.hmac"
 KEY_BYTES = 32
 _VERSION = "v1"
 
@@ -40,8 +39,7 @@ def generate_key() -> bytes:
 
 
 def _ts(t: datetime | None) -> str | None:
-    # Whole seconds in UTC: the form the API server gives back after a round trip.
-    return None if t is None else t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None else format_ts(t)
 
 
 def token_fields(uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> Fields:

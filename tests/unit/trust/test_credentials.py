@@ -3,7 +3,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gatepass.tokens import credentials as c
+from gatepass.trust import credentials as c
 
 
 def test_client_id_has_cloudflare_shape_and_is_unique() -> None:

@@ -1,0 +1,96 @@
+"""What the operator, the gateway and the CLI agree on: the wire contract.
+
+Every name another component (or a user's manifest) depends on lives here once:
+the API group and its resources, labels and annotation keys, the Secret's data
+keys, the last-seen report the gateway writes and the operator reads, and the
+one timestamp format. Nothing here imports gatepass; everything may import it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
+
+# --- the API ------------------------------------------------------------------
+GROUP = "gatepass.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+TOKENS = "servicetokens"
+TOKEN_KIND = "ServiceToken"  # noqa: S105 - a kind
+APPS = "accessapplications"
+APP_KIND = "AccessApplication"
+
+# (namespace, name) of a namespaced object.
+ObjectKey = tuple[str, str]
+
+# --- annotations users (and the kubectl plugin) set ----------------------------
+# A new value asks once; the handled value is recorded in status (GitOps-safe).
+REFRESH_ANNOTATION = f"{GROUP}/refresh"
+ROTATE_ANNOTATION = f"{GROUP}/rotate"
+# Optional with a rotate request: the grace period for that rotation only.
+ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
+REVOKE_SESSIONS_ANNOTATION = f"{GROUP}/revoke-sessions"
+
+# --- labels on what the operator creates -----------------------------------------
+MANAGED_BY = {"app.kubernetes.io/managed-by": "gatepass"}
+MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+TOKEN_LABEL = f"{GROUP}/service-token"  # on a token's Secret: the token's name
+KEYS_LABEL = f"{GROUP}/signing-keys"  # on the signing-key Secret
+LAST_SEEN_LABEL = f"{GROUP}/last-seen"  # on the last-seen ConfigMap
+COMPONENT_LABEL = "app.kubernetes.io/component"
+GATEWAY_COMPONENT = "gateway"
+
+# --- a token's Secret -----------------------------------------------------------------
+CLIENT_ID_KEY = "CF_ACCESS_CLIENT_ID"
+CLIENT_SECRET_KEY = "CF_ACCESS_CLIENT_SECRET"  # noqa: S105 - a key name
+
+# --- the operator's own namespace -------------------------------------------------
+DEFAULT_NAMESPACE = "gatepass-system"
+# Signing keys (``<kid>.key``/``<kid>.crt``) and the status-seal key, in one Secret.
+DEFAULT_KEY_SECRET = "gatepass-signing-keys"  # noqa: S105 - a name
+SEAL_ENTRY = "status-seal.hmac"  # not "*.key": those are signing keys
+DEFAULT_LAST_SEEN_CONFIGMAP = "gatepass-last-seen"
+
+
+# --- timestamps -------------------------------------------------------------------------
+def format_ts(t: datetime) -> str:
+    """RFC 3339, whole seconds, UTC: the form the API server gives back after a round trip."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_ts(text: str) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+# --- last use of each token: the gateway reports, the operator copies to status ---------
+def last_seen_key(key: ObjectKey) -> str:
+    """A ConfigMap key; namespaces have no dots, so the first dot splits it back."""
+    return f"{key[0]}.{key[1]}"
+
+
+def last_seen_entry(key: ObjectKey, when: datetime) -> tuple[str, str]:
+    return last_seen_key(key), format_ts(when)
+
+
+def parse_last_seen(entry: str, value: str) -> tuple[ObjectKey, datetime] | None:
+    namespace, sep, name = entry.partition(".")
+    when = parse_ts(value)
+    return ((namespace, name), when) if sep and namespace and name and when else None
+
+
+# --- settings -----------------------------------------------------------------------------
+def _split(value: object) -> object:
+    return [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+
+
+# A list, comma-separated in the environment.
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+# Namespaces to serve; empty = every namespace.
+Namespaces = CommaList
