@@ -33,6 +33,8 @@ ROTATE_ANNOTATION = f"{GROUP}/rotate"
 # Optional with a rotate request: the grace period for that rotation only.
 ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
 REVOKE_SESSIONS_ANNOTATION = f"{GROUP}/revoke-sessions"
+# On a token's Secret, set by the operator: which keys came from spec.secretTemplate.
+SECRET_TEMPLATE_ANNOTATION = f"{GROUP}/secret-template"
 
 # --- labels on what the operator creates -----------------------------------------
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gatepass"}

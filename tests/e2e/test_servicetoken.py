@@ -45,13 +45,50 @@ def test_apply_gives_a_secret_and_ready_status_within_2s(tokens: Tokens, cluster
         "app.kubernetes.io/managed-by": "gatepass",
         "gatepass.dev/service-token": "ci-bot",
     }
-    assert secret.metadata.annotations == {"owner": "ops"}
+    assert secret.metadata.annotations == {
+        "owner": "ops",
+        "gatepass.dev/secret-template": '{"labels":["team"],"annotations":["owner"]}',
+    }
     (owner,) = secret.metadata.owner_references
     assert (owner.kind, owner.name, owner.controller) == ("ServiceToken", "ci-bot", True)
     assert wait_for(lambda: "Issued" in tokens.reasons("ci-bot"), timeout=5)
     row = cluster.kubectl("get", "st", "ci-bot", "-n", tokens.ns).stdout
     assert creds.client_id in row
     assert "True" in row.splitlines()[1]
+
+
+def test_an_edited_secret_template_reaches_the_secret_and_nothing_else_changes(tokens: Tokens) -> None:
+    tokens.create("tpl", {"secretTemplate": {"labels": {"team": "a", "tier": "1"}}})
+    st = tokens.wait_ready("tpl")
+    creds = tokens.creds("tpl")
+    wait_for(lambda: "Issued" in tokens.reasons("tpl"), timeout=5)
+    tokens.patch(  # merge patch: null removes a key
+        "tpl",
+        {"spec": {"secretTemplate": {"labels": {"team": "b", "tier": None}, "annotations": {"o": "x"}}}},
+    )
+
+    def followed() -> client.V1Secret | None:
+        secret = tokens.secret("tpl")
+        return secret if secret is not None and (secret.metadata.labels or {}).get("team") == "b" else None
+
+    secret = wait_for(followed, timeout=5, what="the Secret to follow the template")
+    assert secret.metadata.labels == {
+        "team": "b",  # changed
+        "app.kubernetes.io/managed-by": "gatepass",
+        "gatepass.dev/service-token": "tpl",
+    }  # "tier" went with the template
+    assert (secret.metadata.annotations or {}).get("o") == "x"
+    assert tokens.creds("tpl") == creds  # the secret itself is untouched
+    wait_for(lambda: "SecretUpdated" in tokens.reasons("tpl"), timeout=5)
+    after = tokens.status("tpl")
+    assert (after["clientId"], after["secretHash"], after["expiresAt"]) == (
+        st["clientId"],
+        st["secretHash"],
+        st["expiresAt"],
+    )
+    assert tokens.reasons("tpl").count("Issued") == 1
+    credential_events = {"Rotated", "CredentialsReissued", "Refreshed", "UntrustedStatus"}
+    assert not credential_events & set(tokens.reasons("tpl"))
 
 
 def test_custom_secret_name_and_forever(tokens: Tokens) -> None:

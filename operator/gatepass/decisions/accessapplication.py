@@ -6,7 +6,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
+from gatepass.models.accessapplication import (
+    AccessApplication,
+    AccessApplicationSpec,
+    AccessApplicationStatus,
+)
 from gatepass.models.conditions import READY, TOKENS_RESOLVED, set_condition
 from gatepass.models.events import Event
 from gatepass.routing.hosts import Conflict
@@ -32,17 +36,15 @@ def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[
 
 
 def decide_app(
-    spec: AccessApplicationSpec,
-    status: AccessApplicationStatus,
-    namespace: str,
-    generation: int | None,
-    revoke_request: str | None,
+    app: AccessApplication,
     existing_tokens: Collection[TokenKey],
     aud: str,
     now: datetime,
     host_conflicts: Sequence[Conflict] = (),
     upstream_refusal: str | None = None,
 ) -> AppPlan:
+    spec, status, namespace = app.spec, app.status, app.metadata.namespace
+    generation, revoke_request = app.metadata.generation, app.revoke_sessions_request
     st = status.model_copy(deep=True)
     events: list[Event] = []
     st.aud = aud  # derived from the uid (trust/seal.py): whatever else was written is put right

@@ -1,8 +1,12 @@
-"""What a ServiceToken needs now: pure decisions over (spec, status, Secret, now).
+"""What a ServiceToken needs now: pure decisions over (token, Secret, candidate, now).
 
-The operator reads the token and its Secret, calls :func:`decide`, and carries
-out the returned :class:`Plan`. Nothing here does I/O or sees a secret value:
-the Secret is described by the hash of what it holds.
+The operator reads the token and its Secret, generates a candidate credential,
+calls :func:`decide`, and carries out the returned :class:`Plan` step by step:
+the pending status, the Secret write, the final status, the Events. The plan is
+whole: the executor decides nothing. Nothing here does I/O or sees a secret
+value: the Secret is described by the hash of what it holds, and the candidate
+by the hash of its secret (the executor keeps the secret, and uses the candidate
+only if the plan says so).
 
 Crash safety. A new secret is written in three steps: status gets
 ``pendingSecretHash``, then the Secret gets the secret, then status gets the
@@ -18,17 +22,29 @@ status). The operator seals what it writes (trust/seal.py); a status whose
 seal does not verify is read as if its credential record were lost
 (:func:`distrust`), so the token gets new credentials and nothing a tenant
 wrote is ever sealed.
+
+The decisions are ordered lists of named checks (:data:`CREDENTIAL_CHECKS`,
+:data:`READY_CHECKS`): the first that answers decides, as in cert-manager's
+policy chains.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from gatepass.contract import format_ts
+from gatepass.decisions.secretmeta import SecretMetadata, desired
 from gatepass.models.conditions import EXPIRING_SOON, READY, ConditionStatus, find, set_condition
-from gatepass.models.events import Event
-from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
+from gatepass.models.durations import parse
+from gatepass.models.events import Event, EventType
+from gatepass.models.servicetoken import ServiceToken, ServiceTokenSpec, ServiceTokenStatus
+from gatepass.trust.seal import Sealer
+
+log = logging.getLogger(__name__)
 
 
 class Action(enum.Enum):
@@ -52,12 +68,25 @@ class SecretView:
     owned: bool = False  # controller ownerReference to this token's uid
     client_id: str | None = None
     secret_hash: str | None = None  # None when the key is missing or malformed
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Fresh credentials, generated before deciding; used only if the plan writes a new secret."""
+
+    client_id: str
+    secret_hash: str
 
 
 @dataclass(frozen=True)
 class TokenView:
+    """A token as the decision sees it: its status already checked against the seal."""
+
     spec: ServiceTokenSpec
     status: ServiceTokenStatus
+    name: str = ""
     generation: int | None = None
     refresh_request: str | None = None  # value of gatepass.dev/refresh
     rotate_request: str | None = None  # value of gatepass.dev/rotate
@@ -65,16 +94,63 @@ class TokenView:
     last_seen: datetime | None = None  # last use reported by the gateway
     tampered: bool = False  # status claimed credentials under a seal that does not verify
 
+    @property
+    def secret_name(self) -> str:
+        return self.spec.secret_name or self.name
+
+
+def view(token: ServiceToken, sealer: Sealer, last_seen: datetime | None = None) -> TokenView:
+    """What decide() needs of a token: a status the seal vouches for, or one read as lost."""
+    meta, status = token.metadata, token.status
+    trusted = sealer.trusts(meta.uid, meta.namespace, meta.name, status)
+    return TokenView(
+        spec=token.spec.model_copy(update={"secret_name": token.secret_name}),
+        status=status if trusted else distrust(status),
+        name=meta.name,
+        tampered=not trusted,
+        generation=meta.generation,
+        refresh_request=token.refresh_request,
+        rotate_request=token.rotate_request,
+        rotate_grace=_duration_or_none(token.rotate_grace_request),
+        last_seen=last_seen,
+    )
+
+
+def _duration_or_none(text: str | None) -> timedelta | None:
+    """An annotation is not validated by the API server: a bad value is ignored (and logged)."""
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        log.warning("ignoring rotate-grace-period=%r: not a duration", text)
+        return None
+
+
+@dataclass(frozen=True)
+class SecretWrite:
+    """The Secret as it must be written: the candidate's credentials, or its data kept."""
+
+    metadata: SecretMetadata
+    # With the candidate's secret: the Client ID that goes with it. None: only
+    # labels/annotations change, the data stays.
+    client_id: str | None = None
+
+    @property
+    def new_secret(self) -> bool:
+        return self.client_id is not None
+
 
 @dataclass(frozen=True)
 class Plan:
     action: Action
-    # The status to write once the action is done. When ``action.generates``,
-    # the executor fills in ``client_id`` (if None) and ``secret_hash``.
-    status: ServiceTokenStatus
+    status: ServiceTokenStatus  # the status once everything below is done
+    # Written (sealed) before the Secret when a new secret goes in: see crash safety.
+    pending: ServiceTokenStatus | None = None
+    secret: SecretWrite | None = None
     events: tuple[Event, ...] = ()
     wake_at: datetime | None = None
-    reason: str = ""  # why the action, for Events and logs
+    reason: str = ""  # why the action, for logs
 
 
 @dataclass
@@ -83,32 +159,75 @@ class _Draft:
     events: list[Event] = field(default_factory=list)
 
 
-def credential_action(token: TokenView, secret: SecretView) -> tuple[Action, str]:
-    """Does the token need a (new) secret written? Returns the action and why."""
+# --- which credential action: the first check that answers decides ------------------
+Verdict = tuple[Action, str]
+CredentialCheck = Callable[[TokenView, SecretView], Verdict | None]
+
+
+def _interrupted_issuance(token: TokenView, secret: SecretView) -> Verdict | None:
     st = token.status
-    if (
-        st.pending_secret_hash
-        and secret.exists
-        and secret.owned
-        and secret.secret_hash == st.pending_secret_hash
-    ):
+    if st.pending_secret_hash and secret.owned and secret.secret_hash == st.pending_secret_hash:
         return Action.FINALIZE, "completing an interrupted issuance"
-    if not secret.exists:
-        if st.client_id is None:
-            return Action.ISSUE, "new token"
-        return Action.REISSUE, "the Secret was deleted"
+    return None
+
+
+def _secret_missing(token: TokenView, secret: SecretView) -> Verdict | None:
+    if secret.exists:
+        return None
+    if token.status.client_id is None:
+        return Action.ISSUE, "new token"
+    return Action.REISSUE, "the Secret was deleted"
+
+
+def _secret_not_ours(token: TokenView, secret: SecretView) -> Verdict | None:
     if not secret.owned:
         return Action.CONFLICT, "a Secret of that name exists and is not owned by this ServiceToken"
+    return None
+
+
+def _status_untrusted(token: TokenView, secret: SecretView) -> Verdict | None:
     if token.tampered:
         return Action.REISSUE, "the credential record in status was not written by the operator"
-    if st.client_id is None:
-        # Our own Secret but no credentials in status: status was lost, so we
-        # cannot tell whether the Secret's secret is ours.
+    return None
+
+
+def _status_lost(token: TokenView, secret: SecretView) -> Verdict | None:
+    # Our own Secret but no credentials in status: we cannot tell whether its secret is ours.
+    if token.status.client_id is None:
         return Action.REISSUE, "status had no record of the Secret's credentials"
+    return None
+
+
+def _secret_changed(token: TokenView, secret: SecretView) -> Verdict | None:
+    st = token.status
     if secret.secret_hash != st.secret_hash or secret.client_id != st.client_id:
         return Action.REISSUE, "the Secret no longer holds the issued credentials"
-    if token.rotate_request and token.rotate_request != st.last_rotate_request:
+    return None
+
+
+def _rotation_requested(token: TokenView, secret: SecretView) -> Verdict | None:
+    if token.rotate_request and token.rotate_request != token.status.last_rotate_request:
         return Action.ROTATE, f"rotation requested ({token.rotate_request})"
+    return None
+
+
+CREDENTIAL_CHECKS: tuple[tuple[str, CredentialCheck], ...] = (
+    ("InterruptedIssuance", _interrupted_issuance),
+    ("SecretMissing", _secret_missing),
+    ("SecretNotOwned", _secret_not_ours),
+    ("StatusUntrusted", _status_untrusted),
+    ("StatusLost", _status_lost),
+    ("SecretChanged", _secret_changed),
+    ("RotationRequested", _rotation_requested),
+)
+
+
+def credential_action(token: TokenView, secret: SecretView) -> Verdict:
+    """Does the token need a (new) secret written? Returns the action and why."""
+    for _, check in CREDENTIAL_CHECKS:
+        verdict = check(token, secret)
+        if verdict is not None:
+            return verdict
     return Action.NONE, ""
 
 
@@ -135,7 +254,15 @@ def distrust(status: ServiceTokenStatus) -> ServiceTokenStatus:
     )
 
 
-def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
+UNTRUSTED = Event(
+    "Warning",
+    "UntrustedStatus",
+    "status.seal does not match the credential record: status was edited by someone other "
+    "than the operator; the gateway ignores the record and new credentials are issued",
+)
+
+
+def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: datetime) -> Plan:
     """The whole reconcile decision. Raises ValueError on an unparsable spec."""
     spec = token.spec
     life = spec.lifetime
@@ -143,19 +270,24 @@ def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
     d = _Draft(status=token.status.model_copy(deep=True))
     st = d.status
     if token.tampered:
-        d.events.append(
-            Event(
-                "Warning",
-                "UntrustedStatus",
-                "status.seal does not match the credential record: status was edited by someone other "
-                "than the operator; the gateway ignores the record and new credentials are issued",
-            )
-        )
+        d.events.append(UNTRUSTED)
     # FINALIZE completes the issuance recorded with the pending hash.
     kind = Action(token.status.pending_action or "Reissue") if action is Action.FINALIZE else action
     if kind.generates:
         _apply_credential_change(d, token, kind, now, life)
-        _credential_event(d, kind, why, spec)
+        _credential_event(d, kind, why, token)
+    pending = None
+    if action.generates:
+        # A new token (or an untrusted record) gets a new Client ID; otherwise it stays.
+        keep_id = token.status.client_id if action is not Action.ISSUE else None
+        st.client_id, st.secret_hash = keep_id or candidate.client_id, candidate.secret_hash
+        pending = token.status.model_copy(
+            update={
+                "pending_secret_hash": candidate.secret_hash,
+                "pending_client_id": st.client_id,
+                "pending_action": action.value,
+            }
+        )
     if action is Action.FINALIZE:
         st.secret_hash, st.client_id = token.status.pending_secret_hash, token.status.pending_client_id
     # A pending secret that did not reach the Secret was never delivered: drop it.
@@ -166,11 +298,40 @@ def decide(token: TokenView, secret: SecretView, now: datetime) -> Plan:
     if token.last_seen is not None and (st.last_seen_at is None or token.last_seen > st.last_seen_at):
         st.last_seen_at = token.last_seen  # only forward: replicas report out of order
     _conditions(d, token, action, now)
-    st.secret_name = spec.secret_name or st.secret_name
+    st.secret_name = token.secret_name
     st.observed_generation = token.generation
     return Plan(
-        action=action, status=st, events=tuple(d.events), wake_at=_next_wake(st, spec, now), reason=why
+        action=action,
+        status=st,
+        pending=pending,
+        secret=_secret_write(d, token, secret, action, st.client_id),
+        events=tuple(d.events),
+        wake_at=_next_wake(st, spec, now),
+        reason=why,
     )
+
+
+def _secret_write(
+    d: _Draft, token: TokenView, secret: SecretView, action: Action, client_id: str | None
+) -> SecretWrite | None:
+    """The new secret, or the template's labels and annotations put right (data untouched)."""
+    if action is Action.CONFLICT:
+        return None
+    if action.generates:
+        # A replaced Secret keeps what others put on it; a new one starts clean.
+        found = (secret.labels, secret.annotations) if secret.exists else (None, None)
+        return SecretWrite(desired(token.spec.secret_template, token.name, *found), client_id)
+    want = desired(token.spec.secret_template, token.name, secret.labels, secret.annotations)
+    if (want.labels, want.annotations) == (dict(secret.labels), dict(secret.annotations)):
+        return None
+    d.events.append(
+        Event(
+            "Normal",
+            "SecretUpdated",
+            f"labels and annotations of Secret {token.secret_name} follow spec.secretTemplate",
+        )
+    )
+    return SecretWrite(want)
 
 
 def _apply_credential_change(
@@ -202,13 +363,12 @@ def _apply_credential_change(
             st.created_at = now
             st.expires_at = None if life is None else now + life
             st.observed_duration = token.spec.duration
-    st.secret_hash = None  # filled in by the executor
 
 
-def _credential_event(d: _Draft, action: Action, why: str, spec: ServiceTokenSpec) -> None:
+def _credential_event(d: _Draft, action: Action, why: str, token: TokenView) -> None:
     st = d.status
     if action is Action.ISSUE:
-        d.events.append(Event("Normal", "Issued", f"issued credentials into Secret {spec.secret_name}"))
+        d.events.append(Event("Normal", "Issued", f"issued credentials into Secret {token.secret_name}"))
     elif action is Action.ROTATE:
         until = (
             f"; the previous secret works until {_ts(st.previous_secret_expires_at)}"
@@ -258,37 +418,70 @@ def _expire_previous(d: _Draft, now: datetime) -> None:
         st.previous_secret_hash = st.previous_secret_expires_at = None
 
 
-def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> None:
-    st, spec, gen = d.status, token.spec, token.generation
-    old_ready = find(token.status.conditions, READY)
-    expired = st.expires_at is not None and now >= st.expires_at
-    if action is Action.CONFLICT:
-        ready: tuple[ConditionStatus, str, str] = (
-            "False",
-            "SecretConflict",
-            f"Secret {spec.secret_name} exists and is not owned by this token",
-        )
-    elif not spec.enabled:
-        ready = ("False", "Disabled", "the token is disabled (spec.enabled: false)")
-    elif expired:
-        ready = ("False", "Expired", f"expired at {_ts(st.expires_at)}; refresh it to extend")
-    else:
-        until = "never expire" if st.expires_at is None else f"are valid until {_ts(st.expires_at)}"
-        ready = ("True", "Issued", f"credentials in Secret {spec.secret_name} {until}")
-    status, reason, message = ready
-    st.conditions = set_condition(st.conditions, READY, status, reason, message, now, gen)
-    if reason != (old_ready.reason if old_ready else None):
-        if reason == "Expired":
-            d.events.append(Event("Warning", "Expired", message))
-        elif reason == "Disabled":
-            d.events.append(Event("Normal", "Disabled", message))
-        elif reason == "SecretConflict":
-            d.events.append(Event("Warning", "SecretConflict", message))
-        elif old_ready is not None and old_ready.reason == "Disabled":
-            d.events.append(Event("Normal", "Enabled", "the token is enabled again"))
+# --- the Ready condition: the first check that answers decides ----------------------
+Ready = tuple[ConditionStatus, str, str]
+ReadyCheck = Callable[[TokenView, ServiceTokenStatus, Action, datetime], Ready | None]
 
+
+def _conflict(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready | None:
+    if action is Action.CONFLICT:
+        return "False", "SecretConflict", f"Secret {token.secret_name} exists and is not owned by this token"
+    return None
+
+
+def _disabled(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready | None:
+    return (
+        None if token.spec.enabled else ("False", "Disabled", "the token is disabled (spec.enabled: false)")
+    )
+
+
+def _expired(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready | None:
+    if st.expires_at is not None and now >= st.expires_at:
+        return "False", "Expired", f"expired at {_ts(st.expires_at)}; refresh it to extend"
+    return None
+
+
+def _issued(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready:
+    until = "never expire" if st.expires_at is None else f"are valid until {_ts(st.expires_at)}"
+    return "True", "Issued", f"credentials in Secret {token.secret_name} {until}"
+
+
+READY_CHECKS: tuple[tuple[str, ReadyCheck], ...] = (
+    ("SecretConflict", _conflict),
+    ("Disabled", _disabled),
+    ("Expired", _expired),
+    ("Issued", _issued),
+)
+# When Ready turns to one of these reasons, an Event of that type says so.
+READY_EVENTS: dict[str, EventType] = {"Expired": "Warning", "Disabled": "Normal", "SecretConflict": "Warning"}
+
+
+def ready(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready:
+    for _, check in READY_CHECKS:
+        answer = check(token, st, action, now)
+        if answer is not None:
+            return answer
+    raise AssertionError("the last Ready check always answers")  # pragma: no cover
+
+
+def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> None:
+    st, gen = d.status, token.generation
+    old = find(token.status.conditions, READY)
+    status, reason, message = ready(token, st, action, now)
+    st.conditions = set_condition(st.conditions, READY, status, reason, message, now, gen)
+    if reason != (old.reason if old else None):
+        if reason in READY_EVENTS:
+            d.events.append(Event(READY_EVENTS[reason], reason, message))
+        elif old is not None and old.reason == "Disabled":
+            d.events.append(Event("Normal", "Enabled", "the token is enabled again"))
+    _expiring_soon(d, token, now)
+
+
+def _expiring_soon(d: _Draft, token: TokenView, now: datetime) -> None:
+    st, spec, gen = d.status, token.spec, token.generation
     alert = spec.alert_window
     old_soon = find(token.status.conditions, EXPIRING_SOON)
+    expired = st.expires_at is not None and now >= st.expires_at
     if (
         st.expires_at is not None
         and alert is not None
@@ -322,7 +515,7 @@ def _next_wake(st: ServiceTokenStatus, spec: ServiceTokenSpec, now: datetime) ->
 
 
 def _ts(t: datetime | None) -> str:
-    return "never" if t is None else t.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "never" if t is None else format_ts(t)
 
 
 def _human(delta: timedelta) -> str:

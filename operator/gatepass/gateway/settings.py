@@ -26,7 +26,7 @@ class GatewaySettings(BaseSettings):
     key_namespace: str = DEFAULT_NAMESPACE
     key_secret: str = DEFAULT_KEY_SECRET
     namespaces: Namespaces = Field(default_factory=list)
-    # Where last use of each token is reported (see gateway/lastseen.py, contract.last_seen_*); 0 s turns it off.
+    # Where last use of each token is reported (gateway/lastseen.py); 0 s turns it off.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     last_seen_interval: float = Field(60.0, ge=0)
     cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")

@@ -7,9 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from gatepass.contract import API_VERSION, APP_KIND, REVOKE_SESSIONS_ANNOTATION
 from gatepass.models.base import CamelModel
 from gatepass.models.conditions import Condition
 from gatepass.models.durations import parse
+from gatepass.models.meta import ObjectMeta
 
 Decision = Literal["serviceAuth", "bypass", "deny"]
 
@@ -58,3 +60,17 @@ class AccessApplicationStatus(CamelModel):
     last_revoke_sessions_request: str | None = None
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
+
+
+class AccessApplication(CamelModel):
+    """A whole AccessApplication."""
+
+    api_version: str = API_VERSION
+    kind: str = APP_KIND
+    metadata: ObjectMeta
+    spec: AccessApplicationSpec
+    status: AccessApplicationStatus = Field(default_factory=AccessApplicationStatus)
+
+    @property
+    def revoke_sessions_request(self) -> str | None:
+        return self.metadata.annotations.get(REVOKE_SESSIONS_ANNOTATION)

@@ -6,14 +6,23 @@ test keeps this model and that schema in step.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from gatepass.contract import (
+    API_VERSION,
+    REFRESH_ANNOTATION,
+    ROTATE_ANNOTATION,
+    ROTATE_GRACE_ANNOTATION,
+    TOKEN_KIND,
+)
 from gatepass.models.base import CamelModel
 from gatepass.models.conditions import Condition
 from gatepass.models.durations import parse, parse_lifetime
+from gatepass.models.meta import ObjectMeta
 
 DEFAULT_DURATION = "8760h"
 DEFAULT_ALERT_BEFORE = timedelta(hours=168)
@@ -95,3 +104,64 @@ class ServiceTokenStatus(CamelModel):
     conditions: list[Condition] = Field(default_factory=list)
     # HMAC by the operator over the credential fields (see trust/seal.py).
     seal: str | None = None
+
+
+class ServiceToken(CamelModel):
+    """A whole ServiceToken: what the operator reads, decides on and writes back."""
+
+    api_version: str = API_VERSION
+    kind: str = TOKEN_KIND
+    metadata: ObjectMeta
+    spec: ServiceTokenSpec = Field(default_factory=ServiceTokenSpec)
+    status: ServiceTokenStatus = Field(default_factory=ServiceTokenStatus)
+
+    @property
+    def secret_name(self) -> str:
+        """The Secret the credentials go to: spec.secretName, else the token's name."""
+        return self.spec.secret_name or self.metadata.name
+
+    @property
+    def refresh_request(self) -> str | None:
+        return self.metadata.annotations.get(REFRESH_ANNOTATION)
+
+    @property
+    def rotate_request(self) -> str | None:
+        return self.metadata.annotations.get(ROTATE_ANNOTATION)
+
+    @property
+    def rotate_grace_request(self) -> str | None:
+        """Unvalidated text (an annotation): the decision code parses it."""
+        return self.metadata.annotations.get(ROTATE_GRACE_ANNOTATION)
+
+
+class InvalidServiceToken(ValueError):
+    """A ServiceToken whose spec does not parse (an older CRD let it in): what can still be
+    said about it, to report in its status."""
+
+    def __init__(self, metadata: ObjectMeta, status: ServiceTokenStatus, message: str) -> None:
+        super().__init__(message)
+        self.metadata = metadata
+        self.status = status
+
+
+def parse_token(body: Mapping[str, Any]) -> ServiceToken:
+    """The typed token, its durations checked; InvalidServiceToken names the bad field."""
+    try:
+        token = ServiceToken.model_validate(body)
+        token.spec.check()
+        return token
+    except (ValidationError, ValueError) as e:
+        message = _first_error(e)
+    metadata = ObjectMeta.model_validate(body.get("metadata") or {})
+    try:
+        status = ServiceTokenStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        status = ServiceTokenStatus()
+    raise InvalidServiceToken(metadata, status, message)
+
+
+def _first_error(e: ValueError) -> str:
+    if isinstance(e, ValidationError) and e.errors():
+        first = e.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(e).splitlines()[0]

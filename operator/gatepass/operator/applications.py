@@ -9,10 +9,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from gatepass.contract import APPS as PLURAL
-from gatepass.contract import REVOKE_SESSIONS_ANNOTATION
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
-from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.kube import Conflict, Kube
 from gatepass.operator.sealkey import SealKey
@@ -56,37 +53,30 @@ class AppReconciler:
 
     async def __call__(self, key: Key) -> datetime | None:
         namespace, name = key
-        body = await self.kube.get_custom(PLURAL, namespace, name)
-        if body is None:
-            self._index(key, frozenset())
-            return None
-        meta = body["metadata"]
-        sealer = await self.seal_key.get()
         try:
-            spec = AccessApplicationSpec.model_validate(body.get("spec") or {})
-            status = AccessApplicationStatus.model_validate(body.get("status") or {})
+            app = await self.kube.get_app(namespace, name)
         except ValidationError as e:
             log.warning("%s/%s: unreadable AccessApplication: %s", namespace, name, str(e).splitlines()[0])
             return None
-        existing = [r for r in referenced_tokens(spec, namespace) if self.token_exists(r)]
+        if app is None:
+            self._index(key, frozenset())
+            return None
+        sealer = await self.seal_key.get()
+        existing = [r for r in referenced_tokens(app.spec, namespace) if self.token_exists(r)]
         plan = decide_app(
-            spec,
-            status,
-            namespace,
-            meta.get("generation"),
-            (meta.get("annotations") or {}).get(REVOKE_SESSIONS_ANNOTATION),
+            app,
             existing,
-            sealer.aud(meta["uid"]),
+            sealer.aud(app.metadata.uid),
             self.clock(),
             self.hosts.conflicts(key),
-            self.upstreams.refusal(spec.upstream, namespace),
+            self.upstreams.refusal(app.spec.upstream, namespace),
         )
         self._index(key, plan.referenced)
-        if plan.status.wire() != status.wire():
+        if plan.status.wire() != app.status.wire():
             try:
-                body = await self.kube.put_status(PLURAL, body, plan.status.wire())
+                app = await self.kube.put_app_status(app, plan.status)
             except Conflict:
                 raise Retry from None
         for event in plan.events:
-            await self.kube.post_event(body, event)
+            await self.kube.post_event(app, event)
         return None

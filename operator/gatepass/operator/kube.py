@@ -18,26 +18,19 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass import __version__
-from gatepass.contract import (
-    API_VERSION,
-    CLIENT_ID_KEY,
-    CLIENT_SECRET_KEY,
-    GROUP,
-    MANAGED_BY,
-    TOKEN_KIND,
-    TOKEN_LABEL,
-    VERSION,
-)
-from gatepass.contract import TOKENS as PLURAL
+from gatepass.contract import APPS, CLIENT_ID_KEY, CLIENT_SECRET_KEY, GROUP, TOKENS, VERSION, ObjectKey
+from gatepass.decisions.secretmeta import SecretMetadata
 from gatepass.decisions.servicetoken import SecretView
+from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
 from gatepass.models.events import Event
+from gatepass.models.meta import ObjectMeta
+from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus, parse_token
 from gatepass.trust.credentials import SECRET_PREFIX, is_client_id, is_client_secret, secret_hash
 
 log = logging.getLogger(__name__)
+Body = dict[str, Any]
 
 COMPONENT = "gatepass-operator"
-
-Body = dict[str, Any]
 
 
 class Conflict(Exception):
@@ -61,11 +54,6 @@ async def load_config() -> None:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         await config.load_kube_config()
-
-
-async def connect() -> client.ApiClient:
-    await load_config()
-    return client.ApiClient()
 
 
 def _ignore_404(e: ApiException) -> None:
@@ -92,33 +80,47 @@ class Kube:
     async def close(self) -> None:
         await self.api.close()
 
-    async def get_token(self, namespace: str, name: str) -> Body | None:
-        return await self.get_custom(PLURAL, namespace, name)
+    async def get_token(self, namespace: str, name: str) -> ServiceToken | None:
+        """The token, typed; InvalidServiceToken if its spec does not parse."""
+        body = await self._get(TOKENS, namespace, name)
+        return None if body is None else parse_token(body)
 
-    async def token_keys(self, namespaces: list[str]) -> set[tuple[str, str]]:
+    async def get_app(self, namespace: str, name: str) -> AccessApplication | None:
+        """The application, typed (pydantic's ValidationError if it does not parse)."""
+        body = await self._get(APPS, namespace, name)
+        return None if body is None else AccessApplication.model_validate(body)
+
+    async def token_keys(self, namespaces: list[str]) -> set[ObjectKey]:
         """Every ServiceToken's (namespace, name), in pages: one listing, not one GET each."""
-        keys: set[tuple[str, str]] = set()
+        keys: set[ObjectKey] = set()
         scopes: list[str | None] = [*namespaces] or [None]
         for ns in scopes:
             token = None
             while True:
                 kw: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
                 if ns is None:
-                    page = await self.custom.list_cluster_custom_object(GROUP, VERSION, PLURAL, **kw)
+                    page = await self.custom.list_cluster_custom_object(GROUP, VERSION, TOKENS, **kw)
                 else:
-                    page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, **kw)
+                    page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, TOKENS, **kw)
                 keys.update((o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"])
                 token = page["metadata"].get("continue")
                 if not token:
                     break
         return keys
 
-    async def put_token_status(self, body: Body, status: dict[str, Any]) -> Body:
-        return await self.put_status(PLURAL, body, status)
+    async def put_token_status(self, token: ServiceToken, status: ServiceTokenStatus) -> ServiceToken:
+        version = await self._put_status(TOKENS, token.api_version, token.kind, token.metadata, status.wire())
+        return token.model_copy(update={"metadata": _at(token.metadata, version), "status": status})
 
-    async def get_custom(self, plural: str, namespace: str, name: str) -> Body | None:
+    async def put_app_status(
+        self, app: AccessApplication, status: AccessApplicationStatus
+    ) -> AccessApplication:
+        version = await self._put_status(APPS, app.api_version, app.kind, app.metadata, status.wire())
+        return app.model_copy(update={"metadata": _at(app.metadata, version), "status": status})
+
+    async def _get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            body: Body = await self.custom.get_namespaced_custom_object(
+            body: dict[str, Any] = await self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, plural, name
             )
             return body
@@ -126,20 +128,23 @@ class Kube:
             _ignore_404(e)
             return None
 
-    async def put_status(self, plural: str, body: Body, status: dict[str, Any]) -> Body:
-        """Replace status, guarded by the resourceVersion that was read."""
-        meta = body["metadata"]
-        new = {**body, "status": status}
+    async def _put_status(
+        self, plural: str, api_version: str, kind: str, meta: ObjectMeta, status: dict[str, Any]
+    ) -> str:
+        """Replace status, guarded by the resourceVersion that was read (the API server
+        takes only status from a status write: the rest of the object is not sent)."""
+        body = {"apiVersion": api_version, "kind": kind, "metadata": meta.reference(), "status": status}
         try:
-            result: Body = await self.custom.replace_namespaced_custom_object_status(
-                GROUP, VERSION, meta["namespace"], plural, meta["name"], new
+            result = await self.custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, meta.namespace, plural, meta.name, body
             )
-            self.written[(plural, meta["namespace"], meta["name"])] = result["metadata"]["resourceVersion"]
-            return result
         except ApiException as e:
             if e.status in (404, 409):
-                raise Conflict(f"{plural} {meta['namespace']}/{meta['name']} changed: {e.reason}") from None
+                raise Conflict(f"{plural} {meta.namespace}/{meta.name} changed: {e.reason}") from None
             raise
+        version = str(result["metadata"]["resourceVersion"])
+        self.written[(plural, meta.namespace, meta.name)] = version
+        return version
 
     async def apply(self, obj: Body) -> None:
         """Server-side apply as the operator: puts back what someone deleted or edited."""
@@ -207,48 +212,52 @@ class Kube:
 
     async def write_secret(
         self,
-        token: Body,
-        secret_name: str,
-        content: SecretContent,
-        labels: dict[str, str],
-        annotations: dict[str, str],
+        token: ServiceToken,
+        metadata: SecretMetadata,
         existing: client.V1Secret | None,
+        content: SecretContent | None = None,
     ) -> None:
-        """Create the Secret, or replace ours in place (keeping its resourceVersion guard)."""
-        meta = token["metadata"]
+        """Create the Secret, or replace ours in place (guarded by the resourceVersion read):
+        with ``content``, new credentials; without, the data it holds and new metadata."""
+        meta = token.metadata
         owner = client.V1OwnerReference(
-            api_version=API_VERSION,
-            kind=TOKEN_KIND,
-            name=meta["name"],
-            uid=meta["uid"],
+            api_version=token.api_version,
+            kind=token.kind,
+            name=meta.name,
+            uid=meta.uid,
             controller=True,
             block_owner_deletion=True,
         )
         obj = client.V1Secret(
             metadata=client.V1ObjectMeta(
-                name=secret_name,
-                namespace=meta["namespace"],
-                labels={**labels, **MANAGED_BY, TOKEN_LABEL: meta["name"]},
-                annotations=annotations or None,
+                name=token.secret_name,
+                namespace=meta.namespace,
+                labels=metadata.labels,
+                annotations=metadata.annotations or None,
                 owner_references=[owner],
             ),
             type="Opaque",
-            string_data={CLIENT_ID_KEY: content.client_id, CLIENT_SECRET_KEY: content.client_secret},
         )
+        if content is not None:
+            obj.string_data = {CLIENT_ID_KEY: content.client_id, CLIENT_SECRET_KEY: content.client_secret}
+        elif existing is not None:
+            obj.data = existing.data
+        else:
+            raise ValueError("a new Secret needs credentials")
         await self.put_secret(obj, existing)
 
-    async def post_event(self, token: Body, event: Event) -> None:
-        meta = token["metadata"]
+    async def post_event(self, obj: ServiceToken | AccessApplication, event: Event) -> None:
+        meta = obj.metadata
         now = datetime.now(UTC)
         ev = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
+            metadata=client.V1ObjectMeta(generate_name=f"{meta.name}.", namespace=meta.namespace),
             involved_object=client.V1ObjectReference(
-                api_version=token.get("apiVersion", API_VERSION),
-                kind=token.get("kind", TOKEN_KIND),
-                name=meta["name"],
-                namespace=meta["namespace"],
-                uid=meta["uid"],
-                resource_version=meta.get("resourceVersion"),
+                api_version=obj.api_version,
+                kind=obj.kind,
+                name=meta.name,
+                namespace=meta.namespace,
+                uid=meta.uid,
+                resource_version=meta.resource_version,
             ),
             reason=event.reason,
             message=event.message,
@@ -261,15 +270,15 @@ class Kube:
             reporting_instance=f"gatepass-{__version__}",
         )
         try:
-            await self.core.create_namespaced_event(meta["namespace"], ev)
+            await self.core.create_namespaced_event(meta.namespace, ev)
         except ApiException as e:  # an Event is best effort; the condition carries the state
             log.warning(
-                "could not post Event %s for %s/%s: %s",
-                event.reason,
-                meta["namespace"],
-                meta["name"],
-                e.reason,
+                "could not post Event %s for %s/%s: %s", event.reason, meta.namespace, meta.name, e.reason
             )
+
+
+def _at(meta: ObjectMeta, version: str) -> ObjectMeta:
+    return meta.model_copy(update={"resource_version": version})
 
 
 def _safe_reason(error: ApiException, secret: client.V1Secret) -> str:
@@ -297,6 +306,8 @@ def secret_view(secret: client.V1Secret | None, owner_uid: str) -> SecretView:
     return SecretView(
         exists=True,
         owned=owned,
+        labels=secret.metadata.labels or {},
+        annotations=secret.metadata.annotations or {},
         client_id=client_id if client_id and is_client_id(client_id) else None,
         secret_hash=secret_hash(client_secret) if client_secret and is_client_secret(client_secret) else None,
     )

@@ -1,8 +1,14 @@
 from datetime import UTC, datetime
 
+from gatepass.contract import REVOKE_SESSIONS_ANNOTATION
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
-from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus
+from gatepass.models.accessapplication import (
+    AccessApplication,
+    AccessApplicationSpec,
+    AccessApplicationStatus,
+)
 from gatepass.models.conditions import find
+from gatepass.models.meta import ObjectMeta
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AUD = "a" * 64
@@ -18,20 +24,32 @@ def spec(*rules: dict[str, object]) -> AccessApplicationSpec:
     )
 
 
+def app(
+    s: AccessApplicationSpec,
+    status: AccessApplicationStatus,
+    namespace: str,
+    generation: int,
+    revoke: str | None,
+) -> AccessApplication:
+    notes = {REVOKE_SESSIONS_ANNOTATION: revoke} if revoke else {}
+    meta = ObjectMeta(name="app", namespace=namespace, uid="u1", generation=generation, annotations=notes)
+    return AccessApplication(metadata=meta, spec=s, status=status)
+
+
 def test_status_shows_the_derived_aud_whatever_was_written_there() -> None:
-    first = decide_app(spec(), AccessApplicationStatus(), "ns", 1, None, [], AUD, T0)
+    first = decide_app(app(spec(), AccessApplicationStatus(), "ns", 1, None), [], AUD, T0)
     assert first.status.aud == AUD
-    again = decide_app(spec(), first.status, "ns", 2, None, [], AUD, T0)
+    again = decide_app(app(spec(), first.status, "ns", 2, None), [], AUD, T0)
     assert again.status.aud == AUD
     assert again.events == ()
     edited = first.status.model_copy(update={"aud": "b" * 64})  # a tenant wrote another app's aud
-    assert decide_app(spec(), edited, "ns", 2, None, [], AUD, T0).status.aud == AUD
+    assert decide_app(app(spec(), edited, "ns", 2, None), [], AUD, T0).status.aud == AUD
 
 
 def test_missing_tokens_are_reported_once() -> None:
     s = spec({"serviceToken": {"name": "ci"}}, {"serviceToken": {"name": "x", "namespace": "other"}})
     assert referenced_tokens(s, "ns") == {("ns", "ci"), ("other", "x")}
-    plan = decide_app(s, AccessApplicationStatus(), "ns", 1, None, [("ns", "ci")], AUD, T0)
+    plan = decide_app(app(s, AccessApplicationStatus(), "ns", 1, None), [("ns", "ci")], AUD, T0)
     cond = find(plan.status.conditions, "TokensResolved")
     assert cond is not None
     assert (cond.status, cond.reason) == ("False", "MissingServiceTokens")
@@ -40,20 +58,20 @@ def test_missing_tokens_are_reported_once() -> None:
     ready = find(plan.status.conditions, "Ready")
     assert ready is not None
     assert ready.status == "True"  # reported, not fatal
-    again = decide_app(s, plan.status, "ns", 1, None, [("ns", "ci")], AUD, T0)
+    again = decide_app(app(s, plan.status, "ns", 1, None), [("ns", "ci")], AUD, T0)
     assert again.events == ()
-    resolved = decide_app(s, plan.status, "ns", 1, None, [("ns", "ci"), ("other", "x")], AUD, T0)
+    resolved = decide_app(app(s, plan.status, "ns", 1, None), [("ns", "ci"), ("other", "x")], AUD, T0)
     cond = find(resolved.status.conditions, "TokensResolved")
     assert cond is not None
     assert cond.status == "True"
 
 
 def test_revoke_sessions_acts_once_per_value() -> None:
-    plan = decide_app(spec(), AccessApplicationStatus(aud=AUD), "ns", 1, "r1", [], AUD, T0)
+    plan = decide_app(app(spec(), AccessApplicationStatus(aud=AUD), "ns", 1, "r1"), [], AUD, T0)
     assert plan.status.sessions_revoked_before == T0
     assert [e.reason for e in plan.events] == ["SessionsRevoked"]
     later = datetime(2026, 2, 1, tzinfo=UTC)
-    again = decide_app(spec(), plan.status, "ns", 1, "r1", [], AUD, later)
+    again = decide_app(app(spec(), plan.status, "ns", 1, "r1"), [], AUD, later)
     assert again.status.sessions_revoked_before == T0
     assert again.events == ()
 
@@ -65,7 +83,7 @@ def test_a_host_claimed_earlier_elsewhere_is_a_conflict_reported_once() -> None:
         {"hosts": ["taken.test", "free.test"], "upstream": "http://x", "policies": []}
     )
     taken = [Conflict("taken.test", "team-a")]
-    plan = decide_app(s, AccessApplicationStatus(), "team-b", 1, None, [], AUD, T0, taken)
+    plan = decide_app(app(s, AccessApplicationStatus(), "team-b", 1, None), [], AUD, T0, taken)
     ready = find(plan.status.conditions, "Ready")
     assert ready is not None
     assert (ready.status, ready.reason) == ("False", "HostConflict")
@@ -73,9 +91,9 @@ def test_a_host_claimed_earlier_elsewhere_is_a_conflict_reported_once() -> None:
     assert "namespace team-a" in ready.message
     assert "serving free.test" in ready.message
     assert [e.reason for e in plan.events] == ["HostConflict"]
-    assert decide_app(s, plan.status, "team-b", 1, None, [], AUD, T0, taken).events == ()
+    assert decide_app(app(s, plan.status, "team-b", 1, None), [], AUD, T0, taken).events == ()
     # The owner went away: served again.
-    freed = decide_app(s, plan.status, "team-b", 1, None, [], AUD, T0, [])
+    freed = decide_app(app(s, plan.status, "team-b", 1, None), [], AUD, T0, [])
     ready = find(freed.status.conditions, "Ready")
     assert ready is not None
     assert (ready.status, ready.reason) == ("True", "Serving")
@@ -83,11 +101,13 @@ def test_a_host_claimed_earlier_elsewhere_is_a_conflict_reported_once() -> None:
 
 def test_a_forbidden_upstream_is_not_ready_and_told_once() -> None:
     why = "is a Service of namespace b, not ns, and not on the upstream allow-list"
-    first = decide_app(spec(), AccessApplicationStatus(), "ns", 1, None, [], AUD, T0, upstream_refusal=why)
+    first = decide_app(
+        app(spec(), AccessApplicationStatus(), "ns", 1, None), [], AUD, T0, upstream_refusal=why
+    )
     ready = find(first.status.conditions, "Ready")
     assert ready is not None
     assert (ready.status, ready.reason) == ("False", "UpstreamNotAllowed")
     assert why in ready.message
     assert [e.reason for e in first.events] == ["UpstreamNotAllowed"]
-    again = decide_app(spec(), first.status, "ns", 1, None, [], AUD, T0, upstream_refusal=why)
+    again = decide_app(app(spec(), first.status, "ns", 1, None), [], AUD, T0, upstream_refusal=why)
     assert again.events == ()

@@ -8,12 +8,18 @@ from typing import Any
 
 import pytest
 
+from gatepass.contract import MANAGED_BY, TOKEN_LABEL
 from gatepass.decisions.servicetoken import (
+    CREDENTIAL_CHECKS,
+    READY_CHECKS,
     Action,
+    Candidate,
     SecretView,
     TokenView,
+    credential_action,
     decide,
     distrust,
+    ready,
 )
 from gatepass.models.conditions import EXPIRING_SOON, READY, Condition, find
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
@@ -23,7 +29,10 @@ H = timedelta(hours=1)
 CID = "0123456789abcdef0123456789abcdef.access"
 H1 = "sha256:" + "1" * 64
 H2 = "sha256:" + "2" * 64
-OURS = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H1)
+H9 = "sha256:" + "9" * 64
+NEW = Candidate("fedcba9876543210fedcba9876543210.access", H9)  # what the executor generated
+LABELS = {**MANAGED_BY, TOKEN_LABEL: "tok"}  # what the operator puts on the Secret
+OURS = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H1, labels=LABELS)
 NONE = SecretView(exists=False)
 
 
@@ -75,7 +84,8 @@ CASES = [
         action=Action.REISSUE,
         events=("UntrustedStatus", "CredentialsReissued"),
         expect={
-            "client_id": None,  # the executor generates a new one: the old one is not trusted
+            "client_id": NEW.client_id,  # a new one: the old one is not trusted
+            "secret_hash": NEW.secret_hash,
             "created_at": T0 + 5 * H,
             "expires_at": T0 + 105 * H,
             "previous_secret_hash": None,
@@ -88,7 +98,7 @@ CASES = [
         secret=NONE,
         action=Action.ISSUE,
         events=("UntrustedStatus", "Issued"),
-        expect={"client_id": None, "created_at": T0 + H},
+        expect={"client_id": NEW.client_id, "created_at": T0 + H},
     ),
     Case(
         "new token is issued with an expiry",
@@ -97,7 +107,12 @@ CASES = [
         now=T0,
         action=Action.ISSUE,
         events=("Issued",),
-        expect={"created_at": T0, "expires_at": T0 + 100 * H, "client_id": None, "secret_hash": None},
+        expect={
+            "created_at": T0,
+            "expires_at": T0 + 100 * H,
+            "client_id": NEW.client_id,
+            "secret_hash": NEW.secret_hash,
+        },
         wake=T0 + 100 * H - 100 * H / 3,
     ),
     Case(
@@ -128,17 +143,17 @@ CASES = [
         secret=NONE,
         action=Action.REISSUE,
         events=("CredentialsReissued",),
-        expect={"client_id": CID, "expires_at": T0 + 100 * H, "secret_hash": None},
+        expect={"client_id": CID, "expires_at": T0 + 100 * H, "secret_hash": NEW.secret_hash},
     ),
     Case(
         "tampered secret is reissued",
-        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2, labels=LABELS),
         action=Action.REISSUE,
         events=("CredentialsReissued",),
     ),
     Case(
         "malformed secret is reissued",
-        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=None),
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=None, labels=LABELS),
         action=Action.REISSUE,
         events=("CredentialsReissued",),
     ),
@@ -162,7 +177,7 @@ CASES = [
     Case(
         "crash after the Secret write: the pending secret is adopted, not regenerated",
         status={"pending_secret_hash": H2, "pending_client_id": CID, "pending_action": "Issue"},
-        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2, labels=LABELS),
         now=T0,
         action=Action.FINALIZE,
         events=("Issued",),
@@ -179,7 +194,7 @@ CASES = [
     Case(
         "crash after the Secret write of a rotation: finished as a rotation",
         status=issued(pending_secret_hash=H2, pending_client_id=CID, pending_action="Rotate"),
-        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        secret=SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2, labels=LABELS),
         rotate="x1",
         action=Action.FINALIZE,
         events=("Rotated",),
@@ -306,13 +321,28 @@ def test_decide(case: Case) -> None:
     token = TokenView(
         spec=spec,
         status=ServiceTokenStatus.model_validate(case.status),
+        name="tok",
         generation=3,
         refresh_request=case.refresh,
         rotate_request=case.rotate,
         tampered=case.tampered,
     )
-    plan = decide(token, case.secret, case.now)
+    plan = decide(token, case.secret, NEW, case.now)
     assert plan.action is case.action
+    # The plan is whole: a new secret comes with its pending record and its Secret write.
+    if case.action.generates:
+        assert plan.pending is not None
+        assert (plan.pending.pending_secret_hash, plan.pending.pending_client_id) == (
+            H9,
+            plan.status.client_id,
+        )
+        assert plan.secret is not None
+        assert plan.secret.client_id == plan.status.client_id  # the Client ID goes with the secret
+        assert plan.secret.metadata.labels[TOKEN_LABEL] == "tok"
+    else:
+        assert plan.pending is None
+        assert plan.secret is None
+    assert plan.status.pending_secret_hash is None
     assert tuple(e.reason for e in plan.events) == case.events
     for key, value in case.expect.items():
         assert getattr(plan.status, key) == value, key
@@ -336,7 +366,7 @@ def test_decide_does_not_mutate_its_input() -> None:
     token = TokenView(
         spec=ServiceTokenSpec(duration="100h", secret_name="tok"), status=status, rotate_request="x"
     )
-    decide(token, NONE, T0 + 200 * H)
+    decide(token, NONE, NEW, T0 + 200 * H)
     assert status.model_dump() == before
 
 
@@ -350,7 +380,7 @@ def test_default_alert_window_is_a_week_or_a_third_of_short_durations() -> None:
 def test_event_messages_never_carry_hashes() -> None:
     token = TokenView(spec=ServiceTokenSpec(duration="100h", secret_name="tok"), status=ServiceTokenStatus())
     for secret in (NONE, SecretView(exists=True, owned=False)):
-        for ev in decide(token, secret, T0).events:
+        for ev in decide(token, secret, NEW, T0).events:
             assert "sha256" not in ev.message
 
 
@@ -361,7 +391,7 @@ def test_rotate_grace_annotation_overrides_the_spec_for_that_rotation() -> None:
         rotate_request="x",
         rotate_grace=timedelta(minutes=5),
     )
-    plan = decide(token, OURS, T0 + H)
+    plan = decide(token, OURS, NEW, T0 + H)
     assert plan.action is Action.ROTATE
     assert plan.status.previous_secret_expires_at == T0 + H + timedelta(minutes=5)
 
@@ -371,12 +401,16 @@ def test_last_seen_only_moves_forward() -> None:
     status = ServiceTokenStatus.model_validate(issued(last_seen_at=later))
     spec = ServiceTokenSpec(duration="100h", secret_name="tok")
     assert (
-        decide(TokenView(spec=spec, status=status, last_seen=earlier), OURS, T0 + 6 * H).status.last_seen_at
+        decide(
+            TokenView(spec=spec, status=status, last_seen=earlier), OURS, NEW, T0 + 6 * H
+        ).status.last_seen_at
         == later
     )
     newest = T0 + 6 * H
     assert (
-        decide(TokenView(spec=spec, status=status, last_seen=newest), OURS, T0 + 6 * H).status.last_seen_at
+        decide(
+            TokenView(spec=spec, status=status, last_seen=newest), OURS, NEW, T0 + 6 * H
+        ).status.last_seen_at
         == newest
     )
 
@@ -387,3 +421,72 @@ def test_spec_check_names_the_bad_field() -> None:
         ServiceTokenSpec(duration="1h", renew_before="10 minutes").check()
     with pytest.raises(ValueError, match=r"^spec\.duration: duration must be positive"):
         ServiceTokenSpec(duration="0s").check()
+
+
+def test_an_edited_secret_template_reaches_the_secret_without_touching_credentials() -> None:
+    spec = ServiceTokenSpec.model_validate(
+        {"duration": "100h", "secretName": "tok", "secretTemplate": {"labels": {"team": "a"}}}
+    )
+    token = TokenView(spec=spec, status=ServiceTokenStatus.model_validate(issued()), name="tok")
+    plan = decide(token, OURS, NEW, T0 + H)
+    assert plan.action is Action.NONE
+    assert plan.pending is None
+    assert plan.secret is not None
+    assert not plan.secret.new_secret  # the data stays as it is
+    assert plan.secret.metadata.labels == {"team": "a", **LABELS}
+    assert (plan.status.client_id, plan.status.secret_hash) == (CID, H1)
+    assert [e.reason for e in plan.events] == ["SecretUpdated"]
+    # Once the Secret carries it, nothing more to write.
+    done = SecretView(
+        exists=True,
+        owned=True,
+        client_id=CID,
+        secret_hash=H1,
+        labels=plan.secret.metadata.labels,
+        annotations=plan.secret.metadata.annotations,
+    )
+    again = decide(token, done, NEW, T0 + 2 * H)
+    assert again.secret is None
+    assert again.events == ()
+
+
+def test_someone_elses_secret_is_never_relabelled() -> None:
+    spec = ServiceTokenSpec.model_validate({"secretTemplate": {"labels": {"team": "a"}}})
+    token = TokenView(spec=spec, status=ServiceTokenStatus(), name="tok")
+    assert decide(token, SecretView(exists=True, owned=False), NEW, T0).secret is None
+
+
+# Each credential check, in a case where it is the first to answer.
+FIRST = {
+    "InterruptedIssuance": (
+        {"pending_secret_hash": H2, "pending_client_id": CID},
+        SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
+        False,
+    ),
+    "SecretMissing": (issued(), NONE, False),
+    "SecretNotOwned": (issued(), SecretView(exists=True, owned=False), True),
+    "StatusUntrusted": ({}, OURS, True),
+    "StatusLost": ({}, OURS, False),
+    "SecretChanged": (issued(), SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2), False),
+    "RotationRequested": (issued(), OURS, False),
+}
+
+
+@pytest.mark.parametrize("name", [name for name, _ in CREDENTIAL_CHECKS])
+def test_each_credential_check_answers_in_its_turn(name: str) -> None:
+    status, secret, tampered = FIRST[name]
+    token = TokenView(
+        spec=ServiceTokenSpec(),
+        status=ServiceTokenStatus.model_validate(status),
+        rotate_request="r1",
+        tampered=tampered,
+    )
+    answered = [n for n, check in CREDENTIAL_CHECKS if check(token, secret) is not None]
+    assert answered[0] == name
+    assert credential_action(token, secret) == dict(CREDENTIAL_CHECKS)[name](token, secret)
+
+
+def test_the_last_ready_check_always_answers() -> None:
+    token = TokenView(spec=ServiceTokenSpec(), status=ServiceTokenStatus())
+    assert READY_CHECKS[-1][1](token, ServiceTokenStatus(), Action.NONE, T0) is not None
+    assert ready(token, ServiceTokenStatus(), Action.CONFLICT, T0)[1] == "SecretConflict"
