@@ -68,7 +68,7 @@ def micro(state: State) -> list[str]:
     )
     assert app is not None
     token = state.tokens[("bench", "t0")]
-    sessions = Sessions(ISSUER)
+    sessions = Sessions(ISSUER, state.keyring)
     now = time.time()
 
     def per_op(fn: object, n: int) -> float:
@@ -77,12 +77,12 @@ def micro(state: State) -> list[str]:
             fn()  # type: ignore[operator]
         return (time.perf_counter() - start) / n * 1e6
 
-    mint_us = per_op(lambda: sessions.mint(state, app, token, now), 300)
-    jwts = [sessions.mint(state, app, token, now - i)[0] for i in range(300)]  # distinct iat
-    cold = Sessions(ISSUER)
+    mint_us = per_op(lambda: sessions.mint(app, token, now), 300)
+    jwts = [sessions.mint(app, token, now - i)[0] for i in range(300)]  # distinct iat
+    cold = Sessions(ISSUER, state.keyring)
     it = iter(jwts)
-    verify_cold_us = per_op(lambda: cold.verify(state, next(it), app, now), 300)
-    verify_cached_us = per_op(lambda: cold.verify(state, jwts[0], app, now), 20000)
+    verify_cold_us = per_op(lambda: cold.verify(next(it), app, now), 300)
+    verify_cached_us = per_op(lambda: cold.verify(jwts[0], app, now), 20000)
     pem = signing.to_secret_data([signing.generate(datetime.now(UTC), ISSUER)])
     load_ms = per_op(lambda: signing.load(pem), 5) / 1000
     return [

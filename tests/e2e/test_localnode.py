@@ -27,13 +27,8 @@ def _node(cluster: ClusterInfo) -> localcluster.LocalNode:
     return cluster.local.local_node
 
 
-def leftovers(record: localcluster.NodeRecord) -> list[str]:
-    """Everything of a node that is still on the machine."""
-    addr = localcluster.clusternode.Addresses(record.index)
-    found = []
-    for pid in record.pids:
-        if localcluster.clusternode._alive(pid):
-            found.append(f"process {pid}")
+def _processes(record: localcluster.NodeRecord) -> list[str]:
+    found = [f"process {pid}" for pid in record.pids if localcluster.clusternode._alive(pid)]
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
             try:
@@ -42,8 +37,12 @@ def leftovers(record: localcluster.NodeRecord) -> list[str]:
                 continue
             if record.datadir in cmdline:
                 found.append(f"process {proc.name}: {cmdline[:80]}")
-    if Path(f"/run/netns/{addr.netns}").exists():
-        found.append(f"network namespace {addr.netns}")
+    return found
+
+
+def _network(record: localcluster.NodeRecord) -> list[str]:
+    addr = localcluster.clusternode.Addresses(record.index)
+    found = [f"network namespace {addr.netns}"] if Path(f"/run/netns/{addr.netns}").exists() else []
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
     found += [
         f"link {name}" for name in (addr.host_if, addr.bridge) if f" {name}@" in links or f" {name}:" in links
@@ -51,6 +50,12 @@ def leftovers(record: localcluster.NodeRecord) -> list[str]:
     routes = subprocess.run(["ip", "route"], capture_output=True, text=True, check=True).stdout
     found += [f"route {line}" for line in routes.splitlines() if f"10.244.{record.index}." in line]
     found += [f"route {line}" for line in routes.splitlines() if f"10.96.{record.index}." in line]
+    return found
+
+
+def leftovers(record: localcluster.NodeRecord) -> list[str]:
+    """Everything of a node that is still on the machine."""
+    found = _processes(record) + _network(record)
     mountinfo = Path("/proc/self/mountinfo").read_text()
     found += [f"mount {line.split()[4]}" for line in mountinfo.splitlines() if record.datadir in line]
     for hierarchy in localcluster.clusternode._hierarchies():
@@ -58,10 +63,9 @@ def leftovers(record: localcluster.NodeRecord) -> list[str]:
         if cg.exists():
             found.append(f"cgroup {cg}")
     found += [f"directory {d}" for d in record.made_dirs if Path(d).exists()]
-    if record.path.exists():
-        found.append(f"record {record.path}")
-    if Path(record.datadir).exists():
-        found.append(f"data {record.datadir}")
+    found += [
+        f"{what} {p}" for what, p in (("record", record.path), ("data", Path(record.datadir))) if p.exists()
+    ]
     return found
 
 

@@ -1,4 +1,10 @@
-"""Authenticate and authorize one request (Cloudflare strict-mode semantics).
+"""Admit one request, in three steps (Cloudflare strict-mode semantics):
+
+1. :func:`identify` — who is calling: a service token by its Client ID and
+   Secret, or by a session JWT (``cf-access-token`` header or cookie), or nobody;
+2. :func:`authorize` — what the application's policies say about that caller;
+3. :func:`session` — the JWT the origin gets: the one presented, or a new one
+   minted for credentials.
 
 401: credentials missing, malformed, duplicated, half-present, wrong, or of a
      deleted/disabled/expired token; a JWT that does not verify, or minted with a
@@ -11,12 +17,12 @@ a client sending a wrong secret is told so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gatepass.gateway.policy import Identity, evaluate
 from gatepass.gateway.sessions import InvalidSession, Sessions
-from gatepass.gateway.state import AppRecord, State, TokenRecord
+from gatepass.gateway.state import AppRecord, TokenRecord
 from gatepass.trust.credentials import is_client_id, is_client_secret
 
 CLIENT_ID_HEADER = "CF-Access-Client-Id"
@@ -44,65 +50,135 @@ class Outcome:
         return self.status == 200
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who a request comes from. ``session``: the JWT it presented (reused as the
+    assertion); None when it presented credentials (a JWT is minted) or nothing."""
+
+    token: TokenRecord | None = None
+    session: str | None = None
+
+    @property
+    def identity(self) -> Identity | None:
+        t = self.token
+        return None if t is None else Identity(t.namespace, t.name, t.client_id)
+
+
 def _one(headers: Headers, name: str) -> tuple[str | None, bool]:
     """The header's single value, and whether it was sent more than once."""
     values = headers.getall(name, [])
     return (values[0] if len(values) == 1 else None), len(values) > 1
 
 
-def authenticate(
-    headers: Headers, cookies: Mapping[str, str], app: AppRecord, state: State, sessions: Sessions, now: float
-) -> Outcome:
+def _credentials(headers: Headers) -> tuple[str, str] | Outcome | None:
+    """The Client ID and Secret presented, a refusal, or None when neither header came."""
     client_id, dup_id = _one(headers, CLIENT_ID_HEADER)
     client_secret, dup_secret = _one(headers, CLIENT_SECRET_HEADER)
     if dup_id or dup_secret:
         return Outcome(401, "duplicate_credentials")
-    if (client_id is None) != (client_secret is None):
-        return Outcome(401, "incomplete_credentials")
+    if client_id is None or client_secret is None:
+        return None if client_id == client_secret else Outcome(401, "incomplete_credentials")
+    if not is_client_id(client_id) or not is_client_secret(client_secret):
+        return Outcome(401, "malformed_credentials")
+    return client_id, client_secret
 
-    token: TokenRecord | None = None
-    assertion: str | None = None
-    mint = False
-    if client_id is not None and client_secret is not None:
-        if not is_client_id(client_id) or not is_client_secret(client_secret):
-            return Outcome(401, "malformed_credentials")
-        token = state.tokens_by_id.get(client_id)
-        if token is None or not token.secret_matches(client_secret, now):
-            return Outcome(401, "invalid_credentials")
-        mint = True
+
+def _by_credentials(
+    client_id: str, client_secret: str, tokens: Mapping[str, TokenRecord], now: float
+) -> Caller | Outcome:
+    token = tokens.get(client_id)
+    if token is None or not token.secret_matches(client_secret, now):
+        return Outcome(401, "invalid_credentials")
+    return Caller(token)
+
+
+def _by_session(
+    headers: Headers,
+    cookies: Mapping[str, str],
+    app: AppRecord,
+    tokens: Mapping[str, TokenRecord],
+    sessions: Sessions,
+    now: float,
+) -> Caller | Outcome:
+    presented, dup = _one(headers, TOKEN_HEADER)
+    if dup:
+        return Outcome(401, "duplicate_credentials")
+    presented = presented or cookies.get(COOKIE)
+    if not presented:
+        return Caller()
+    try:
+        claims = sessions.verify(presented, app, now)
+    except InvalidSession as e:
+        return Outcome(401, e.reason)
+    token = tokens.get(claims.common_name)
+    if token is None:
+        return Outcome(401, "token_revoked")  # deleted: its sessions end with it
+    if not token.session_valid(claims.cred, now):
+        return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
+    return Caller(token, presented)
+
+
+def identify(
+    headers: Headers,
+    cookies: Mapping[str, str],
+    app: AppRecord,
+    tokens: Mapping[str, TokenRecord],
+    sessions: Sessions,
+    now: float,
+) -> Caller | Outcome:
+    """Step 1: the caller, or why its credentials do not authenticate (401)."""
+    presented = _credentials(headers)
+    if isinstance(presented, Outcome):
+        return presented
+    if presented is None:
+        caller = _by_session(headers, cookies, app, tokens, sessions, now)
     else:
-        presented, dup_token = _one(headers, TOKEN_HEADER)
-        if dup_token:
-            return Outcome(401, "duplicate_credentials")
-        presented = presented or cookies.get(COOKIE)
-        if presented:
-            try:
-                claims = sessions.verify(state, presented, app, now)
-            except InvalidSession as e:
-                return Outcome(401, e.reason)
-            token = state.tokens_by_id.get(claims.common_name)
-            if token is None:
-                return Outcome(401, "token_revoked")  # deleted: its sessions end with it
-            if not token.session_valid(claims.cred, now):
-                return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
-            assertion = presented
+        caller = _by_credentials(*presented, tokens, now)
+    if isinstance(caller, Outcome) or caller.token is None:
+        return caller
+    why = caller.token.usable_at(now)
+    return caller if why is None else Outcome(401, why)
 
-    if token is not None and (why := token.usable_at(now)) is not None:
-        return Outcome(401, why)
-    who = Identity(token.namespace, token.name, token.client_id) if token else None
+
+def authorize(app: AppRecord, caller: Caller) -> Outcome:
+    """Step 2: the first matching policy decides; nothing matching is 401 or 403."""
+    who = caller.identity
     verdict = evaluate(app.policies, app.namespace, who)
     if verdict.decision == "bypass":
         return Outcome(200, "bypass", identity=who, policy=verdict.policy)
     if verdict.decision == "deny":
         return Outcome(403, "denied_by_policy", identity=who, policy=verdict.policy)
-    if verdict.decision is None or token is None:
+    if verdict.decision is None or who is None:
         return Outcome(
             401 if who is None else 403, "no_credentials" if who is None else "not_allowed", identity=who
         )
-    if mint:
-        try:
-            assertion, exp = sessions.mint(state, app, token, now)
-        except InvalidSession as e:
-            return Outcome(503, e.reason, identity=who)
-        return Outcome(200, "allowed", assertion, exp, who, verdict.policy)
-    return Outcome(200, "allowed", assertion, None, who, verdict.policy)
+    return Outcome(200, "allowed", identity=who, policy=verdict.policy)
+
+
+def session(allowed: Outcome, caller: Caller, app: AppRecord, sessions: Sessions, now: float) -> Outcome:
+    """Step 3: the assertion for the origin (a bypass gets none)."""
+    if allowed.reason != "allowed" or caller.token is None:
+        return allowed
+    if caller.session is not None:
+        return replace(allowed, assertion=caller.session)
+    try:
+        assertion, exp = sessions.mint(app, caller.token, now)
+    except InvalidSession as e:
+        return Outcome(503, e.reason, identity=allowed.identity)
+    return replace(allowed, assertion=assertion, minted_exp=exp)
+
+
+def admit(
+    headers: Headers,
+    cookies: Mapping[str, str],
+    app: AppRecord,
+    tokens: Mapping[str, TokenRecord],
+    sessions: Sessions,
+    now: float,
+) -> Outcome:
+    """identify -> authorize -> session: the whole decision for one request."""
+    caller = identify(headers, cookies, app, tokens, sessions, now)
+    if isinstance(caller, Outcome):
+        return caller
+    allowed = authorize(app, caller)
+    return session(allowed, caller, app, sessions, now) if allowed.allowed else allowed

@@ -19,7 +19,7 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
-from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, authenticate
+from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, admit
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
@@ -67,7 +67,7 @@ class Gateway:
         self.state = state
         self.ready = ready
         self.clock = clock
-        self.sessions = Sessions(settings.issuer, settings.jwt_cache_size)
+        self.sessions = Sessions(settings.issuer, state.keyring, settings.jwt_cache_size)
         self.client: aiohttp.ClientSession | None = None
         self.slots = UpstreamSlots(settings.upstream_connections_per_app, settings.upstream_queue_timeout)
         self._jwks: tuple[tuple[str, ...], bytes] | None = None
@@ -146,12 +146,24 @@ class Gateway:
         }
 
     # requests --------------------------------------------------------------
-    def _check(self, request: web.Request, app: AppRecord) -> Outcome:
+    def _admit(self, request: web.Request, app: AppRecord) -> Outcome | web.Response:
+        """The pipeline both routes share: identify -> authorize -> session, counted,
+        remembered as a use, and refused with a JSON body when not allowed."""
         now = self.clock()
-        outcome = authenticate(request.headers, request.cookies, app, self.state, self.sessions, now)
-        if outcome.allowed and outcome.identity is not None and self.last_seen is not None:
+        outcome = admit(request.headers, request.cookies, app, self.state.tokens_by_id, self.sessions, now)
+        label = _app_label(app)
+        metrics.REQUESTS.labels(label, outcome.reason).inc()
+        if not outcome.allowed:
+            return self._refuse(request, app, outcome)
+        if outcome.identity is not None and self.last_seen is not None:
             self.last_seen.saw(outcome.identity.namespace, outcome.identity.name, now)
+        if outcome.minted_exp is not None:
+            metrics.MINTED.labels(label).inc()
         return outcome
+
+    def _unknown_host(self) -> web.Response:
+        metrics.REQUESTS.labels("-", "unknown_host").inc()
+        return web.json_response({"error": "unknown_host"}, status=404)
 
     def _cookie(self, outcome: Outcome) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
@@ -183,8 +195,7 @@ class Gateway:
         if app is None:
             if request.path == OIDC_PATH:  # the gateway's own host, not an application's
                 return web.json_response(self._issuer_doc())
-            metrics.REQUESTS.labels("-", "unknown_host").inc()
-            return web.json_response({"error": "unknown_host"}, status=404)
+            return self._unknown_host()
         label = _app_label(app)
         # What needs no credentials is refused before any: no JWT minted, no use recorded.
         if app.upstream_refusal is not None:  # the operator reports why in the app's status
@@ -194,12 +205,9 @@ class Gateway:
             url = upstream_url(app.upstream, request)
         except AmbiguousPath:
             return web.json_response({"error": "ambiguous_path"}, status=400)
-        outcome = self._check(request, app)
-        metrics.REQUESTS.labels(label, outcome.reason).inc()
-        if not outcome.allowed:
-            return self._refuse(request, app, outcome)
-        if outcome.minted_exp is not None:
-            metrics.MINTED.labels(label).inc()
+        outcome = self._admit(request, app)
+        if isinstance(outcome, web.Response):
+            return outcome
         assert self.client is not None
         try:
             async with self.slots.slot(label) as free:
@@ -218,15 +226,11 @@ class Gateway:
         host = request.headers.get("X-Forwarded-Host") or request.host
         app = self.state.app_for_host(host)
         if app is None:
-            metrics.REQUESTS.labels("-", "unknown_host").inc()
-            return web.json_response({"error": "unknown_host"}, status=404)
-        outcome = self._check(request, app)
-        metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()
-        if not outcome.allowed:
-            return self._refuse(request, app, outcome)
+            return self._unknown_host()
+        outcome = self._admit(request, app)
+        if isinstance(outcome, web.Response):
+            return outcome
         headers = self._cookie(outcome)
-        if outcome.minted_exp is not None:
-            metrics.MINTED.labels(_app_label(app)).inc()
         if outcome.assertion is not None:
             headers[ASSERTION_HEADER] = outcome.assertion
         return web.Response(status=200, headers=headers)

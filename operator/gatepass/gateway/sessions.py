@@ -22,7 +22,8 @@ from typing import Any
 
 import jwt
 
-from gatepass.gateway.state import AppRecord, State, TokenRecord
+from gatepass.gateway.keyring import KeyRing
+from gatepass.gateway.state import AppRecord, TokenRecord
 
 ALGORITHM = "RS256"
 CRED_CLAIM = "gatepass_cred"
@@ -47,13 +48,14 @@ class Claims:
 
 
 class Sessions:
-    def __init__(self, issuer: str, cache_size: int = 50_000) -> None:
+    def __init__(self, issuer: str, keys: KeyRing, cache_size: int = 50_000) -> None:
         self.issuer = issuer
+        self.keys = keys
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Claims] = OrderedDict()
 
-    def mint(self, state: State, app: AppRecord, token: TokenRecord, now: float) -> tuple[str, float]:
-        key = state.signing_key
+    def mint(self, app: AppRecord, token: TokenRecord, now: float) -> tuple[str, float]:
+        key = self.keys.signing
         if key is None:
             raise InvalidSession("no_signing_key")
         exp = now + app.session_seconds
@@ -77,16 +79,16 @@ class Sessions:
         )
         return encoded, int(exp)
 
-    def verify(self, state: State, encoded: str, app: AppRecord, now: float) -> Claims:
+    def verify(self, encoded: str, app: AppRecord, now: float) -> Claims:
         claims = self._cache.get(encoded)
         if claims is None:
-            claims = self._verify_signature(state, encoded)
+            claims = self._verify_signature(encoded)
             self._remember(encoded, claims)
         else:
             self._cache.move_to_end(encoded)
         if now >= claims.exp:
             raise InvalidSession("session_expired")
-        if claims.kid not in state.keys_by_kid:
+        if claims.kid not in self.keys.by_kid:
             raise InvalidSession("unknown_key")
         if app.aud not in claims.aud:
             raise InvalidSession("wrong_audience")
@@ -94,12 +96,12 @@ class Sessions:
             raise InvalidSession("session_revoked")
         return claims
 
-    def _verify_signature(self, state: State, encoded: str) -> Claims:
+    def _verify_signature(self, encoded: str) -> Claims:
         try:
             header = jwt.get_unverified_header(encoded)
         except jwt.InvalidTokenError:
             raise InvalidSession("malformed_jwt") from None
-        key = state.keys_by_kid.get(str(header.get("kid", "")))
+        key = self.keys.by_kid.get(str(header.get("kid", "")))
         if key is None or header.get("alg") != ALGORITHM:
             raise InvalidSession("unknown_key" if key is None else "bad_algorithm")
         try:

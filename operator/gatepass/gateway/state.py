@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from yarl import URL
 
+from gatepass.gateway.keyring import KeyRing
 from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus, Policy
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.routing.hosts import Claim, normalize, owners
@@ -178,8 +179,7 @@ class State:
         self.claims: dict[Key, Claim] = {}
         self.apps_by_host: dict[str, AppRecord] = {}
         self._auds: dict[str, str] = {}  # uid -> aud, for the current seal key
-        self.keys: list[SigningKey] = []
-        self.keys_by_kid: dict[str, SigningKey] = {}
+        self.keyring = KeyRing()
 
     # the seal key -------------------------------------------------------
     def set_sealer(self, sealer: Sealer | None) -> None:
@@ -281,9 +281,12 @@ class State:
 
     # signing keys -------------------------------------------------------
     def set_keys(self, keys: list[SigningKey]) -> None:
-        self.keys = keys
-        self.keys_by_kid = {k.kid: k for k in keys}
+        self.keyring.set(keys)
+
+    @property
+    def keys(self) -> list[SigningKey]:
+        return self.keyring.keys
 
     @property
     def signing_key(self) -> SigningKey | None:
-        return self.keys[0] if self.keys else None
+        return self.keyring.signing

@@ -1,10 +1,5 @@
-"""The kopf side of the operator: settings, watches, and hand-off to the work queues.
-
-Handlers only enqueue keys. ``on.event`` is used on purpose: change handlers
-(``on.create``/``on.update``) keep a diff-base annotation and daemons/timers add
-finalizers, and a finalizer on a ServiceToken would leave it stuck in
-Terminating while the operator is down (delete must always revoke).
-"""
+"""The operator process: kopf settings, the work queues, and what each watch event means
+(the kopf handlers themselves are in handlers.py)."""
 
 from __future__ import annotations
 
@@ -19,21 +14,16 @@ from prometheus_client import start_http_server
 
 from gatepass.contract import (
     APPS,
-    COMPONENT_LABEL,
-    GATEWAY_COMPONENT,
-    GROUP,
     KEYS_LABEL,
-    LAST_SEEN_LABEL,
-    MANAGED_BY,
     MANAGED_SELECTOR,
     TOKEN_LABEL,
-    VERSION,
     last_seen_key,
     parse_last_seen,
 )
 from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
+from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler
 from gatepass.operator.kube import Kube, load_config
 from gatepass.operator.manifests import metrics_service_name
@@ -45,7 +35,6 @@ from gatepass.operator.workqueue import WorkQueue
 from gatepass.routing.hosts import HostIndex, claim_of, reserved_hosts
 
 log = logging.getLogger(__name__)
-GATEWAY_LABELS = {**MANAGED_BY, COMPONENT_LABEL: GATEWAY_COMPONENT}
 
 
 class OperatorApp:
@@ -197,63 +186,6 @@ class OperatorApp:
         ours = (self.config.gateway_name, metrics_service_name(self.config))
         if namespace == self.config.namespace and name in ours:
             self.infra.add(INFRA_KEY)
-
-
-def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
-    registry = kopf.OperatorRegistry()
-
-    @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        # kopf's own readers: the pod's service account, else KUBECONFIG.
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-
-    @kopf.on.startup(registry=registry)
-    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        app.configure(settings)
-        await app.start()
-
-    @kopf.on.probe(id="workers", registry=registry)
-    def workers(**_: Any) -> str:
-        # A failing probe makes kopf's /healthz answer 500: the kubelet restarts the pod.
-        dead = [q for q in app.queues if not q.alive]
-        if dead:
-            raise kopf.PermanentError(f"{len(dead)} work queue(s) lost a worker")
-        return "alive"
-
-    @kopf.on.cleanup(registry=registry)
-    async def cleanup(**_: Any) -> None:
-        await app.stop()
-
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    async def token_event(type: str, namespace: str | None, name: str, meta: kopf.Meta, **_: Any) -> None:
-        app.on_token(type, namespace or "", name, meta.get("resourceVersion"))
-
-    @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
-    async def app_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-        app.on_app(type, namespace or "", name, body)
-
-    @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
-    async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:
-        app.on_secret(namespace or "", name, labels)
-
-    @kopf.on.event("v1", "configmaps", labels={LAST_SEEN_LABEL: "true"}, registry=registry)
-    async def last_seen_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
-        if type == "DELETED":
-            app.on_last_seen_deleted(namespace or "", name)
-        else:
-            app.on_last_seen(namespace or "", name, body.get("data") or {})
-
-    if app.config.manage_gateway:
-
-        @kopf.on.event("apps", "v1", "deployments", labels=GATEWAY_LABELS, registry=registry)
-        async def deployment_event(namespace: str | None, name: str, **_: Any) -> None:
-            app.on_gateway_object(namespace or "", name)
-
-        @kopf.on.event("v1", "services", labels=GATEWAY_LABELS, registry=registry)
-        async def service_event(namespace: str | None, name: str, **_: Any) -> None:
-            app.on_gateway_object(namespace or "", name)
-
-    return registry
 
 
 async def run(config: OperatorSettings) -> None:

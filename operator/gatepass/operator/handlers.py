@@ -1,0 +1,95 @@
+"""The kopf registry: thin handlers that hand every event to :class:`OperatorApp`.
+
+Handlers only enqueue keys. ``on.event`` is used on purpose: change handlers
+(``on.create``/``on.update``) keep a diff-base annotation and daemons/timers add
+finalizers, and a finalizer on a ServiceToken would leave it stuck in
+Terminating while the operator is down (delete must always revoke).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import kopf
+
+from gatepass.contract import (
+    APPS,
+    COMPONENT_LABEL,
+    GATEWAY_COMPONENT,
+    GROUP,
+    LAST_SEEN_LABEL,
+    MANAGED_BY,
+    TOKENS,
+    VERSION,
+)
+
+if TYPE_CHECKING:
+    from gatepass.operator.app import OperatorApp
+
+
+def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    _lifecycle(registry, app)
+    _resources(registry, app)
+    if app.config.manage_gateway:
+        _gateway(registry, app)
+    return registry
+
+
+def _lifecycle(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # kopf's own readers: the pod's service account, else KUBECONFIG.
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        app.configure(settings)
+        await app.start()
+
+    @kopf.on.probe(id="workers", registry=registry)
+    def workers(**_: Any) -> str:
+        # A failing probe makes kopf's /healthz answer 500: the kubelet restarts the pod.
+        dead = [q for q in app.queues if not q.alive]
+        if dead:
+            raise kopf.PermanentError(f"{len(dead)} work queue(s) lost a worker")
+        return "alive"
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await app.stop()
+
+
+def _resources(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
+    @kopf.on.event(GROUP, VERSION, TOKENS, registry=registry)
+    async def token_event(type: str, namespace: str | None, name: str, meta: kopf.Meta, **_: Any) -> None:
+        app.on_token(type, namespace or "", name, meta.get("resourceVersion"))
+
+    @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
+    async def app_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+        app.on_app(type, namespace or "", name, body)
+
+    @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
+    async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:
+        app.on_secret(namespace or "", name, labels)
+
+    @kopf.on.event("v1", "configmaps", labels={LAST_SEEN_LABEL: "true"}, registry=registry)
+    async def last_seen_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+        if type == "DELETED":
+            app.on_last_seen_deleted(namespace or "", name)
+        else:
+            app.on_last_seen(namespace or "", name, body.get("data") or {})
+
+
+def _gateway(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
+    labels = {**MANAGED_BY, COMPONENT_LABEL: GATEWAY_COMPONENT}
+
+    @kopf.on.event("apps", "v1", "deployments", labels=labels, registry=registry)
+    async def deployment_event(namespace: str | None, name: str, **_: Any) -> None:
+        app.on_gateway_object(namespace or "", name)
+
+    @kopf.on.event("v1", "services", labels=labels, registry=registry)
+    async def service_event(namespace: str | None, name: str, **_: Any) -> None:
+        app.on_gateway_object(namespace or "", name)

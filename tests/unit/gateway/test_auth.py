@@ -1,0 +1,137 @@
+"""The three steps of admitting a request, each on its own: identify, authorize, session."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import jwt
+import pytest
+from multidict import CIMultiDict
+from yarl import URL
+
+from gatepass.gateway.auth import Caller, Outcome, admit, authorize, identify, session
+from gatepass.gateway.keyring import KeyRing
+from gatepass.gateway.sessions import Sessions
+from gatepass.gateway.state import AppRecord, TokenRecord
+from gatepass.models.accessapplication import Policy
+from gatepass.trust import signing
+from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
+
+ISSUER = "https://gatepass.test"
+NOW = 1_800_000_000.0
+SECRET = new_client_secret()
+TOKEN = TokenRecord("ns", "ci", new_client_id(), secret_hash(SECRET))
+
+
+def app(*policies: Mapping[str, object]) -> AppRecord:
+    return AppRecord(
+        namespace="ns",
+        name="app",
+        hosts=("app.test",),
+        upstream=URL("http://up.ns"),
+        session_seconds=3600,
+        policies=[Policy.model_validate(p) for p in policies],
+        uid="u1",
+        aud="a" * 64,
+    )
+
+
+ALLOW_CI: Mapping[str, object] = {"decision": "serviceAuth", "include": [{"serviceToken": {"name": "ci"}}]}
+BYPASS: Mapping[str, object] = {"decision": "bypass", "include": [{"everyone": {}}]}
+
+
+@pytest.fixture(scope="module")
+def sessions() -> Sessions:
+    ring = KeyRing()
+    ring.set(signing.load(signing.to_secret_data([signing.generate(datetime.now(UTC), ISSUER)])))
+    return Sessions(ISSUER, ring)
+
+
+def headers(**h: str) -> CIMultiDict[str]:
+    return CIMultiDict((k.replace("_", "-"), v) for k, v in h.items())
+
+
+def creds(secret: str = SECRET) -> CIMultiDict[str]:
+    return headers(CF_Access_Client_Id=TOKEN.client_id, CF_Access_Client_Secret=secret)
+
+
+TOKENS = {TOKEN.client_id: TOKEN}
+
+
+def test_identify_by_credentials(sessions: Sessions) -> None:
+    assert identify(creds(), {}, app(), TOKENS, sessions, NOW) == Caller(TOKEN)
+    assert identify(creds(new_client_secret()), {}, app(), TOKENS, sessions, NOW) == Outcome(
+        401, "invalid_credentials"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sent", "reason"),
+    [
+        (headers(CF_Access_Client_Id=TOKEN.client_id), "incomplete_credentials"),
+        (headers(CF_Access_Client_Secret=SECRET), "incomplete_credentials"),
+        (headers(CF_Access_Client_Id="nope", CF_Access_Client_Secret=SECRET), "malformed_credentials"),
+        (
+            CIMultiDict(
+                [("CF-Access-Client-Id", TOKEN.client_id)] * 2 + [("CF-Access-Client-Secret", SECRET)]
+            ),
+            "duplicate_credentials",
+        ),
+        (CIMultiDict([("cf-access-token", "a.b.c")] * 2), "duplicate_credentials"),
+        (headers(cf_access_token="not-a-jwt"), "malformed_jwt"),
+    ],
+)
+def test_identify_refuses_what_does_not_authenticate(
+    sent: CIMultiDict[str], reason: str, sessions: Sessions
+) -> None:
+    assert identify(sent, {}, app(), TOKENS, sessions, NOW) == Outcome(401, reason)
+
+
+def test_identify_nobody_is_not_a_refusal(sessions: Sessions) -> None:
+    assert identify(headers(), {}, app(), TOKENS, sessions, NOW) == Caller()
+
+
+def test_identify_by_session_and_its_end(sessions: Sessions) -> None:
+    jwt_, _ = sessions.mint(app(), TOKEN, NOW)
+    assert identify(headers(), {"CF_Authorization": jwt_}, app(), TOKENS, sessions, NOW) == Caller(
+        TOKEN, jwt_
+    )
+    assert identify(headers(cf_access_token=jwt_), {}, app(), {}, sessions, NOW) == Outcome(
+        401, "token_revoked"
+    )
+    disabled = {TOKEN.client_id: TokenRecord("ns", "ci", TOKEN.client_id, TOKEN.secret_hash, enabled=False)}
+    assert identify(creds(), {}, app(), disabled, sessions, NOW) == Outcome(401, "token_disabled")
+
+
+def test_authorize_follows_the_policies() -> None:
+    assert authorize(app(ALLOW_CI), Caller(TOKEN)).reason == "allowed"
+    assert authorize(app(ALLOW_CI), Caller()) == Outcome(401, "no_credentials")
+    other = TokenRecord("ns", "other", new_client_id(), TOKEN.secret_hash)
+    assert authorize(app(ALLOW_CI), Caller(other)).status == 403
+    assert authorize(app(BYPASS), Caller()).reason == "bypass"
+    deny: Mapping[str, object] = {"decision": "deny", "include": [{"everyone": {}}]}
+    assert authorize(app(deny, ALLOW_CI), Caller(TOKEN)).reason == "denied_by_policy"
+
+
+def test_session_mints_for_credentials_and_reuses_a_presented_jwt(sessions: Sessions) -> None:
+    allowed = authorize(app(ALLOW_CI), Caller(TOKEN))
+    minted = session(allowed, Caller(TOKEN), app(ALLOW_CI), sessions, NOW)
+    assert minted.assertion is not None
+    assert minted.minted_exp == NOW + 3600
+    claims = jwt.decode(minted.assertion, options={"verify_signature": False})
+    assert (claims["common_name"], claims["aud"]) == (TOKEN.client_id, ["a" * 64])
+    reused = session(allowed, Caller(TOKEN, "presented.jwt"), app(ALLOW_CI), sessions, NOW)
+    assert (reused.assertion, reused.minted_exp) == ("presented.jwt", None)
+    bypass = authorize(app(BYPASS), Caller(TOKEN))
+    assert session(bypass, Caller(TOKEN), app(BYPASS), sessions, NOW).assertion is None
+
+
+def test_session_without_a_signing_key_is_503() -> None:
+    allowed = authorize(app(ALLOW_CI), Caller(TOKEN))
+    assert session(allowed, Caller(TOKEN), app(ALLOW_CI), Sessions(ISSUER, KeyRing()), NOW).status == 503
+
+
+def test_a_wrong_secret_is_refused_even_where_everyone_may_pass(sessions: Sessions) -> None:
+    assert admit(creds(new_client_secret()), {}, app(BYPASS), TOKENS, sessions, NOW).status == 401
+    assert admit(headers(), {}, app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"
