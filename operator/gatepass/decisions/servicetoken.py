@@ -136,10 +136,6 @@ class SecretWrite:
     # labels/annotations change, the data stays.
     client_id: str | None = None
 
-    @property
-    def new_secret(self) -> bool:
-        return self.client_id is not None
-
 
 @dataclass(frozen=True)
 class Plan:

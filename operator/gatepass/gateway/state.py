@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -17,8 +18,8 @@ from pydantic import ValidationError
 from yarl import URL
 
 from gatepass.gateway.keyring import KeyRing
-from gatepass.models.accessapplication import AccessApplicationSpec, AccessApplicationStatus, Policy
-from gatepass.models.servicetoken import ServiceTokenStatus
+from gatepass.models.accessapplication import AccessApplication, Policy
+from gatepass.models.servicetoken import ServiceToken
 from gatepass.routing.hosts import Claim, normalize, owners
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import secret_hash, session_tag
@@ -103,58 +104,59 @@ class AppRecord:
         return Claim(self.namespace, self.name, self.created, self.hosts)
 
 
-def token_record(obj: dict[str, Any]) -> TokenRecord | None:
+def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
     """A ServiceToken the gateway may check once State has verified its seal, or None
     (not issued yet, or unreadable)."""
-    meta = obj.get("metadata") or {}
     try:
-        st = ServiceTokenStatus.model_validate(obj.get("status") or {})
+        token = ServiceToken.model_validate(obj)
     except ValidationError:
-        log.warning("ignoring ServiceToken %s/%s: unreadable status", meta.get("namespace"), meta.get("name"))
+        meta = obj.get("metadata") or {}
+        log.warning("ignoring ServiceToken %s/%s: unreadable", meta.get("namespace"), meta.get("name"))
         return None
+    meta, st = token.metadata, token.status
     if not st.client_id or not st.secret_hash:
         return None
     return TokenRecord(
-        namespace=meta["namespace"],
-        name=meta["name"],
+        namespace=meta.namespace,
+        name=meta.name,
         client_id=st.client_id,
         secret_hash=st.secret_hash,
-        enabled=(obj.get("spec") or {}).get("enabled", True) is not False,
+        enabled=token.spec.enabled,
         expires_at=_epoch(st.expires_at),
         previous_hash=st.previous_secret_hash,
         previous_expires_at=_epoch(st.previous_secret_expires_at),
-        created=str(meta.get("creationTimestamp") or ""),
-        sealed=token_fields(str(meta.get("uid") or ""), meta["namespace"], meta["name"], st),
+        created=meta.creation_timestamp or "",
+        sealed=token_fields(meta.uid, meta.namespace, meta.name, st),
         seal=st.seal,
     )
 
 
-def app_record(obj: dict[str, Any]) -> AppRecord | None:
+def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
     """An AccessApplication the gateway can serve, or None (unreadable).
 
     Nothing in its status decides who gets what: ``aud`` is derived from the uid
     (State), and ``sessionsRevokedBefore`` can only end this application's own sessions."""
-    meta = obj.get("metadata") or {}
     try:
-        spec = AccessApplicationSpec.model_validate(obj.get("spec") or {})
-        st = AccessApplicationStatus.model_validate(obj.get("status") or {})
-        session = spec.session.total_seconds()
-        upstream = URL(spec.upstream)
+        app = AccessApplication.model_validate(obj)
+        session = app.spec.session.total_seconds()
+        upstream = URL(app.spec.upstream)
     except (ValidationError, ValueError):
+        meta = obj.get("metadata") or {}
         log.warning("ignoring AccessApplication %s/%s: invalid spec", meta.get("namespace"), meta.get("name"))
         return None
-    if not meta.get("uid"):
+    meta = app.metadata
+    if not meta.uid:
         return None
     return AppRecord(
-        namespace=meta["namespace"],
-        name=meta["name"],
-        hosts=tuple(normalize(h) for h in spec.hosts),
+        namespace=meta.namespace,
+        name=meta.name,
+        hosts=tuple(normalize(h) for h in app.spec.hosts),
         upstream=upstream,
         session_seconds=session,
-        policies=spec.policies,
-        uid=meta["uid"],
-        sessions_revoked_before=_epoch(st.sessions_revoked_before),
-        created=str(meta.get("creationTimestamp") or ""),
+        policies=app.spec.policies,
+        uid=meta.uid,
+        sessions_revoked_before=_epoch(app.status.sessions_revoked_before),
+        created=meta.creation_timestamp or "",
     )
 
 

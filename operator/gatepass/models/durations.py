@@ -43,13 +43,3 @@ def parse_lifetime(text: str) -> timedelta | None:
     if value <= timedelta(0):
         raise ValueError(f"duration must be positive, got {text!r}")
     return value
-
-
-def format_duration(value: timedelta) -> str:
-    """Render a timedelta the way Go would for whole seconds (``36h0m0s`` -> ``36h``)."""
-    total = int(value.total_seconds())
-    if total == 0:
-        return "0s"
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)

@@ -79,9 +79,6 @@ class WorkQueue:
         self._cancel_timer(key)
         self._failures.pop(key, None)
 
-    def pending_timers(self) -> int:
-        return len(self._timers)
-
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
         self.add(key)

@@ -29,7 +29,6 @@ _CHECK_LEN = 6  # ceil(32 / log2(62))
 SECRET_LENGTH = len(SECRET_PREFIX) + _BODY_LEN + _CHECK_LEN
 _CLIENT_ID = re.compile(r"^[0-9a-f]{32}\.access$")
 _SECRET = re.compile(rf"^{SECRET_PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}$")
-_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def _base62(value: int, width: int) -> str:
@@ -71,15 +70,6 @@ def is_client_secret(text: str) -> bool:
 def secret_hash(secret: str) -> str:
     """The value kept in status: ``sha256:<hex>``."""
     return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
-
-
-def is_secret_hash(text: str) -> bool:
-    return bool(_HASH.match(text))
-
-
-def hash_matches(secret: str, expected: str) -> bool:
-    """Constant-time comparison of a presented secret against a stored hash."""
-    return hmac.compare_digest(secret_hash(secret).encode(), expected.encode())
 
 
 def session_tag(secret_hash_: str) -> str:

@@ -432,7 +432,7 @@ def test_an_edited_secret_template_reaches_the_secret_without_touching_credentia
     assert plan.action is Action.NONE
     assert plan.pending is None
     assert plan.secret is not None
-    assert not plan.secret.new_secret  # the data stays as it is
+    assert plan.secret.client_id is None  # no new secret: the data stays as it is
     assert plan.secret.metadata.labels == {"team": "a", **LABELS}
     assert (plan.status.client_id, plan.status.secret_hash) == (CID, H1)
     assert [e.reason for e in plan.events] == ["SecretUpdated"]
