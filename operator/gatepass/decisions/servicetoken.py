@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gatepass.contract import format_ts
+from gatepass.contract import SECRET_TEMPLATE_ANNOTATION, format_ts
 from gatepass.decisions.secretmeta import SecretMetadata, desired
 from gatepass.models.conditions import EXPIRING_SOON, READY, ConditionStatus, find, set_condition
 from gatepass.models.durations import parse
@@ -320,14 +320,21 @@ def _secret_write(
     want = desired(token.spec.secret_template, token.name, secret.labels, secret.annotations)
     if (want.labels, want.annotations) == (dict(secret.labels), dict(secret.annotations)):
         return None
-    d.events.append(
-        Event(
-            "Normal",
-            "SecretUpdated",
-            f"labels and annotations of Secret {token.secret_name} follow spec.secretTemplate",
+    # Only the operator's own record of the template's keys (a Secret written by a version
+    # before it existed): written quietly, not announced once per token on upgrade.
+    if (want.labels, _visible(want.annotations)) != (dict(secret.labels), _visible(secret.annotations)):
+        d.events.append(
+            Event(
+                "Normal",
+                "SecretUpdated",
+                f"labels and annotations of Secret {token.secret_name} follow spec.secretTemplate",
+            )
         )
-    )
     return SecretWrite(want)
+
+
+def _visible(annotations: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in annotations.items() if k != SECRET_TEMPLATE_ANNOTATION}
 
 
 def _apply_credential_change(

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gatepass.contract import MANAGED_BY, TOKEN_LABEL
+from gatepass.contract import MANAGED_BY, SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL
 from gatepass.decisions.servicetoken import (
     CREDENTIAL_CHECKS,
     READY_CHECKS,
@@ -490,3 +490,13 @@ def test_the_last_ready_check_always_answers() -> None:
     token = TokenView(spec=ServiceTokenSpec(), status=ServiceTokenStatus())
     assert READY_CHECKS[-1][1](token, ServiceTokenStatus(), Action.NONE, T0) is not None
     assert ready(token, ServiceTokenStatus(), Action.CONFLICT, T0)[1] == "SecretConflict"
+
+
+def test_a_secret_from_before_the_template_record_gets_it_quietly() -> None:
+    spec = ServiceTokenSpec.model_validate({"duration": "100h", "secretTemplate": {"labels": {"team": "a"}}})
+    token = TokenView(spec=spec, status=ServiceTokenStatus.model_validate(issued()), name="tok")
+    older = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H1, labels={"team": "a", **LABELS})
+    plan = decide(token, older, NEW, T0 + H)
+    assert plan.secret is not None
+    assert SECRET_TEMPLATE_ANNOTATION in plan.secret.metadata.annotations
+    assert plan.events == ()  # an upgrade does not post an Event per token
