@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gatepass.contract import ObjectKey as TokenKey
 from gatepass.models.accessapplication import (
     AccessApplication,
     AccessApplicationSpec,
@@ -14,8 +15,6 @@ from gatepass.models.accessapplication import (
 from gatepass.models.conditions import READY, TOKENS_RESOLVED, set_condition
 from gatepass.models.events import Event
 from gatepass.routing.hosts import Conflict
-
-TokenKey = tuple[str, str]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 from yarl import URL
 
+from gatepass.contract import ObjectKey as Key
 from gatepass.gateway.keyring import KeyRing
 from gatepass.models.accessapplication import AccessApplication, Policy
 from gatepass.models.servicetoken import ServiceToken
@@ -27,7 +28,6 @@ from gatepass.trust.seal import Fields, Sealer, token_fields
 from gatepass.trust.signing import SigningKey
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
 
 
 def _epoch(t: datetime | None) -> float | None:

@@ -9,11 +9,12 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from gatepass.contract import ObjectKey as Key
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.kube import Conflict, Kube
 from gatepass.operator.sealkey import SealKey
-from gatepass.operator.workqueue import Key, Retry
+from gatepass.operator.workqueue import Retry
 from gatepass.routing.hosts import HostIndex
 from gatepass.routing.upstreams import UpstreamPolicy
 

@@ -10,13 +10,14 @@ from datetime import datetime
 from kubernetes_asyncio import client
 
 from gatepass.contract import KEYS_LABEL, LAST_SEEN_LABEL, MANAGED_BY, SEAL_ENTRY
+from gatepass.contract import ObjectKey as Key
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.kube import Conflict, Kube
 from gatepass.operator.manifests import deployment, metrics_service, service
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
-from gatepass.operator.workqueue import Key, Retry
+from gatepass.operator.workqueue import Retry
 from gatepass.trust import signing
 from gatepass.trust.seal import generate_key
 

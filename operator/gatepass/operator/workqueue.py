@@ -14,9 +14,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+from gatepass.contract import ObjectKey as Key
+
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]  # (namespace, name)
 Worker = Callable[[Key], Awaitable[datetime | None]]
 
 # Cap one sleep: wall-clock and monotonic clocks drift apart over months, and a

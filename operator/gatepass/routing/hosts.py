@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-AppKey = tuple[str, str]
+from gatepass.contract import ObjectKey as AppKey
 
 
 @dataclass(frozen=True)

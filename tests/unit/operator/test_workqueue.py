@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gatepass.operator.workqueue import Key, Retry, WorkQueue
+from gatepass.contract import ObjectKey as Key
+from gatepass.operator.workqueue import Retry, WorkQueue
 
 
 class Recorder:
