@@ -104,7 +104,7 @@ def view(token: ServiceToken, sealer: Sealer, last_seen: datetime | None = None)
     meta, status = token.metadata, token.status
     trusted = sealer.trusts(meta.uid, meta.namespace, meta.name, status)
     return TokenView(
-        spec=token.spec.model_copy(update={"secret_name": token.secret_name}),
+        spec=token.spec,
         status=status if trusted else distrust(status),
         name=meta.name,
         tampered=not trusted,
@@ -274,9 +274,9 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         _credential_event(d, kind, why, token)
     pending = None
     if action.generates:
-        # A new token (or an untrusted record) gets a new Client ID; otherwise it stays.
-        keep_id = token.status.client_id if action is not Action.ISSUE else None
-        st.client_id, st.secret_hash = keep_id or candidate.client_id, candidate.secret_hash
+        # A Client ID stays; a new token (or a distrusted record) has none and takes the candidate's.
+        st.client_id = token.status.client_id or candidate.client_id
+        st.secret_hash = candidate.secret_hash
         pending = token.status.model_copy(
             update={
                 "pending_secret_hash": candidate.secret_hash,
@@ -342,7 +342,6 @@ def _apply_credential_change(
 ) -> None:
     st = d.status
     if action is Action.ISSUE:
-        st.client_id = None
         st.created_at = now
         st.expires_at = None if life is None else now + life
         st.observed_duration = token.spec.duration
