@@ -39,6 +39,29 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "serviceAuth policy cannot include everyone",
     ),
     ("unknown field", {"colour": "red"}, 'unknown field "spec.colour"'),
+    ("strict mode not a boolean", {"strictServiceTokenAuth": "yes"}, "spec.strictServiceTokenAuth"),
+    (
+        "credentials header not a header name",
+        {"readServiceTokensFromHeader": "X Access"},
+        "spec.readServiceTokensFromHeader",
+    ),
+    ("credentials header empty", {"readServiceTokensFromHeader": ""}, "spec.readServiceTokensFromHeader"),
+    (
+        "credentials header is the cookie",
+        {"readServiceTokensFromHeader": "Cookie"},
+        "spec.readServiceTokensFromHeader",
+    ),
+    (
+        "credentials header is Cloudflare's secret header, CGI spelling",
+        {"readServiceTokensFromHeader": "CF_ACCESS_CLIENT_SECRET"},
+        "spec.readServiceTokensFromHeader",
+    ),
+    (
+        "credentials header is Authorization",
+        {"readServiceTokensFromHeader": "authorization"},
+        "allowBasicAuth",
+    ),
+    ("basic auth not a boolean", {"allowBasicAuth": 1}, "spec.allowBasicAuth"),
     (
         "token rule without a name",
         {"policies": [{"decision": "deny", "include": [{"serviceToken": {}}]}]},
@@ -60,3 +83,12 @@ def test_bad_application_is_rejected(
 def test_good_application_gets_defaults(api: client.ApiClient, crds: None, namespace: str) -> None:
     created = Apps(api, namespace).create("good", OK)
     assert created["spec"]["sessionDuration"] == "24h"
+    # The seed's cookie flow stays the default: an existing application is not switched.
+    assert created["spec"]["strictServiceTokenAuth"] is False
+    assert created["spec"]["allowBasicAuth"] is False
+    assert "readServiceTokensFromHeader" not in created["spec"]
+
+
+def test_a_custom_credentials_header_is_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:
+    created = Apps(api, namespace).create("header", {**OK, "readServiceTokensFromHeader": "X-Access_Token"})
+    assert created["spec"]["readServiceTokensFromHeader"] == "X-Access_Token"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -215,17 +216,93 @@ def test_rotation_old_and_new_work_until_grace_ends(env: Env) -> None:
 
 
 def test_bypass_and_deny(env: Env) -> None:
+    # Cloudflare's order: bypass and serviceAuth first; a deny refuses what they leave out.
     host, _ = env.app(
         "public",
         [
+            {
+                "decision": "bypass",
+                "include": [{"everyone": {}}],
+                "exclude": [{"serviceToken": {"name": "blocked"}}],
+            },
             {"decision": "deny", "include": [{"serviceToken": {"name": "blocked"}}]},
-            {"decision": "bypass", "include": [{"everyone": {}}]},
         ],
     )
     blocked = env.token("blocked")
     assert env.get(host).status_code == 200
     assert "Cf-Access-Jwt-Assertion" not in env.upstream.seen[-1]["headers"]
     wait_for(lambda: env.get(host, headers=headers_of(blocked)).status_code == 403, timeout=5)
+    assert env.apps.condition("public", "DenyPoliciesEffective")["status"] == "True"
+
+
+def test_a_deny_above_bypass_is_overruled_and_said_so(env: Env, api: client.ApiClient) -> None:
+    """The upgrade hazard: a manifest written for first-match-wins. Served as Cloudflare
+    would serve it, with a warning condition and Event naming both policies."""
+    host, _ = env.app(
+        "legacy",
+        [
+            {"name": "no-blocked", "decision": "deny", "include": [{"serviceToken": {"name": "blocked"}}]},
+            {"name": "public", "decision": "bypass", "include": [{"everyone": {}}]},
+        ],
+    )
+    blocked = env.token("blocked")
+    cond = wait_for(lambda: env.apps.condition("legacy", "DenyPoliciesEffective"), timeout=5)
+    assert (cond["status"], cond["reason"]) == ("False", "OverruledByAllowingPolicy")
+    assert "deny policy no-blocked is listed above public" in cond["message"]
+    def warnings() -> list[str]:
+        events = client.CoreV1Api(api).list_namespaced_event(
+            env.tokens.ns, field_selector="involvedObject.name=legacy,reason=OverruledByAllowingPolicy"
+        )
+        return [e.type for e in events.items]
+
+    assert wait_for(warnings, timeout=5) == ["Warning"]
+    assert env.get(host, headers=headers_of(blocked)).status_code == 200
+
+
+def test_strict_mode_one_header_and_basic_auth(env: Env) -> None:
+    """Cloudflare's application options, set on the API server, honoured by the gateway."""
+    host, _ = env.app(
+        "strict",
+        strictServiceTokenAuth=True,
+        readServiceTokensFromHeader="X-Access",
+        allowBasicAuth=True,
+    )
+    creds = env.token("s")
+    r = wait_token_known(env, host, creds)
+    assert r.status_code == 200
+    assert "CF_Authorization" not in r.cookies
+    assertion = env.upstream.seen[-1]["headers"]["Cf-Access-Jwt-Assertion"]
+    r = env.get(host, headers={"cf-access-token": assertion})
+    assert (r.status_code, r.json()) == (401, {"error": "session_not_accepted"})
+    one = json.dumps({"cf-access-client-id": creds.client_id, "cf-access-client-secret": creds.client_secret})
+    assert env.get(host, headers={"X-Access": one}).status_code == 200
+    assert "X-Access" not in env.upstream.seen[-1]["headers"]
+    r = env.get(host)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic ")
+    r = env.http.get(
+        env.gateway.url + "/", headers={"Host": host}, auth=(creds.client_id, creds.client_secret), timeout=10
+    )
+    assert r.status_code == 200
+    assert "Authorization" not in env.upstream.seen[-1]["headers"]
+
+
+def test_get_identity(env: Env, api: client.ApiClient) -> None:
+    host, aud = env.app("who")
+    creds = env.token("w")
+    wait_token_known(env, host, creds)
+    r = env.get(host, "/cdn-cgi/access/get-identity", headers=headers_of(creds))
+    assert r.status_code == 200
+    uid = env.tokens.get("w")["metadata"]["uid"]
+    body = r.json()
+    assert {k: body[k] for k in ("aud", "common_name", "service_token_id", "service_token_status")} == {
+        "aud": [aud],
+        "common_name": creds.client_id,
+        "service_token_id": uid,
+        "service_token_status": True,
+    }
+    assert (body["service_token_name"], body["service_token_namespace"]) == ("w", env.tokens.ns)
+    assert creds.client_secret not in r.text
 
 
 def test_revoke_existing_sessions(env: Env) -> None:

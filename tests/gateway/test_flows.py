@@ -139,16 +139,22 @@ def _pairs(headers: dict[str, str] | list[tuple[str, str]]) -> list[tuple[str, s
 
 
 async def test_bypass_and_deny_policies(world: World) -> None:
+    # As Cloudflare: the allowing policies first, so a deny refuses only what they leave out.
     world.app(
         "mixed",
         [HOST],
         [
             {"decision": "deny", "include": [{"serviceToken": {"name": "banned"}}]},
-            {"decision": "bypass", "include": [{"everyone": {}}]},
+            {
+                "decision": "bypass",
+                "include": [{"everyone": {}}],
+                "exclude": [{"serviceToken": {"name": "banned"}}],
+            },
         ],
     )
     banned, fine = world.token("banned"), world.token("fine")
-    assert (await world.get(HOST, headers=banned.headers))[0] == 403
+    status, body, _ = await world.get(HOST, headers=banned.headers)
+    assert (status, body) == (403, {"error": "denied_by_policy"})
     status, _, resp = await world.get(HOST, headers={"Cf-Access-Jwt-Assertion": "forged"})
     assert status == 200
     # bypass: nothing minted, and a client-made assertion never reaches the origin
@@ -157,6 +163,18 @@ async def test_bypass_and_deny_policies(world: World) -> None:
     assert (await world.get(HOST, headers=fine.headers))[0] == 200
     wrong = {**fine.headers, "CF-Access-Client-Secret": banned.client_secret}
     assert (await world.get(HOST, headers=wrong))[0] == 401  # bad credentials are refused even here
+
+
+async def test_a_deny_listed_first_does_not_overrule_bypass(world: World) -> None:
+    world.app(
+        "listed",
+        [HOST],
+        [
+            {"decision": "deny", "include": [{"serviceToken": {"name": "banned"}}]},
+            {"decision": "bypass", "include": [{"everyone": {}}]},
+        ],
+    )
+    assert (await world.get(HOST, headers=world.token("banned").headers))[0] == 200
 
 
 async def test_require_and_exclude(world: World) -> None:

@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.contract import ObjectKey as TokenKey
+from gatepass.decisions.policy import Overruled, overruled_denies
 from gatepass.models.accessapplication import (
     AccessApplication,
     AccessApplicationSpec,
     AccessApplicationStatus,
 )
-from gatepass.models.conditions import READY, TOKENS_RESOLVED, set_condition
+from gatepass.models.conditions import (
+    DENY_POLICIES_EFFECTIVE,
+    READY,
+    TOKENS_RESOLVED,
+    ConditionStatus,
+    find,
+    set_condition,
+)
 from gatepass.models.events import Event
 from gatepass.routing.hosts import Conflict
 
@@ -32,6 +40,65 @@ def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[
             if rule.service_token is not None:
                 refs.add((rule.service_token.namespace or namespace, rule.service_token.name))
     return frozenset(refs)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A condition to set; ``event``: a Warning Event when it newly says this."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str
+    event: bool = False
+
+
+def _tokens_resolved(missing: Sequence[str]) -> Change:
+    if missing:
+        msg = "policies name ServiceTokens that do not exist (they match nothing): " + ", ".join(missing)
+        return Change(TOKENS_RESOLVED, "False", "MissingServiceTokens", msg, event=True)
+    return Change(TOKENS_RESOLVED, "True", "Resolved", "every ServiceToken named exists")
+
+
+def _denies_effective(overruled: Sequence[Overruled]) -> Change:
+    """A deny listed above an allowing policy that may admit the same callers: read top
+    to bottom (as gatepass 0.1.0 did) it refused them; evaluated as Cloudflare
+    does, it does not. Said loudly, since it changes who gets in."""
+    if not overruled:
+        return Change(
+            DENY_POLICIES_EFFECTIVE,
+            "True",
+            "Effective",
+            "no deny policy is listed above an allowing policy that may admit the same callers",
+        )
+    msg = (
+        "; ".join(f"deny policy {o.deny} is listed above {o.by}" for o in overruled)
+        + ": bypass and serviceAuth policies are evaluated first, so callers both match are"
+        " admitted; to refuse them, add them to the allowing policy's exclude"
+    )
+    return Change(DENY_POLICIES_EFFECTIVE, "False", "OverruledByAllowingPolicy", msg, event=True)
+
+
+def _ready(
+    spec: AccessApplicationSpec, host_conflicts: Sequence[Conflict], upstream_refusal: str | None
+) -> Change:
+    if upstream_refusal is not None:
+        msg = f"not served: spec.upstream {spec.upstream} {upstream_refusal}"
+        return Change(READY, "False", "UpstreamNotAllowed", msg, event=True)
+    if host_conflicts:
+        # Only the namespace of the owner: the name of another tenant's object is theirs.
+        msg = "not served for " + "; ".join(
+            f"{c.host} (reserved for the gateway itself)"
+            if c.owner_namespace is None
+            else f"{c.host} (claimed earlier by an application in namespace {c.owner_namespace})"
+            for c in host_conflicts
+        )
+        served = [h for h in spec.hosts if h not in {c.host for c in host_conflicts}]
+        if served:
+            msg += "; serving " + ", ".join(served)
+        return Change(READY, "False", "HostConflict", msg, event=True)
+    hosts = ", ".join(spec.hosts)
+    return Change(READY, "True", "Serving", f"the gateway serves {hosts} -> {spec.upstream}")
 
 
 def decide_app(
@@ -56,56 +123,16 @@ def decide_app(
 
     refs = referenced_tokens(spec, namespace)
     missing = sorted(f"{ns}/{name}" for ns, name in refs - set(existing_tokens))
-    old = next((c for c in status.conditions if c.type == TOKENS_RESOLVED), None)
-    if missing:
-        msg = "policies name ServiceTokens that do not exist (they match nothing): " + ", ".join(missing)
+    for change in (
+        _tokens_resolved(missing),
+        _denies_effective(overruled_denies(spec.policies, namespace)),
+        _ready(spec, host_conflicts, upstream_refusal),
+    ):
+        old = find(status.conditions, change.type)
         st.conditions = set_condition(
-            st.conditions, TOKENS_RESOLVED, "False", "MissingServiceTokens", msg, now, generation
+            st.conditions, change.type, change.status, change.reason, change.message, now, generation
         )
-        if old is None or old.status != "False" or old.message != msg:
-            events.append(Event("Warning", "MissingServiceTokens", msg))
-    else:
-        st.conditions = set_condition(
-            st.conditions,
-            TOKENS_RESOLVED,
-            "True",
-            "Resolved",
-            "every ServiceToken named exists",
-            now,
-            generation,
-        )
-    old_ready = next((c for c in status.conditions if c.type == READY), None)
-    if upstream_refusal is not None:
-        msg = f"not served: spec.upstream {spec.upstream} {upstream_refusal}"
-        st.conditions = set_condition(
-            st.conditions, READY, "False", "UpstreamNotAllowed", msg, now, generation
-        )
-        if old_ready is None or old_ready.reason != "UpstreamNotAllowed" or old_ready.message != msg:
-            events.append(Event("Warning", "UpstreamNotAllowed", msg))
-    elif host_conflicts:
-        # Only the namespace of the owner: the name of another tenant's object is theirs.
-        msg = "not served for " + "; ".join(
-            f"{c.host} (reserved for the gateway itself)"
-            if c.owner_namespace is None
-            else f"{c.host} (claimed earlier by an application in namespace {c.owner_namespace})"
-            for c in host_conflicts
-        )
-        served = [h for h in spec.hosts if h not in {c.host for c in host_conflicts}]
-        if served:
-            msg += "; serving " + ", ".join(served)
-        st.conditions = set_condition(st.conditions, READY, "False", "HostConflict", msg, now, generation)
-        if old_ready is None or old_ready.reason != "HostConflict" or old_ready.message != msg:
-            events.append(Event("Warning", "HostConflict", msg))
-    else:
-        hosts = ", ".join(spec.hosts)
-        st.conditions = set_condition(
-            st.conditions,
-            READY,
-            "True",
-            "Serving",
-            f"the gateway serves {hosts} -> {spec.upstream}",
-            now,
-            generation,
-        )
+        if change.event and (old is None or (old.reason, old.message) != (change.reason, change.message)):
+            events.append(Event("Warning", change.reason, change.message))
     st.observed_generation = generation
     return AppPlan(status=st, events=tuple(events), referenced=refs)

@@ -1,7 +1,9 @@
-"""Admit one request, in three steps (Cloudflare strict-mode semantics):
+"""Admit one request, in three steps:
 
 1. :func:`identify` — who is calling: a service token by its Client ID and
-   Secret, or by a session JWT (``cf-access-token`` header or cookie), or nobody;
+   Secret (two headers; or, where the application allows, one JSON header or
+   Basic auth), or by a session JWT (``cf-access-token`` header or cookie; never
+   in strict mode), or nobody;
 2. :func:`authorize` — what the application's policies say about that caller;
 3. :func:`session` — the JWT the origin gets: the one presented, or a new one
    minted for credentials.
@@ -16,11 +18,14 @@ a client sending a wrong secret is told so.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from gatepass.gateway.policy import Identity, evaluate
+from gatepass.decisions.policy import Identity, evaluate
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
 from gatepass.trust.credentials import is_client_id, is_client_secret
@@ -30,6 +35,9 @@ CLIENT_SECRET_HEADER = "CF-Access-Client-Secret"  # noqa: S105 - a header name
 TOKEN_HEADER = "cf-access-token"  # noqa: S105 - a header name
 COOKIE = "CF_Authorization"
 ASSERTION_HEADER = "Cf-Access-Jwt-Assertion"
+AUTHORIZATION = "Authorization"
+JSON_CLIENT_ID = "cf-access-client-id"  # the keys of the one-header JSON, as Cloudflare's
+JSON_CLIENT_SECRET = "cf-access-client-secret"  # noqa: S105 - a key name
 
 
 class Headers(Protocol):
@@ -57,6 +65,8 @@ class Caller:
 
     token: TokenRecord | None = None
     session: str | None = None
+    issued_at: float | None = None  # the presented session's iat
+    ignored_session: bool = False  # strict mode: a session JWT came, and does not count
 
     @property
     def identity(self) -> Identity | None:
@@ -70,17 +80,82 @@ def _one(headers: Headers, name: str) -> tuple[str | None, bool]:
     return (values[0] if len(values) == 1 else None), len(values) > 1
 
 
-def _credentials(headers: Headers) -> tuple[str, str] | Outcome | None:
-    """The Client ID and Secret presented, a refusal, or None when neither header came."""
+Presented = tuple[str, str] | Outcome | None  # (Client ID, Secret), a refusal, or nothing
+
+
+def _header_pair(headers: Headers) -> Presented:
+    """``CF-Access-Client-Id`` and ``CF-Access-Client-Secret``."""
     client_id, dup_id = _one(headers, CLIENT_ID_HEADER)
     client_secret, dup_secret = _one(headers, CLIENT_SECRET_HEADER)
     if dup_id or dup_secret:
         return Outcome(401, "duplicate_credentials")
     if client_id is None or client_secret is None:
         return None if client_id == client_secret else Outcome(401, "incomplete_credentials")
+    return client_id, client_secret
+
+
+def _json_header(headers: Headers, name: str) -> Presented:
+    """One header holding ``{"cf-access-client-id": ..., "cf-access-client-secret": ...}``."""
+    value, dup = _one(headers, name)
+    if dup:
+        return Outcome(401, "duplicate_credentials")
+    if value is None:
+        return None
+    try:
+        doc = json.loads(value)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        return Outcome(401, "malformed_credentials")
+    pair = (doc.get(JSON_CLIENT_ID), doc.get(JSON_CLIENT_SECRET)) if isinstance(doc, dict) else None
+    if pair is None or not all(isinstance(v, str) for v in pair):
+        return Outcome(401, "malformed_credentials")
+    return str(pair[0]), str(pair[1])
+
+
+def _basic(headers: Headers) -> Presented:
+    """``Authorization: Basic base64(clientId:clientSecret)``; other schemes are not ours."""
+    values = headers.getall(AUTHORIZATION, [])
+    basic = [v for v in values if v[:6].lower() == "basic "]
+    if not basic:
+        return None
+    if len(values) > 1:
+        return Outcome(401, "duplicate_credentials")
+    try:
+        raw = base64.b64decode(basic[0][6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return Outcome(401, "malformed_credentials")
+    client_id, colon, client_secret = raw.partition(":")
+    return (client_id, client_secret) if colon else Outcome(401, "malformed_credentials")
+
+
+def _credentials(headers: Headers, app: AppRecord) -> Presented:
+    """The Client ID and Secret, in whichever one of the ways the application accepts;
+    more than one way at once is refused (which would win is not for us to guess)."""
+    ways = [_header_pair(headers)]
+    if app.credentials_header is not None:
+        ways.append(_json_header(headers, app.credentials_header))
+    if app.basic_auth:
+        ways.append(_basic(headers))
+    given = [w for w in ways if w is not None]
+    pairs = [w for w in given if isinstance(w, tuple)]
+    if len(pairs) < len(given):
+        return next(w for w in given if isinstance(w, Outcome))
+    if len(pairs) != 1:
+        return None if not pairs else Outcome(401, "duplicate_credentials")
+    client_id, client_secret = pairs[0]
     if not is_client_id(client_id) or not is_client_secret(client_secret):
         return Outcome(401, "malformed_credentials")
     return client_id, client_secret
+
+
+def credential_headers(app: AppRecord) -> frozenset[str]:
+    """Request headers that may carry this application's credentials, never passed to its
+    origin: lowercase, ``_`` read as ``-`` (as the proxy compares them)."""
+    names = {CLIENT_SECRET_HEADER.lower()}
+    if app.credentials_header is not None:
+        names.add(app.credentials_header.lower().replace("_", "-"))
+    if app.basic_auth:
+        names.add(AUTHORIZATION.lower())
+    return frozenset(names)
 
 
 def _by_credentials(
@@ -115,7 +190,11 @@ def _by_session(
         return Outcome(401, "token_revoked")  # deleted: its sessions end with it
     if not token.session_valid(claims.cred, now):
         return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
-    return Caller(token, presented)
+    return Caller(token, presented, claims.iat)
+
+
+def _presents_session(headers: Headers, cookies: Mapping[str, str]) -> bool:
+    return bool(headers.getall(TOKEN_HEADER, []) or cookies.get(COOKIE))
 
 
 def identify(
@@ -127,9 +206,11 @@ def identify(
     now: float,
 ) -> Caller | Outcome:
     """Step 1: the caller, or why its credentials do not authenticate (401)."""
-    presented = _credentials(headers)
+    presented = _credentials(headers, app)
     if isinstance(presented, Outcome):
         return presented
+    if presented is None and app.strict:
+        return Caller(ignored_session=_presents_session(headers, cookies))
     if presented is None:
         caller = _by_session(headers, cookies, app, tokens, sessions, now)
     else:
@@ -141,17 +222,18 @@ def identify(
 
 
 def authorize(app: AppRecord, caller: Caller) -> Outcome:
-    """Step 2: the first matching policy decides; nothing matching is 401 or 403."""
+    """Step 2: the policies decide (decisions/policy.py: allowing ones first, then deny);
+    nothing matching is 401 without an identity, 403 with one."""
     who = caller.identity
     verdict = evaluate(app.policies, app.namespace, who)
     if verdict.decision == "bypass":
         return Outcome(200, "bypass", identity=who, policy=verdict.policy)
     if verdict.decision == "deny":
         return Outcome(403, "denied_by_policy", identity=who, policy=verdict.policy)
-    if verdict.decision is None or who is None:
-        return Outcome(
-            401 if who is None else 403, "no_credentials" if who is None else "not_allowed", identity=who
-        )
+    if who is None:
+        return Outcome(401, "session_not_accepted" if caller.ignored_session else "no_credentials")
+    if verdict.decision is None:
+        return Outcome(403, "not_allowed", identity=who)
     return Outcome(200, "allowed", identity=who, policy=verdict.policy)
 
 

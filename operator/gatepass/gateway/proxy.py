@@ -107,14 +107,19 @@ class UpstreamSlots:
         self._slots.pop(app, None)
 
 
-def request_headers(request: web.Request, assertion: str | None) -> CIMultiDict[str]:
+def request_headers(
+    request: web.Request, assertion: str | None, credentials: frozenset[str] = frozenset()
+) -> CIMultiDict[str]:
+    """What the origin gets. ``credentials``: the lowercase names of the headers that may
+    carry this application's credentials (auth.credential_headers), also stripped."""
     connection = {v.strip().lower() for v in request.headers.get("Connection", "").split(",")}
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
         low = name.lower()
         # CGI/WSGI origins read "_" and "-" alike (CF_ACCESS_CLIENT_SECRET ->
         # HTTP_CF_ACCESS_CLIENT_SECRET): strip every spelling of what we strip.
-        if low in HOP_BY_HOP or low.replace("_", "-") in STRIPPED_UPSTREAM or low in connection:
+        dashed = low.replace("_", "-")
+        if low in HOP_BY_HOP or dashed in STRIPPED_UPSTREAM or dashed in credentials or low in connection:
             continue
         out.add(name, value)
     if assertion is not None:
@@ -145,6 +150,7 @@ async def forward(
     assertion: str | None,
     extra_headers: CIMultiDict[str],
     label: str = "-",
+    credentials: frozenset[str] = frozenset(),
 ) -> web.StreamResponse:
     """Send the request to ``url`` (from :func:`upstream_url`) and stream the answer back."""
     body = request.content if request.body_exists else None
@@ -153,7 +159,7 @@ async def forward(
         async with session.request(
             request.method,
             url,
-            headers=request_headers(request, assertion),
+            headers=request_headers(request, assertion, credentials),
             data=body,
             allow_redirects=False,
             auto_decompress=False,

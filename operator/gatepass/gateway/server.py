@@ -19,16 +19,25 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
-from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_ID_HEADER, COOKIE, Outcome, admit
+from gatepass.gateway.auth import (
+    ASSERTION_HEADER,
+    COOKIE,
+    Outcome,
+    admit,
+    authorize,
+    credential_headers,
+    identify,
+)
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
-from gatepass.gateway.state import AppRecord, State
+from gatepass.gateway.state import AppRecord, State, TokenRecord
 
 log = logging.getLogger(__name__)
 CERTS_PATH = "/cdn-cgi/access/certs"
 AUTHORIZE_PATH = "/cdn-cgi/access/authorize"
+IDENTITY_PATH = "/cdn-cgi/access/get-identity"
 OIDC_PATH = "/.well-known/openid-configuration"
 Clock = Callable[[], float]
 
@@ -95,6 +104,7 @@ class Gateway:
         app.on_cleanup.append(self._close_client)
         app.router.add_get(CERTS_PATH, self.certs)
         app.router.add_route("*", AUTHORIZE_PATH, self.authorize)
+        app.router.add_get(IDENTITY_PATH, self.identity)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
 
@@ -165,9 +175,9 @@ class Gateway:
         metrics.REQUESTS.labels("-", "unknown_host").inc()
         return web.json_response({"error": "unknown_host"}, status=404)
 
-    def _cookie(self, outcome: Outcome) -> CIMultiDict[str]:
+    def _cookie(self, outcome: Outcome, app: AppRecord) -> CIMultiDict[str]:
         headers: CIMultiDict[str] = CIMultiDict()
-        if outcome.minted_exp is not None and outcome.assertion is not None:
+        if outcome.minted_exp is not None and outcome.assertion is not None and not app.strict:
             max_age = max(0, int(outcome.minted_exp - self.clock()))
             secure = "; Secure" if self.settings.cookie_secure else ""
             headers["Set-Cookie"] = (
@@ -176,7 +186,6 @@ class Gateway:
         return headers
 
     def _refuse(self, request: web.Request, app: AppRecord | None, outcome: Outcome) -> web.Response:
-        client_id = request.headers.get(CLIENT_ID_HEADER, "")
         log.info(
             "refused %s %s%s: %d %s (app %s, client id %s)",
             request.method,
@@ -185,9 +194,13 @@ class Gateway:
             outcome.status,
             outcome.reason,
             _app_label(app),
-            client_id if outcome.identity else "-",
+            outcome.identity.client_id if outcome.identity else "-",
         )
-        return web.json_response({"error": outcome.reason}, status=outcome.status)
+        headers = {}
+        if outcome.status == 401 and app is not None and app.basic_auth:
+            # Clients such as git send Basic credentials only after this challenge.
+            headers["WWW-Authenticate"] = 'Basic realm="gatepass", charset="UTF-8"'
+        return web.json_response({"error": outcome.reason}, status=outcome.status, headers=headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
@@ -213,11 +226,12 @@ class Gateway:
             async with self.slots.slot(label) as free:
                 if not free:  # this application's upstream is saturated: it waits, nobody else
                     metrics.UPSTREAM_ERRORS.labels(label, "upstream_busy").inc()
-                    headers = self._cookie(outcome)
+                    headers = self._cookie(outcome, app)
                     headers["Retry-After"] = "1"
                     return web.json_response({"error": "upstream_busy"}, status=503, headers=headers)
-                cookie = self._cookie(outcome)
-                return await forward(request, self.client, url, outcome.assertion, cookie, label)
+                cookie = self._cookie(outcome, app)
+                strip = credential_headers(app)
+                return await forward(request, self.client, url, outcome.assertion, cookie, label, strip)
         finally:
             metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
 
@@ -230,10 +244,31 @@ class Gateway:
         outcome = self._admit(request, app)
         if isinstance(outcome, web.Response):
             return outcome
-        headers = self._cookie(outcome)
+        headers = self._cookie(outcome, app)
         if outcome.assertion is not None:
             headers[ASSERTION_HEADER] = outcome.assertion
         return web.Response(status=200, headers=headers)
+
+    async def identity(self, request: web.Request) -> web.Response:
+        """Who the request authenticates as, on an application's host (Cloudflare's
+        get-identity, service-token fields): the token's id, name and status, never its
+        secret. Needs what the application's policies admit; mints nothing."""
+        app = self.state.app_for_host(request.host)
+        if app is None:
+            return self._unknown_host()
+        now = self.clock()
+        caller = identify(request.headers, request.cookies, app, self.state.tokens_by_id, self.sessions, now)
+        outcome = caller if isinstance(caller, Outcome) else authorize(app, caller)
+        metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()
+        if isinstance(caller, Outcome) or caller.token is None or not outcome.allowed:
+            refusal = outcome if not outcome.allowed else Outcome(401, "no_credentials")
+            return self._refuse(request, app, refusal)
+        if self.last_seen is not None:
+            self.last_seen.saw(caller.token.namespace, caller.token.name, now)
+        return web.json_response(
+            identity_document(caller.token, app, caller.issued_at or now, request.remote or ""),
+            headers={"Cache-Control": "no-store"},
+        )
 
     def forget_app(self, namespace: str, name: str) -> None:
         """An application is gone: its metric series and upstream slots go too."""
@@ -257,6 +292,22 @@ class Gateway:
         metrics.OBJECTS.labels("accessapplications").set(len(self.state.apps))
         metrics.OBJECTS.labels("signingkeys").set(len(self.state.keys))
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def identity_document(token: TokenRecord, app: AppRecord, iat: float, ip: str) -> dict[str, Any]:
+    """Cloudflare's get-identity fields for a service token, plus where it lives."""
+    return {
+        "aud": [app.aud],
+        "common_name": token.client_id,
+        "service_token_id": token.uid,
+        "service_token_status": True,  # only a usable token gets this far
+        "service_token_name": token.name,
+        "service_token_namespace": token.namespace,
+        "iat": int(iat),
+        "ip": ip,
+        "type": "app",
+        "version": 1,
+    }
 
 
 def _app_label(app: AppRecord | None) -> str:

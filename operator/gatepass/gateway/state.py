@@ -45,6 +45,7 @@ class TokenRecord:
     previous_hash: str | None = field(default=None, repr=False)
     previous_expires_at: float | None = None
     created: str = ""  # metadata.creationTimestamp: who keeps a duplicated Client ID
+    uid: str = ""  # metadata.uid (sealed): the token's id in get-identity
     # What the operator's seal covers, and the seal: checked by State (it holds the key).
     sealed: Fields = field(default=(), repr=False)
     seal: str | None = field(default=None, repr=False)
@@ -98,6 +99,9 @@ class AppRecord:
     upstream_refusal: str | None = None  # set by State when the upstream policy forbids it
     sessions_revoked_before: float | None = None
     created: str = ""  # metadata.creationTimestamp: who claimed a host first
+    strict: bool = False  # credentials on every request; no session JWT accepted or set
+    credentials_header: str | None = None  # one header with both credentials as JSON
+    basic_auth: bool = False  # Authorization: Basic base64(clientId:clientSecret)
 
     @property
     def claim(self) -> Claim:
@@ -126,6 +130,7 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
         previous_hash=st.previous_secret_hash,
         previous_expires_at=_epoch(st.previous_secret_expires_at),
         created=meta.creation_timestamp or "",
+        uid=meta.uid or "",
         sealed=token_fields(meta.uid, meta.namespace, meta.name, st),
         seal=st.seal,
     )
@@ -157,6 +162,9 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
         uid=meta.uid,
         sessions_revoked_before=_epoch(app.status.sessions_revoked_before),
         created=meta.creation_timestamp or "",
+        strict=app.spec.strict_service_token_auth,
+        credentials_header=app.spec.read_service_tokens_from_header,
+        basic_auth=app.spec.allow_basic_auth,
     )
 
 

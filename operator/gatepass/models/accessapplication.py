@@ -48,6 +48,12 @@ class AccessApplicationSpec(CamelModel):
     upstream: str
     session_duration: str = "24h"
     policies: list[Policy] = Field(default_factory=list)
+    # Cloudflare's strict mode: credentials on every request, no session JWT accepted or set.
+    strict_service_token_auth: bool = False
+    # One header carrying {"cf-access-client-id": ..., "cf-access-client-secret": ...}.
+    read_service_tokens_from_header: str | None = None
+    # Authorization: Basic base64(clientId:clientSecret).
+    allow_basic_auth: bool = False
 
     @property
     def session(self) -> timedelta:

@@ -17,6 +17,7 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 READY = "Ready"
 EXPIRING_SOON = "ExpiringSoon"  # ServiceToken
 TOKENS_RESOLVED = "TokensResolved"  # AccessApplication
+DENY_POLICIES_EFFECTIVE = "DenyPoliciesEffective"  # AccessApplication
 
 
 class Condition(CamelModel):

@@ -111,3 +111,33 @@ def test_a_forbidden_upstream_is_not_ready_and_told_once() -> None:
     assert [e.reason for e in first.events] == ["UpstreamNotAllowed"]
     again = decide_app(app(spec(), first.status, "ns", 1, None), [], AUD, T0, upstream_refusal=why)
     assert again.events == ()
+
+
+def test_a_deny_listed_above_an_allowing_policy_is_warned_about_once() -> None:
+    s = AccessApplicationSpec.model_validate(
+        {
+            "hosts": ["x.test"],
+            "upstream": "http://x",
+            "policies": [
+                {"name": "no-ci", "decision": "deny", "include": [{"serviceToken": {"name": "ci"}}]},
+                {"decision": "bypass", "include": [{"everyone": {}}]},
+            ],
+        }
+    )
+    plan = decide_app(app(s, AccessApplicationStatus(), "ns", 1, None), [("ns", "ci")], AUD, T0)
+    cond = find(plan.status.conditions, "DenyPoliciesEffective")
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("False", "OverruledByAllowingPolicy")
+    assert "deny policy no-ci is listed above policies[1]" in cond.message
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "OverruledByAllowingPolicy")]
+    ready = find(plan.status.conditions, "Ready")
+    assert ready is not None
+    assert ready.status == "True"  # served as Cloudflare would: a warning, not an outage
+    again = decide_app(app(s, plan.status, "ns", 1, None), [("ns", "ci")], AUD, T0)
+    assert again.events == ()
+    fixed = s.model_copy(update={"policies": s.policies[::-1]})
+    after = decide_app(app(fixed, plan.status, "ns", 2, None), [("ns", "ci")], AUD, T0)
+    cond = find(after.status.conditions, "DenyPoliciesEffective")
+    assert cond is not None
+    assert (cond.status, cond.reason) == ("True", "Effective")
+    assert after.events == ()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import jwt
 import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from gatepass.gateway.auth import Caller, Outcome, admit, authorize, identify, session
+from gatepass.gateway.auth import Caller, Outcome, admit, authorize, credential_headers, identify, session
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
@@ -24,7 +27,7 @@ SECRET = new_client_secret()
 TOKEN = TokenRecord("ns", "ci", new_client_id(), secret_hash(SECRET))
 
 
-def app(*policies: Mapping[str, object]) -> AppRecord:
+def app(*policies: Mapping[str, object], **options: Any) -> AppRecord:
     return AppRecord(
         namespace="ns",
         name="app",
@@ -34,6 +37,7 @@ def app(*policies: Mapping[str, object]) -> AppRecord:
         policies=[Policy.model_validate(p) for p in policies],
         uid="u1",
         aud="a" * 64,
+        **options,
     )
 
 
@@ -95,13 +99,143 @@ def test_identify_nobody_is_not_a_refusal(sessions: Sessions) -> None:
 def test_identify_by_session_and_its_end(sessions: Sessions) -> None:
     jwt_, _ = sessions.mint(app(), TOKEN, NOW)
     assert identify(headers(), {"CF_Authorization": jwt_}, app(), TOKENS, sessions, NOW) == Caller(
-        TOKEN, jwt_
+        TOKEN, jwt_, NOW
     )
     assert identify(headers(cf_access_token=jwt_), {}, app(), {}, sessions, NOW) == Outcome(
         401, "token_revoked"
     )
     disabled = {TOKEN.client_id: TokenRecord("ns", "ci", TOKEN.client_id, TOKEN.secret_hash, enabled=False)}
     assert identify(creds(), {}, app(), disabled, sessions, NOW) == Outcome(401, "token_disabled")
+
+
+def test_strict_mode_ignores_sessions(sessions: Sessions) -> None:
+    strict = app(ALLOW_CI, strict=True)
+    jwt_, _ = sessions.mint(strict, TOKEN, NOW)
+    for sent, cookies in ((headers(cf_access_token=jwt_), {}), (headers(), {"CF_Authorization": jwt_})):
+        caller = identify(sent, cookies, strict, TOKENS, sessions, NOW)
+        assert caller == Caller(ignored_session=True)
+        assert isinstance(caller, Caller)
+        assert authorize(strict, caller) == Outcome(401, "session_not_accepted")
+    assert identify(creds(), {}, strict, TOKENS, sessions, NOW) == Caller(TOKEN)
+    # Not even a broken JWT is looked at: strict mode reads credentials only.
+    assert identify(headers(cf_access_token="x"), {}, strict, TOKENS, sessions, NOW) == Caller(
+        ignored_session=True
+    )
+    assert identify(headers(), {}, strict, TOKENS, sessions, NOW) == Caller()
+
+
+def basic(value: str) -> CIMultiDict[str]:
+    return headers(Authorization="Basic " + base64.b64encode(value.encode()).decode())
+
+
+JSON_APP = app(ALLOW_CI, credentials_header="X-Creds")
+BASIC_APP = app(ALLOW_CI, basic_auth=True)
+BOTH_APP = app(ALLOW_CI, credentials_header="X-Creds", basic_auth=True)
+
+
+def json_creds(doc: object) -> CIMultiDict[str]:
+    return headers(X_Creds=json.dumps(doc))
+
+
+def test_one_header_and_basic_auth_identify(sessions: Sessions) -> None:
+    good = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": SECRET}
+    assert identify(json_creds(good), {}, JSON_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
+    assert identify(basic(f"{TOKEN.client_id}:{SECRET}"), {}, BASIC_APP, TOKENS, sessions, NOW) == Caller(
+        TOKEN
+    )
+    lower = headers(
+        authorization="bAsIc " + base64.b64encode(f"{TOKEN.client_id}:{SECRET}".encode()).decode()
+    )
+    assert identify(lower, {}, BASIC_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
+    # Where the application did not opt in, these headers are not credentials (the origin's).
+    assert identify(json_creds(good), {}, app(ALLOW_CI), TOKENS, sessions, NOW) == Caller()
+    assert (
+        identify(basic(f"{TOKEN.client_id}:{SECRET}"), {}, app(ALLOW_CI), TOKENS, sessions, NOW) == Caller()
+    )
+    # Another scheme is the origin's business.
+    assert identify(headers(Authorization="Bearer abc"), {}, BASIC_APP, TOKENS, sessions, NOW) == Caller()
+    wrong = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": new_client_secret()}
+    assert identify(json_creds(wrong), {}, JSON_APP, TOKENS, sessions, NOW) == Outcome(
+        401, "invalid_credentials"
+    )
+
+
+GOOD_JSON = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": SECRET}
+REFUSED = [
+    ("not JSON", JSON_APP, headers(X_Creds="{nope"), "malformed_credentials"),
+    ("a JSON list", JSON_APP, json_creds([TOKEN.client_id, SECRET]), "malformed_credentials"),
+    ("deeply nested", JSON_APP, headers(X_Creds="[" * 100_000), "malformed_credentials"),
+    (
+        "keys in another case",
+        JSON_APP,
+        json_creds({"CF-Access-Client-Id": TOKEN.client_id}),
+        "malformed_credentials",
+    ),
+    (
+        "secret not a string",
+        JSON_APP,
+        json_creds({**GOOD_JSON, "cf-access-client-secret": 1}),
+        "malformed_credentials",
+    ),
+    ("only the id", JSON_APP, json_creds({"cf-access-client-id": TOKEN.client_id}), "malformed_credentials"),
+    (
+        "a malformed id",
+        JSON_APP,
+        json_creds({**GOOD_JSON, "cf-access-client-id": "x"}),
+        "malformed_credentials",
+    ),
+    (
+        "the header twice",
+        JSON_APP,
+        CIMultiDict([("X-Creds", json.dumps(GOOD_JSON))] * 2),
+        "duplicate_credentials",
+    ),
+    (
+        "JSON and the two headers",
+        JSON_APP,
+        CIMultiDict([("X-Creds", json.dumps(GOOD_JSON)), *creds().items()]),
+        "duplicate_credentials",
+    ),
+    ("not base64", BASIC_APP, headers(Authorization="Basic %%%"), "malformed_credentials"),
+    ("no colon", BASIC_APP, basic(TOKEN.client_id + SECRET), "malformed_credentials"),
+    (
+        "not UTF-8",
+        BASIC_APP,
+        headers(Authorization="Basic " + base64.b64encode(b"\xff:\xfe").decode()),
+        "malformed_credentials",
+    ),
+    ("empty", BASIC_APP, headers(Authorization="Basic "), "malformed_credentials"),
+    (
+        "Basic and JSON",
+        BOTH_APP,
+        CIMultiDict([("X-Creds", json.dumps(GOOD_JSON)), *basic(f"{TOKEN.client_id}:{SECRET}").items()]),
+        "duplicate_credentials",
+    ),
+    (
+        "two Authorization headers",
+        BASIC_APP,
+        CIMultiDict([*basic(f"{TOKEN.client_id}:{SECRET}").items(), ("Authorization", "Bearer x")]),
+        "duplicate_credentials",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("application", "sent", "reason"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED]
+)
+def test_one_header_and_basic_auth_refusals(
+    application: AppRecord, sent: CIMultiDict[str], reason: str, sessions: Sessions
+) -> None:
+    assert identify(sent, {}, application, TOKENS, sessions, NOW) == Outcome(401, reason)
+
+
+def test_credential_headers_are_what_the_application_reads() -> None:
+    assert credential_headers(app()) == {"cf-access-client-secret"}
+    assert credential_headers(app(credentials_header="X_Creds", basic_auth=True)) == {
+        "cf-access-client-secret",
+        "x-creds",
+        "authorization",
+    }
 
 
 def test_authorize_follows_the_policies() -> None:
@@ -111,7 +245,11 @@ def test_authorize_follows_the_policies() -> None:
     assert authorize(app(ALLOW_CI), Caller(other)).status == 403
     assert authorize(app(BYPASS), Caller()).reason == "bypass"
     deny: Mapping[str, object] = {"decision": "deny", "include": [{"everyone": {}}]}
-    assert authorize(app(deny, ALLOW_CI), Caller(TOKEN)).reason == "denied_by_policy"
+    # Allowing policies are evaluated first (decisions/policy.py): the deny refuses the rest.
+    assert authorize(app(deny, ALLOW_CI), Caller(TOKEN)).reason == "allowed"
+    assert authorize(app(deny, ALLOW_CI), Caller(other)) == Outcome(
+        403, "denied_by_policy", identity=Caller(other).identity, policy="policies[0]"
+    )
 
 
 def test_session_mints_for_credentials_and_reuses_a_presented_jwt(sessions: Sessions) -> None:

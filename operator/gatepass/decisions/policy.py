@@ -1,0 +1,116 @@
+"""Which policy decides a request, in Cloudflare's order; and which deny policies that
+order overrules. Pure: the gateway evaluates, the operator warns.
+
+Order (Cloudflare Access): the ``bypass`` and ``serviceAuth`` policies first, top to
+bottom, the first that matches deciding; only when none matches, the ``deny``
+policies, top to bottom. A deny therefore never refuses a caller that an allowing
+policy matches, wherever it is listed: narrow the allowing policy with ``exclude``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gatepass.models.accessapplication import Decision, Policy, Rule
+
+ALLOWING: frozenset[Decision] = frozenset({"bypass", "serviceAuth"})
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated service token."""
+
+    namespace: str
+    name: str
+    client_id: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision | None  # None: no policy matched
+    policy: str = ""
+
+
+def rule_matches(rule: Rule, app_namespace: str, who: Identity | None) -> bool:
+    if rule.everyone is not None:
+        return True
+    if who is None:
+        return False
+    if rule.service_token is not None:
+        ref = rule.service_token
+        return who.name == ref.name and who.namespace == (ref.namespace or app_namespace)
+    if rule.any_service_token is not None:
+        # Other namespaces only when listed explicitly.
+        return who.namespace in (rule.any_service_token.namespaces or [app_namespace])
+    return False
+
+
+def policy_matches(policy: Policy, app_namespace: str, who: Identity | None) -> bool:
+    """Include (any), require (all), exclude (none)."""
+    return (
+        any(rule_matches(r, app_namespace, who) for r in policy.include)
+        and all(rule_matches(r, app_namespace, who) for r in policy.require)
+        and not any(rule_matches(r, app_namespace, who) for r in policy.exclude)
+    )
+
+
+def label(policies: Sequence[Policy], index: int) -> str:
+    return policies[index].name or f"policies[{index}]"
+
+
+def evaluate(policies: Sequence[Policy], app_namespace: str, who: Identity | None) -> Verdict:
+    """Allowing policies first, then deny policies; in each pass the first match decides."""
+    for allowing in (True, False):
+        for i, p in enumerate(policies):
+            if (p.decision in ALLOWING) == allowing and policy_matches(p, app_namespace, who):
+                return Verdict(p.decision, label(policies, i))
+    return Verdict(None)
+
+
+# Which deny policies are overruled: for the operator's warning -----------------------
+
+
+@dataclass(frozen=True)
+class Overruled:
+    deny: str  # the deny policy's label
+    by: str  # the allowing policy listed below it that is evaluated first
+
+
+def _scopes(rules: Iterable[Rule], app_namespace: str) -> tuple[bool, set[str], set[tuple[str, str]]]:
+    """What a policy's include may match: (everyone, whole namespaces, single tokens)."""
+    everyone, namespaces, tokens = False, set(), set()
+    for r in rules:
+        if r.everyone is not None:
+            everyone = True
+        elif r.service_token is not None:
+            tokens.add((r.service_token.namespace or app_namespace, r.service_token.name))
+        elif r.any_service_token is not None:
+            namespaces.update(r.any_service_token.namespaces or [app_namespace])
+    return everyone, namespaces, tokens
+
+
+def may_overlap(a: Policy, b: Policy, app_namespace: str) -> bool:
+    """Whether some caller may match both policies' includes (require/exclude are not
+    looked at, so this errs towards yes)."""
+    every_a, ns_a, tok_a = _scopes(a.include, app_namespace)
+    every_b, ns_b, tok_b = _scopes(b.include, app_namespace)
+    if every_a or every_b:
+        return True
+    token_in_namespace = any(ns in ns_b for ns, _ in tok_a) or any(ns in ns_a for ns, _ in tok_b)
+    return bool(ns_a & ns_b or tok_a & tok_b or token_in_namespace)
+
+
+def overruled_denies(policies: Sequence[Policy], app_namespace: str) -> list[Overruled]:
+    """Deny policies listed above an allowing policy that may match the same callers: read
+    top to bottom they refuse those callers; evaluated as Cloudflare does, they do not."""
+    found = []
+    for i, deny in enumerate(policies):
+        if deny.decision != "deny":
+            continue
+        for j in range(i + 1, len(policies)):
+            other = policies[j]
+            if other.decision in ALLOWING and may_overlap(deny, other, app_namespace):
+                found.append(Overruled(label(policies, i), label(policies, j)))
+                break
+    return found
