@@ -32,6 +32,8 @@ REFRESH_ANNOTATION = f"{GROUP}/refresh"
 ROTATE_ANNOTATION = f"{GROUP}/rotate"
 # Optional with a rotate request: the grace period for that rotation only.
 ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
+# After a rotation: when the previous secret stops working (RFC 3339; the past ends it now).
+PREVIOUS_SECRET_EXPIRES_ANNOTATION = f"{GROUP}/previous-secret-expires-at"
 REVOKE_SESSIONS_ANNOTATION = f"{GROUP}/revoke-sessions"
 # On a token's Secret, set by the operator: which keys came from spec.secretTemplate.
 SECRET_TEMPLATE_ANNOTATION = f"{GROUP}/secret-template"

@@ -10,7 +10,7 @@ import argparse
 import asyncio
 import base64
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,14 +22,17 @@ from gatepass.contract import (
     CLIENT_ID_KEY,
     CLIENT_SECRET_KEY,
     GROUP,
+    PREVIOUS_SECRET_EXPIRES_ANNOTATION,
     REFRESH_ANNOTATION,
     REVOKE_SESSIONS_ANNOTATION,
     ROTATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
     VERSION,
+    format_ts,
+    parse_ts,
 )
 from gatepass.contract import TOKENS as PLURAL
-from gatepass.models.durations import parse
+from gatepass.models.durations import grace_error, parse
 
 # Custom resources have no strategic merge patch.
 MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
@@ -105,39 +108,85 @@ def status_table(items: list[dict[str, Any]], now: datetime) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-async def run(args: argparse.Namespace) -> str:
-    api, default_ns = await _api(args.kubeconfig, args.context)
-    ns = args.namespace or default_ns
+async def _refresh(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    await _annotate(api, PLURAL, ns, args.name, {REFRESH_ANNOTATION: now_stamp()})
+    return f"servicetoken {ns}/{args.name}: refresh requested"
+
+
+async def _rotate(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    notes = {ROTATE_ANNOTATION: now_stamp()}
+    if args.grace is not None:
+        try:
+            problem = grace_error(parse(args.grace))
+        except ValueError as e:
+            problem = str(e)
+        if problem is not None:
+            raise Fail(f"--grace: {problem}")
+        notes[ROTATE_GRACE_ANNOTATION] = args.grace
+    await _annotate(api, PLURAL, ns, args.name, notes)
+    return f"servicetoken {ns}/{args.name}: rotation requested"
+
+
+def grace_end(at: str | None, after: str | None, now: datetime) -> datetime:
+    """When the previous secret should stop working: ``--at`` (RFC 3339), ``--in`` (a Go
+    duration from now), or now."""
+    if at is not None and after is not None:
+        raise Fail("give --at or --in, not both")
+    if at is not None:
+        when = parse_ts(at)
+        if when is None:
+            raise Fail(f"--at: not an RFC 3339 time with a zone, e.g. 2026-01-02T15:04:05Z: {at!r}")
+        return when
     try:
-        if args.verb == "refresh":
-            await _annotate(api, PLURAL, ns, args.name, {REFRESH_ANNOTATION: now_stamp()})
-            return f"servicetoken {ns}/{args.name}: refresh requested"
-        if args.verb == "rotate":
-            notes = {ROTATE_ANNOTATION: now_stamp()}
-            if args.grace is not None:
-                try:
-                    parse(args.grace)
-                except ValueError as e:
-                    raise Fail(f"--grace: {e}") from None
-                notes[ROTATE_GRACE_ANNOTATION] = args.grace
-            await _annotate(api, PLURAL, ns, args.name, notes)
-            return f"servicetoken {ns}/{args.name}: rotation requested"
-        if args.verb == "revoke-sessions":
-            await _annotate(api, APPS, ns, args.name, {REVOKE_SESSIONS_ANNOTATION: now_stamp()})
-            return f"accessapplication {ns}/{args.name}: sessions issued before now will be refused"
-        if args.verb == "status":
-            custom = client.CustomObjectsApi(api)
-            try:
-                if args.all_namespaces:
-                    listing = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-                else:
-                    listing = await custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
-            except ApiException as e:
-                raise Fail(f"cannot list servicetokens: {e.status} {e.reason}") from None
-            return status_table(listing.get("items", []), datetime.now(UTC))
-        if args.verb == "headers":
-            return await _headers(api, ns, args.name)
+        return now + parse(after) if after is not None else now
+    except ValueError as e:
+        raise Fail(f"--in: {e}") from None
+
+
+async def _end_grace(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    when = format_ts(grace_end(args.at, args.after, datetime.now(UTC)))
+    await _annotate(api, PLURAL, ns, args.name, {PREVIOUS_SECRET_EXPIRES_ANNOTATION: when})
+    return f"servicetoken {ns}/{args.name}: the previous secret is to stop working at {when}"
+
+
+async def _revoke_sessions(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    await _annotate(api, APPS, ns, args.name, {REVOKE_SESSIONS_ANNOTATION: now_stamp()})
+    return f"accessapplication {ns}/{args.name}: sessions issued before now will be refused"
+
+
+async def _status(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    custom = client.CustomObjectsApi(api)
+    try:
+        if args.all_namespaces:
+            listing = await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        else:
+            listing = await custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
+    except ApiException as e:
+        raise Fail(f"cannot list servicetokens: {e.status} {e.reason}") from None
+    return status_table(listing.get("items", []), datetime.now(UTC))
+
+
+async def _headers_verb(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    return await _headers(api, ns, args.name)
+
+
+VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable[str]]] = {
+    "refresh": _refresh,
+    "rotate": _rotate,
+    "end-grace": _end_grace,
+    "revoke-sessions": _revoke_sessions,
+    "status": _status,
+    "headers": _headers_verb,
+}
+
+
+async def run(args: argparse.Namespace) -> str:
+    verb = VERBS.get(args.verb)
+    if verb is None:
         raise Fail(f"unknown verb {args.verb}")
+    api, default_ns = await _api(args.kubeconfig, args.context)
+    try:
+        return await verb(api, args.namespace or default_ns, args)
     finally:
         await api.close()
 
@@ -172,7 +221,11 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("refresh", help="extend a token's expiry by its duration from now").add_argument("name")
     rot = sub.add_parser("rotate", help="issue a new Client Secret; the old one works for the grace period")
     rot.add_argument("name")
-    rot.add_argument("--grace", help="how long the old secret keeps working (Go duration, e.g. 24h, 0s)")
+    rot.add_argument("--grace", help="how long the old secret keeps working (0s, or 1h to 720h)")
+    end = sub.add_parser("end-grace", help="after a rotation: when the previous secret stops working")
+    end.add_argument("name")
+    end.add_argument("--at", help="RFC 3339 time (default: now); later extends the grace, up to 30 days")
+    end.add_argument("--in", dest="after", help="a Go duration from now, e.g. 2h")
     sub.add_parser("revoke-sessions", help="refuse every JWT issued so far for an application").add_argument(
         "name"
     )

@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http import cookiejar as http_cookiejar
 
 import jwt
@@ -17,7 +17,7 @@ from kubernetes import client
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
-from tests.support.tokens import Creds, Tokens
+from tests.support.tokens import Creds, Tokens, stamp
 from tests.support.waiting import wait_for
 
 
@@ -203,7 +203,7 @@ def test_delete_refuses_headers_and_earlier_jwt_within_1s(env: Env) -> None:
 
 def test_rotation_old_and_new_work_until_grace_ends(env: Env) -> None:
     host, _ = env.app("rotation")
-    old = env.token("rot", {"rotationGracePeriod": "4s"})
+    old = env.token("rot", {"rotationGracePeriod": "1h"})
     wait_token_known(env, host, old)
     before = env.tokens.status("rot")["secretHash"]
     env.tokens.annotate("rot", "gatepass.dev/rotate", "1")
@@ -211,6 +211,10 @@ def test_rotation_old_and_new_work_until_grace_ends(env: Env) -> None:
     new = env.tokens.creds("rot")
     wait_for(lambda: env.get(host, headers=headers_of(new)).status_code == 200, timeout=5)
     assert env.get(host, headers=headers_of(old)).status_code == 200
+    # The grace, cut short to a few seconds from now (kubectl gatepass end-grace --in 3s).
+    env.tokens.annotate(
+        "rot", "gatepass.dev/previous-secret-expires-at", stamp(datetime.now(UTC) + timedelta(seconds=3))
+    )
     wait_for(lambda: env.get(host, headers=headers_of(old)).status_code == 401, timeout=8, what="grace end")
     assert env.get(host, headers=headers_of(new)).status_code == 200
 
@@ -249,6 +253,7 @@ def test_a_deny_above_bypass_is_overruled_and_said_so(env: Env, api: client.ApiC
     cond = wait_for(lambda: env.apps.condition("legacy", "DenyPoliciesEffective"), timeout=5)
     assert (cond["status"], cond["reason"]) == ("False", "OverruledByAllowingPolicy")
     assert "deny policy no-blocked is listed above public" in cond["message"]
+
     def warnings() -> list[str]:
         events = client.CoreV1Api(api).list_namespaced_event(
             env.tokens.ns, field_selector="involvedObject.name=legacy,reason=OverruledByAllowingPolicy"

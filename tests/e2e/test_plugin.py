@@ -64,6 +64,24 @@ def test_plugin_verbs(
     )
     assert "previousSecretHash" not in rotated  # --grace 0s: the old secret stopped at once
 
+    out = kubectl_gatepass("rotate", "ci", "--grace", "10m")
+    assert (out.returncode, out.stderr.strip()) == (
+        1,
+        "error: --grace: a grace period must be 0s or between 1h and 720h, got 0:10:00",
+    )
+    assert kubectl_gatepass("rotate", "ci", "--grace", "2h").returncode == 0
+    graced = wait_for(
+        lambda: tokens.status("ci").get("previousSecretHash") and tokens.status("ci"), timeout=5
+    )
+    assert graced["previousSecretHash"] == rotated["secretHash"]
+    out = kubectl_gatepass("end-grace", "ci", "--at", "tomorrow")
+    assert out.returncode == 1
+    assert "--at" in out.stderr
+    out = kubectl_gatepass("end-grace", "ci")
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: "previousSecretHash" not in tokens.status("ci"), timeout=5, what="grace ended")
+    assert "GraceEnded" in tokens.reasons("ci")
+
     out = kubectl_gatepass("headers", "ci")
     assert out.returncode == 0
     new = tokens.creds("ci")

@@ -15,6 +15,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -141,9 +142,11 @@ def test_rotation_reaches_the_mounted_file_and_the_old_secret_works_only_during_
     pod = consumer_pod(pc)
     client_id = secret_value(pc, "CF_ACCESS_CLIENT_ID")
     old = secret_value(pc)
-    grace = 25
-    pc.kubectl("annotate", "st", "ci-bot", "-n", TEAM, "--overwrite",
-               "gatepass.dev/rotate=first", f"gatepass.dev/rotate-grace-period={grace}s")  # fmt: skip
+    grace = 25  # a rotation with a 1h grace, cut short at once to 25 s (kubectl gatepass end-grace --in)
+    until = (datetime.now(UTC) + timedelta(seconds=grace)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    notes = ["gatepass.dev/rotate=first", "gatepass.dev/rotate-grace-period=1h",
+             f"gatepass.dev/previous-secret-expires-at={until}"]  # fmt: skip
+    pc.kubectl("annotate", "st", "ci-bot", "-n", TEAM, "--overwrite", *notes)
     rotated_at = time.monotonic()
     new = wait_for(lambda: (s := secret_value(pc)) != old and s, timeout=30, what="the Secret rotated")
 

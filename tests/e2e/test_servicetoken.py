@@ -10,7 +10,7 @@ from kubernetes import client
 
 from tests.support.cluster import ClusterInfo
 from tests.support.operator import OperatorProcess
-from tests.support.tokens import Tokens, ts
+from tests.support.tokens import Tokens, stamp, ts
 from tests.support.waiting import wait_for
 
 
@@ -123,7 +123,7 @@ def test_refresh_moves_expiry_and_keeps_the_secret(tokens: Tokens) -> None:
 
 
 def test_rotate_keeps_the_previous_hash_until_the_grace_ends(tokens: Tokens) -> None:
-    tokens.create("rot", {"rotationGracePeriod": "4s"})
+    tokens.create("rot", {"rotationGracePeriod": "1h"})
     before = tokens.wait_ready("rot")
     old = tokens.creds("rot")
     tokens.annotate("rot", "gatepass.dev/rotate", "1")
@@ -135,8 +135,16 @@ def test_rotate_keeps_the_previous_hash_until_the_grace_ends(tokens: Tokens) -> 
     assert new.client_secret != old.client_secret
     assert rotated["secretHash"] == new.hash
     assert rotated["previousSecretHash"] == old.hash
-    grace_end = ts(rotated["previousSecretExpiresAt"])
-    assert grace_end - ts(rotated["rotatedAt"]) == timedelta(seconds=4)
+    assert ts(rotated["previousSecretExpiresAt"]) - ts(rotated["rotatedAt"]) == timedelta(hours=1)
+    # Cut short to a few seconds from now (kubectl gatepass end-grace --in 4s).
+    ask = stamp(datetime.now(UTC) + timedelta(seconds=4))
+    tokens.annotate("rot", "gatepass.dev/previous-secret-expires-at", ask)
+    changed = wait_for(
+        lambda: (s := tokens.status("rot")).get("lastPreviousSecretExpiresRequest") == ask and s, timeout=5
+    )
+    grace_end = ts(changed["previousSecretExpiresAt"])
+    assert grace_end == ts(ask)
+    assert "GraceChanged" in tokens.reasons("rot")
     # The operator wakes at the end of the grace by itself (no polling, no event).
     cleared = wait_for(lambda: "previousSecretHash" not in (s := tokens.status("rot")) and s, timeout=8)
     assert datetime.now(UTC) >= grace_end

@@ -26,6 +26,16 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("renewBefore not a duration", {"renewBefore": "soon"}, "spec.renewBefore"),
     ("alertBefore negative", {"alertBefore": "-1h"}, "spec.alertBefore"),
     ("grace not a duration", {"rotationGracePeriod": "1 day"}, "spec.rotationGracePeriod"),
+    ("grace under Cloudflare's 1h", {"rotationGracePeriod": "30m"}, "between 1h and 720h"),
+    ("grace over Cloudflare's 30 days", {"rotationGracePeriod": "721h"}, "spec.rotationGracePeriod"),
+    ("rotation without every", {"rotation": {}}, "spec.rotation.every"),
+    ("rotation every not a duration", {"rotation": {"every": "monthly"}}, "spec.rotation.every"),
+    ("rotation every under an hour", {"rotation": {"every": "30m"}}, "spec.rotation.every must be between"),
+    (
+        "rotation every not longer than the grace",
+        {"rotation": {"every": "24h"}, "rotationGracePeriod": "24h"},
+        "spec.rotation.every must be longer than spec.rotationGracePeriod",
+    ),
     ("secretName not a DNS name", {"secretName": "Bad_Name"}, "spec.secretName"),
     ("secretName too long", {"secretName": "a" * 254}, "spec.secretName"),
     (
@@ -60,6 +70,8 @@ GOOD_SPECS: list[dict[str, Any]] = [
     {"duration": "1h30m", "alertBefore": "30m", "renewBefore": "15m"},
     {"duration": "forever", "alertBefore": "24h", "renewBefore": "1h"},
     {"rotationGracePeriod": "0s", "enabled": False},
+    {"rotationGracePeriod": "720h", "rotation": {"every": "721h"}},
+    {"rotationGracePeriod": "0", "rotation": {"every": "1h"}},
     {"secretName": "ci.bot-creds", "secretTemplate": {"labels": {"team": "a"}, "annotations": {"x": "y"}}},
 ]
 

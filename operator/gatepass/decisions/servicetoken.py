@@ -36,10 +36,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from gatepass.contract import SECRET_TEMPLATE_ANNOTATION, format_ts
+from gatepass.contract import (
+    PREVIOUS_SECRET_EXPIRES_ANNOTATION,
+    ROTATE_GRACE_ANNOTATION,
+    SECRET_TEMPLATE_ANNOTATION,
+    format_ts,
+    parse_ts,
+)
 from gatepass.decisions.secretmeta import SecretMetadata, desired
 from gatepass.models.conditions import EXPIRING_SOON, READY, ConditionStatus, find, set_condition
-from gatepass.models.durations import parse
+from gatepass.models.durations import GRACE_MAX, grace_error, parse
 from gatepass.models.events import Event, EventType
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenSpec, ServiceTokenStatus
 from gatepass.trust.seal import Sealer
@@ -90,7 +96,8 @@ class TokenView:
     generation: int | None = None
     refresh_request: str | None = None  # value of gatepass.dev/refresh
     rotate_request: str | None = None  # value of gatepass.dev/rotate
-    rotate_grace: timedelta | None = None  # gatepass.dev/rotate-grace-period, overrides the spec
+    rotate_grace: str | None = None  # gatepass.dev/rotate-grace-period (unvalidated text)
+    previous_expires_request: str | None = None  # gatepass.dev/previous-secret-expires-at
     last_seen: datetime | None = None  # last use reported by the gateway
     tampered: bool = False  # status claimed credentials under a seal that does not verify
 
@@ -111,20 +118,10 @@ def view(token: ServiceToken, sealer: Sealer, last_seen: datetime | None = None)
         generation=meta.generation,
         refresh_request=token.refresh_request,
         rotate_request=token.rotate_request,
-        rotate_grace=_duration_or_none(token.rotate_grace_request),
+        rotate_grace=token.rotate_grace_request,
+        previous_expires_request=token.previous_expires_request,
         last_seen=last_seen,
     )
-
-
-def _duration_or_none(text: str | None) -> timedelta | None:
-    """An annotation is not validated by the API server: a bad value is ignored (and logged)."""
-    if text is None:
-        return None
-    try:
-        return parse(text)
-    except ValueError:
-        log.warning("ignoring rotate-grace-period=%r: not a duration", text)
-        return None
 
 
 @dataclass(frozen=True)
@@ -157,17 +154,17 @@ class _Draft:
 
 # --- which credential action: the first check that answers decides ------------------
 Verdict = tuple[Action, str]
-CredentialCheck = Callable[[TokenView, SecretView], Verdict | None]
+CredentialCheck = Callable[[TokenView, SecretView, datetime], Verdict | None]
 
 
-def _interrupted_issuance(token: TokenView, secret: SecretView) -> Verdict | None:
+def _interrupted_issuance(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     st = token.status
     if st.pending_secret_hash and secret.owned and secret.secret_hash == st.pending_secret_hash:
         return Action.FINALIZE, "completing an interrupted issuance"
     return None
 
 
-def _secret_missing(token: TokenView, secret: SecretView) -> Verdict | None:
+def _secret_missing(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     if secret.exists:
         return None
     if token.status.client_id is None:
@@ -175,35 +172,53 @@ def _secret_missing(token: TokenView, secret: SecretView) -> Verdict | None:
     return Action.REISSUE, "the Secret was deleted"
 
 
-def _secret_not_ours(token: TokenView, secret: SecretView) -> Verdict | None:
+def _secret_not_ours(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     if not secret.owned:
         return Action.CONFLICT, "a Secret of that name exists and is not owned by this ServiceToken"
     return None
 
 
-def _status_untrusted(token: TokenView, secret: SecretView) -> Verdict | None:
+def _status_untrusted(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     if token.tampered:
         return Action.REISSUE, "the credential record in status was not written by the operator"
     return None
 
 
-def _status_lost(token: TokenView, secret: SecretView) -> Verdict | None:
+def _status_lost(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     # Our own Secret but no credentials in status: we cannot tell whether its secret is ours.
     if token.status.client_id is None:
         return Action.REISSUE, "status had no record of the Secret's credentials"
     return None
 
 
-def _secret_changed(token: TokenView, secret: SecretView) -> Verdict | None:
+def _secret_changed(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     st = token.status
     if secret.secret_hash != st.secret_hash or secret.client_id != st.client_id:
         return Action.REISSUE, "the Secret no longer holds the issued credentials"
     return None
 
 
-def _rotation_requested(token: TokenView, secret: SecretView) -> Verdict | None:
+def _rotation_requested(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
     if token.rotate_request and token.rotate_request != token.status.last_rotate_request:
         return Action.ROTATE, f"rotation requested ({token.rotate_request})"
+    return None
+
+
+def rotation_due(spec: ServiceTokenSpec, st: ServiceTokenStatus) -> datetime | None:
+    """When spec.rotation wants the next secret: ``every`` after the last one was written
+    (issue or rotation); None without a schedule or while the token cannot be used."""
+    period = spec.rotation_period
+    written = st.rotated_at or st.created_at
+    if period is None or written is None or not spec.enabled:
+        return None
+    return written + period
+
+
+def _rotation_scheduled(token: TokenView, secret: SecretView, now: datetime) -> Verdict | None:
+    due, rotation = rotation_due(token.spec, token.status), token.spec.rotation
+    expired = token.status.expires_at is not None and now >= token.status.expires_at
+    if due is not None and rotation is not None and now >= due and not expired:
+        return Action.ROTATE, f"scheduled by spec.rotation.every {rotation.every}"
     return None
 
 
@@ -215,13 +230,14 @@ CREDENTIAL_CHECKS: tuple[tuple[str, CredentialCheck], ...] = (
     ("StatusLost", _status_lost),
     ("SecretChanged", _secret_changed),
     ("RotationRequested", _rotation_requested),
+    ("RotationScheduled", _rotation_scheduled),
 )
 
 
-def credential_action(token: TokenView, secret: SecretView) -> Verdict:
+def credential_action(token: TokenView, secret: SecretView, now: datetime) -> Verdict:
     """Does the token need a (new) secret written? Returns the action and why."""
     for _, check in CREDENTIAL_CHECKS:
-        verdict = check(token, secret)
+        verdict = check(token, secret, now)
         if verdict is not None:
             return verdict
     return Action.NONE, ""
@@ -262,7 +278,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
     """The whole reconcile decision. Raises ValueError on an unparsable spec."""
     spec = token.spec
     life = spec.lifetime
-    action, why = credential_action(token, secret)
+    action, why = credential_action(token, secret, now)
     d = _Draft(status=token.status.model_copy(deep=True))
     st = d.status
     if token.tampered:
@@ -290,6 +306,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
     st.pending_secret_hash = st.pending_client_id = st.pending_action = None
     if action is not Action.CONFLICT:
         _refresh(d, token, now, life)
+    _change_grace(d, token, now)
     _expire_previous(d, now)
     if token.last_seen is not None and (st.last_seen_at is None or token.last_seen > st.last_seen_at):
         st.last_seen_at = token.last_seen  # only forward: replicas report out of order
@@ -348,9 +365,10 @@ def _apply_credential_change(
         # Requests present at creation are part of the initial state, not asks.
         st.last_refresh_request = token.refresh_request
         st.last_rotate_request = token.rotate_request
+        st.last_previous_secret_expires_request = token.previous_expires_request
         st.previous_secret_hash = st.previous_secret_expires_at = None
     elif action is Action.ROTATE:
-        grace = token.rotate_grace if token.rotate_grace is not None else token.spec.grace
+        grace = _rotation_grace(d, token)
         if grace > timedelta(0) and token.status.secret_hash:
             st.previous_secret_hash = token.status.secret_hash
             st.previous_secret_expires_at = now + grace
@@ -377,7 +395,7 @@ def _credential_event(d: _Draft, action: Action, why: str, token: TokenView) -> 
             if st.previous_secret_expires_at
             else "; the previous secret no longer works"
         )
-        d.events.append(Event("Normal", "Rotated", f"rotated the Client Secret{until}"))
+        d.events.append(Event("Normal", "Rotated", f"rotated the Client Secret ({why}){until}"))
     elif action is Action.REISSUE:
         d.events.append(
             Event(
@@ -412,6 +430,64 @@ def _refresh(d: _Draft, token: TokenView, now: datetime, life: timedelta | None)
     st.refreshed_at = now
     until = "never expires" if life is None else f"expires at {_ts(st.expires_at)}"
     d.events.append(Event("Normal", "Refreshed", f"{'; '.join(asks)}: now {until}"))
+
+
+def _rotation_grace(d: _Draft, token: TokenView) -> timedelta:
+    """The grace of this rotation: the annotation's when it is valid (it is not checked by
+    the API server), else spec.rotationGracePeriod."""
+    text = token.rotate_grace
+    if text is None:
+        return token.spec.grace
+    try:
+        grace = parse(text)
+        problem = grace_error(grace)
+    except ValueError as e:
+        problem = str(e)
+    if problem is None:
+        return grace
+    d.events.append(
+        Event(
+            "Warning",
+            "InvalidAnnotation",
+            f"ignored {ROTATE_GRACE_ANNOTATION}={text!r} ({problem}); "
+            f"used spec.rotationGracePeriod {token.spec.rotation_grace_period}",
+        )
+    )
+    return token.spec.grace
+
+
+def _change_grace(d: _Draft, token: TokenView, now: datetime) -> None:
+    """gatepass.dev/previous-secret-expires-at: end the previous secret's grace early, or
+    move it, within Cloudflare's bounds (at most 30 days after the rotation). Once per value."""
+    st, asked = d.status, token.previous_expires_request
+    if not asked or asked == st.last_previous_secret_expires_request:
+        return
+    st.last_previous_secret_expires_request = asked
+    name = PREVIOUS_SECRET_EXPIRES_ANNOTATION
+    at = parse_ts(asked)
+    if at is None:
+        d.events.append(
+            Event("Warning", "InvalidAnnotation", f"ignored {name}={asked!r}: not an RFC 3339 time")
+        )
+        return
+    if st.previous_secret_hash is None:
+        msg = f"ignored {name}={asked}: no previous secret is in its grace period"
+        d.events.append(Event("Warning", "InvalidAnnotation", msg))
+        return
+    limit = (st.rotated_at or now) + GRACE_MAX
+    if at > limit:
+        msg = (
+            f"ignored {name}={asked}: a previous secret works at most 30 days after the rotation"
+            f" (until {_ts(limit)})"
+        )
+        d.events.append(Event("Warning", "InvalidAnnotation", msg))
+        return
+    if at <= now:
+        st.previous_secret_hash = st.previous_secret_expires_at = None
+        d.events.append(Event("Normal", "GraceEnded", f"the previous secret no longer works ({name})"))
+        return
+    st.previous_secret_expires_at = at
+    d.events.append(Event("Normal", "GraceChanged", f"the previous secret works until {_ts(at)} ({name})"))
 
 
 def _expire_previous(d: _Draft, now: datetime) -> None:
@@ -504,6 +580,9 @@ def _expiring_soon(d: _Draft, token: TokenView, now: datetime) -> None:
 def _next_wake(st: ServiceTokenStatus, spec: ServiceTokenSpec, now: datetime) -> datetime | None:
     """The next moment the decision could change by time alone."""
     times: list[datetime] = []
+    due = rotation_due(spec, st)
+    if due is not None:
+        times.append(due)
     if st.previous_secret_expires_at is not None:
         times.append(st.previous_secret_expires_at)
     if st.expires_at is not None:

@@ -43,3 +43,16 @@ def parse_lifetime(text: str) -> timedelta | None:
     if value <= timedelta(0):
         raise ValueError(f"duration must be positive, got {text!r}")
     return value
+
+
+# How long a previous secret may keep working after a rotation: Cloudflare's bounds
+# (1 h to 30 days), or 0 for not at all.
+GRACE_MIN = timedelta(hours=1)
+GRACE_MAX = timedelta(days=30)
+
+
+def grace_error(grace: timedelta) -> str | None:
+    """None if ``grace`` is within the bounds, else what is wrong with it."""
+    if grace == timedelta(0) or GRACE_MIN <= grace <= GRACE_MAX:
+        return None
+    return f"a grace period must be 0s or between 1h and 720h, got {grace}"

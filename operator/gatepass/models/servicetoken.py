@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError
 
 from gatepass.contract import (
     API_VERSION,
+    PREVIOUS_SECRET_EXPIRES_ANNOTATION,
     REFRESH_ANNOTATION,
     ROTATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
@@ -34,6 +35,10 @@ class SecretTemplate(CamelModel):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
+class Rotation(CamelModel):
+    every: str  # a new secret this long after the last one was written
+
+
 class ServiceTokenSpec(CamelModel):
     duration: str = DEFAULT_DURATION
     enabled: bool = True
@@ -42,6 +47,7 @@ class ServiceTokenSpec(CamelModel):
     renew_before: str | None = None
     alert_before: str | None = None
     rotation_grace_period: str = DEFAULT_GRACE
+    rotation: Rotation | None = None
 
     def check(self) -> None:
         """Parse every duration; ValueError names the first bad one. (The CRD already
@@ -51,6 +57,7 @@ class ServiceTokenSpec(CamelModel):
             ("renewBefore", lambda: self.renew_window),
             ("alertBefore", lambda: self.alert_window),
             ("rotationGracePeriod", lambda: self.grace),
+            ("rotation.every", lambda: self.rotation_period),
         )
         for field, parse_fn in checks:
             try:
@@ -80,6 +87,11 @@ class ServiceTokenSpec(CamelModel):
     def grace(self) -> timedelta:
         return parse(self.rotation_grace_period)
 
+    @property
+    def rotation_period(self) -> timedelta | None:
+        """Scheduled rotation: how long a secret serves before the next; None = only on request."""
+        return None if self.rotation is None else parse(self.rotation.every)
+
 
 class ServiceTokenStatus(CamelModel):
     client_id: str | None = None
@@ -100,6 +112,7 @@ class ServiceTokenStatus(CamelModel):
     observed_duration: str | None = None
     last_refresh_request: str | None = None
     last_rotate_request: str | None = None
+    last_previous_secret_expires_request: str | None = None
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
     # HMAC by the operator over the credential fields (see trust/seal.py).
@@ -127,6 +140,11 @@ class ServiceToken(CamelModel):
     @property
     def rotate_request(self) -> str | None:
         return self.metadata.annotations.get(ROTATE_ANNOTATION)
+
+    @property
+    def previous_expires_request(self) -> str | None:
+        """Unvalidated text (an annotation): the decision code parses it."""
+        return self.metadata.annotations.get(PREVIOUS_SECRET_EXPIRES_ANNOTATION)
 
     @property
     def rotate_grace_request(self) -> str | None:

@@ -63,6 +63,8 @@ class Case:
     now: datetime = T0 + H
     refresh: str | None = None
     rotate: str | None = None
+    grace_request: str | None = None  # gatepass.dev/rotate-grace-period
+    previous_expires: str | None = None  # gatepass.dev/previous-secret-expires-at
     tampered: bool = False  # the status's seal did not verify (it reaches decide distrusted)
     # expectations
     action: Action = Action.NONE
@@ -227,6 +229,145 @@ CASES = [
         "a handled rotate value is not acted on again", status=issued(last_rotate_request="x1"), rotate="x1"
     ),
     Case(
+        "the rotate-grace-period annotation sets this rotation's grace",
+        rotate="x1",
+        grace_request="2h",
+        action=Action.ROTATE,
+        events=("Rotated",),
+        expect={"previous_secret_expires_at": T0 + 3 * H},
+    ),
+    Case(
+        "a rotate-grace-period outside Cloudflare's bounds is ignored, and said so",
+        spec={"rotationGracePeriod": "3h"},
+        rotate="x1",
+        grace_request="5m",
+        action=Action.ROTATE,
+        events=("InvalidAnnotation", "Rotated"),
+        expect={"previous_secret_expires_at": T0 + 4 * H},
+    ),
+    Case(
+        "a rotate-grace-period that is not a duration is ignored, and said so",
+        rotate="x1",
+        grace_request="a while",
+        action=Action.ROTATE,
+        events=("InvalidAnnotation", "Rotated"),
+        expect={"previous_secret_expires_at": T0 + 25 * H},
+    ),
+    # scheduled rotation (spec.rotation.every) ----------------------------------------------
+    Case(
+        "scheduled rotation: not before every has passed since the secret was written",
+        spec={"rotation": {"every": "10h"}},
+        now=T0 + 9 * H,
+        wake=T0 + 10 * H,
+    ),
+    Case(
+        "scheduled rotation: due, with the grace of the spec",
+        spec={"rotation": {"every": "10h"}, "rotationGracePeriod": "1h"},
+        now=T0 + 10 * H,
+        action=Action.ROTATE,
+        events=("Rotated",),
+        expect={
+            "rotated_at": T0 + 10 * H,
+            "previous_secret_hash": H1,
+            "previous_secret_expires_at": T0 + 11 * H,
+            "expires_at": T0 + 100 * H,  # independent of expiry
+        },
+        wake=T0 + 11 * H,
+    ),
+    Case(
+        "scheduled rotation counts from the last rotation",
+        spec={"rotation": {"every": "10h"}},
+        status=issued(rotated_at=T0 + 5 * H),
+        now=T0 + 12 * H,
+        wake=T0 + 15 * H,
+    ),
+    Case(
+        "scheduled rotation waits while the token is disabled",
+        spec={"rotation": {"every": "10h"}, "enabled": False},
+        now=T0 + 20 * H,
+        ready=("False", "Disabled"),
+        events=("Disabled",),
+    ),
+    Case(
+        "scheduled rotation does not revive an expired token",
+        spec={"rotation": {"every": "10h"}},
+        now=T0 + 101 * H,
+        ready=("False", "Expired"),
+        soon="False",
+        events=("Expired",),
+    ),
+    # the previous secret's grace, changed (gatepass.dev/previous-secret-expires-at) -------
+    Case(
+        "previous-secret-expires-at in the past ends the grace now",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 20 * H, rotated_at=T0),
+        previous_expires="2026-01-01T00:00:00Z",
+        events=("GraceEnded",),
+        expect={
+            "previous_secret_hash": None,
+            "previous_secret_expires_at": None,
+            "last_previous_secret_expires_request": "2026-01-01T00:00:00Z",
+        },
+    ),
+    Case(
+        "previous-secret-expires-at later extends it",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 20 * H, rotated_at=T0),
+        previous_expires="2026-01-03T00:00:00+00:00",
+        events=("GraceChanged",),
+        expect={"previous_secret_hash": H2, "previous_secret_expires_at": T0 + 48 * H},
+        wake=T0 + 48 * H,
+    ),
+    Case(
+        "previous-secret-expires-at beyond 30 days after the rotation is refused",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 20 * H, rotated_at=T0),
+        previous_expires="2026-02-01T00:00:01Z",
+        events=("InvalidAnnotation",),
+        expect={
+            "previous_secret_expires_at": T0 + 20 * H,
+            "last_previous_secret_expires_request": "2026-02-01T00:00:01Z",
+        },
+    ),
+    Case(
+        "previous-secret-expires-at that is not a time is refused",
+        status=issued(previous_secret_hash=H2, previous_secret_expires_at=T0 + 20 * H, rotated_at=T0),
+        previous_expires="tomorrow",
+        events=("InvalidAnnotation",),
+        expect={"previous_secret_hash": H2},
+    ),
+    Case(
+        "previous-secret-expires-at without a previous secret says so",
+        previous_expires="2026-01-01T00:00:00Z",
+        events=("InvalidAnnotation",),
+    ),
+    Case(
+        "previous-secret-expires-at acts once per value",
+        status=issued(
+            previous_secret_hash=H2,
+            previous_secret_expires_at=T0 + 20 * H,
+            rotated_at=T0,
+            last_previous_secret_expires_request="2026-01-01T00:00:00Z",
+        ),
+        previous_expires="2026-01-01T00:00:00Z",
+        expect={"previous_secret_hash": H2},
+    ),
+    Case(
+        "with a rotation in the same reconcile, it applies to the secret just replaced",
+        rotate="x1",
+        previous_expires="2026-01-01T00:00:00Z",
+        action=Action.ROTATE,
+        events=("Rotated", "GraceEnded"),
+        expect={"previous_secret_hash": None, "secret_hash": H9},
+    ),
+    Case(
+        "on a new token the annotation is initial state, not a request",
+        status={},
+        secret=NONE,
+        now=T0,
+        previous_expires="2026-01-01T00:00:00Z",
+        action=Action.ISSUE,
+        events=("Issued",),
+        expect={"last_previous_secret_expires_request": "2026-01-01T00:00:00Z"},
+    ),
+    Case(
         "refresh annotation extends from now and keeps the secret",
         refresh="r1",
         now=T0 + 50 * H,
@@ -325,6 +466,8 @@ def test_decide(case: Case) -> None:
         generation=3,
         refresh_request=case.refresh,
         rotate_request=case.rotate,
+        rotate_grace=case.grace_request,
+        previous_expires_request=case.previous_expires,
         tampered=case.tampered,
     )
     plan = decide(token, case.secret, NEW, case.now)
@@ -389,11 +532,11 @@ def test_rotate_grace_annotation_overrides_the_spec_for_that_rotation() -> None:
         spec=ServiceTokenSpec(duration="100h", secret_name="tok", rotation_grace_period="24h"),
         status=ServiceTokenStatus.model_validate(issued()),
         rotate_request="x",
-        rotate_grace=timedelta(minutes=5),
+        rotate_grace="90m",
     )
     plan = decide(token, OURS, NEW, T0 + H)
     assert plan.action is Action.ROTATE
-    assert plan.status.previous_secret_expires_at == T0 + H + timedelta(minutes=5)
+    assert plan.status.previous_secret_expires_at == T0 + H + timedelta(minutes=90)
 
 
 def test_last_seen_only_moves_forward() -> None:
@@ -469,21 +612,24 @@ FIRST = {
     "StatusLost": ({}, OURS, False),
     "SecretChanged": (issued(), SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2), False),
     "RotationRequested": (issued(), OURS, False),
+    "RotationScheduled": (issued(), OURS, False),
 }
 
 
 @pytest.mark.parametrize("name", [name for name, _ in CREDENTIAL_CHECKS])
 def test_each_credential_check_answers_in_its_turn(name: str) -> None:
     status, secret, tampered = FIRST[name]
+    scheduled = name == "RotationScheduled"  # the one check that needs no request
     token = TokenView(
-        spec=ServiceTokenSpec(),
+        spec=ServiceTokenSpec.model_validate({"rotation": {"every": "1h"}}),
         status=ServiceTokenStatus.model_validate(status),
-        rotate_request="r1",
+        rotate_request=None if scheduled else "r1",
         tampered=tampered,
     )
-    answered = [n for n, check in CREDENTIAL_CHECKS if check(token, secret) is not None]
+    now = T0 + 2 * H
+    answered = [n for n, check in CREDENTIAL_CHECKS if check(token, secret, now) is not None]
     assert answered[0] == name
-    assert credential_action(token, secret) == dict(CREDENTIAL_CHECKS)[name](token, secret)
+    assert credential_action(token, secret, now) == dict(CREDENTIAL_CHECKS)[name](token, secret, now)
 
 
 def test_the_last_ready_check_always_answers() -> None:

@@ -1,0 +1,35 @@
+"""The kubectl plugin's own logic (its verbs run against the API server in tests/e2e)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gatepass.plugin import Fail, grace_end, parser
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def test_grace_end_now_at_or_in() -> None:
+    assert grace_end(None, None, NOW) == NOW
+    assert grace_end("2026-03-02T00:00:00Z", None, NOW) == datetime(2026, 3, 2, tzinfo=UTC)
+    assert grace_end("2026-03-02T01:00:00+01:00", None, NOW) == datetime(2026, 3, 2, tzinfo=UTC)
+    assert grace_end(None, "90m", NOW) == NOW + timedelta(minutes=90)
+
+
+@pytest.mark.parametrize(
+    ("at", "after", "message"),
+    [
+        ("tomorrow", None, "--at: not an RFC 3339 time"),
+        ("2026-03-02T00:00:00", None, "--at: not an RFC 3339 time with a zone"),
+        (None, "2 hours", "--in: not a duration"),
+        ("2026-03-02T00:00:00Z", "2h", "give --at or --in, not both"),
+    ],
+)
+def test_grace_end_refuses_what_it_cannot_read(at: str | None, after: str | None, message: str) -> None:
+    with pytest.raises(Fail, match=message):
+        grace_end(at, after, NOW)
+
+
+def test_end_grace_is_a_verb() -> None:
+    args = parser().parse_args(["end-grace", "ci", "--in", "2h"])
+    assert (args.verb, args.name, args.after, args.at) == ("end-grace", "ci", "2h", None)
