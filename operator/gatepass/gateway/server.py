@@ -152,7 +152,7 @@ class Gateway:
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["id_token"],
             "subject_types_supported": ["public"],
-            "claims_supported": ["aud", "common_name", "exp", "iat", "iss", "nbf", "sub", "type"],
+            "claims_supported": ["aud", "common_name", "exp", "iat", "iss", "sub", "type"],
         }
 
     # requests --------------------------------------------------------------
@@ -266,7 +266,7 @@ class Gateway:
         if self.last_seen is not None:
             self.last_seen.saw(caller.token.namespace, caller.token.name, now)
         return web.json_response(
-            identity_document(caller.token, app, caller.issued_at or now, request.remote or ""),
+            identity_document(caller.token, caller.issued_at or now, request.remote or ""),
             headers={"Cache-Control": "no-store"},
         )
 
@@ -294,18 +294,16 @@ class Gateway:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def identity_document(token: TokenRecord, app: AppRecord, iat: float, ip: str) -> dict[str, Any]:
-    """Cloudflare's get-identity fields for a service token, plus where it lives."""
+def identity_document(token: TokenRecord, iat: float, ip: str) -> dict[str, Any]:
+    """Cloudflare's get-identity fields that apply to a service token (its
+    ``service_token_id`` is the Client ID), plus the ServiceToken's name and namespace."""
     return {
-        "aud": [app.aud],
-        "common_name": token.client_id,
-        "service_token_id": token.uid,
-        "service_token_status": True,  # only a usable token gets this far
-        "service_token_name": token.name,
-        "service_token_namespace": token.namespace,
+        "service_token_id": token.client_id,
+        "service_token_status": True,  # authenticated by a service token (not an IdP)
+        "name": token.name,
+        "namespace": token.namespace,
         "iat": int(iat),
         "ip": ip,
-        "type": "app",
         "version": 1,
     }
 

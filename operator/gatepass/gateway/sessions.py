@@ -1,12 +1,13 @@
 """Session JWTs: minted after a service token authenticates, verified on later requests.
 
-The claims follow Cloudflare's service-token JWTs (``aud`` list, ``common_name``
-= Client ID, ``sub`` "", ``type`` "app") so origins written for Cloudflare
-verify them unchanged. Only RS256 is accepted, with a known ``kid``. One claim
-of our own, ``gatepass_cred``, names (by a one-way tag) the Client Secret that
-minted the session: the session ends when that secret stops working (a rotation
-when its grace ends, a reissue at once) — Cloudflare keeps such sessions alive
-until they expire; we do not.
+The claims are exactly those of Cloudflare's service-token JWTs (``type`` "app",
+``aud`` list, ``exp``, ``iss``, ``common_name`` = Client ID, ``iat``, ``sub`` "";
+no ``nbf``, which Cloudflare leaves out for service tokens and no verifier needs)
+so origins written for Cloudflare verify them unchanged. Only RS256 is accepted,
+with a known ``kid``. One claim of our own, ``gatepass_cred``, names (by a one-way
+tag) the Client Secret that minted the session: the session ends when that secret
+stops working (a rotation when its grace ends, a reissue at once), which
+Cloudflare's documentation does not promise.
 
 Verification is cached: a JWT verified once is remembered until its ``exp``
 (bounded LRU), so the steady state is a dict lookup. What can change after
@@ -66,7 +67,6 @@ class Sessions:
             "aud": [app.aud],
             "common_name": token.client_id,
             "iat": iat,
-            "nbf": iat,
             "exp": int(exp),
             "iss": self.issuer,
             "sub": "",

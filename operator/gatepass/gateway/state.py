@@ -45,7 +45,6 @@ class TokenRecord:
     previous_hash: str | None = field(default=None, repr=False)
     previous_expires_at: float | None = None
     created: str = ""  # metadata.creationTimestamp: who keeps a duplicated Client ID
-    uid: str = ""  # metadata.uid (sealed): the token's id in get-identity
     # What the operator's seal covers, and the seal: checked by State (it holds the key).
     sealed: Fields = field(default=(), repr=False)
     seal: str | None = field(default=None, repr=False)
@@ -130,7 +129,6 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
         previous_hash=st.previous_secret_hash,
         previous_expires_at=_epoch(st.previous_secret_expires_at),
         created=meta.creation_timestamp or "",
-        uid=meta.uid or "",
         sealed=token_fields(meta.uid, meta.namespace, meta.name, st),
         seal=st.seal,
     )
