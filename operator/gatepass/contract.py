@@ -35,6 +35,10 @@ ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
 # After a rotation: when the previous secret stops working (RFC 3339; the past ends it now).
 PREVIOUS_SECRET_EXPIRES_ANNOTATION = f"{GROUP}/previous-secret-expires-at"
 REVOKE_SESSIONS_ANNOTATION = f"{GROUP}/revoke-sessions"
+# On the signing-key Secret: a new value asks for a new signing key now; the operator
+# records the value it acted on in the second.
+ROTATE_SIGNING_KEY_ANNOTATION = f"{GROUP}/rotate-signing-key"
+SIGNING_KEY_ROTATED_FOR_ANNOTATION = f"{GROUP}/signing-key-rotated-for"
 # On a token's Secret, set by the operator: which keys came from spec.secretTemplate.
 SECRET_TEMPLATE_ANNOTATION = f"{GROUP}/secret-template"
 

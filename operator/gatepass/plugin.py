@@ -21,12 +21,15 @@ from gatepass.contract import (
     APPS,
     CLIENT_ID_KEY,
     CLIENT_SECRET_KEY,
+    DEFAULT_KEY_SECRET,
+    DEFAULT_NAMESPACE,
     GROUP,
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
     REFRESH_ANNOTATION,
     REVOKE_SESSIONS_ANNOTATION,
     ROTATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
+    ROTATE_SIGNING_KEY_ANNOTATION,
     VERSION,
     format_ts,
     parse_ts,
@@ -154,6 +157,22 @@ async def _revoke_sessions(api: client.ApiClient, ns: str, args: argparse.Namesp
     return f"accessapplication {ns}/{args.name}: sessions issued before now will be refused"
 
 
+async def _rotate_signing_key(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    """Annotate the signing-key Secret (the cluster admin's, in the operator's namespace)."""
+    where = f"Secret {args.operator_namespace}/{args.secret}"
+    try:
+        await client.CoreV1Api(api).patch_namespaced_secret(
+            args.secret,
+            args.operator_namespace,
+            {"metadata": {"annotations": {ROTATE_SIGNING_KEY_ANNOTATION: now_stamp()}}},
+        )
+    except ApiException as e:
+        if e.status == 404:
+            raise Fail(f"{where} not found (is gatepass installed there? see --operator-namespace)") from None
+        raise Fail(f"cannot annotate {where}: {e.status} {e.reason}") from None
+    return f"{where}: a new signing key was requested; the current one keeps verifying (7 days or more)"
+
+
 async def _status(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
     custom = client.CustomObjectsApi(api)
     try:
@@ -175,6 +194,7 @@ VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable
     "rotate": _rotate,
     "end-grace": _end_grace,
     "revoke-sessions": _revoke_sessions,
+    "rotate-signing-key": _rotate_signing_key,
     "status": _status,
     "headers": _headers_verb,
 }
@@ -229,6 +249,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("revoke-sessions", help="refuse every JWT issued so far for an application").add_argument(
         "name"
     )
+    keys = sub.add_parser("rotate-signing-key", help="sign JWTs with a new key from now (cluster admins)")
+    keys.add_argument("--operator-namespace", default=DEFAULT_NAMESPACE, help="where gatepass runs")
+    keys.add_argument("--secret", default=DEFAULT_KEY_SECRET, help="the signing-key Secret")
     st = sub.add_parser("status", help="tokens with expiry, days left and last use")
     st.add_argument("-A", "--all-namespaces", action="store_true")
     sub.add_parser("headers", help="print the two curl -H options (shows the secret!)").add_argument("name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import jwt
@@ -66,3 +67,26 @@ def test_jwts_minted_before_rotation_still_verify(
     assert requests.get(gateway.url, headers=cookie, timeout=5).status_code == 502  # verified, then proxied
     new_jwt = requests.get(gateway.url, headers=headers, timeout=5).cookies["CF_Authorization"]
     assert jwt.get_unverified_header(new_jwt)["kid"] == kids(gateway)[0] != old_kid
+
+
+def test_a_new_signing_key_on_request(
+    api: client.ApiClient, gateway: GatewayProcess, running_operator: OperatorProcess
+) -> None:
+    """kubectl gatepass rotate-signing-key: the annotation on the key Secret, acted on once."""
+    core = client.CoreV1Api(api)
+    before = kids(gateway)
+
+    def ask(value: str) -> None:
+        note = {"metadata": {"annotations": {"gatepass.dev/rotate-signing-key": value}}}
+        core.patch_namespaced_secret("gatepass-signing-keys", OPERATOR_NAMESPACE, note)
+
+    ask(f"now-{before[0][:8]}")
+    wait_for(lambda: kids(gateway)[0] not in before, timeout=10, what="a new signing key at the gateway")
+    after = kids(gateway)
+    assert before[0] in after  # the replaced key keeps verifying
+    secret = core.read_namespaced_secret("gatepass-signing-keys", OPERATOR_NAMESPACE)
+    assert secret.metadata.annotations["gatepass.dev/signing-key-rotated-for"] == f"now-{before[0][:8]}"
+    assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "gatepass"
+    ask(f"now-{before[0][:8]}")  # the same value again asks nothing
+    time.sleep(2)
+    assert kids(gateway) == after

@@ -33,3 +33,8 @@ def test_grace_end_refuses_what_it_cannot_read(at: str | None, after: str | None
 def test_end_grace_is_a_verb() -> None:
     args = parser().parse_args(["end-grace", "ci", "--in", "2h"])
     assert (args.verb, args.name, args.after, args.at) == ("end-grace", "ci", "2h", None)
+
+
+def test_rotate_signing_key_defaults_to_the_chart_names() -> None:
+    args = parser().parse_args(["rotate-signing-key"])
+    assert (args.operator_namespace, args.secret) == ("gatepass-system", "gatepass-signing-keys")

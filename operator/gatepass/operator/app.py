@@ -24,7 +24,7 @@ from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.handlers import build_registry
-from gatepass.operator.infra import INFRA_KEY, InfraReconciler
+from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
 from gatepass.operator.kube import Kube, load_config
 from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
@@ -47,6 +47,7 @@ class OperatorApp:
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))
+        self.longest_session = LongestSession()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[tuple[str, str]] = set()
         self.seal_key = SealKey(on_change=self._recheck_all)
@@ -99,7 +100,10 @@ class OperatorApp:
             Reconciler(self.kube, self.seal_key, last_seen=self.last_seen.get), concurrency=workers
         )
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
-        self.infra = WorkQueue(InfraReconciler(self.kube, self.config, seal_key=self.seal_key), concurrency=1)
+        infra = InfraReconciler(
+            self.kube, self.config, seal_key=self.seal_key, longest_session=self.longest_session.bound
+        )
+        self.infra = WorkQueue(infra, concurrency=1)
         self.queues = [self.tokens, self.apps, self.infra]
         self.infra.start()
         self.tokens.start()
@@ -107,6 +111,10 @@ class OperatorApp:
         # (afterwards the token watch keeps the set current).
         self.known_tokens |= await self.kube.token_keys(self.config.namespaces)
         self.apps.start()
+        # A replaced signing key is dropped only after the longest session: know them all first.
+        for body in await self.kube.apps(self.config.namespaces):
+            self.longest_session.see(body)
+        self.longest_session.complete = True
         self.infra.add(INFRA_KEY)
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
@@ -157,6 +165,8 @@ class OperatorApp:
             if self.kube is not None:
                 self.kube.forget(APPS, namespace, name)
         affected = self.hosts.put(key, None if event_type == "DELETED" else claim_of(body))
+        if event_type != "DELETED" and self.longest_session.see(body):
+            self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
         if not self._own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
             self.apps.add(key)
         for other in affected - {key}:  # who owns a shared host may have changed

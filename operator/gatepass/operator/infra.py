@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import base64
 import logging
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
 
 from kubernetes_asyncio import client
 
-from gatepass.contract import KEYS_LABEL, LAST_SEEN_LABEL, MANAGED_BY, SEAL_ENTRY
+from gatepass.contract import (
+    KEYS_LABEL,
+    LAST_SEEN_LABEL,
+    MANAGED_BY,
+    ROTATE_SIGNING_KEY_ANNOTATION,
+    SEAL_ENTRY,
+    SIGNING_KEY_ROTATED_FOR_ANNOTATION,
+)
 from gatepass.contract import ObjectKey as Key
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
@@ -23,16 +32,50 @@ from gatepass.trust.seal import generate_key
 
 log = logging.getLogger(__name__)
 INFRA_KEY: Key = ("", "gatepass-infrastructure")
+DEFAULT_SESSION = timedelta(hours=24)  # the CRD's default sessionDuration
+
+
+class LongestSession:
+    """The longest sessionDuration of any application this process has seen: a high-water
+    mark, since shortening an application's sessions does not shorten those minted before.
+    A replaced signing key keeps verifying at least this long (trust/signing.py)."""
+
+    def __init__(self) -> None:
+        self.value = timedelta(0)
+        self.complete = False  # set once every application has been listed
+
+    def bound(self) -> timedelta:
+        """What a replaced key must outlive; the CRD's cap until every application is known."""
+        return self.value if self.complete else signing.LONGEST_SESSION
+
+    def see(self, app: Mapping[str, Any]) -> bool:
+        """Take one AccessApplication into account; True if the mark rose."""
+        spec = app.get("spec")
+        text = spec.get("sessionDuration") if isinstance(spec, Mapping) else None
+        try:
+            session = parse(text) if isinstance(text, str) else DEFAULT_SESSION
+        except ValueError:
+            return False  # the API server rejects these; an older CRD's leftovers are ignored
+        if session <= self.value:
+            return False
+        self.value = session
+        return True
 
 
 class InfraReconciler:
     def __init__(
-        self, kube: Kube, settings: OperatorSettings, clock: Clock = utcnow, seal_key: SealKey | None = None
+        self,
+        kube: Kube,
+        settings: OperatorSettings,
+        clock: Clock = utcnow,
+        seal_key: SealKey | None = None,
+        longest_session: Callable[[], timedelta] = lambda: signing.LONGEST_SESSION,
     ) -> None:
         self.kube = kube
         self.settings = settings
         self.clock = clock
         self.seal_key = seal_key if seal_key is not None else SealKey()
+        self.longest_session = longest_session
 
     async def __call__(self, _: Key) -> datetime | None:
         try:
@@ -57,9 +100,19 @@ class InfraReconciler:
         data = {k: base64.b64decode(v) for k, v in ((existing.data or {}) if existing else {}).items()}
         current = signing.materials(data)
         now = self.clock()
+        notes = dict((existing.metadata.annotations or {}) if existing else {})
+        asked = notes.get(ROTATE_SIGNING_KEY_ANNOTATION)
+        rotate_now = bool(asked) and asked != notes.get(SIGNING_KEY_ROTATED_FOR_ANNOTATION)
         plan = signing.plan_rotation(
-            {m.kid: signing.cert_not_before(m.cert_pem) for m in current}, now, parse(s.key_rotation)
+            {m.kid: signing.cert_not_before(m.cert_pem) for m in current},
+            now,
+            parse(s.key_rotation),
+            signing.keep_after_successor(self.longest_session()),
+            rotate_now=rotate_now,
         )
+        if rotate_now:
+            log.info("new signing key requested (%s=%s)", ROTATE_SIGNING_KEY_ANNOTATION, asked)
+            notes[SIGNING_KEY_ROTATED_FOR_ANNOTATION] = str(asked)
         seal = data.get(SEAL_ENTRY)
         if seal is not None and len(seal) < 32:
             log.error("%s in Secret %s/%s is too short: replacing it", SEAL_ENTRY, s.namespace, s.key_secret)
@@ -75,7 +128,10 @@ class InfraReconciler:
         seal = seal or generate_key()
         secret = client.V1Secret(
             metadata=client.V1ObjectMeta(
-                name=s.key_secret, namespace=s.namespace, labels={**MANAGED_BY, KEYS_LABEL: "true"}
+                name=s.key_secret,
+                namespace=s.namespace,
+                labels={**MANAGED_BY, KEYS_LABEL: "true"},
+                annotations=notes or None,
             ),
             type="Opaque",
             data={

@@ -90,23 +90,33 @@ class Kube:
         body = await self._get(APPS, namespace, name)
         return None if body is None else AccessApplication.model_validate(body)
 
-    async def token_keys(self, namespaces: list[str]) -> set[ObjectKey]:
-        """Every ServiceToken's (namespace, name), in pages: one listing, not one GET each."""
-        keys: set[ObjectKey] = set()
+    async def _list(self, plural: str, namespaces: list[str]) -> list[dict[str, Any]]:
+        """Every object of ``plural``, in pages of 500: one listing, not one GET each."""
+        items: list[dict[str, Any]] = []
         scopes: list[str | None] = [*namespaces] or [None]
         for ns in scopes:
             token = None
             while True:
                 kw: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
                 if ns is None:
-                    page = await self.custom.list_cluster_custom_object(GROUP, VERSION, TOKENS, **kw)
+                    page = await self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw)
                 else:
-                    page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, TOKENS, **kw)
-                keys.update((o["metadata"]["namespace"], o["metadata"]["name"]) for o in page["items"])
+                    page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kw)
+                items.extend(page["items"])
                 token = page["metadata"].get("continue")
                 if not token:
                     break
-        return keys
+        return items
+
+    async def token_keys(self, namespaces: list[str]) -> set[ObjectKey]:
+        """Every ServiceToken's (namespace, name)."""
+        return {
+            (o["metadata"]["namespace"], o["metadata"]["name"]) for o in await self._list(TOKENS, namespaces)
+        }
+
+    async def apps(self, namespaces: list[str]) -> list[dict[str, Any]]:
+        """Every AccessApplication, as the API returns it."""
+        return await self._list(APPS, namespaces)
 
     async def put_token_status(self, token: ServiceToken, status: ServiceTokenStatus) -> ServiceToken:
         version = await self._put_status(TOKENS, token.api_version, token.kind, token.metadata, status.wire())

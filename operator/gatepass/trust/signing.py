@@ -27,9 +27,18 @@ from cryptography.x509.oid import NameOID
 
 log = logging.getLogger(__name__)
 ROTATE_EVERY = timedelta(weeks=6)
-# The previous key verifies this long after its successor took over: longer
-# than the longest session (720 h, the CRD's cap on sessionDuration).
-KEEP_AFTER_SUCCESSOR = timedelta(hours=720 + 48)
+# The previous key verifies this long after its successor took over: Cloudflare's
+# 7 days, unless a session may live longer (see keep_after_successor).
+KEEP_AFTER_SUCCESSOR = timedelta(days=7)
+# Room for clocks that disagree a little, and for a session minted just before a rotation.
+SESSION_MARGIN = timedelta(hours=1)
+LONGEST_SESSION = timedelta(hours=720)  # the CRD's cap on sessionDuration: the cert covers it
+
+
+def keep_after_successor(longest_session: timedelta) -> timedelta:
+    """How long a replaced key keeps verifying: 7 days as Cloudflare, never less than the
+    longest session it may have signed (plus a margin), so no valid session is cut."""
+    return max(KEEP_AFTER_SUCCESSOR, longest_session + SESSION_MARGIN)
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ def generate(now: datetime, issuer: str) -> KeyMaterial:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
-        .not_valid_after(now + ROTATE_EVERY + KEEP_AFTER_SUCCESSOR + timedelta(days=30))
+        .not_valid_after(now + ROTATE_EVERY + LONGEST_SESSION + timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(issuer)]), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -145,11 +154,13 @@ def plan_rotation(
     now: datetime,
     rotate_every: timedelta = ROTATE_EVERY,
     keep_after_successor: timedelta = KEEP_AFTER_SUCCESSOR,
+    rotate_now: bool = False,
 ) -> RotationPlan:
-    """Pure: given each key's not-before time, generate a new key? drop which?"""
+    """Pure: given each key's not-before time, generate a new key? drop which?
+    ``rotate_now``: asked for (an annotation), whatever the newest key's age."""
     order = sorted(ages.items(), key=lambda kv: kv[1], reverse=True)
     newest = order[0][1] if order else None
-    generate = newest is None or now >= newest + rotate_every
+    generate = newest is None or now >= newest + rotate_every or rotate_now
     drop: list[str] = []
     # Each key is kept until its successor has been active long enough.
     for (kid, _), (_, successor_since) in zip(order[1:], order[:-1], strict=True):

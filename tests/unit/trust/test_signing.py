@@ -28,9 +28,26 @@ def test_old_key_is_rotated_but_kept_for_longer_than_a_session() -> None:
     later = signing.plan_rotation({"a": T0, "b": T0 + W}, T0 + W + KEEP - timedelta(seconds=1))
     assert later.drop == ()
     assert later.wake_at == T0 + W + KEEP
-    assert timedelta(hours=720) < KEEP  # the longest sessionDuration the CRD allows
     gone = signing.plan_rotation({"a": T0, "b": T0 + W}, T0 + W + KEEP)
     assert gone.drop == ("a",)
+
+
+def test_a_replaced_key_verifies_7_days_or_the_longest_session() -> None:
+    assert signing.keep_after_successor(timedelta(hours=24)) == timedelta(days=7)
+    month = timedelta(hours=720)  # the longest sessionDuration the CRD allows
+    assert signing.keep_after_successor(month) == month + signing.SESSION_MARGIN
+    keep = signing.keep_after_successor(month)
+    kept = signing.plan_rotation(
+        {"a": T0, "b": T0 + W}, T0 + W + timedelta(days=8), keep_after_successor=keep
+    )
+    assert kept.drop == ()
+    assert kept.wake_at == T0 + W + keep
+
+
+def test_rotate_now_whatever_the_age() -> None:
+    plan = signing.plan_rotation({"a": T0}, T0 + timedelta(hours=1), rotate_now=True)
+    assert plan.generate
+    assert plan.drop == ()  # the replaced key keeps verifying
 
 
 def test_keys_roundtrip_through_secret_data_and_sign() -> None:

@@ -1,0 +1,34 @@
+"""The longest session a replaced signing key must outlive."""
+
+from datetime import timedelta
+
+from gatepass.operator.infra import LongestSession
+from gatepass.trust.signing import LONGEST_SESSION
+
+
+def app(session: object = None) -> dict[str, object]:
+    spec: dict[str, object] = {"hosts": ["a.test"], "upstream": "http://a"}
+    if session is not None:
+        spec["sessionDuration"] = session
+    return {"metadata": {"name": "a", "namespace": "n"}, "spec": spec}
+
+
+def test_the_crd_cap_until_every_application_is_known() -> None:
+    longest = LongestSession()
+    assert longest.bound() == LONGEST_SESSION
+    longest.see(app("2h"))
+    longest.complete = True
+    assert longest.bound() == timedelta(hours=2)
+
+
+def test_a_high_water_mark() -> None:
+    longest = LongestSession()
+    longest.complete = True
+    assert longest.see(app()) is True  # the CRD's default, 24h
+    assert longest.bound() == timedelta(hours=24)
+    assert longest.see(app("300h")) is True
+    # Shortened later: sessions minted before still live 300h.
+    assert longest.see(app("1h")) is False
+    assert longest.bound() == timedelta(hours=300)
+    assert longest.see(app("a week")) is False  # unreadable: ignored
+    assert longest.see({"spec": None}) is False
