@@ -80,7 +80,7 @@ def test_plugin_verbs(
     out = kubectl_gatepass("end-grace", "ci")
     assert out.returncode == 0, out.stderr
     wait_for(lambda: "previousSecretHash" not in tokens.status("ci"), timeout=5, what="grace ended")
-    assert "GraceEnded" in tokens.reasons("ci")
+    wait_for(lambda: "GraceEnded" in tokens.reasons("ci"), timeout=5, what="the GraceEnded Event")
 
     out = kubectl_gatepass("headers", "ci")
     assert out.returncode == 0

@@ -144,7 +144,7 @@ def test_rotate_keeps_the_previous_hash_until_the_grace_ends(tokens: Tokens) -> 
     )
     grace_end = ts(changed["previousSecretExpiresAt"])
     assert grace_end == ts(ask)
-    assert "GraceChanged" in tokens.reasons("rot")
+    wait_for(lambda: "GraceChanged" in tokens.reasons("rot"), timeout=5, what="the GraceChanged Event")
     # The operator wakes at the end of the grace by itself (no polling, no event).
     cleared = wait_for(lambda: "previousSecretHash" not in (s := tokens.status("rot")) and s, timeout=8)
     assert datetime.now(UTC) >= grace_end
