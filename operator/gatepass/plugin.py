@@ -185,33 +185,8 @@ async def _status(api: client.ApiClient, ns: str, args: argparse.Namespace) -> s
     return status_table(listing.get("items", []), datetime.now(UTC))
 
 
-async def _headers_verb(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
-    return await _headers(api, ns, args.name)
-
-
-VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable[str]]] = {
-    "refresh": _refresh,
-    "rotate": _rotate,
-    "end-grace": _end_grace,
-    "revoke-sessions": _revoke_sessions,
-    "rotate-signing-key": _rotate_signing_key,
-    "status": _status,
-    "headers": _headers_verb,
-}
-
-
-async def run(args: argparse.Namespace) -> str:
-    verb = VERBS.get(args.verb)
-    if verb is None:
-        raise Fail(f"unknown verb {args.verb}")
-    api, default_ns = await _api(args.kubeconfig, args.context)
-    try:
-        return await verb(api, args.namespace or default_ns, args)
-    finally:
-        await api.close()
-
-
-async def _headers(api: client.ApiClient, ns: str, name: str) -> str:
+async def _headers(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    name = args.name
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     try:
         token = await custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
@@ -230,6 +205,28 @@ async def _headers(api: client.ApiClient, ns: str, name: str) -> str:
         "warning: the line below contains a Client Secret; do not paste it anywhere public", file=sys.stderr
     )
     return f'-H "CF-Access-Client-Id: {cid}" -H "CF-Access-Client-Secret: {secret_value}"'
+
+
+VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable[str]]] = {
+    "refresh": _refresh,
+    "rotate": _rotate,
+    "end-grace": _end_grace,
+    "revoke-sessions": _revoke_sessions,
+    "rotate-signing-key": _rotate_signing_key,
+    "status": _status,
+    "headers": _headers,
+}
+
+
+async def run(args: argparse.Namespace) -> str:
+    verb = VERBS.get(args.verb)
+    if verb is None:
+        raise Fail(f"unknown verb {args.verb}")
+    api, default_ns = await _api(args.kubeconfig, args.context)
+    try:
+        return await verb(api, args.namespace or default_ns, args)
+    finally:
+        await api.close()
 
 
 def parser() -> argparse.ArgumentParser:

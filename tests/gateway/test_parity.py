@@ -7,6 +7,7 @@ import base64
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.gateway.conftest import NS, World
 from tests.gateway.test_flows import HOST, SERVICE_AUTH_ANY, cookie_value, verify_with_jwks
@@ -126,9 +127,16 @@ async def test_get_identity_refusals(world: World) -> None:
     wrong = {**ci.headers, "CF-Access-Client-Secret": other.client_secret}
     status, body, _ = await world.get(HOST, IDENTITY, headers=wrong)
     assert (status, body) == (401, {"error": "invalid_credentials"})
+
     # Bypass: anyone reaches the application, but there is nobody to describe.
+    def counted(outcome: str) -> float:
+        labels = {"app": f"{NS}/open", "outcome": outcome}
+        return REGISTRY.get_sample_value("gatepass_gateway_requests_total", labels) or 0.0
+
+    before = counted("no_credentials"), counted("bypass")
     status, body, _ = await world.get("open.example.com", IDENTITY)
     assert (status, body) == (401, {"error": "no_credentials"})
+    assert (counted("no_credentials"), counted("bypass")) == (before[0] + 1, before[1])  # as answered
     status, body, _ = await world.get("open.example.com", IDENTITY, headers=ci.headers)
     assert status == 200
     assert isinstance(body, dict)

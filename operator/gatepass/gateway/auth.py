@@ -26,18 +26,18 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gatepass.decisions.policy import Identity, evaluate
+from gatepass.gateway.headers import (
+    AUTHORIZATION,
+    CLIENT_ID_HEADER,
+    CLIENT_SECRET_HEADER,
+    COOKIE,
+    JSON_CLIENT_ID,
+    JSON_CLIENT_SECRET,
+    TOKEN_HEADER,
+)
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
 from gatepass.trust.credentials import is_client_id, is_client_secret
-
-CLIENT_ID_HEADER = "CF-Access-Client-Id"
-CLIENT_SECRET_HEADER = "CF-Access-Client-Secret"  # noqa: S105 - a header name
-TOKEN_HEADER = "cf-access-token"  # noqa: S105 - a header name
-COOKIE = "CF_Authorization"
-ASSERTION_HEADER = "Cf-Access-Jwt-Assertion"
-AUTHORIZATION = "Authorization"
-JSON_CLIENT_ID = "cf-access-client-id"  # the keys of the one-header JSON, as Cloudflare's
-JSON_CLIENT_SECRET = "cf-access-client-secret"  # noqa: S105 - a key name
 
 
 class Headers(Protocol):
@@ -145,17 +145,6 @@ def _credentials(headers: Headers, app: AppRecord) -> Presented:
     if not is_client_id(client_id) or not is_client_secret(client_secret):
         return Outcome(401, "malformed_credentials")
     return client_id, client_secret
-
-
-def credential_headers(app: AppRecord) -> frozenset[str]:
-    """Request headers that may carry this application's credentials, never passed to its
-    origin: lowercase, ``_`` read as ``-`` (as the proxy compares them)."""
-    names = {CLIENT_SECRET_HEADER.lower()}
-    if app.credentials_header is not None:
-        names.add(app.credentials_header.lower().replace("_", "-"))
-    if app.basic_auth:
-        names.add(AUTHORIZATION.lower())
-    return frozenset(names)
 
 
 def _by_credentials(

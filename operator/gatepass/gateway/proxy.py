@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gatepass.gateway import metrics
-from gatepass.gateway.auth import ASSERTION_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER
+from gatepass.gateway.headers import ASSERTION_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def request_headers(
     request: web.Request, assertion: str | None, credentials: frozenset[str] = frozenset()
 ) -> CIMultiDict[str]:
     """What the origin gets. ``credentials``: the lowercase names of the headers that may
-    carry this application's credentials (auth.credential_headers), also stripped."""
+    carry this application's credentials (AppRecord.credential_headers), also stripped."""
     connection = {v.strip().lower() for v in request.headers.get("Connection", "").split(",")}
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():

@@ -19,15 +19,8 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
-from gatepass.gateway.auth import (
-    ASSERTION_HEADER,
-    COOKIE,
-    Outcome,
-    admit,
-    authorize,
-    credential_headers,
-    identify,
-)
+from gatepass.gateway.auth import Outcome, admit, authorize, identify
+from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
@@ -230,7 +223,7 @@ class Gateway:
                     headers["Retry-After"] = "1"
                     return web.json_response({"error": "upstream_busy"}, status=503, headers=headers)
                 cookie = self._cookie(outcome, app)
-                strip = credential_headers(app)
+                strip = app.credential_headers
                 return await forward(request, self.client, url, outcome.assertion, cookie, label, strip)
         finally:
             metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
@@ -259,10 +252,11 @@ class Gateway:
         now = self.clock()
         caller = identify(request.headers, request.cookies, app, self.state.tokens_by_id, self.sessions, now)
         outcome = caller if isinstance(caller, Outcome) else authorize(app, caller)
-        metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()
+        if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
+            outcome = Outcome(401, "no_credentials")
+        metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()  # what was answered
         if isinstance(caller, Outcome) or caller.token is None or not outcome.allowed:
-            refusal = outcome if not outcome.allowed else Outcome(401, "no_credentials")
-            return self._refuse(request, app, refusal)
+            return self._refuse(request, app, outcome)
         if self.last_seen is not None:
             self.last_seen.saw(caller.token.namespace, caller.token.name, now)
         return web.json_response(

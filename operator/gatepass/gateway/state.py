@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from yarl import URL
 
 from gatepass.contract import ObjectKey as Key
+from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
 from gatepass.models.accessapplication import AccessApplication, Policy
 from gatepass.models.servicetoken import ServiceToken
@@ -105,6 +106,18 @@ class AppRecord:
     @property
     def claim(self) -> Claim:
         return Claim(self.namespace, self.name, self.created, self.hosts)
+
+    @cached_property
+    def credential_headers(self) -> frozenset[str]:
+        """Request headers that may carry this application's credentials, never passed to
+        its origin: lowercase, ``_`` read as ``-`` (as the proxy compares them). Once per
+        record, not per request."""
+        names = {CLIENT_SECRET_HEADER.lower()}
+        if self.credentials_header is not None:
+            names.add(self.credentials_header.lower().replace("_", "-"))
+        if self.basic_auth:
+            names.add(AUTHORIZATION.lower())
+        return frozenset(names)
 
 
 def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:

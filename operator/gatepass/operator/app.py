@@ -112,8 +112,9 @@ class OperatorApp:
         self.known_tokens |= await self.kube.token_keys(self.config.namespaces)
         self.apps.start()
         # A replaced signing key is dropped only after the longest session: know them all first.
-        for body in await self.kube.apps(self.config.namespaces):
-            self.longest_session.see(body)
+        async for page in self.kube.app_pages(self.config.namespaces):
+            for body in page:
+                self.longest_session.see(body)
         self.longest_session.complete = True
         self.infra.add(INFRA_KEY)
         if self.config.metrics_port:

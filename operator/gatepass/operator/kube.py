@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,9 +91,9 @@ class Kube:
         body = await self._get(APPS, namespace, name)
         return None if body is None else AccessApplication.model_validate(body)
 
-    async def _list(self, plural: str, namespaces: list[str]) -> list[dict[str, Any]]:
-        """Every object of ``plural``, in pages of 500: one listing, not one GET each."""
-        items: list[dict[str, Any]] = []
+    async def _pages(self, plural: str, namespaces: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every object of ``plural``, a page of 500 at a time: one listing, not one GET
+        each, and never every object in memory at once."""
         scopes: list[str | None] = [*namespaces] or [None]
         for ns in scopes:
             token = None
@@ -102,21 +103,23 @@ class Kube:
                     page = await self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw)
                 else:
                     page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kw)
-                items.extend(page["items"])
+                yield page["items"]
                 token = page["metadata"].get("continue")
                 if not token:
                     break
-        return items
 
     async def token_keys(self, namespaces: list[str]) -> set[ObjectKey]:
         """Every ServiceToken's (namespace, name)."""
         return {
-            (o["metadata"]["namespace"], o["metadata"]["name"]) for o in await self._list(TOKENS, namespaces)
+            (o["metadata"]["namespace"], o["metadata"]["name"])
+            async for page in self._pages(TOKENS, namespaces)
+            for o in page
         }
 
-    async def apps(self, namespaces: list[str]) -> list[dict[str, Any]]:
-        """Every AccessApplication, as the API returns it."""
-        return await self._list(APPS, namespaces)
+    async def app_pages(self, namespaces: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every AccessApplication, as the API returns it, page by page."""
+        async for page in self._pages(APPS, namespaces):
+            yield page
 
     async def put_token_status(self, token: ServiceToken, status: ServiceTokenStatus) -> ServiceToken:
         version = await self._put_status(TOKENS, token.api_version, token.kind, token.metadata, status.wire())

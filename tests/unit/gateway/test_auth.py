@@ -13,7 +13,7 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from gatepass.gateway.auth import Caller, Outcome, admit, authorize, credential_headers, identify, session
+from gatepass.gateway.auth import Caller, Outcome, admit, authorize, identify, session
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
@@ -230,8 +230,8 @@ def test_one_header_and_basic_auth_refusals(
 
 
 def test_credential_headers_are_what_the_application_reads() -> None:
-    assert credential_headers(app()) == {"cf-access-client-secret"}
-    assert credential_headers(app(credentials_header="X_Creds", basic_auth=True)) == {
+    assert app().credential_headers == {"cf-access-client-secret"}
+    assert app(credentials_header="X_Creds", basic_auth=True).credential_headers == {
         "cf-access-client-secret",
         "x-creds",
         "authorization",
