@@ -56,7 +56,7 @@ def test_crash_during_issuance(tokens: Tokens, running_operator: OperatorProcess
     if written is not None:
         # The delivered secret is kept: no credential is generated twice for one issuance.
         assert creds == written
-    assert tokens.reasons("crash").count("Issued") == 1
+    assert tokens.wait_reasons("crash", "Issued").count("Issued") == 1
 
 
 @pytest.mark.parametrize("point", ["after-pending-status", "after-secret-write"])

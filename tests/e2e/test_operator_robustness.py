@@ -63,4 +63,4 @@ def test_a_secret_the_api_server_refuses_is_reported_and_backed_off(
     core.delete_namespaced_resource_quota("no-secrets", namespace)
     # And the refused one recovers by itself once the cause is gone (its backoff is short yet).
     tokens.wait_ready("blocked", timeout=40)
-    assert "Issued" in tokens.reasons("blocked")
+    tokens.wait_reasons("blocked", "Issued")

@@ -86,7 +86,7 @@ def test_an_edited_secret_template_reaches_the_secret_and_nothing_else_changes(t
         st["secretHash"],
         st["expiresAt"],
     )
-    assert tokens.reasons("tpl").count("Issued") == 1
+    assert tokens.wait_reasons("tpl", "Issued").count("Issued") == 1
     credential_events = {"Rotated", "CredentialsReissued", "Refreshed", "UntrustedStatus"}
     assert not credential_events & set(tokens.reasons("tpl"))
 
@@ -186,7 +186,7 @@ def test_disable_and_enable(tokens: Tokens) -> None:
     tokens.wait_reason("d", "Disabled")
     tokens.patch("d", {"spec": {"enabled": True}})
     tokens.wait_ready("d")
-    assert {"Disabled", "Enabled"} <= set(tokens.reasons("d"))
+    tokens.wait_reasons("d", "Disabled", "Enabled")
 
 
 def test_deleting_the_token_removes_its_secret(tokens: Tokens) -> None:
@@ -217,8 +217,11 @@ def test_deleted_or_tampered_secret_is_reissued(tokens: Tokens) -> None:
         lambda: (s := tokens.status("lost")).get("secretHash") != second["secretHash"] and s, timeout=5
     )
     assert tokens.creds("lost").hash == third["secretHash"]
-    warnings = [m for t, r, m in tokens.events("lost") if r == "CredentialsReissued"]
-    assert len(warnings) == 2
+    wait_for(
+        lambda: [r for _, r, _ in tokens.events("lost")].count("CredentialsReissued") == 2,
+        timeout=10,
+        what="two CredentialsReissued Events",
+    )
     assert all(t == "Warning" for t, r, _ in tokens.events("lost") if r == "CredentialsReissued")
 
 

@@ -125,6 +125,15 @@ class Tokens:
     def reasons(self, name: str) -> list[str]:
         return [r for _, r, _ in self.events(name)]
 
+    def wait_reasons(self, name: str, *wanted: str, timeout: float = 10) -> list[str]:
+        """The token's Event reasons once all of `wanted` are among them (Events follow the status write)."""
+
+        def seen() -> list[str] | None:
+            reasons = self.reasons(name)
+            return reasons if set(wanted) <= set(reasons) else None
+
+        return wait_for(seen, timeout=timeout, what=f"Events {wanted} for ServiceToken {name}")
+
 
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
