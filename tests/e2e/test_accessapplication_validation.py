@@ -17,6 +17,17 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("host with port", {"hosts": ["app.example.com:443"]}, "spec.hosts[0]"),
     ("host with scheme", {"hosts": ["https://app.example.com"]}, "spec.hosts[0]"),
     ("upper-case host", {"hosts": ["App.example.com"]}, "spec.hosts[0]"),
+    ("path with a trailing slash", {"hosts": ["app.example.com/admin/"]}, "spec.hosts[0]: Invalid value"),
+    ("path with an empty segment", {"hosts": ["app.example.com//admin"]}, "no empty segment"),
+    (
+        "path with a query",
+        {"hosts": ["app.example.com/admin?x=1"]},
+        "no empty segment, trailing slash, query",
+    ),
+    ("path percent-encoded", {"hosts": ["app.example.com/%61dmin"]}, "percent-encoding"),
+    ("path with parameters", {"hosts": ["app.example.com/admin;x"]}, "spec.hosts[0]"),
+    ("path with a dot-segment", {"hosts": ["app.example.com/a/../admin"]}, "'.' or '..' segments"),
+    ("host name too long", {"hosts": ["a" * 254 + "/x"]}, "at most 253 characters"),
     ("upstream not a URL", {"upstream": "svc:8080"}, "spec.upstream"),
     ("upstream of another scheme", {"upstream": "ftp://files"}, "spec.upstream"),
     ("session too long", {"sessionDuration": "1000h"}, "spec.sessionDuration"),
@@ -87,6 +98,12 @@ def test_good_application_gets_defaults(api: client.ApiClient, crds: None, names
     assert created["spec"]["strictServiceTokenAuth"] is False
     assert created["spec"]["allowBasicAuth"] is False
     assert "readServiceTokensFromHeader" not in created["spec"]
+
+
+def test_destinations_with_paths_are_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:
+    hosts = ["app.example.com", "app.example.com/admin", "app.example.com/API/v1.2/~team"]
+    created = Apps(api, namespace).create("paths", {**OK, "hosts": hosts})
+    assert created["spec"]["hosts"] == hosts
 
 
 def test_a_custom_credentials_header_is_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:

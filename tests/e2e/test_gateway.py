@@ -292,6 +292,37 @@ def test_strict_mode_one_header_and_basic_auth(env: Env) -> None:
     assert "Authorization" not in env.upstream.seen[-1]["headers"]
 
 
+def test_applications_on_paths_of_one_host(env: Env) -> None:
+    host, _ = env.app("site")  # the whole host: any token of the namespace
+    only_admins = [{"decision": "serviceAuth", "include": [{"serviceToken": {"name": "admin-bot"}}]}]
+    spec = {
+        "hosts": [f"{host}/admin"],
+        "upstream": env.upstream.url + "/admin-origin",
+        "policies": only_admins,
+    }
+    env.apps.create("admin", spec)
+    env.apps.wait_aud("admin")
+    ci, admin = env.token("ci"), env.token("admin-bot")
+    wait_token_known(env, host, ci)
+    wait_token_known(env, host, admin)
+    wait_for(
+        lambda: env.get(host, "/admin/users", headers_of(ci)).status_code == 403,
+        timeout=5,
+        what="the gateway routes /admin to its own application",
+    )
+    r = env.get(host, "/admin/users", headers_of(admin))
+    assert r.status_code == 200
+    assert "Path=/admin;" in r.headers["Set-Cookie"]
+    assert env.upstream.seen[-1]["path"] == "/admin-origin/admin/users"
+    for path in ("/Admin/users", "/admin%2Fusers"):
+        assert env.get(host, path, headers_of(ci)).status_code == 403, path
+    assert env.get(host, "/administrator", headers_of(ci)).status_code == 200  # whole segments only
+    assert env.upstream.seen[-1]["path"] == "/app/administrator"
+    ready = env.apps.condition("admin", "Ready")
+    assert ready is not None
+    assert ready["status"] == "True"
+
+
 def test_get_identity(env: Env) -> None:
     host, _ = env.app("who")
     creds = env.token("w")

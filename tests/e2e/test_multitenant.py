@@ -263,3 +263,32 @@ def test_a_tenant_without_star_has_the_whole_flow_and_no_status(
             assert refused.value.status == 403
     finally:
         client.CoreV1Api(api).delete_namespace(ns)
+
+
+def test_no_tenant_takes_a_path_on_another_tenants_host(
+    api: client.ApiClient,
+    namespace: str,
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    host = f"site.{namespace}.test"
+    owner = Apps(api, namespace)
+    owner.create("site", {"hosts": [host], "upstream": upstream.url + "/owner", "policies": EVERYONE})
+    wait_for(lambda: served_path(gateway, upstream, host) == "/owner", timeout=15, what="the owner served")
+    time.sleep(1.1)
+    ns, tenant = intruder
+    hostile = Apps(tenant, ns)
+    # A path under the owner's host, more specific than the owner's destination.
+    hostile.create(
+        "grab-x", {"hosts": [f"{host}/x"], "upstream": upstream.url + "/intruder", "policies": EVERYONE}
+    )
+    cond = wait_for(
+        lambda: (c := ready(hostile, "grab-x")) and c["reason"] == "HostConflict" and c,
+        timeout=15,
+        what="HostConflict for a path on another tenant's host",
+    )
+    assert f"its host was claimed earlier by an application in namespace {namespace}" in cond["message"]
+    for _ in range(5):  # served_path requests /x: still the owner's
+        assert served_path(gateway, upstream, host) == "/owner"

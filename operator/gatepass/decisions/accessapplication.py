@@ -22,7 +22,7 @@ from gatepass.models.conditions import (
     set_condition,
 )
 from gatepass.models.events import Event
-from gatepass.routing.hosts import Conflict
+from gatepass.routing.hosts import Conflict, destination
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,12 @@ def _ready(
         msg = "not served for " + "; ".join(
             f"{c.host} (reserved for the gateway itself)"
             if c.owner_namespace is None
-            else f"{c.host} (claimed earlier by an application in namespace {c.owner_namespace})"
+            else f"{c.host} ({'its host was' if c.host_held else 'it was'} claimed earlier"
+            f" by an application in namespace {c.owner_namespace})"
             for c in host_conflicts
         )
-        served = [h for h in spec.hosts if h not in {c.host for c in host_conflicts}]
+        refused = {c.host for c in host_conflicts}
+        served = [h for h in spec.hosts if destination(h) not in refused]
         if served:
             msg += "; serving " + ", ".join(served)
         return Change(READY, "False", "HostConflict", msg, event=True)

@@ -31,6 +31,7 @@ from gatepass.gateway.headers import (
     CLIENT_ID_HEADER,
     CLIENT_SECRET_HEADER,
     COOKIE,
+    COOKIE_HEADER,
     JSON_CLIENT_ID,
     JSON_CLIENT_SECRET,
     TOKEN_HEADER,
@@ -156,39 +157,55 @@ def _by_credentials(
     return Caller(token)
 
 
+MAX_SESSION_COOKIES = 4  # a client with one application per path holds a few; never verify more
+
+
+def session_cookies(headers: Headers) -> list[str]:
+    """Every ``CF_Authorization`` cookie sent, most specific path first (RFC 6265 5.4:
+    clients order cookies by path length): with applications on paths of one host, a
+    client holds one per application, all of the same name."""
+    out = []
+    for line in headers.getall(COOKIE_HEADER, []):
+        for pair in line.split(";"):
+            name, eq, value = pair.strip().partition("=")
+            if eq and name == COOKIE and value:
+                out.append(value.strip('"'))
+    return out[:MAX_SESSION_COOKIES]
+
+
 def _by_session(
-    headers: Headers,
-    cookies: Mapping[str, str],
-    app: AppRecord,
-    tokens: Mapping[str, TokenRecord],
-    sessions: Sessions,
-    now: float,
+    headers: Headers, app: AppRecord, tokens: Mapping[str, TokenRecord], sessions: Sessions, now: float
 ) -> Caller | Outcome:
     presented, dup = _one(headers, TOKEN_HEADER)
     if dup:
         return Outcome(401, "duplicate_credentials")
-    presented = presented or cookies.get(COOKIE)
-    if not presented:
+    candidates = [presented] if presented else session_cookies(headers)
+    if not candidates:
         return Caller()
-    try:
-        claims = sessions.verify(presented, app, now)
-    except InvalidSession as e:
-        return Outcome(401, e.reason)
+    failure: InvalidSession | None = None
+    for candidate in candidates:  # the first that is this application's
+        try:
+            claims = sessions.verify(candidate, app, now)
+            break
+        except InvalidSession as e:
+            failure = failure or e
+    else:
+        assert failure is not None
+        return Outcome(401, failure.reason)
     token = tokens.get(claims.common_name)
     if token is None:
         return Outcome(401, "token_revoked")  # deleted: its sessions end with it
     if not token.session_valid(claims.cred, now):
         return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
-    return Caller(token, presented, claims.iat)
+    return Caller(token, candidate, claims.iat)
 
 
-def _presents_session(headers: Headers, cookies: Mapping[str, str]) -> bool:
-    return bool(headers.getall(TOKEN_HEADER, []) or cookies.get(COOKIE))
+def _presents_session(headers: Headers) -> bool:
+    return bool(headers.getall(TOKEN_HEADER, []) or session_cookies(headers))
 
 
 def identify(
     headers: Headers,
-    cookies: Mapping[str, str],
     app: AppRecord,
     tokens: Mapping[str, TokenRecord],
     sessions: Sessions,
@@ -199,9 +216,9 @@ def identify(
     if isinstance(presented, Outcome):
         return presented
     if presented is None and app.strict:
-        return Caller(ignored_session=_presents_session(headers, cookies))
+        return Caller(ignored_session=_presents_session(headers))
     if presented is None:
-        caller = _by_session(headers, cookies, app, tokens, sessions, now)
+        caller = _by_session(headers, app, tokens, sessions, now)
     else:
         caller = _by_credentials(*presented, tokens, now)
     if isinstance(caller, Outcome) or caller.token is None:
@@ -241,14 +258,13 @@ def session(allowed: Outcome, caller: Caller, app: AppRecord, sessions: Sessions
 
 def admit(
     headers: Headers,
-    cookies: Mapping[str, str],
     app: AppRecord,
     tokens: Mapping[str, TokenRecord],
     sessions: Sessions,
     now: float,
 ) -> Outcome:
     """identify -> authorize -> session: the whole decision for one request."""
-    caller = identify(headers, cookies, app, tokens, sessions, now)
+    caller = identify(headers, app, tokens, sessions, now)
     if isinstance(caller, Outcome):
         return caller
     allowed = authorize(app, caller)

@@ -9,3 +9,8 @@ ASSERTION_HEADER = "Cf-Access-Jwt-Assertion"
 AUTHORIZATION = "Authorization"
 JSON_CLIENT_ID = "cf-access-client-id"  # the keys of the one-header JSON, as Cloudflare's
 JSON_CLIENT_SECRET = "cf-access-client-secret"  # noqa: S105 - a key name
+COOKIE_HEADER = "Cookie"
+# Forward-auth: the original request's host and path, as ingress controllers send them
+# (Traefik and Caddy X-Forwarded-Uri; nginx auth_request: set X-Original-URI).
+FORWARDED_HOST = "X-Forwarded-Host"
+FORWARDED_URIS = ("X-Forwarded-Uri", "X-Original-URI")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
@@ -39,40 +38,9 @@ HOP_BY_HOP = frozenset(
 STRIPPED_UPSTREAM = frozenset(h.lower() for h in (CLIENT_SECRET_HEADER, ASSERTION_HEADER, TOKEN_HEADER))
 
 
-class AmbiguousPath(ValueError):
-    """A path an origin could resolve outside the application's upstream prefix."""
-
-
-def normalized_path(raw: str) -> str:
-    """The request path with dot-segments resolved (RFC 3986 5.2.4), encoded or not, so
-    that nothing climbs above the upstream's prefix. Segments stay as the client encoded
-    them; one that hides a dot-segment behind an encoded slash or backslash (``..%2F``),
-    which some origins decode before resolving, is refused."""
-    out: list[str] = []
-    segments = raw.split("/")[1:] if raw.startswith("/") else raw.split("/")
-    for i, segment in enumerate(segments):
-        plain = unquote(segment)
-        last = i == len(segments) - 1
-        if plain == ".":
-            if last:
-                out.append("")
-            continue
-        if plain == "..":
-            if out:
-                out.pop()
-            if last:
-                out.append("")
-            continue
-        parts = plain.replace("\\", "/").split("/")
-        if len(parts) > 1 and any(p in (".", "..") for p in parts):
-            raise AmbiguousPath(raw)
-        out.append(segment)
-    return "/" + "/".join(out)
-
-
-def upstream_url(base: URL, request: web.Request) -> URL:
-    path = base.raw_path.rstrip("/") + normalized_path(request.rel_url.raw_path)
-    return base.with_path(path, encoded=True).with_query(request.rel_url.raw_query_string or None)
+def upstream_url(base: URL, path: str, query: str) -> URL:
+    """``path``: the request's, normalized (routing/paths.normalized_path)."""
+    return base.with_path(base.raw_path.rstrip("/") + path, encoded=True).with_query(query or None)
 
 
 class UpstreamSlots:

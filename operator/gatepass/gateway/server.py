@@ -20,12 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
 from gatepass.gateway.auth import Outcome, admit, authorize, identify
-from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE
+from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
-from gatepass.gateway.proxy import AmbiguousPath, UpstreamSlots, forward, upstream_url
+from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
+from gatepass.routing.paths import AmbiguousPath, Route, normalized_path, segments
 
 log = logging.getLogger(__name__)
 CERTS_PATH = "/cdn-cgi/access/certs"
@@ -153,7 +154,7 @@ class Gateway:
         """The pipeline both routes share: identify -> authorize -> session, counted,
         remembered as a use, and refused with a JSON body when not allowed."""
         now = self.clock()
-        outcome = admit(request.headers, request.cookies, app, self.state.tokens_by_id, self.sessions, now)
+        outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now)
         label = _app_label(app)
         metrics.REQUESTS.labels(label, outcome.reason).inc()
         if not outcome.allowed:
@@ -168,15 +169,28 @@ class Gateway:
         metrics.REQUESTS.labels("-", "unknown_host").inc()
         return web.json_response({"error": "unknown_host"}, status=404)
 
-    def _cookie(self, outcome: Outcome, app: AppRecord) -> CIMultiDict[str]:
+    def _cookie(self, outcome: Outcome, route: Route[AppRecord]) -> CIMultiDict[str]:
+        """The session cookie, scoped to the application's path: applications on paths of
+        one host each keep their own (auth.session_cookies reads them all)."""
         headers: CIMultiDict[str] = CIMultiDict()
-        if outcome.minted_exp is not None and outcome.assertion is not None and not app.strict:
+        if outcome.minted_exp is not None and outcome.assertion is not None and not route.value.strict:
             max_age = max(0, int(outcome.minted_exp - self.clock()))
             secure = "; Secure" if self.settings.cookie_secure else ""
             headers["Set-Cookie"] = (
-                f"{COOKIE}={outcome.assertion}; Max-Age={max_age}; Path=/; HttpOnly{secure}; SameSite=Lax"
+                f"{COOKIE}={outcome.assertion}; Max-Age={max_age}; Path={route.path};"
+                f" HttpOnly{secure}; SameSite=Lax"
             )
         return headers
+
+    def _route(self, host: str, raw_path: str) -> tuple[str, Route[AppRecord] | None] | web.Response:
+        """The normalized path and the application it falls under, or 400 for a path an
+        origin could read otherwise (routing/paths.py)."""
+        try:
+            path = normalized_path(raw_path)
+            return path, self.state.route(host, segments(path))
+        except AmbiguousPath:
+            metrics.REQUESTS.labels("-", "ambiguous_path").inc()
+            return web.json_response({"error": "ambiguous_path"}, status=400)
 
     def _refuse(self, request: web.Request, app: AppRecord | None, outcome: Outcome) -> web.Response:
         log.info(
@@ -197,20 +211,21 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
-        app = self.state.app_for_host(request.host)
-        if app is None:
+        routed = self._route(request.host, request.rel_url.raw_path)
+        if isinstance(routed, web.Response):
+            return routed
+        path, route = routed
+        if route is None:
             if request.path == OIDC_PATH:  # the gateway's own host, not an application's
                 return web.json_response(self._issuer_doc())
             return self._unknown_host()
+        app = route.value
         label = _app_label(app)
         # What needs no credentials is refused before any: no JWT minted, no use recorded.
         if app.upstream_refusal is not None:  # the operator reports why in the app's status
             metrics.UPSTREAM_ERRORS.labels(label, "upstream_not_allowed").inc()
             return web.json_response({"error": "upstream_not_allowed"}, status=502)
-        try:
-            url = upstream_url(app.upstream, request)
-        except AmbiguousPath:
-            return web.json_response({"error": "ambiguous_path"}, status=400)
+        url = upstream_url(app.upstream, path, request.rel_url.raw_query_string)
         outcome = self._admit(request, app)
         if isinstance(outcome, web.Response):
             return outcome
@@ -219,25 +234,35 @@ class Gateway:
             async with self.slots.slot(label) as free:
                 if not free:  # this application's upstream is saturated: it waits, nobody else
                     metrics.UPSTREAM_ERRORS.labels(label, "upstream_busy").inc()
-                    headers = self._cookie(outcome, app)
+                    headers = self._cookie(outcome, route)
                     headers["Retry-After"] = "1"
                     return web.json_response({"error": "upstream_busy"}, status=503, headers=headers)
-                cookie = self._cookie(outcome, app)
+                cookie = self._cookie(outcome, route)
                 strip = app.credential_headers
                 return await forward(request, self.client, url, outcome.assertion, cookie, label, strip)
         finally:
             metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
 
     async def authorize(self, request: web.Request) -> web.Response:
-        """Forward-auth for ingress controllers: 200 with the assertion, or 401/403."""
-        host = request.headers.get("X-Forwarded-Host") or request.host
-        app = self.state.app_for_host(host)
-        if app is None:
+        """Forward-auth for ingress controllers: 200 with the assertion, or 401/403. The
+        original host and path come from the proxy's headers; where the host has
+        applications on paths, a request without the original path is refused (400)
+        rather than checked against the wrong application."""
+        host = request.headers.get(FORWARDED_HOST) or request.host
+        uri = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
+        if uri is None and self.state.routes.has_paths(host):
+            metrics.REQUESTS.labels("-", "missing_forwarded_uri").inc()
+            return web.json_response({"error": "missing_forwarded_uri"}, status=400)
+        routed = self._route(host, (uri or "/").split("?", 1)[0])
+        if isinstance(routed, web.Response):
+            return routed
+        route = routed[1]
+        if route is None:
             return self._unknown_host()
-        outcome = self._admit(request, app)
+        outcome = self._admit(request, route.value)
         if isinstance(outcome, web.Response):
             return outcome
-        headers = self._cookie(outcome, app)
+        headers = self._cookie(outcome, route)
         if outcome.assertion is not None:
             headers[ASSERTION_HEADER] = outcome.assertion
         return web.Response(status=200, headers=headers)
@@ -246,11 +271,11 @@ class Gateway:
         """Who the request authenticates as, on an application's host (Cloudflare's
         get-identity, service-token fields): the token's id, name and status, never its
         secret. Needs what the application's policies admit; mints nothing."""
-        app = self.state.app_for_host(request.host)
-        if app is None:
+        route = self.state.route(request.host, segments(IDENTITY_PATH))
+        if route is None:
             return self._unknown_host()
-        now = self.clock()
-        caller = identify(request.headers, request.cookies, app, self.state.tokens_by_id, self.sessions, now)
+        app, now = route.value, self.clock()
+        caller = identify(request.headers, app, self.state.tokens_by_id, self.sessions, now)
         outcome = caller if isinstance(caller, Outcome) else authorize(app, caller)
         if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
             outcome = Outcome(401, "no_credentials")

@@ -22,7 +22,8 @@ from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
 from gatepass.models.accessapplication import AccessApplication, Policy
 from gatepass.models.servicetoken import ServiceToken
-from gatepass.routing.hosts import Claim, normalize, owners
+from gatepass.routing.hosts import Claim, destination, owners
+from gatepass.routing.paths import Route, Routes, Segments
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import secret_hash, session_tag
 from gatepass.trust.seal import Fields, Sealer, token_fields
@@ -166,7 +167,7 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
     return AppRecord(
         namespace=meta.namespace,
         name=meta.name,
-        hosts=tuple(normalize(h) for h in app.spec.hosts),
+        hosts=tuple(destination(h) for h in app.spec.hosts),
         upstream=upstream,
         session_seconds=session,
         policies=app.spec.policies,
@@ -198,7 +199,7 @@ class State:
         self.tokens_by_id: dict[str, TokenRecord] = {}  # the ones the operator vouches for
         self.apps: dict[Key, AppRecord] = {}
         self.claims: dict[Key, Claim] = {}
-        self.apps_by_host: dict[str, AppRecord] = {}
+        self.routes: Routes[AppRecord] = Routes()
         self._auds: dict[str, str] = {}  # uid -> aud, for the current seal key
         self.keyring = KeyRing()
 
@@ -275,13 +276,12 @@ class State:
         owned = owners(self.claims.values(), self.reserved)
         sealer = self.sealer
         if sealer is None:
-            self.apps_by_host = {}
+            self.routes = Routes()
             return
         if len(self._auds) > 2 * len(apps) + 64:  # forget deleted applications now and then
             self._auds = {a.uid: self._auds[a.uid] for a in apps.values() if a.uid in self._auds}
-        self.apps_by_host = {
-            host: self._served(apps[key], sealer) for host, key in owned.items() if key in apps
-        }
+        served = {key: self._served(apps[key], sealer) for key in set(owned.values()) if key in apps}
+        self.routes = Routes((dest, served[key]) for dest, key in owned.items() if key in served)
 
     def _served(self, app: AppRecord, sealer: Sealer) -> AppRecord:
         aud = self._auds.get(app.uid)
@@ -297,8 +297,15 @@ class State:
             return app
         return replace(app, aud=aud, upstream_refusal=refusal)
 
+    def route(self, host: str, path: Segments = ()) -> Route[AppRecord] | None:
+        """The application for a request: its host, then the longest destination path
+        that prefixes ``path`` (routing/paths.py)."""
+        return self.routes.match(host, path)
+
     def app_for_host(self, host: str) -> AppRecord | None:
-        return self.apps_by_host.get(normalize(host))
+        """The application serving the root of ``host``."""
+        route = self.routes.match(host, ())
+        return route.value if route else None
 
     # signing keys -------------------------------------------------------
     def set_keys(self, keys: list[SigningKey]) -> None:

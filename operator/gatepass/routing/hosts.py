@@ -34,6 +34,20 @@ def normalize(host: str) -> str:
     return host.split(":", 1)[0].lower().rstrip(".")
 
 
+def destination(entry: str) -> str:
+    """The form a ``spec.hosts`` entry (a host, perhaps with a path: routing/paths.py) is
+    compared in: the host normalized, the path lowercase without empty segments or a
+    trailing slash. Ownership is per destination: one application may own a host and
+    another a path under it."""
+    host, _, path = entry.partition("/")
+    parts = [p.lower() for p in path.split("/") if p]
+    return normalize(host) + "".join("/" + p for p in parts)
+
+
+def host_of(dest: str) -> str:
+    return dest.partition("/")[0]
+
+
 def reserved_hosts(issuer: str) -> frozenset[str]:
     host = urlsplit(issuer).hostname
     return frozenset({normalize(host)} if host else set())
@@ -52,34 +66,45 @@ def claim_of(obj: Mapping[str, object]) -> Claim | None:
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         created=str(meta.get("creationTimestamp") or ""),
-        hosts=tuple(normalize(h) for h in hosts if isinstance(h, str)),
+        hosts=tuple(destination(h) for h in hosts if isinstance(h, str)),
     )
 
 
 def owners(claims: Iterable[Claim], reserved: frozenset[str] = frozenset()) -> dict[str, AppKey]:
-    """host -> the application that owns it."""
+    """destination -> the application that owns it. A host is one tenant's: the
+    namespace that claimed a destination on it first holds every path under it, so no
+    other namespace can take over a path of someone else's host (or the reverse). Any
+    path on a reserved host is reserved."""
     out: dict[str, AppKey] = {}
+    holder: dict[str, str] = {}  # host -> the namespace that holds it
     for claim in sorted(claims, key=lambda c: (c.created, c.namespace, c.name)):
-        for host in claim.hosts:
-            if host not in reserved:
-                out.setdefault(host, claim.key)
+        for dest in claim.hosts:
+            host = host_of(dest)
+            if host not in reserved and holder.setdefault(host, claim.namespace) == claim.namespace:
+                out.setdefault(dest, claim.key)
     return out
 
 
 @dataclass(frozen=True)
 class Conflict:
-    host: str
+    host: str  # the destination not granted
     owner_namespace: str | None  # None: the gateway's own host
+    host_held: bool = False  # the host itself is another namespace's (not just this path)
 
 
 def conflicts(claim: Claim, owned: Mapping[str, AppKey], reserved: frozenset[str]) -> list[Conflict]:
-    """The hosts of ``claim`` it does not get, and who has each."""
+    """The destinations of ``claim`` it does not get, and who has each."""
     out = []
-    for host in claim.hosts:
+    for dest in claim.hosts:
+        host = host_of(dest)
         if host in reserved:
-            out.append(Conflict(host, None))
-        elif owned.get(host, claim.key) != claim.key:
-            out.append(Conflict(host, owned[host][0]))
+            out.append(Conflict(dest, None))
+        elif dest in owned:
+            if owned[dest] != claim.key:
+                out.append(Conflict(dest, owned[dest][0]))
+        else:  # another namespace holds the host (rare: a scan is fine)
+            holder = next((k[0] for d, k in owned.items() if host_of(d) == host), None)
+            out.append(Conflict(dest, holder, host_held=True))
     return out
 
 
@@ -97,12 +122,16 @@ class HostIndex:
         old = self.claims.pop(key, None)
         if claim is not None:
             self.claims[key] = claim
-        touched = set(old.hosts if old else ()) | set(claim.hosts if claim else ())
-        before = {h: self.owned.get(h) for h in touched}
+        # Per host, not per destination: who holds a host decides every path under it.
+        touched = {host_of(d) for d in (old.hosts if old else ())} | {
+            host_of(d) for d in (claim.hosts if claim else ())
+        }
+        before = {d: k for d, k in self.owned.items() if host_of(d) in touched}
         self.owned = owners(self.claims.values(), self.reserved)
-        if all(self.owned.get(h) == before[h] for h in touched) and old == claim:
+        after = {d: k for d, k in self.owned.items() if host_of(d) in touched}
+        if before == after and old == claim:
             return set()
-        return {k for k, c in self.claims.items() if touched & set(c.hosts)}
+        return {k for k, c in self.claims.items() if touched & {host_of(d) for d in c.hosts}}
 
     def conflicts(self, key: AppKey) -> list[Conflict]:
         claim = self.claims.get(key)

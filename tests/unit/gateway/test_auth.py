@@ -64,8 +64,8 @@ TOKENS = {TOKEN.client_id: TOKEN}
 
 
 def test_identify_by_credentials(sessions: Sessions) -> None:
-    assert identify(creds(), {}, app(), TOKENS, sessions, NOW) == Caller(TOKEN)
-    assert identify(creds(new_client_secret()), {}, app(), TOKENS, sessions, NOW) == Outcome(
+    assert identify(creds(), app(), TOKENS, sessions, NOW) == Caller(TOKEN)
+    assert identify(creds(new_client_secret()), app(), TOKENS, sessions, NOW) == Outcome(
         401, "invalid_credentials"
     )
 
@@ -89,39 +89,37 @@ def test_identify_by_credentials(sessions: Sessions) -> None:
 def test_identify_refuses_what_does_not_authenticate(
     sent: CIMultiDict[str], reason: str, sessions: Sessions
 ) -> None:
-    assert identify(sent, {}, app(), TOKENS, sessions, NOW) == Outcome(401, reason)
+    assert identify(sent, app(), TOKENS, sessions, NOW) == Outcome(401, reason)
 
 
 def test_identify_nobody_is_not_a_refusal(sessions: Sessions) -> None:
-    assert identify(headers(), {}, app(), TOKENS, sessions, NOW) == Caller()
+    assert identify(headers(), app(), TOKENS, sessions, NOW) == Caller()
 
 
 def test_identify_by_session_and_its_end(sessions: Sessions) -> None:
     jwt_, _ = sessions.mint(app(), TOKEN, NOW)
-    assert identify(headers(), {"CF_Authorization": jwt_}, app(), TOKENS, sessions, NOW) == Caller(
+    assert identify(headers(cookie=f"CF_Authorization={jwt_}"), app(), TOKENS, sessions, NOW) == Caller(
         TOKEN, jwt_, NOW
     )
-    assert identify(headers(cf_access_token=jwt_), {}, app(), {}, sessions, NOW) == Outcome(
-        401, "token_revoked"
-    )
+    assert identify(headers(cf_access_token=jwt_), app(), {}, sessions, NOW) == Outcome(401, "token_revoked")
     disabled = {TOKEN.client_id: TokenRecord("ns", "ci", TOKEN.client_id, TOKEN.secret_hash, enabled=False)}
-    assert identify(creds(), {}, app(), disabled, sessions, NOW) == Outcome(401, "token_disabled")
+    assert identify(creds(), app(), disabled, sessions, NOW) == Outcome(401, "token_disabled")
 
 
 def test_strict_mode_ignores_sessions(sessions: Sessions) -> None:
     strict = app(ALLOW_CI, strict=True)
     jwt_, _ = sessions.mint(strict, TOKEN, NOW)
-    for sent, cookies in ((headers(cf_access_token=jwt_), {}), (headers(), {"CF_Authorization": jwt_})):
-        caller = identify(sent, cookies, strict, TOKENS, sessions, NOW)
+    for sent in (headers(cf_access_token=jwt_), headers(cookie=f"CF_Authorization={jwt_}")):
+        caller = identify(sent, strict, TOKENS, sessions, NOW)
         assert caller == Caller(ignored_session=True)
         assert isinstance(caller, Caller)
         assert authorize(strict, caller) == Outcome(401, "session_not_accepted")
-    assert identify(creds(), {}, strict, TOKENS, sessions, NOW) == Caller(TOKEN)
+    assert identify(creds(), strict, TOKENS, sessions, NOW) == Caller(TOKEN)
     # Not even a broken JWT is looked at: strict mode reads credentials only.
-    assert identify(headers(cf_access_token="x"), {}, strict, TOKENS, sessions, NOW) == Caller(
+    assert identify(headers(cf_access_token="x"), strict, TOKENS, sessions, NOW) == Caller(
         ignored_session=True
     )
-    assert identify(headers(), {}, strict, TOKENS, sessions, NOW) == Caller()
+    assert identify(headers(), strict, TOKENS, sessions, NOW) == Caller()
 
 
 def basic(value: str) -> CIMultiDict[str]:
@@ -139,25 +137,19 @@ def json_creds(doc: object) -> CIMultiDict[str]:
 
 def test_one_header_and_basic_auth_identify(sessions: Sessions) -> None:
     good = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": SECRET}
-    assert identify(json_creds(good), {}, JSON_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
-    assert identify(basic(f"{TOKEN.client_id}:{SECRET}"), {}, BASIC_APP, TOKENS, sessions, NOW) == Caller(
-        TOKEN
-    )
+    assert identify(json_creds(good), JSON_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
+    assert identify(basic(f"{TOKEN.client_id}:{SECRET}"), BASIC_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
     lower = headers(
         authorization="bAsIc " + base64.b64encode(f"{TOKEN.client_id}:{SECRET}".encode()).decode()
     )
-    assert identify(lower, {}, BASIC_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
+    assert identify(lower, BASIC_APP, TOKENS, sessions, NOW) == Caller(TOKEN)
     # Where the application did not opt in, these headers are not credentials (the origin's).
-    assert identify(json_creds(good), {}, app(ALLOW_CI), TOKENS, sessions, NOW) == Caller()
-    assert (
-        identify(basic(f"{TOKEN.client_id}:{SECRET}"), {}, app(ALLOW_CI), TOKENS, sessions, NOW) == Caller()
-    )
+    assert identify(json_creds(good), app(ALLOW_CI), TOKENS, sessions, NOW) == Caller()
+    assert identify(basic(f"{TOKEN.client_id}:{SECRET}"), app(ALLOW_CI), TOKENS, sessions, NOW) == Caller()
     # Another scheme is the origin's business.
-    assert identify(headers(Authorization="Bearer abc"), {}, BASIC_APP, TOKENS, sessions, NOW) == Caller()
+    assert identify(headers(Authorization="Bearer abc"), BASIC_APP, TOKENS, sessions, NOW) == Caller()
     wrong = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": new_client_secret()}
-    assert identify(json_creds(wrong), {}, JSON_APP, TOKENS, sessions, NOW) == Outcome(
-        401, "invalid_credentials"
-    )
+    assert identify(json_creds(wrong), JSON_APP, TOKENS, sessions, NOW) == Outcome(401, "invalid_credentials")
 
 
 GOOD_JSON = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": SECRET}
@@ -226,7 +218,7 @@ REFUSED = [
 def test_one_header_and_basic_auth_refusals(
     application: AppRecord, sent: CIMultiDict[str], reason: str, sessions: Sessions
 ) -> None:
-    assert identify(sent, {}, application, TOKENS, sessions, NOW) == Outcome(401, reason)
+    assert identify(sent, application, TOKENS, sessions, NOW) == Outcome(401, reason)
 
 
 def test_credential_headers_are_what_the_application_reads() -> None:
@@ -271,5 +263,5 @@ def test_session_without_a_signing_key_is_503() -> None:
 
 
 def test_a_wrong_secret_is_refused_even_where_everyone_may_pass(sessions: Sessions) -> None:
-    assert admit(creds(new_client_secret()), {}, app(BYPASS), TOKENS, sessions, NOW).status == 401
-    assert admit(headers(), {}, app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"
+    assert admit(creds(new_client_secret()), app(BYPASS), TOKENS, sessions, NOW).status == 401
+    assert admit(headers(), app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"

@@ -1,4 +1,4 @@
-from gatepass.routing.hosts import Claim, HostIndex, claim_of, conflicts, owners, reserved_hosts
+from gatepass.routing.hosts import Claim, HostIndex, claim_of, conflicts, destination, owners, reserved_hosts
 
 EARLY, LATE = "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"
 
@@ -59,3 +59,51 @@ def test_index_says_whose_ownership_an_event_may_change() -> None:
     assert index.put(owner.key, None) == {intruder.key}
     assert index.conflicts(intruder.key) == []
     assert index.owned["h.test"] == intruder.key
+
+
+def test_destinations_are_compared_normalized() -> None:
+    assert destination("Reports.Example.com./Admin/") == "reports.example.com/admin"
+    assert destination("reports.example.com") == "reports.example.com"
+    assert destination("reports.example.com:8443//a//b") == "reports.example.com/a/b"
+
+
+def test_one_namespace_may_split_its_host_into_paths() -> None:
+    whole = claim("t", "whole", EARLY, "r.test")
+    admin = claim("t", "admin", LATE, "r.test/admin")
+    owned = owners([whole, admin])
+    assert owned == {"r.test": ("t", "whole"), "r.test/admin": ("t", "admin")}
+    assert conflicts(admin, owned, frozenset()) == []
+
+
+def test_no_namespace_takes_a_path_on_another_namespaces_host() -> None:
+    owner = claim("victim", "whole", EARLY, "r.test")
+    intruder = claim("attacker", "admin", LATE, "r.test/admin", "own.test")
+    owned = owners([owner, intruder])
+    assert owned == {"r.test": ("victim", "whole"), "own.test": ("attacker", "admin")}
+    (conflict,) = conflicts(intruder, owned, frozenset())
+    assert (conflict.host, conflict.owner_namespace, conflict.host_held) == ("r.test/admin", "victim", True)
+    # Nor the reverse: a path claimed first holds the host for its namespace.
+    early_path = claim("a", "p", EARLY, "s.test/x")
+    late_host = claim("b", "h", LATE, "s.test")
+    owned = owners([late_host, early_path])
+    assert owned == {"s.test/x": ("a", "p")}
+    assert conflicts(late_host, owned, frozenset())[0].owner_namespace == "a"
+
+
+def test_any_path_on_the_gateways_host_is_reserved() -> None:
+    app = claim("t", "a", EARLY, "access.test/apps")
+    reserved = frozenset({"access.test"})
+    assert owners([app], reserved) == {}
+    assert conflicts(app, {}, reserved)[0].owner_namespace is None
+
+
+def test_index_tells_the_claimants_of_other_paths_on_a_host_when_its_holder_goes() -> None:
+    index = HostIndex()
+    holder = claim("a", "whole", EARLY, "h.test")
+    waiting = claim("b", "path", LATE, "h.test/x")
+    index.put(holder.key, holder)
+    assert index.put(waiting.key, waiting) == {holder.key, waiting.key}
+    assert index.conflicts(waiting.key)[0].host_held
+    # The holder goes: the other namespace's path is now served, and it is told so.
+    assert index.put(holder.key, None) == {waiting.key}
+    assert index.conflicts(waiting.key) == []

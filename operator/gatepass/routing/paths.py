@@ -1,0 +1,112 @@
+"""Paths: how a request path is made safe to forward, and which application's
+destination it falls under.
+
+An AccessApplication's ``spec.hosts`` entry is a destination: a host, optionally
+followed by a path (``reports.example.com/admin``), as Cloudflare's destinations.
+A request goes to the destination of its host with the longest path that is a
+prefix of the request's path on whole segments (``/admin`` covers ``/admin`` and
+``/admin/x``, never ``/administrator``).
+
+Origins disagree on how they read a path, and a path-scoped application is only as
+safe as the gateway's reading is strict. So the path matched is the one forwarded,
+with dot-segments resolved, and for matching every segment is read the way the most
+lenient origin would: percent-decoded, an encoded slash or a backslash taken as a
+separator, ``;parameters`` dropped (Tomcat's ``/admin;x``), empty segments skipped
+(``//admin``) and case ignored. Each of these can only send a request to a *more*
+specific destination than a strict origin would, never to a less specific one. A path
+hiding a dot-segment where an origin could find one (``..%2F``, ``..;``) is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+from urllib.parse import unquote
+
+from gatepass.routing.hosts import normalize
+
+V = TypeVar("V")
+Segments = tuple[str, ...]
+
+
+class AmbiguousPath(ValueError):
+    """A path an origin could read as one gatepass did not check."""
+
+
+def normalized_path(raw: str) -> str:
+    """The request path with dot-segments resolved (RFC 3986 5.2.4), encoded or not, so
+    that nothing climbs above the upstream's prefix. Segments stay as the client encoded
+    them; one that hides a dot-segment behind an encoded slash or backslash (``..%2F``),
+    which some origins decode before resolving, is refused."""
+    out: list[str] = []
+    segments = raw.split("/")[1:] if raw.startswith("/") else raw.split("/")
+    for i, segment in enumerate(segments):
+        plain = unquote(segment)
+        last = i == len(segments) - 1
+        if plain == ".":
+            if last:
+                out.append("")
+            continue
+        if plain == "..":
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+            continue
+        parts = plain.replace("\\", "/").split("/")
+        if len(parts) > 1 and any(p in (".", "..") for p in parts):
+            raise AmbiguousPath(raw)
+        out.append(segment)
+    return "/" + "/".join(out)
+
+
+def segments(path: str) -> Segments:
+    """The segments a normalized path is matched on (see the module's docstring)."""
+    out: list[str] = []
+    for segment in path.split("/"):
+        for part in unquote(segment).replace("\\", "/").split("/"):
+            plain = part.split(";", 1)[0]
+            if plain in (".", ".."):
+                raise AmbiguousPath(path)  # "..;": a dot-segment to Tomcat and its kin
+            if plain:
+                out.append(plain.lower())
+    return tuple(out)
+
+
+def split(dest: str) -> tuple[str, Segments]:
+    host, _, path = dest.partition("/")
+    return host, tuple(p for p in path.split("/") if p)
+
+
+@dataclass(frozen=True)
+class Route(Generic[V]):
+    value: V
+    path: str  # the destination's path ("/" for a whole host): where its cookie is scoped
+
+
+class Routes(Generic[V]):
+    """Destination -> value, looked up by host and path segments. Built once per change
+    of applications, so a lookup is a dict access and a walk over that host's paths."""
+
+    def __init__(self, entries: Iterable[tuple[str, V]] = ()) -> None:
+        by_host: dict[str, list[tuple[Segments, V]]] = {}
+        for dest, value in entries:
+            host, path = split(dest)
+            by_host.setdefault(host, []).append((path, value))
+        for paths in by_host.values():
+            paths.sort(key=lambda p: len(p[0]), reverse=True)  # longest first
+        self._by_host = by_host
+
+    def match(self, host: str, path: Segments) -> Route[V] | None:
+        for prefix, value in self._by_host.get(normalize(host), ()):
+            if path[: len(prefix)] == prefix:
+                return Route(value, "/" + "/".join(prefix))
+        return None
+
+    def has_paths(self, host: str) -> bool:
+        """Whether some destination of ``host`` has a path: a request's path then matters."""
+        return any(prefix for prefix, _ in self._by_host.get(normalize(host), ()))
+
+    def values(self) -> list[V]:
+        return [v for paths in self._by_host.values() for _, v in paths]
