@@ -172,7 +172,7 @@ def test_prometheus_rules_cover_expiry_and_gateway_errors(helm: str) -> None:
 
 def test_helm_is_built_like_its_release(helm: str) -> None:
     """Built without its release ldflags, helm assumes Kubernetes v1.20 and refuses
-    the chart (kubeVersion >=1.30) unless every command passes --kube-version."""
+    the chart (kubeVersion >=1.31) unless every command passes --kube-version."""
     version = subprocess.run([helm, "version", "--template", "{{.Version}}"], capture_output=True, text=True)
     assert version.stdout == localcluster.HELM_VERSION
     out = subprocess.run([helm, "template", "gp", str(CHART)], capture_output=True, text=True)

@@ -74,6 +74,26 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("basic auth not a boolean", {"allowBasicAuth": 1}, "spec.allowBasicAuth"),
     (
+        "ip range not a CIDR",
+        {"policies": [{"decision": "bypass", "include": [{"ip": {"ranges": ["10.0.0.0/33"]}}]}]},
+        "spec.policies[0].include[0].ip.ranges[0]: Invalid value",
+    ),
+    (
+        "ip rule without ranges",
+        {"policies": [{"decision": "bypass", "include": [{"ip": {}}]}]},
+        "spec.policies[0].include[0].ip.ranges",
+    ),
+    (
+        "serviceAuth including an address range",
+        {"policies": [{"decision": "serviceAuth", "include": [{"ip": {"ranges": ["10.0.0.0/8"]}}]}]},
+        "a serviceAuth policy cannot include ip",
+    ),
+    (
+        "rule naming an address range and a token",
+        {"policies": [{"decision": "deny", "include": [{"ip": {"ranges": ["::1"]}, "everyone": {}}]}]},
+        "exactly one of serviceToken, anyServiceToken, everyone, ip",
+    ),
+    (
         "token rule without a name",
         {"policies": [{"decision": "deny", "include": [{"serviceToken": {}}]}]},
         "name",

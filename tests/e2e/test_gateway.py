@@ -323,6 +323,30 @@ def test_applications_on_paths_of_one_host(env: Env) -> None:
     assert ready["status"] == "True"
 
 
+def test_ip_rules(env: Env) -> None:
+    """Bypass by address; a token only from an address. The test client plays the
+    trusted proxy (GATEPASS_TRUSTED_PROXIES=127.0.0.1, set through the operator)."""
+    office = {"ip": {"ranges": ["203.0.113.0/24"]}}
+    host, _ = env.app(
+        "by-address",
+        [
+            {"decision": "bypass", "include": [{"ip": {"ranges": ["198.51.100.7"]}}]},
+            {"decision": "serviceAuth", "include": [{"serviceToken": {"name": "ci"}}], "require": [office]},
+        ],
+    )
+    creds = env.token("ci")
+    from_office = {"X-Forwarded-For": "203.0.113.9", **headers_of(creds)}
+    wait_for(lambda: env.get(host, headers=from_office).status_code == 200, timeout=5, what="token known")
+    assert env.get(host, headers={"X-Forwarded-For": "198.51.100.1", **headers_of(creds)}).status_code == 403
+    r = env.get(host, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert r.status_code == 200
+    assert "Cf-Access-Jwt-Assertion" not in env.upstream.seen[-1]["headers"]  # a bypass
+    # What a client writes itself stays on the left and is never read.
+    assert env.get(host, headers={"X-Forwarded-For": "198.51.100.7, 192.0.2.1"}).status_code == 401
+    r = env.get(host, "/cdn-cgi/access/get-identity", headers=from_office)
+    assert r.json()["ip"] == "203.0.113.9"
+
+
 def test_get_identity(env: Env) -> None:
     host, _ = env.app("who")
     creds = env.token("w")

@@ -47,6 +47,9 @@ class OperatorProcess:
             # The tests' upstreams listen on loopback (the gateway runs beside them):
             # allowed explicitly, as a cluster admin allows an upstream outside a namespace.
             "GATEPASS_UPSTREAM_ALLOW": "127.0.0.1",
+            # The tests play the ingress in front of the gateway on loopback: its
+            # X-Forwarded-For is believed (IP rules), as an admin configures for theirs.
+            "GATEPASS_TRUSTED_PROXIES": "127.0.0.1",
             **extra_env,
         }
         with self.logfile.open("ab") as log:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from gatepass.models.accessapplication import Decision, Policy, Rule
+from gatepass.routing.clientip import Address
 
 ALLOWING: frozenset[Decision] = frozenset({"bypass", "serviceAuth"})
 
@@ -32,9 +33,11 @@ class Verdict:
     policy: str = ""
 
 
-def rule_matches(rule: Rule, app_namespace: str, who: Identity | None) -> bool:
+def rule_matches(rule: Rule, app_namespace: str, who: Identity | None, ip: Address | None = None) -> bool:
     if rule.everyone is not None:
         return True
+    if rule.ip is not None:  # the client's address, with or without credentials
+        return ip is not None and any(ip in net for net in rule.ip.networks)
     if who is None:
         return False
     if rule.service_token is not None:
@@ -46,12 +49,15 @@ def rule_matches(rule: Rule, app_namespace: str, who: Identity | None) -> bool:
     return False
 
 
-def policy_matches(policy: Policy, app_namespace: str, who: Identity | None) -> bool:
-    """Include (any), require (all), exclude (none)."""
+def policy_matches(
+    policy: Policy, app_namespace: str, who: Identity | None, ip: Address | None = None
+) -> bool:
+    """Include (any), require (all), exclude (none). An unknown address matches no IP
+    rule: an include or require on it fails, an exclude on it does not exclude."""
     return (
-        any(rule_matches(r, app_namespace, who) for r in policy.include)
-        and all(rule_matches(r, app_namespace, who) for r in policy.require)
-        and not any(rule_matches(r, app_namespace, who) for r in policy.exclude)
+        any(rule_matches(r, app_namespace, who, ip) for r in policy.include)
+        and all(rule_matches(r, app_namespace, who, ip) for r in policy.require)
+        and not any(rule_matches(r, app_namespace, who, ip) for r in policy.exclude)
     )
 
 
@@ -59,11 +65,13 @@ def label(policies: Sequence[Policy], index: int) -> str:
     return policies[index].name or f"policies[{index}]"
 
 
-def evaluate(policies: Sequence[Policy], app_namespace: str, who: Identity | None) -> Verdict:
+def evaluate(
+    policies: Sequence[Policy], app_namespace: str, who: Identity | None, ip: Address | None = None
+) -> Verdict:
     """Allowing policies first, then deny policies; in each pass the first match decides."""
     for allowing in (True, False):
         for i, p in enumerate(policies):
-            if (p.decision in ALLOWING) == allowing and policy_matches(p, app_namespace, who):
+            if (p.decision in ALLOWING) == allowing and policy_matches(p, app_namespace, who, ip):
                 return Verdict(p.decision, label(policies, i))
     return Verdict(None)
 
@@ -81,7 +89,7 @@ def _scopes(rules: Iterable[Rule], app_namespace: str) -> tuple[bool, set[str], 
     """What a policy's include may match: (everyone, whole namespaces, single tokens)."""
     everyone, namespaces, tokens = False, set(), set()
     for r in rules:
-        if r.everyone is not None:
+        if r.everyone is not None or r.ip is not None:  # an address range: any token may come from it
             everyone = True
         elif r.service_token is not None:
             tokens.add((r.service_token.namespace or app_namespace, r.service_token.name))

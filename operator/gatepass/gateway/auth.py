@@ -38,6 +38,7 @@ from gatepass.gateway.headers import (
 )
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
+from gatepass.routing.clientip import Address
 from gatepass.trust.credentials import is_client_id, is_client_secret
 
 
@@ -227,11 +228,12 @@ def identify(
     return caller if why is None else Outcome(401, why)
 
 
-def authorize(app: AppRecord, caller: Caller) -> Outcome:
-    """Step 2: the policies decide (decisions/policy.py: allowing ones first, then deny);
-    nothing matching is 401 without an identity, 403 with one."""
+def authorize(app: AppRecord, caller: Caller, ip: Address | None = None) -> Outcome:
+    """Step 2: the policies decide (decisions/policy.py: allowing ones first, then deny),
+    on the caller and the address it comes from (routing/clientip.py); nothing matching
+    is 401 without an identity, 403 with one."""
     who = caller.identity
-    verdict = evaluate(app.policies, app.namespace, who)
+    verdict = evaluate(app.policies, app.namespace, who, ip)
     if verdict.decision == "bypass":
         return Outcome(200, "bypass", identity=who, policy=verdict.policy)
     if verdict.decision == "deny":
@@ -262,10 +264,11 @@ def admit(
     tokens: Mapping[str, TokenRecord],
     sessions: Sessions,
     now: float,
+    ip: Address | None = None,
 ) -> Outcome:
     """identify -> authorize -> session: the whole decision for one request."""
     caller = identify(headers, app, tokens, sessions, now)
     if isinstance(caller, Outcome):
         return caller
-    allowed = authorize(app, caller)
+    allowed = authorize(app, caller, ip)
     return session(allowed, caller, app, sessions, now) if allowed.allowed else allowed

@@ -14,3 +14,4 @@ COOKIE_HEADER = "Cookie"
 # (Traefik and Caddy X-Forwarded-Uri; nginx auth_request: set X-Original-URI).
 FORWARDED_HOST = "X-Forwarded-Host"
 FORWARDED_URIS = ("X-Forwarded-Uri", "X-Original-URI")
+FORWARDED_FOR = "X-Forwarded-For"  # read only behind trusted proxies (routing/clientip.py)

@@ -20,12 +20,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
 from gatepass.gateway.auth import Outcome, admit, authorize, identify
-from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_HOST, FORWARDED_URIS
+from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
+from gatepass.routing.clientip import Address, MalformedForwardedFor, client_address
 from gatepass.routing.paths import AmbiguousPath, Route, normalized_path, segments
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Gateway:
         self.client: aiohttp.ClientSession | None = None
         self.slots = UpstreamSlots(settings.upstream_connections_per_app, settings.upstream_queue_timeout)
         self._jwks: tuple[tuple[str, ...], bytes] | None = None
+        self.proxies = settings.proxies  # parsed once
 
     # lifecycle -----------------------------------------------------------
     async def _start_client(self, _: web.Application) -> None:
@@ -150,11 +152,23 @@ class Gateway:
         }
 
     # requests --------------------------------------------------------------
+    def _client(self, request: web.Request) -> Address | web.Response | None:
+        """The client's address (routing/clientip.py), or 400 when a trusted proxy's
+        X-Forwarded-For holds something else than an address."""
+        try:
+            return client_address(request.remote, request.headers.getall(FORWARDED_FOR, []), self.proxies)
+        except MalformedForwardedFor:
+            metrics.REQUESTS.labels("-", "malformed_forwarded_for").inc()
+            return web.json_response({"error": "malformed_forwarded_for"}, status=400)
+
     def _admit(self, request: web.Request, app: AppRecord) -> Outcome | web.Response:
         """The pipeline both routes share: identify -> authorize -> session, counted,
         remembered as a use, and refused with a JSON body when not allowed."""
+        ip = self._client(request)
+        if isinstance(ip, web.Response):
+            return ip
         now = self.clock()
-        outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now)
+        outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now, ip)
         label = _app_label(app)
         metrics.REQUESTS.labels(label, outcome.reason).inc()
         if not outcome.allowed:
@@ -274,9 +288,12 @@ class Gateway:
         route = self.state.route(request.host, segments(IDENTITY_PATH))
         if route is None:
             return self._unknown_host()
+        ip = self._client(request)
+        if isinstance(ip, web.Response):
+            return ip
         app, now = route.value, self.clock()
         caller = identify(request.headers, app, self.state.tokens_by_id, self.sessions, now)
-        outcome = caller if isinstance(caller, Outcome) else authorize(app, caller)
+        outcome = caller if isinstance(caller, Outcome) else authorize(app, caller, ip)
         if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
             outcome = Outcome(401, "no_credentials")
         metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()  # what was answered
@@ -285,7 +302,7 @@ class Gateway:
         if self.last_seen is not None:
             self.last_seen.saw(caller.token.namespace, caller.token.name, now)
         return web.json_response(
-            identity_document(caller.token, caller.issued_at or now, request.remote or ""),
+            identity_document(caller.token, caller.issued_at or now, str(ip or "")),
             headers={"Cache-Control": "no-store"},
         )
 

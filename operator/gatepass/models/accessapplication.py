@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gatepass.contract import API_VERSION, APP_KIND, REVOKE_SESSIONS_ANNOTATION
 from gatepass.models.base import CamelModel
@@ -29,10 +31,29 @@ class Everyone(CamelModel):
     pass
 
 
+class IpRanges(CamelModel):
+    """Where a request comes from (routing/clientip.py): CIDRs, or single addresses."""
+
+    ranges: list[str] = Field(min_length=1)
+
+    @field_validator("ranges")
+    @classmethod
+    def _parse(cls, ranges: list[str]) -> list[str]:
+        for r in ranges:
+            ip_network(r, strict=False)  # a ValueError makes the whole object unreadable
+        return ranges
+
+    @cached_property
+    def networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """Parsed once per object, not per request."""
+        return tuple(ip_network(r, strict=False) for r in self.ranges)
+
+
 class Rule(CamelModel):
     service_token: ServiceTokenRef | None = None
     any_service_token: AnyServiceToken | None = None
     everyone: Everyone | None = None
+    ip: IpRanges | None = None
 
 
 class Policy(CamelModel):

@@ -41,6 +41,7 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
         "GATEPASS_LAST_SEEN_INTERVAL": str(settings.gateway_last_seen_interval),
         "GATEPASS_UPSTREAM_ALLOW": ",".join(settings.upstream_allow),
         "GATEPASS_CLUSTER_DOMAIN": settings.cluster_domain,
+        "GATEPASS_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
     }
 
 

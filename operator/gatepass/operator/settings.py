@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gatepass.contract import (
@@ -14,6 +14,7 @@ from gatepass.contract import (
     CommaList,
     Namespaces,
 )
+from gatepass.routing.clientip import networks
 from gatepass.routing.upstreams import UpstreamPolicy
 
 
@@ -41,6 +42,9 @@ class OperatorSettings(BaseSettings):
     # *.suffix, CIDRs, or * for any. Passed to the gateway, which enforces it.
     upstream_allow: CommaList = Field(default_factory=list)
     cluster_domain: str = "cluster.local"
+    # Proxies in front of the gateway whose X-Forwarded-For it believes (CIDRs or
+    # addresses); passed to the gateway. Empty: the connection's peer is the client.
+    trusted_proxies: CommaList = Field(default_factory=list)
 
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
@@ -59,6 +63,12 @@ class OperatorSettings(BaseSettings):
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, ranges: list[str]) -> list[str]:
+        networks(ranges)  # refused at start, naming the setting, not later in the gateway
+        return ranges
 
     @property
     def upstream_policy(self) -> UpstreamPolicy:

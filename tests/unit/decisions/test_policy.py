@@ -1,9 +1,12 @@
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from gatepass.decisions.policy import Identity, Overruled, Verdict, evaluate, overruled_denies
 from gatepass.models.accessapplication import Policy
+from gatepass.routing.clientip import Address
 
 A = Identity("team-a", "ci", "1" * 32 + ".access")
 B = Identity("team-b", "ci", "2" * 32 + ".access")
@@ -161,9 +164,77 @@ OVERRULED = [
     ("disjoint tokens", [pol("deny", [TOKEN_CI]), pol("serviceAuth", [TOKEN_B])], []),
     ("disjoint namespaces", [pol("deny", [ANY_B]), pol("serviceAuth", [ANY_HERE])], []),
     ("deny above deny", [pol("deny", [TOKEN_CI]), pol("deny", [EVERYONE])], []),
+    (
+        "deny of an address range above a token: a token may come from anywhere",
+        [pol("deny", [{"ip": {"ranges": ["203.0.113.0/24"]}}]), pol("serviceAuth", [TOKEN_CI])],
+        [("policies[0]", "policies[1]")],
+    ),
 ]
 
 
 @pytest.mark.parametrize(("policies", "expected"), [c[1:] for c in OVERRULED], ids=[c[0] for c in OVERRULED])
 def test_overruled_denies(policies: list[Policy], expected: list[tuple[str, str]]) -> None:
     assert overruled_denies(policies, "team-a") == [Overruled(d, b) for d, b in expected]
+
+
+OFFICE: dict[str, Any] = {"ip": {"ranges": ["203.0.113.0/24", "2001:db8::/32"]}}
+IN, OUT, IN6 = ip_address("203.0.113.9"), ip_address("198.51.100.1"), ip_address("2001:db8::5")
+
+IP_CASES = [
+    ("bypass from the office", [pol("bypass", [OFFICE])], None, IN, "bypass"),
+    ("bypass from the office, IPv6", [pol("bypass", [OFFICE])], None, IN6, "bypass"),
+    ("not from elsewhere", [pol("bypass", [OFFICE])], None, OUT, None),
+    ("an unknown address matches no range", [pol("bypass", [OFFICE])], None, None, None),
+    (
+        "a token, required to come from the office",
+        [pol("serviceAuth", [TOKEN_CI], require=[OFFICE])],
+        A,
+        IN,
+        "serviceAuth",
+    ),
+    ("the same token from elsewhere", [pol("serviceAuth", [TOKEN_CI], require=[OFFICE])], A, OUT, None),
+    (
+        "require fails on an unknown address",
+        [pol("serviceAuth", [TOKEN_CI], require=[OFFICE])],
+        A,
+        None,
+        None,
+    ),
+    ("a token, except from the office", [pol("serviceAuth", [TOKEN_CI], exclude=[OFFICE])], A, IN, None),
+    (
+        "a token, except from the office, elsewhere",
+        [pol("serviceAuth", [TOKEN_CI], exclude=[OFFICE])],
+        A,
+        OUT,
+        "serviceAuth",
+    ),
+    ("deny an address range", [pol("deny", [OFFICE])], A, IN, "deny"),
+    (
+        "a bypass by address comes before a deny",
+        [pol("deny", [EVERYONE]), pol("bypass", [OFFICE])],
+        None,
+        IN,
+        "bypass",
+    ),
+    (
+        "a single address is a /32",
+        [pol("bypass", [{"ip": {"ranges": ["198.51.100.1"]}}])],
+        None,
+        OUT,
+        "bypass",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("policies", "who", "ip", "decision"), [c[1:] for c in IP_CASES], ids=[c[0] for c in IP_CASES]
+)
+def test_ip_rules(
+    policies: list[Policy], who: Identity | None, ip: Address | None, decision: str | None
+) -> None:
+    assert evaluate(policies, "team-a", who, ip).decision == decision
+
+
+def test_an_unparsable_range_makes_the_policy_unreadable() -> None:
+    with pytest.raises(ValidationError):
+        pol("bypass", [{"ip": {"ranges": ["10.0.0.0/33"]}}])
