@@ -52,6 +52,10 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 GATEWAY_COMPONENT = "gateway"
 
 # --- a token's Secret -----------------------------------------------------------------
+# Cloudflare's header names for the two credentials (the gateway reads them; a Secret
+# may carry them rendered as a file).
+CLIENT_ID_HEADER = "CF-Access-Client-Id"
+CLIENT_SECRET_HEADER = "CF-Access-Client-Secret"  # noqa: S105 - a header name
 CLIENT_ID_KEY = "CF_ACCESS_CLIENT_ID"
 CLIENT_SECRET_KEY = "CF_ACCESS_CLIENT_SECRET"  # noqa: S105 - a key name
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -19,8 +20,6 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import (
     APPS,
-    CLIENT_ID_KEY,
-    CLIENT_SECRET_KEY,
     DEFAULT_KEY_SECRET,
     DEFAULT_NAMESPACE,
     GROUP,
@@ -35,7 +34,9 @@ from gatepass.contract import (
     parse_ts,
 )
 from gatepass.contract import TOKENS as PLURAL
+from gatepass.decisions.secretdata import credentials
 from gatepass.models.durations import grace_error, parse
+from gatepass.models.servicetoken import SecretTemplate
 
 # Custom resources have no strategic merge patch.
 MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
@@ -196,11 +197,14 @@ async def _headers(api: client.ApiClient, ns: str, args: argparse.Namespace) -> 
         if e.status == 404:
             raise Fail(f"servicetoken {ns}/{name} or its Secret not found") from None
         raise Fail(f"cannot read servicetoken {ns}/{name}: {e.status} {e.reason}") from None
-    data = secret.data or {}
-    if CLIENT_ID_KEY not in data or CLIENT_SECRET_KEY not in data:
+    template = SecretTemplate.model_validate((token.get("spec") or {}).get("secretTemplate") or {})
+    data = {}
+    for key, value in (secret.data or {}).items():
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            data[key] = base64.b64decode(value).decode()
+    cid, secret_value = credentials(template, data)  # under spec.secretTemplate.keys
+    if cid is None or secret_value is None:
         raise Fail(f"Secret {ns}/{secret_name} holds no credentials yet")
-    cid = base64.b64decode(data[CLIENT_ID_KEY]).decode()
-    secret_value = base64.b64decode(data[CLIENT_SECRET_KEY]).decode()
     print(
         "warning: the line below contains a Client Secret; do not paste it anywhere public", file=sys.stderr
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import netrc
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import cookiejar as http_cookiejar
+from pathlib import Path
 
 import jwt
 import pytest
@@ -345,6 +347,29 @@ def test_ip_rules(env: Env) -> None:
     assert env.get(host, headers={"X-Forwarded-For": "198.51.100.7, 192.0.2.1"}).status_code == 401
     r = env.get(host, "/cdn-cgi/access/get-identity", headers=from_office)
     assert r.json()["ip"] == "203.0.113.9"
+
+
+def test_secret_files_work_as_mounted(env: Env, tmp_path: Path) -> None:
+    """Each rendering of spec.secretTemplate.files, read as a tool reads it, opens the app."""
+    host, _ = env.app("formats", readServiceTokensFromHeader="X-Access", allowBasicAuth=True)
+    files = [
+        {"key": ".netrc", "format": "netrc", "hosts": [host]},
+        {"key": "headers.json", "format": "headersJson"},
+        {"key": "credentials.json", "format": "credentialsJson"},
+    ]
+    keys = {"clientId": "client-id", "clientSecret": "client-secret"}
+    env.tokens.create("fmt", {"secretTemplate": {"keys": keys, "files": files}})
+    env.tokens.wait_ready("fmt")
+    data = env.tokens.data("fmt")
+    assert set(data) == {"client-id", "client-secret", ".netrc", "headers.json", "credentials.json"}
+    headers = json.loads(data["headers.json"])
+    wait_for(lambda: env.get(host, headers=headers).status_code == 200, timeout=5, what="token known")
+    assert env.get(host, headers={"X-Access": data["credentials.json"]}).status_code == 200
+    (tmp_path / "netrc").write_text(data[".netrc"])
+    login, _, password = netrc.netrc(str(tmp_path / "netrc")).authenticators(host) or ("", "", "")
+    assert (login, password) == (data["client-id"], data["client-secret"])
+    r = env.http.get(env.gateway.url + "/", headers={"Host": host}, auth=(login, password), timeout=10)
+    assert r.status_code == 200
 
 
 def test_get_identity(env: Env) -> None:

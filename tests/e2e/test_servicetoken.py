@@ -225,6 +225,26 @@ def test_deleted_or_tampered_secret_is_reissued(tokens: Tokens) -> None:
     assert all(t == "Warning" for t, r, _ in tokens.events("lost") if r == "CredentialsReissued")
 
 
+def test_a_new_secret_layout_keeps_the_credentials(tokens: Tokens) -> None:
+    tokens.create("lay")
+    first = tokens.wait_ready("lay")
+    creds = tokens.creds("lay")
+    keys = {"clientId": "id", "clientSecret": "secret"}
+    files = [{"key": "headers.json", "format": "headersJson"}]
+    tokens.patch("lay", {"spec": {"secretTemplate": {"keys": keys, "files": files}}})
+    data = wait_for(lambda: "id" in (d := tokens.data("lay")) and d, timeout=5, what="the new layout")
+    assert set(data) == {"id", "secret", "headers.json"}  # the old keys are gone
+    assert (data["id"], data["secret"]) == (creds.client_id, creds.client_secret)  # not a reissue
+    assert tokens.status("lay")["secretHash"] == first["secretHash"]
+    assert "SecretUpdated" in tokens.wait_reasons("lay", "SecretUpdated")
+    # A file dropped from the template leaves the Secret with it.
+    tokens.patch("lay", {"spec": {"secretTemplate": {"files": None}}})
+    wait_for(lambda: "headers.json" not in tokens.data("lay"), timeout=5, what="the file removed")
+    assert tokens.data("lay")["secret"] == creds.client_secret
+    assert "Issued" in tokens.reasons("lay")
+    assert "CredentialsReissued" not in tokens.reasons("lay")
+
+
 def test_foreign_secret_is_left_alone(tokens: Tokens) -> None:
     tokens.core.create_namespaced_secret(
         tokens.ns, client.V1Secret(metadata=client.V1ObjectMeta(name="taken"), string_data={"mine": "yes"})

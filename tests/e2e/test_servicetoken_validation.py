@@ -37,6 +37,45 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "spec.rotation.every must be longer than spec.rotationGracePeriod",
     ),
     ("secretName not a DNS name", {"secretName": "Bad_Name"}, "spec.secretName"),
+    (
+        "data key not a Secret key",
+        {"secretTemplate": {"keys": {"clientId": "client id"}}},
+        "spec.secretTemplate.keys.clientId",
+    ),
+    (
+        "one key for both credentials",
+        {"secretTemplate": {"keys": {"clientId": "k", "clientSecret": "k"}}},
+        "keys.clientId and clientSecret must differ",
+    ),
+    (
+        "file under a credential's key",
+        {"secretTemplate": {"files": [{"key": "CF_ACCESS_CLIENT_SECRET", "format": "headersJson"}]}},
+        "files keys must differ",
+    ),
+    (
+        "unknown file format",
+        {"secretTemplate": {"files": [{"key": "x", "format": "yaml"}]}},
+        "spec.secretTemplate.files[0].format",
+    ),
+    (
+        "netrc without hosts",
+        {"secretTemplate": {"files": [{"key": ".netrc", "format": "netrc"}]}},
+        "a netrc file needs hosts",
+    ),
+    (
+        "hosts on a JSON file",
+        {"secretTemplate": {"files": [{"key": "h", "format": "headersJson", "hosts": ["a.test"]}]}},
+        "hosts are for netrc files only",
+    ),
+    (
+        "two files under one key",
+        {
+            "secretTemplate": {
+                "files": [{"key": "h", "format": "headersJson"}, {"key": "h", "format": "credentialsJson"}]
+            }
+        },
+        "spec.secretTemplate.files[1]: Duplicate value",
+    ),
     ("secretName too long", {"secretName": "a" * 254}, "spec.secretName"),
     (
         "template overrides the managed-by label",

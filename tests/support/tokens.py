@@ -111,6 +111,12 @@ class Tokens:
             client_secret=base64.b64decode(data["CF_ACCESS_CLIENT_SECRET"]).decode(),
         )
 
+    def data(self, secret_name: str) -> dict[str, str]:
+        """The Secret's data, decoded, as a pod that mounts it reads its files."""
+        secret = self.secret(secret_name)
+        assert secret is not None, f"Secret {secret_name} missing"
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
     def managed_secrets(self, token: str) -> list[client.V1Secret]:
         return list(
             self.core.list_namespaced_secret(

@@ -76,6 +76,7 @@ class SecretView:
     secret_hash: str | None = None  # None when the key is missing or malformed
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    data_current: bool = True  # the data laid out as spec.secretTemplate says (secretdata.py)
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,9 @@ class SecretWrite:
 
     metadata: SecretMetadata
     # With the candidate's secret: the Client ID that goes with it. None: only
-    # labels/annotations change, the data stays.
+    # labels/annotations change, the data stays (or, rerender, is laid out anew).
     client_id: str | None = None
+    rerender: bool = False
 
 
 @dataclass(frozen=True)
@@ -335,6 +337,16 @@ def _secret_write(
         found = (secret.labels, secret.annotations) if secret.exists else (None, None)
         return SecretWrite(desired(token.spec.secret_template, token.name, *found), client_id)
     want = desired(token.spec.secret_template, token.name, secret.labels, secret.annotations)
+    if not secret.data_current:
+        d.events.append(
+            Event(
+                "Normal",
+                "SecretUpdated",
+                f"Secret {token.secret_name} holds the same credentials, laid out as spec.secretTemplate"
+                " says (keys, files)",
+            )
+        )
+        return SecretWrite(want, rerender=True)
     if (want.labels, want.annotations) == (dict(secret.labels), dict(secret.annotations)):
         return None
     # Only the operator's own record of the template's keys (a Secret written by a version

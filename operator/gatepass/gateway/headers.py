@@ -1,8 +1,9 @@
 """The names Cloudflare Access gives its headers and cookie, which clients and origins
 already use; shared by the request checks, the records and the proxy."""
 
-CLIENT_ID_HEADER = "CF-Access-Client-Id"
-CLIENT_SECRET_HEADER = "CF-Access-Client-Secret"  # noqa: S105 - a header name
+from gatepass.contract import CLIENT_ID_HEADER as CLIENT_ID_HEADER
+from gatepass.contract import CLIENT_SECRET_HEADER as CLIENT_SECRET_HEADER
+
 TOKEN_HEADER = "cf-access-token"  # noqa: S105 - a header name
 COOKIE = "CF_Authorization"
 ASSERTION_HEADER = "Cf-Access-Jwt-Assertion"

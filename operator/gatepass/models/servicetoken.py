@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
 from gatepass.contract import (
     API_VERSION,
+    CLIENT_ID_KEY,
+    CLIENT_SECRET_KEY,
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
     REFRESH_ANNOTATION,
     ROTATE_ANNOTATION,
@@ -30,9 +32,29 @@ DEFAULT_ALERT_BEFORE = timedelta(hours=168)
 DEFAULT_GRACE = "24h"
 
 
+class SecretKeys(CamelModel):
+    """The data keys the Client ID and Secret are stored under."""
+
+    client_id: str = CLIENT_ID_KEY
+    client_secret: str = CLIENT_SECRET_KEY
+
+
+SecretFormat = Literal["netrc", "headersJson", "credentialsJson"]
+
+
+class SecretFile(CamelModel):
+    """An extra rendering of the credentials, under its own data key (decisions/secretdata.py)."""
+
+    key: str
+    format: SecretFormat
+    hosts: list[str] = Field(default_factory=list)  # netrc: one machine line per host
+
+
 class SecretTemplate(CamelModel):
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    keys: SecretKeys = Field(default_factory=SecretKeys)
+    files: list[SecretFile] = Field(default_factory=list)
 
 
 class Rotation(CamelModel):

@@ -19,14 +19,15 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass import __version__
-from gatepass.contract import APPS, CLIENT_ID_KEY, CLIENT_SECRET_KEY, GROUP, TOKENS, VERSION, ObjectKey
+from gatepass.contract import APPS, GROUP, TOKENS, VERSION, ObjectKey
+from gatepass.decisions.secretdata import credentials, current, render
 from gatepass.decisions.secretmeta import SecretMetadata
 from gatepass.decisions.servicetoken import SecretView
 from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
 from gatepass.models.events import Event
 from gatepass.models.meta import ObjectMeta
-from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus, parse_token
-from gatepass.trust.credentials import SECRET_PREFIX, is_client_id, is_client_secret, secret_hash
+from gatepass.models.servicetoken import SecretTemplate, ServiceToken, ServiceTokenStatus, parse_token
+from gatepass.trust.credentials import SECRET_PREFIX, secret_hash
 
 log = logging.getLogger(__name__)
 Body = dict[str, Any]
@@ -229,9 +230,11 @@ class Kube:
         metadata: SecretMetadata,
         existing: client.V1Secret | None,
         content: SecretContent | None = None,
+        rerender: bool = False,
     ) -> None:
         """Create the Secret, or replace ours in place (guarded by the resourceVersion read):
-        with ``content``, new credentials; without, the data it holds and new metadata."""
+        with ``content``, new credentials; without, the data it holds and new metadata, or
+        (``rerender``) its credentials laid out as the template now says."""
         meta = token.metadata
         owner = client.V1OwnerReference(
             api_version=token.api_version,
@@ -251,8 +254,13 @@ class Kube:
             ),
             type="Opaque",
         )
+        template = token.spec.secret_template
+        if content is None and rerender and existing is not None:
+            client_id, client_secret = credentials(template, decoded(existing))
+            if client_id is not None and client_secret is not None:
+                content = SecretContent(client_id, client_secret)  # the same ones, laid out anew
         if content is not None:
-            obj.string_data = {CLIENT_ID_KEY: content.client_id, CLIENT_SECRET_KEY: content.client_secret}
+            obj.string_data = render(template, content.client_id, content.client_secret)
         elif existing is not None:
             obj.data = existing.data
         else:
@@ -308,22 +316,33 @@ def _safe_reason(error: ApiException, secret: client.V1Secret) -> str:
     return f"{error.reason}: {message[:300]}"
 
 
-def secret_view(secret: client.V1Secret | None, owner_uid: str) -> SecretView:
-    """Describe a Secret for the decision code: ownership, Client ID and the secret's hash."""
+def secret_view(secret: client.V1Secret | None, owner_uid: str, template: SecretTemplate) -> SecretView:
+    """Describe a Secret for the decision code: ownership, Client ID, the secret's hash,
+    and whether its data is laid out as the template says (decisions/secretdata.py)."""
     if secret is None:
         return SecretView(exists=False)
     owned = any(ref.uid == owner_uid and ref.controller for ref in (secret.metadata.owner_references or []))
-    data = secret.data or {}
-    client_id = _decode(data.get(CLIENT_ID_KEY))
-    client_secret = _decode(data.get(CLIENT_SECRET_KEY))
+    data = decoded(secret)
+    client_id, client_secret = credentials(template, data)
     return SecretView(
         exists=True,
         owned=owned,
         labels=secret.metadata.labels or {},
         annotations=secret.metadata.annotations or {},
-        client_id=client_id if client_id and is_client_id(client_id) else None,
-        secret_hash=secret_hash(client_secret) if client_secret and is_client_secret(client_secret) else None,
+        client_id=client_id,
+        secret_hash=secret_hash(client_secret) if client_secret else None,
+        data_current=current(template, data),
     )
+
+
+def decoded(secret: client.V1Secret) -> dict[str, str]:
+    """The Secret's data as text (values that are not UTF-8 left out: none of ours)."""
+    out = {}
+    for key, value in (secret.data or {}).items():
+        text = _decode(value)
+        if text is not None:
+            out[key] = text
+    return out
 
 
 def _decode(value: str | None) -> str | None:

@@ -82,7 +82,7 @@ class Reconciler:
         candidate = Candidate(new_client_id(), secret_hash(client_secret))
         plan = decide(
             view(token, sealer, self.last_seen(key)),
-            secret_view(existing, token.metadata.uid),
+            secret_view(existing, token.metadata.uid, token.spec.secret_template),
             candidate,
             self.clock(),
         )
@@ -117,7 +117,7 @@ class Reconciler:
             write = plan.secret
             new = None if write.client_id is None else SecretContent(write.client_id, client_secret)
             try:
-                await self.kube.write_secret(token, write.metadata, existing, new)
+                await self.kube.write_secret(token, write.metadata, existing, new, write.rerender)
             except ApiException as e:
                 raise SecretRefused(token, e) from None
             if new is not None:

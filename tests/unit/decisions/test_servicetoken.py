@@ -593,6 +593,19 @@ def test_an_edited_secret_template_reaches_the_secret_without_touching_credentia
     assert again.events == ()
 
 
+def test_a_secret_laid_out_otherwise_is_rewritten_with_the_same_credentials() -> None:
+    spec = ServiceTokenSpec.model_validate({"duration": "100h", "secretName": "tok"})
+    token = TokenView(spec=spec, status=ServiceTokenStatus.model_validate(issued()), name="tok")
+    stale = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H1, data_current=False)
+    plan = decide(token, stale, NEW, T0 + H)
+    assert plan.action is Action.NONE  # not a reissue: the credentials stay
+    assert plan.pending is None
+    assert plan.secret is not None
+    assert (plan.secret.client_id, plan.secret.rerender) == (None, True)
+    assert [e.reason for e in plan.events] == ["SecretUpdated"]
+    assert (plan.status.client_id, plan.status.secret_hash) == (CID, H1)
+
+
 def test_someone_elses_secret_is_never_relabelled() -> None:
     spec = ServiceTokenSpec.model_validate({"secretTemplate": {"labels": {"team": "a"}}})
     token = TokenView(spec=spec, status=ServiceTokenStatus(), name="tok")
