@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gatepass.contract import (
@@ -12,7 +12,7 @@ from gatepass.contract import (
     CommaList,
     Namespaces,
 )
-from gatepass.routing.clientip import Network, networks
+from gatepass.routing.clientip import Network, TrustedProxies, networks
 from gatepass.routing.upstreams import UpstreamPolicy
 
 
@@ -36,7 +36,7 @@ class GatewaySettings(BaseSettings):
     cluster_domain: str = "cluster.local"
     # Proxies in front of the gateway whose X-Forwarded-For is believed (CIDRs or
     # addresses; routing/clientip.py). Empty: the connection's peer is the client.
-    trusted_proxies: CommaList = Field(default_factory=list)
+    trusted_proxies: TrustedProxies = Field(default_factory=list)
     upstream_timeout: float = Field(30.0, gt=0)
     upstream_connections: int = Field(512, ge=1, description="pooled connections to upstreams in total")
     upstream_connections_per_app: int = Field(
@@ -51,12 +51,6 @@ class GatewaySettings(BaseSettings):
     max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
     log_level: str = "INFO"
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _cidrs(cls, ranges: list[str]) -> list[str]:
-        networks(ranges)  # a bad entry stops the gateway at start, naming the setting
-        return ranges
 
     @property
     def proxies(self) -> tuple[Network, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gatepass.contract import (
@@ -14,7 +14,7 @@ from gatepass.contract import (
     CommaList,
     Namespaces,
 )
-from gatepass.routing.clientip import networks
+from gatepass.routing.clientip import TrustedProxies
 from gatepass.routing.upstreams import UpstreamPolicy
 
 
@@ -44,7 +44,7 @@ class OperatorSettings(BaseSettings):
     cluster_domain: str = "cluster.local"
     # Proxies in front of the gateway whose X-Forwarded-For it believes (CIDRs or
     # addresses); passed to the gateway. Empty: the connection's peer is the client.
-    trusted_proxies: CommaList = Field(default_factory=list)
+    trusted_proxies: TrustedProxies = Field(default_factory=list)
 
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
@@ -63,12 +63,6 @@ class OperatorSettings(BaseSettings):
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _cidrs(cls, ranges: list[str]) -> list[str]:
-        networks(ranges)  # refused at start, naming the setting, not later in the gateway
-        return ranges
 
     @property
     def upstream_policy(self) -> UpstreamPolicy:

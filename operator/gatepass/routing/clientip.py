@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from gatepass.contract import CommaList
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -32,6 +37,16 @@ def address(text: str) -> Address:
 def networks(ranges: Iterable[str]) -> tuple[Network, ...]:
     """CIDRs (a bare address is its own /32 or /128); host bits set are tolerated."""
     return tuple(ip_network(r.strip(), strict=False) for r in ranges)
+
+
+def checked(ranges: list[str]) -> list[str]:
+    """A setting's ranges, refused at start (naming the setting) when one does not parse."""
+    networks(ranges)
+    return ranges
+
+
+# GATEPASS_TRUSTED_PROXIES, in the operator (passed on) and the gateway (used).
+TrustedProxies = Annotated[CommaList, AfterValidator(checked)]
 
 
 def trusted(addr: Address, proxies: Sequence[Network]) -> bool:
