@@ -46,6 +46,24 @@ def ready(apps: Apps, name: str) -> dict[str, Any] | None:
     return apps.condition(name, "Ready")
 
 
+def owner_then_intruder(
+    owner: Apps, hostile: Apps, gateway: GatewayProcess, upstream: Upstream, host: str, grab: dict[str, Any]
+) -> dict[str, Any]:
+    """The owner's application ``owner-app`` serves ``host``; then the intruder's ``grab``
+    (an AccessApplication spec) is created: its Ready condition once it reports HostConflict."""
+    owner.create("owner-app", {"hosts": [host], "upstream": upstream.url + "/owner", "policies": EVERYONE})
+    wait_for(lambda: served_path(gateway, upstream, host) == "/owner", timeout=15, what="the owner served")
+    # creationTimestamp has one-second resolution; within one second, namespace order
+    # decides (deterministic, documented). The intruder comes at least a second later.
+    time.sleep(1.1)
+    hostile.create("grab", {"upstream": upstream.url + "/intruder", "policies": EVERYONE, **grab})
+    return wait_for(
+        lambda: (c := ready(hostile, "grab")) and c["reason"] == "HostConflict" and c,
+        timeout=15,
+        what="HostConflict on the later claimant",
+    )
+
+
 def test_a_host_stays_with_its_first_claimant(
     api: client.ApiClient,
     namespace: str,
@@ -56,26 +74,12 @@ def test_a_host_stays_with_its_first_claimant(
 ) -> None:
     host = f"reports.{namespace}.test"
     owner = Apps(api, namespace)
-    owner.create("reports", {"hosts": [host], "upstream": upstream.url + "/owner", "policies": EVERYONE})
-    wait_for(lambda: served_path(gateway, upstream, host) == "/owner", timeout=15, what="the owner served")
-
-    # creationTimestamp has one-second resolution; within one second, namespace order
-    # decides (deterministic, documented). The intruder comes at least a second later.
-    time.sleep(1.1)
     ns, tenant = intruder
     hostile = Apps(tenant, ns)
-    hostile.create(
-        "grab",
-        {"hosts": [host, f"own.{ns}.test"], "upstream": upstream.url + "/intruder", "policies": EVERYONE},
-    )
-    cond = wait_for(
-        lambda: (c := ready(hostile, "grab")) and c["reason"] == "HostConflict" and c,
-        timeout=15,
-        what="HostConflict on the later claimant",
-    )
+    cond = owner_then_intruder(owner, hostile, gateway, upstream, host, {"hosts": [host, f"own.{ns}.test"]})
     assert cond["status"] == "False"
     assert f"namespace {namespace}" in cond["message"]
-    assert "reports" not in cond["message"].replace(host, "")  # the owner's object name is not told
+    assert "owner-app" not in cond["message"]  # the owner's object name is not told
     events = client.CoreV1Api(api).list_namespaced_event(ns, field_selector="involvedObject.name=grab").items
     assert [e.reason for e in events if e.type == "Warning"] == ["HostConflict"]
     # The intruder gets its own host, never the owner's traffic.
@@ -84,13 +88,13 @@ def test_a_host_stays_with_its_first_claimant(
     )
     for _ in range(5):
         assert served_path(gateway, upstream, host) == "/owner"
-    owner_ready = ready(owner, "reports")
+    owner_ready = ready(owner, "owner-app")
     assert owner_ready is not None
     assert owner_ready["status"] == "True"
 
     # When the owner lets go, the next claimant gets the host, and is told.
     owner.custom.delete_namespaced_custom_object(
-        "gatepass.dev", "v1alpha1", namespace, "accessapplications", "reports"
+        "gatepass.dev", "v1alpha1", namespace, "accessapplications", "owner-app"
     )
     wait_for(
         lambda: served_path(gateway, upstream, host) == "/intruder", timeout=15, what="the host handed over"
@@ -274,21 +278,10 @@ def test_no_tenant_takes_a_path_on_another_tenants_host(
     upstream: Upstream,
 ) -> None:
     host = f"site.{namespace}.test"
-    owner = Apps(api, namespace)
-    owner.create("site", {"hosts": [host], "upstream": upstream.url + "/owner", "policies": EVERYONE})
-    wait_for(lambda: served_path(gateway, upstream, host) == "/owner", timeout=15, what="the owner served")
-    time.sleep(1.1)
     ns, tenant = intruder
-    hostile = Apps(tenant, ns)
     # A path under the owner's host, more specific than the owner's destination.
-    hostile.create(
-        "grab-x", {"hosts": [f"{host}/x"], "upstream": upstream.url + "/intruder", "policies": EVERYONE}
-    )
-    cond = wait_for(
-        lambda: (c := ready(hostile, "grab-x")) and c["reason"] == "HostConflict" and c,
-        timeout=15,
-        what="HostConflict for a path on another tenant's host",
-    )
+    grab = {"hosts": [f"{host}/x"]}
+    cond = owner_then_intruder(Apps(api, namespace), Apps(tenant, ns), gateway, upstream, host, grab)
     assert f"its host was claimed earlier by an application in namespace {namespace}" in cond["message"]
     for _ in range(5):  # served_path requests /x: still the owner's
         assert served_path(gateway, upstream, host) == "/owner"

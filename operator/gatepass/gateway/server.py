@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 CERTS_PATH = "/cdn-cgi/access/certs"
 AUTHORIZE_PATH = "/cdn-cgi/access/authorize"
 IDENTITY_PATH = "/cdn-cgi/access/get-identity"
+IDENTITY_SEGMENTS = segments(IDENTITY_PATH)  # routed like any request to that path, computed once
 OIDC_PATH = "/.well-known/openid-configuration"
 Clock = Callable[[], float]
 
@@ -285,7 +286,7 @@ class Gateway:
         """Who the request authenticates as, on an application's host (Cloudflare's
         get-identity, service-token fields): the token's id, name and status, never its
         secret. Needs what the application's policies admit; mints nothing."""
-        route = self.state.route(request.host, segments(IDENTITY_PATH))
+        route = self.state.route(request.host, IDENTITY_SEGMENTS)
         if route is None:
             return self._unknown_host()
         ip = self._client(request)

@@ -302,11 +302,6 @@ class State:
         that prefixes ``path`` (routing/paths.py)."""
         return self.routes.match(host, path)
 
-    def app_for_host(self, host: str) -> AppRecord | None:
-        """The application serving the root of ``host``."""
-        route = self.routes.match(host, ())
-        return route.value if route else None
-
     # signing keys -------------------------------------------------------
     def set_keys(self, keys: list[SigningKey]) -> None:
         self.keyring.set(keys)

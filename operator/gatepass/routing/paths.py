@@ -107,6 +107,3 @@ class Routes(Generic[V]):
     def has_paths(self, host: str) -> bool:
         """Whether some destination of ``host`` has a path: a request's path then matters."""
         return any(prefix for prefix, _ in self._by_host.get(normalize(host), ()))
-
-    def values(self) -> list[V]:
-        return [v for paths in self._by_host.values() for _, v in paths]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gatepass.gateway.state import State, app_record, token_record
+from gatepass.gateway.state import AppRecord, State, app_record, token_record
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.routing.hosts import claim_of
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
@@ -30,6 +30,12 @@ def sealed_state(reserved: frozenset[str] = frozenset()) -> State:
     state = State(reserved)
     state.set_sealer(SEALER)
     return state
+
+
+def root_app(state: State, host: str) -> AppRecord | None:
+    """The application a request for ``/`` on ``host`` is routed to."""
+    route = state.route(host)
+    return route.value if route else None
 
 
 def put(state: State, obj: dict[str, Any]) -> None:
@@ -99,16 +105,16 @@ def test_nothing_is_served_without_the_seal_key_and_a_new_key_rechecks_everythin
     put(state, obj)
     state.put_app(("ns", "a"), app_record(_app("ns", "a", "2026-01-01T00:00:00Z", "a.test")))
     assert state.tokens_by_id == {}
-    assert state.app_for_host("a.test") is None
+    assert root_app(state, "a.test") is None
     state.set_sealer(SEALER)
     assert obj["status"]["clientId"] in state.tokens_by_id
-    app = state.app_for_host("a.test")
+    app = root_app(state, "a.test")
     assert app is not None
     assert app.aud == SEALER.aud("uid-a")
     other = Sealer(generate_key())
     state.set_sealer(other)  # the key was replaced: every old seal is void, every aud new
     assert state.tokens_by_id == {}
-    app = state.app_for_host("a.test")
+    app = root_app(state, "a.test")
     assert app is not None
     assert app.aud == other.aud("uid-a")
 
@@ -120,7 +126,7 @@ def test_aud_comes_from_the_uid_never_from_status() -> None:
     victim_aud = SEALER.aud("uid-victim")
     thief = {**_app("team-a", "thief", "2026-01-01T00:00:00Z", "a.test"), "status": {"aud": victim_aud}}
     state.put_app(("team-a", "thief"), app_record(thief))
-    served = state.app_for_host("a.test")
+    served = root_app(state, "a.test")
     assert served is not None
     assert served.aud == SEALER.aud("uid-thief") != victim_aud
     assert len(served.aud) == 64
@@ -150,10 +156,10 @@ def test_host_routing_ignores_port_case_and_trailing_dot_and_is_deterministic() 
     state = sealed_state()
     for ns, name in (("b", "second"), ("a", "first")):
         state.put_app((ns, name), app_record(_app(ns, name, "", "app.example.com")))
-    app = state.app_for_host("App.Example.com.:8443")
+    app = root_app(state, "App.Example.com.:8443")
     assert app is not None
     assert app.name == "first"  # a host claimed twice at once goes to the first by namespace/name
-    assert state.app_for_host("other.example.com") is None
+    assert root_app(state, "other.example.com") is None
 
 
 def test_secret_hash_and_seal_never_in_repr() -> None:
@@ -179,10 +185,10 @@ def test_a_host_goes_to_its_first_claimant_even_one_not_yet_servable() -> None:
     for obj in (intruder, owner):
         meta = obj["metadata"]
         state.put_app((meta["namespace"], meta["name"]), app_record(obj), claim_of(obj))
-    assert state.app_for_host("app.test") is None  # never the intruder, not even meanwhile
+    assert root_app(state, "app.test") is None  # never the intruder, not even meanwhile
     owner["spec"]["sessionDuration"] = "1h"
     state.put_app(("zeta", "owner"), app_record(owner), claim_of(owner))
-    served = state.app_for_host("app.test")
+    served = root_app(state, "app.test")
     assert served is not None
     assert served.name == "owner"
 
@@ -190,4 +196,4 @@ def test_a_host_goes_to_its_first_claimant_even_one_not_yet_servable() -> None:
 def test_the_gateways_own_host_is_never_an_applications() -> None:
     state = sealed_state(reserved=frozenset({"access.test"}))
     state.put_app(("t", "a"), app_record(_app("t", "a", "2026-01-01T00:00:00Z", "access.test")))
-    assert state.app_for_host("access.test") is None
+    assert root_app(state, "access.test") is None
