@@ -35,6 +35,8 @@ ROTATE_GRACE_ANNOTATION = f"{GROUP}/rotate-grace-period"
 # After a rotation: when the previous secret stops working (RFC 3339; the past ends it now).
 PREVIOUS_SECRET_EXPIRES_ANNOTATION = f"{GROUP}/previous-secret-expires-at"
 REVOKE_SESSIONS_ANNOTATION = f"{GROUP}/revoke-sessions"
+# A token's inactivity (spec.inactivity) counts from now: ends a deactivation.
+REACTIVATE_ANNOTATION = f"{GROUP}/reactivate"
 # On the signing-key Secret: a new value asks for a new signing key now; the operator
 # records the value it acted on in the second.
 ROTATE_SIGNING_KEY_ANNOTATION = f"{GROUP}/rotate-signing-key"

@@ -24,6 +24,7 @@ from gatepass.contract import (
     DEFAULT_NAMESPACE,
     GROUP,
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
+    REACTIVATE_ANNOTATION,
     REFRESH_ANNOTATION,
     REVOKE_SESSIONS_ANNOTATION,
     ROTATE_ANNOTATION,
@@ -115,6 +116,11 @@ def status_table(items: list[dict[str, Any]], now: datetime) -> str:
 async def _refresh(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
     await _annotate(api, PLURAL, ns, args.name, {REFRESH_ANNOTATION: now_stamp()})
     return f"servicetoken {ns}/{args.name}: refresh requested"
+
+
+async def _reactivate(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    await _annotate(api, PLURAL, ns, args.name, {REACTIVATE_ANNOTATION: now_stamp()})
+    return f"servicetoken {ns}/{args.name}: reactivation requested (inactivity counts from now)"
 
 
 async def _rotate(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
@@ -213,6 +219,7 @@ async def _headers(api: client.ApiClient, ns: str, args: argparse.Namespace) -> 
 
 VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable[str]]] = {
     "refresh": _refresh,
+    "reactivate": _reactivate,
     "rotate": _rotate,
     "end-grace": _end_grace,
     "revoke-sessions": _revoke_sessions,
@@ -240,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--context", help="kubeconfig context to use")
     sub = p.add_subparsers(dest="verb", required=True)
     sub.add_parser("refresh", help="extend a token's expiry by its duration from now").add_argument("name")
+    sub.add_parser(
+        "reactivate", help="a token deactivated for inactivity works again; its inactivity counts from now"
+    ).add_argument("name")
     rot = sub.add_parser("rotate", help="issue a new Client Secret; the old one works for the grace period")
     rot.add_argument("name")
     rot.add_argument("--grace", help="how long the old secret keeps working (0s, or 1h to 720h)")

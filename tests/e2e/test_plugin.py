@@ -57,6 +57,10 @@ def test_plugin_verbs(
     wait_for(lambda: tokens.status("ci").get("lastRefreshRequest"), timeout=5)
     assert ts(tokens.status("ci")["expiresAt"]) >= ts(first["expiresAt"])
 
+    assert kubectl_gatepass("reactivate", "ci").returncode == 0
+    reactivated = wait_for(lambda: tokens.status("ci").get("reactivatedAt"), timeout=5)
+    assert ts(reactivated) >= ts(first["createdAt"])
+
     out = kubectl_gatepass("rotate", "ci", "--grace", "0s")
     assert out.returncode == 0, out.stderr
     rotated = wait_for(

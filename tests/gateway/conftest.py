@@ -87,15 +87,25 @@ class World:
         self.put_token(tok, **status)
         return tok
 
+    def sealed_status(self, tok: Token, **status: Any) -> dict[str, Any]:
+        """The token's status as the operator writes it, seal included."""
+        st = {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status}
+        fields = token_fields(self.uid(tok), tok.namespace, tok.name, ServiceTokenStatus.model_validate(st))
+        return {**st, "seal": self.sealer.seal(fields)}
+
+    @staticmethod
+    def uid(tok: Token) -> str:
+        return f"uid-{tok.namespace}-{tok.name}"
+
     def put_token(self, tok: Token, enabled: bool = True, sealed: bool = True, **status: Any) -> None:
         """As the operator writes it (sealed), or as a tenant could (``sealed=False``)."""
-        uid = f"uid-{tok.namespace}-{tok.name}"
-        st = {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status}
-        if sealed:
-            fields = token_fields(uid, tok.namespace, tok.name, ServiceTokenStatus.model_validate(st))
-            st["seal"] = self.sealer.seal(fields)
+        st = (
+            self.sealed_status(tok, **status)
+            if sealed
+            else {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status}
+        )
         obj = {
-            "metadata": {"namespace": tok.namespace, "name": tok.name, "uid": uid},
+            "metadata": {"namespace": tok.namespace, "name": tok.name, "uid": self.uid(tok)},
             "spec": {"enabled": enabled},
             "status": st,
         }

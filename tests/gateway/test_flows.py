@@ -93,6 +93,7 @@ REFUSALS: list[tuple[str, int, str]] = [
     ("no credentials", 401, "no_credentials"),
     ("expired token", 401, "token_expired"),
     ("disabled token", 401, "token_disabled"),
+    ("token deactivated for inactivity", 401, "token_inactive"),
     ("token of another namespace", 403, "not_allowed"),
     ("token not in the policy", 403, "not_allowed"),
     ("junk cookie", 401, "malformed_jwt"),
@@ -122,6 +123,7 @@ async def test_refusals(world: World, case: str, status: int, reason: str) -> No
         "no credentials": {},
         "expired token": good.headers,
         "disabled token": good.headers,
+        "token deactivated for inactivity": good.headers,
         "token of another namespace": other_ns.headers,
         "token not in the policy": other.headers,
         "junk cookie": {"Cookie": "CF_Authorization=not.a.jwt"},
@@ -130,6 +132,8 @@ async def test_refusals(world: World, case: str, status: int, reason: str) -> No
         world.put_token(good, expiresAt=past)
     if case == "disabled token":
         world.put_token(good, enabled=False)
+    if case == "token deactivated for inactivity":
+        world.put_token(good, deactivatedAt=past)
     async with world.http.get(world.url + "/x", headers=[("Host", HOST), *_pairs(headers)]) as resp:
         body = await resp.json()
         assert (resp.status, body) == (status, {"error": reason})
@@ -211,6 +215,27 @@ async def test_deleting_or_disabling_a_token_refuses_its_jwts_too(world: World) 
     world.delete_token(tok)
     assert (await world.get(HOST, headers=cookie))[:2] == (401, {"error": "token_revoked"})
     assert (await world.get(HOST, headers=tok.headers))[0] == 401
+
+
+async def test_a_token_deactivated_for_inactivity_is_refused_until_the_operator_says_otherwise(
+    world: World,
+) -> None:
+    world.app("reports", [HOST], SERVICE_AUTH_ANY)
+    tok = world.token("idle")
+    _, _, resp = await world.get(HOST, headers=tok.headers)
+    cookie = {"Cookie": f"CF_Authorization={cookie_value(resp)}"}
+    world.put_token(tok, deactivatedAt="2026-01-01T00:00:00Z")
+    assert (await world.get(HOST, headers=cookie))[:2] == (401, {"error": "token_inactive"})
+    assert (await world.get(HOST, headers=tok.headers))[:2] == (401, {"error": "token_inactive"})
+    # Someone who may write status clears deactivatedAt but keeps the operator's seal: the
+    # seal covers deactivatedAt, so the record is no longer served at all.
+    sealed = world.sealed_status(tok, deactivatedAt="2026-01-01T00:00:00Z")
+    world.put_token(tok, sealed=False, seal=sealed["seal"])
+    assert (await world.get(HOST, headers=tok.headers))[0] == 401
+    assert (await world.get(HOST, headers=cookie))[0] == 401
+    world.put_token(tok)  # the operator reactivates it
+    assert (await world.get(HOST, headers=tok.headers))[0] == 200
+    assert (await world.get(HOST, headers=cookie))[0] == 200
 
 
 async def test_rotation_grace_then_only_the_new_secret(world: World) -> None:

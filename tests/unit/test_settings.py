@@ -38,3 +38,21 @@ def test_libraries_that_log_bodies_stay_at_info_even_at_debug() -> None:
             assert logging.getLogger(name).getEffectiveLevel() >= logging.INFO, name
     finally:
         root.setLevel(before)
+
+
+def test_the_default_inactivity_rule(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert OperatorSettings().inactivity is None  # off unless the admin sets it
+    monkeypatch.setenv("GATEPASS_INACTIVITY_AFTER", "2160h")
+    monkeypatch.setenv("GATEPASS_INACTIVITY_ACTION", "delete")
+    rule = OperatorSettings().inactivity
+    assert rule is not None
+    assert (rule.after, rule.action) == ("2160h", "delete")
+    monkeypatch.setenv("GATEPASS_INACTIVITY_AFTER", "never")
+    assert OperatorSettings().inactivity is None
+    monkeypatch.setenv("GATEPASS_INACTIVITY_AFTER", "24h")  # below Cloudflare's 30 days
+    assert main(["operator"]) == 2
+    err = capsys.readouterr().err
+    assert "inactivity_after" in err
+    assert "between 720h and 8760h" in err

@@ -38,16 +38,26 @@ from datetime import datetime, timedelta
 
 from gatepass.contract import (
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
+    REACTIVATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
     SECRET_TEMPLATE_ANNOTATION,
     format_ts,
     parse_ts,
 )
+from gatepass.decisions.inactivity import Assessment, Rule, State, assess, last_activity, rule_for
 from gatepass.decisions.secretmeta import SecretMetadata, desired
-from gatepass.models.conditions import EXPIRING_SOON, READY, ConditionStatus, find, set_condition
+from gatepass.models.conditions import (
+    EXPIRING_SOON,
+    INACTIVE_SOON,
+    READY,
+    ConditionStatus,
+    drop_condition,
+    find,
+    set_condition,
+)
 from gatepass.models.durations import GRACE_MAX, grace_error, parse
 from gatepass.models.events import Event, EventType
-from gatepass.models.servicetoken import ServiceToken, ServiceTokenSpec, ServiceTokenStatus
+from gatepass.models.servicetoken import Inactivity, ServiceToken, ServiceTokenSpec, ServiceTokenStatus
 from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
@@ -101,14 +111,25 @@ class TokenView:
     previous_expires_request: str | None = None  # gatepass.dev/previous-secret-expires-at
     last_seen: datetime | None = None  # last use reported by the gateway
     tampered: bool = False  # status claimed credentials under a seal that does not verify
+    reactivate_request: str | None = None  # value of gatepass.dev/reactivate
+    inactivity: Rule | None = None  # spec.inactivity, else the operator's default
+    named_by: str | None = None  # an AccessApplication of its namespace whose policy names it
 
     @property
     def secret_name(self) -> str:
         return self.spec.secret_name or self.name
 
 
-def view(token: ServiceToken, sealer: Sealer, last_seen: datetime | None = None) -> TokenView:
-    """What decide() needs of a token: a status the seal vouches for, or one read as lost."""
+def view(
+    token: ServiceToken,
+    sealer: Sealer,
+    last_seen: datetime | None = None,
+    inactivity: Inactivity | None = None,
+    named_by: str | None = None,
+) -> TokenView:
+    """What decide() needs of a token: a status the seal vouches for, or one read as lost.
+    ``inactivity``: the operator's default rule; ``named_by``: an application of the token's
+    namespace whose policy names it."""
     meta, status = token.metadata, token.status
     trusted = sealer.trusts(meta.uid, meta.namespace, meta.name, status)
     return TokenView(
@@ -122,6 +143,9 @@ def view(token: ServiceToken, sealer: Sealer, last_seen: datetime | None = None)
         rotate_grace=token.rotate_grace_request,
         previous_expires_request=token.previous_expires_request,
         last_seen=last_seen,
+        reactivate_request=token.reactivate_request,
+        inactivity=rule_for(token.spec.inactivity, inactivity),
+        named_by=named_by,
     )
 
 
@@ -146,6 +170,7 @@ class Plan:
     events: tuple[Event, ...] = ()
     wake_at: datetime | None = None
     reason: str = ""  # why the action, for logs
+    delete: bool = False  # spec.inactivity: delete the token (after posting the events)
 
 
 @dataclass
@@ -262,6 +287,7 @@ def distrust(status: ServiceTokenStatus) -> ServiceTokenStatus:
                 "refreshed_at",
                 "rotated_at",
                 "expires_at",
+                "deactivated_at",
                 "seal",
             )
         )
@@ -280,9 +306,13 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
     """The whole reconcile decision. Raises ValueError on an unparsable spec."""
     spec = token.spec
     life = spec.lifetime
-    action, why = credential_action(token, secret, now)
     d = _Draft(status=token.status.model_copy(deep=True))
     st = d.status
+    _observe_use(d, token, now)
+    idle = assess(token.inactivity, st, token.named_by, now)
+    if idle.state is State.DUE and idle.rule is not None and idle.rule.action == "delete":
+        return _deletion(token, idle)
+    action, why = credential_action(token, secret, now)
     if token.tampered:
         d.events.append(UNTRUSTED)
     # FINALIZE completes the issuance recorded with the pending hash.
@@ -310,9 +340,11 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         _refresh(d, token, now, life)
     _change_grace(d, token, now)
     _expire_previous(d, now)
-    if token.last_seen is not None and (st.last_seen_at is None or token.last_seen > st.last_seen_at):
-        st.last_seen_at = token.last_seen  # only forward: replicas report out of order
+    idle = assess(token.inactivity, st, token.named_by, now)  # a new token counts from now
+    overdue = idle.state is State.DUE and idle.rule is not None and idle.rule.action == "disable"
+    st.deactivated_at = (st.deactivated_at or now) if overdue else None
     _conditions(d, token, action, now)
+    _inactive_soon(d, token, idle, now)
     st.secret_name = token.secret_name
     st.observed_generation = token.generation
     return Plan(
@@ -321,9 +353,37 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         pending=pending,
         secret=_secret_write(d, token, secret, action, st.client_id),
         events=tuple(d.events),
-        wake_at=_next_wake(st, spec, now),
+        wake_at=_next_wake(st, spec, now, idle.wake_at),
         reason=why,
     )
+
+
+def _observe_use(d: _Draft, token: TokenView, now: datetime) -> None:
+    """What says the token is in use: the gateway's last-seen report, a reactivate request."""
+    st = d.status
+    if token.last_seen is not None and (st.last_seen_at is None or token.last_seen > st.last_seen_at):
+        st.last_seen_at = token.last_seen  # only forward: replicas report out of order
+    asked = token.reactivate_request
+    if not asked or asked == st.last_reactivate_request:
+        return
+    st.last_reactivate_request = asked
+    if st.created_at is None:
+        return  # present at creation: part of the initial state, not an ask
+    st.reactivated_at = now
+    rule = token.inactivity
+    counts = "no inactivity rule applies to this token" if rule is None else "inactivity counts from now"
+    d.events.append(Event("Normal", "Reactivated", f"{REACTIVATE_ANNOTATION}={asked}: {counts}"))
+
+
+def _deletion(token: TokenView, idle: Assessment) -> Plan:
+    """spec.inactivity action delete, overdue: the token goes (its Secret with it, by GC)."""
+    assert idle.rule is not None
+    msg = (
+        f"not used since {_ts(idle.since)} ({idle.rule.source}: after {idle.rule.text}, action delete):"
+        f" deleting the ServiceToken; its Secret {token.secret_name} goes with it"
+    )
+    event = Event("Warning", "DeletedInactive", msg)
+    return Plan(Action.NONE, token.status, events=(event,), reason=msg, delete=True)
 
 
 def _secret_write(
@@ -525,6 +585,19 @@ def _disabled(token: TokenView, st: ServiceTokenStatus, action: Action, now: dat
     )
 
 
+def _inactive(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready | None:
+    rule = token.inactivity
+    if st.deactivated_at is None or rule is None:
+        return None
+    return (
+        "False",
+        "Inactive",
+        f"not used since {_ts(last_activity(st, now))} ({rule.source}: after {rule.text}); deactivated at"
+        f" {_ts(st.deactivated_at)}: annotate {REACTIVATE_ANNOTATION} (kubectl gatepass reactivate"
+        f" {token.name}) to use it again",
+    )
+
+
 def _expired(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready | None:
     if st.expires_at is not None and now >= st.expires_at:
         return "False", "Expired", f"expired at {_ts(st.expires_at)}; refresh it to extend"
@@ -539,11 +612,17 @@ def _issued(token: TokenView, st: ServiceTokenStatus, action: Action, now: datet
 READY_CHECKS: tuple[tuple[str, ReadyCheck], ...] = (
     ("SecretConflict", _conflict),
     ("Disabled", _disabled),
+    ("Inactive", _inactive),
     ("Expired", _expired),
     ("Issued", _issued),
 )
 # When Ready turns to one of these reasons, an Event of that type says so.
-READY_EVENTS: dict[str, EventType] = {"Expired": "Warning", "Disabled": "Normal", "SecretConflict": "Warning"}
+READY_EVENTS: dict[str, EventType] = {
+    "Expired": "Warning",
+    "Disabled": "Normal",
+    "Inactive": "Warning",
+    "SecretConflict": "Warning",
+}
 
 
 def ready(token: TokenView, st: ServiceTokenStatus, action: Action, now: datetime) -> Ready:
@@ -564,7 +643,47 @@ def _conditions(d: _Draft, token: TokenView, action: Action, now: datetime) -> N
             d.events.append(Event(READY_EVENTS[reason], reason, message))
         elif old is not None and old.reason == "Disabled":
             d.events.append(Event("Normal", "Enabled", "the token is enabled again"))
+        elif old is not None and old.reason == "Inactive" and not _has(d.events, "Reactivated"):
+            d.events.append(Event("Normal", "Reactivated", "the token is no longer inactive"))
     _expiring_soon(d, token, now)
+
+
+def _has(events: list[Event], reason: str) -> bool:
+    return any(e.reason == reason for e in events)
+
+
+def _inactive_soon(d: _Draft, token: TokenView, idle: Assessment, now: datetime) -> None:
+    """The InactiveSoon condition (absent when no inactivity rule applies), and its Warning."""
+    st, rule = d.status, idle.rule
+    if idle.state is State.OFF or rule is None:
+        st.conditions = drop_condition(st.conditions, INACTIVE_SOON)
+        return
+    old = find(token.status.conditions, INACTIVE_SOON)
+    verb = "deactivated" if rule.action == "disable" else "deleted"
+    by = f"{rule.source}: after {rule.text}"
+    answer: tuple[ConditionStatus, str, str]
+    if idle.state is State.EXEMPT:
+        answer = "False", "Exempt", f"named by a policy of AccessApplication {idle.named_by}: never {verb}"
+    elif idle.state is State.DUE:
+        answer = "False", "Deactivated", f"deactivated at {_ts(st.deactivated_at)} ({by})"
+    elif idle.state is State.SOON:
+        msg = (
+            f"not used since {_ts(idle.since)}: {verb} at {_ts(idle.deadline)} ({by}) unless used,"
+            f" or reactivated with {REACTIVATE_ANNOTATION}"
+        )
+        answer = "True", "InactiveSoon", msg
+    else:
+        answer = (
+            "False",
+            "Active",
+            f"last active {_ts(idle.since)}; {verb} if unused until {_ts(idle.deadline)}",
+        )
+    status, reason, message = answer
+    st.conditions = set_condition(
+        st.conditions, INACTIVE_SOON, status, reason, message, now, token.generation
+    )
+    if status == "True" and (old is None or old.status != "True"):
+        d.events.append(Event("Warning", "InactiveSoon", message))
 
 
 def _expiring_soon(d: _Draft, token: TokenView, now: datetime) -> None:
@@ -589,9 +708,11 @@ def _expiring_soon(d: _Draft, token: TokenView, now: datetime) -> None:
         st.conditions = set_condition(st.conditions, EXPIRING_SOON, "False", reason, msg, now, gen)
 
 
-def _next_wake(st: ServiceTokenStatus, spec: ServiceTokenSpec, now: datetime) -> datetime | None:
+def _next_wake(
+    st: ServiceTokenStatus, spec: ServiceTokenSpec, now: datetime, idle: tuple[datetime, ...]
+) -> datetime | None:
     """The next moment the decision could change by time alone."""
-    times: list[datetime] = []
+    times: list[datetime] = [*idle]
     due = rotation_due(spec, st)
     if due is not None:
         times.append(due)

@@ -43,6 +43,7 @@ class TokenRecord:
     client_id: str
     secret_hash: str = field(repr=False)
     enabled: bool = True
+    inactive: bool = False  # deactivated for disuse (spec.inactivity), under the seal
     expires_at: float | None = None
     previous_hash: str | None = field(default=None, repr=False)
     previous_expires_at: float | None = None
@@ -58,6 +59,8 @@ class TokenRecord:
         """None if the token may be used now, else why not."""
         if not self.enabled:
             return "token_disabled"
+        if self.inactive:
+            return "token_inactive"
         if self.expires_at is not None and now >= self.expires_at:
             return "token_expired"
         return None
@@ -139,6 +142,7 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
         client_id=st.client_id,
         secret_hash=st.secret_hash,
         enabled=token.spec.enabled,
+        inactive=st.deactivated_at is not None,
         expires_at=_epoch(st.expires_at),
         previous_hash=st.previous_secret_hash,
         previous_expires_at=_epoch(st.previous_secret_expires_at),

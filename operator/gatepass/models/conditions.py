@@ -16,6 +16,7 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 # Condition types.
 READY = "Ready"
 EXPIRING_SOON = "ExpiringSoon"  # ServiceToken
+INACTIVE_SOON = "InactiveSoon"  # ServiceToken with an inactivity rule
 TOKENS_RESOLVED = "TokensResolved"  # AccessApplication
 DENY_POLICIES_EFFECTIVE = "DenyPoliciesEffective"  # AccessApplication
 
@@ -54,3 +55,7 @@ def set_condition(
 
 def find(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
+
+
+def drop_condition(conditions: list[Condition], type_: str) -> list[Condition]:
+    return [c for c in conditions if c.type != type_]

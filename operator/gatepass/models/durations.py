@@ -56,3 +56,19 @@ def grace_error(grace: timedelta) -> str | None:
     if grace == timedelta(0) or GRACE_MIN <= grace <= GRACE_MAX:
         return None
     return f"a grace period must be 0s or between 1h and 720h, got {grace}"
+
+
+# Inactive tokens (spec.inactivity.after): Cloudflare's bounds, 30 to 365 days, or never.
+NEVER = "never"
+INACTIVITY_MIN = timedelta(days=30)
+INACTIVITY_MAX = timedelta(days=365)
+
+
+def parse_inactivity(text: str) -> timedelta | None:
+    """How long a token may go unused: within the bounds, or None for ``never``."""
+    if text == NEVER:
+        return None
+    value = parse(text)
+    if not INACTIVITY_MIN <= value <= INACTIVITY_MAX:
+        raise ValueError(f"must be between 720h and 8760h (30 to 365 days), or never; got {text!r}")
+    return value

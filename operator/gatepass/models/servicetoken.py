@@ -17,6 +17,7 @@ from gatepass.contract import (
     CLIENT_ID_KEY,
     CLIENT_SECRET_KEY,
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
+    REACTIVATE_ANNOTATION,
     REFRESH_ANNOTATION,
     ROTATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
@@ -24,7 +25,7 @@ from gatepass.contract import (
 )
 from gatepass.models.base import CamelModel
 from gatepass.models.conditions import Condition
-from gatepass.models.durations import parse, parse_lifetime
+from gatepass.models.durations import parse, parse_inactivity, parse_lifetime
 from gatepass.models.meta import ObjectMeta
 
 DEFAULT_DURATION = "8760h"
@@ -61,6 +62,20 @@ class Rotation(CamelModel):
     every: str  # a new secret this long after the last one was written
 
 
+InactivityAction = Literal["disable", "delete"]
+
+
+class Inactivity(CamelModel):
+    """What happens to a token nobody uses (decisions/inactivity.py)."""
+
+    after: str  # a Go duration within Cloudflare's 30-365 days, or "never"
+    action: InactivityAction = "disable"
+
+    @property
+    def period(self) -> timedelta | None:
+        return parse_inactivity(self.after)
+
+
 class ServiceTokenSpec(CamelModel):
     duration: str = DEFAULT_DURATION
     enabled: bool = True
@@ -70,6 +85,7 @@ class ServiceTokenSpec(CamelModel):
     alert_before: str | None = None
     rotation_grace_period: str = DEFAULT_GRACE
     rotation: Rotation | None = None
+    inactivity: Inactivity | None = None  # None: the operator's default
 
     def check(self) -> None:
         """Parse every duration; ValueError names the first bad one. (The CRD already
@@ -80,6 +96,7 @@ class ServiceTokenSpec(CamelModel):
             ("alertBefore", lambda: self.alert_window),
             ("rotationGracePeriod", lambda: self.grace),
             ("rotation.every", lambda: self.rotation_period),
+            ("inactivity.after", lambda: self.inactivity and self.inactivity.period),
         )
         for field, parse_fn in checks:
             try:
@@ -131,6 +148,11 @@ class ServiceTokenStatus(CamelModel):
     rotated_at: datetime | None = None
     expires_at: datetime | None = None
     last_seen_at: datetime | None = None
+    # spec.inactivity: when the operator deactivated the token for disuse (sealed: the
+    # gateway refuses it while set), and when a gatepass.dev/reactivate restarted the count.
+    deactivated_at: datetime | None = None
+    reactivated_at: datetime | None = None
+    last_reactivate_request: str | None = None
     observed_duration: str | None = None
     last_refresh_request: str | None = None
     last_rotate_request: str | None = None
@@ -167,6 +189,10 @@ class ServiceToken(CamelModel):
     def previous_expires_request(self) -> str | None:
         """Unvalidated text (an annotation): the decision code parses it."""
         return self.metadata.annotations.get(PREVIOUS_SECRET_EXPIRES_ANNOTATION)
+
+    @property
+    def reactivate_request(self) -> str | None:
+        return self.metadata.annotations.get(REACTIVATE_ANNOTATION)
 
     @property
     def rotate_grace_request(self) -> str | None:

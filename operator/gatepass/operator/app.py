@@ -27,6 +27,7 @@ from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
 from gatepass.operator.kube import Kube, load_config
 from gatepass.operator.manifests import metrics_service_name
+from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
@@ -48,6 +49,8 @@ class OperatorApp:
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))
         self.longest_session = LongestSession()
+        # Which tokens policies name (exempt from spec.inactivity), from the same watch.
+        self.policy_names = PolicyNames()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[tuple[str, str]] = set()
         self.seal_key = SealKey(on_change=self._recheck_all)
@@ -96,9 +99,14 @@ class OperatorApp:
             hosts=self.hosts,
             upstreams=self.config.upstream_policy,
         )
-        self.tokens = WorkQueue(
-            Reconciler(self.kube, self.seal_key, last_seen=self.last_seen.get), concurrency=workers
+        reconciler = Reconciler(
+            self.kube,
+            self.seal_key,
+            last_seen=self.last_seen.get,
+            inactivity=self.config.inactivity,
+            named_by=self.policy_names.named_by,
         )
+        self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
         infra = InfraReconciler(
             self.kube, self.config, seal_key=self.seal_key, longest_session=self.longest_session.bound
@@ -106,16 +114,24 @@ class OperatorApp:
         self.infra = WorkQueue(infra, concurrency=1)
         self.queues = [self.tokens, self.apps, self.infra]
         self.infra.start()
-        self.tokens.start()
         # Applications ask which tokens exist: know them all before the first answer
         # (afterwards the token watch keeps the set current).
         self.known_tokens |= await self.kube.token_keys(self.config.namespaces)
-        self.apps.start()
-        # A replaced signing key is dropped only after the longest session: know them all first.
+        # Know every application before deciding on any token or key: a replaced signing
+        # key is dropped only after the longest session, and a token that a policy names
+        # must never be deactivated or deleted for inactivity by a half-known index.
         async for page in self.kube.app_pages(self.config.namespaces):
             for body in page:
                 self.longest_session.see(body)
+                self.policy_names.put(_key(body), body)
         self.longest_session.complete = True
+        # Likewise the gateway's last reports of use, not only what status recorded.
+        cm = self.config.last_seen_configmap
+        self.on_last_seen(
+            self.config.namespace, cm, await self.kube.configmap_data(self.config.namespace, cm)
+        )
+        self.tokens.start()
+        self.apps.start()
         self.infra.add(INFRA_KEY)
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
@@ -166,6 +182,9 @@ class OperatorApp:
             if self.kube is not None:
                 self.kube.forget(APPS, namespace, name)
         affected = self.hosts.put(key, None if event_type == "DELETED" else claim_of(body))
+        for token in self.policy_names.put(key, None if event_type == "DELETED" else body):
+            if token in self.known_tokens:  # named or no longer: its inactivity may change
+                self.tokens.add(token)
         if event_type != "DELETED" and self.longest_session.see(body):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
         if not self._own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
@@ -197,6 +216,11 @@ class OperatorApp:
         ours = (self.config.gateway_name, metrics_service_name(self.config))
         if namespace == self.config.namespace and name in ours:
             self.infra.add(INFRA_KEY)
+
+
+def _key(body: Mapping[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
 
 
 async def run(config: OperatorSettings) -> None:

@@ -132,6 +132,32 @@ class Kube:
         version = await self._put_status(APPS, app.api_version, app.kind, app.metadata, status.wire())
         return app.model_copy(update={"metadata": _at(app.metadata, version), "status": status})
 
+    async def delete_token(self, token: ServiceToken) -> None:
+        """Delete the token as read (spec.inactivity): a token changed since, e.g. reactivated,
+        is a Conflict, not deleted. Its Secret goes by garbage collection (ownerReference)."""
+        meta = token.metadata
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(uid=meta.uid, resource_version=meta.resource_version),
+            propagation_policy="Background",
+        )
+        try:
+            await self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, meta.namespace, TOKENS, meta.name, body=options
+            )
+        except ApiException as e:
+            if e.status == 409:
+                raise Conflict(f"{TOKENS} {meta.namespace}/{meta.name} changed: {e.reason}") from None
+            _ignore_404(e)
+
+    async def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
+        """A ConfigMap's data; empty if it does not exist."""
+        try:
+            cm = await self.core.read_namespaced_config_map(name, namespace)
+        except ApiException as e:
+            _ignore_404(e)
+            return {}
+        return dict(cm.data or {})
+
     async def _get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             body: dict[str, Any] = await self.custom.get_namespaced_custom_object(

@@ -6,7 +6,7 @@ import contextlib
 
 from prometheus_client import Counter, Gauge
 
-from gatepass.models.conditions import EXPIRING_SOON, READY, find
+from gatepass.models.conditions import EXPIRING_SOON, INACTIVE_SOON, READY, find
 from gatepass.models.servicetoken import ServiceTokenStatus
 
 EXPIRATION = Gauge(
@@ -23,6 +23,15 @@ EXPIRING = Gauge(
     "gatepass_service_token_expiring_soon",
     "1 when the ServiceToken is within alertBefore of expiry.",
     ["namespace", "name"],
+)
+INACTIVE = Gauge(
+    "gatepass_service_token_inactive_soon",
+    "1 when the ServiceToken is within a week of being disabled or deleted for inactivity.",
+    ["namespace", "name"],
+)
+DELETED_INACTIVE = Counter(
+    "gatepass_service_tokens_deleted_inactive_total",
+    "ServiceTokens the operator deleted because nobody used them (spec.inactivity).",
 )
 CREDENTIALS = Counter(
     "gatepass_service_token_credentials_written_total",
@@ -41,15 +50,16 @@ def observe(namespace: str, name: str, status: ServiceTokenStatus) -> None:
         EXPIRATION.labels(namespace, name, status.client_id).set(status.expires_at.timestamp())
         _client_ids[key] = status.client_id
     ready = find(status.conditions, READY)
-    soon = find(status.conditions, EXPIRING_SOON)
     READY_GAUGE.labels(namespace, name).set(1 if ready and ready.status == "True" else 0)
-    EXPIRING.labels(namespace, name).set(1 if soon and soon.status == "True" else 0)
+    for gauge, condition in ((EXPIRING, EXPIRING_SOON), (INACTIVE, INACTIVE_SOON)):
+        found = find(status.conditions, condition)
+        gauge.labels(namespace, name).set(1 if found and found.status == "True" else 0)
 
 
 def forget(namespace: str, name: str) -> None:
     old = _client_ids.pop((namespace, name), None)
     if old is not None:
         EXPIRATION.remove(namespace, name, old)
-    for gauge in (READY_GAUGE, EXPIRING):
+    for gauge in (READY_GAUGE, EXPIRING, INACTIVE):
         with contextlib.suppress(KeyError):
             gauge.remove(namespace, name)

@@ -21,7 +21,7 @@ from gatepass.decisions.servicetoken import Candidate, Plan, decide, view
 from gatepass.models.conditions import READY, find, set_condition
 from gatepass.models.events import Event
 from gatepass.models.meta import ObjectMeta
-from gatepass.models.servicetoken import InvalidServiceToken, ServiceToken, ServiceTokenStatus
+from gatepass.models.servicetoken import Inactivity, InvalidServiceToken, ServiceToken, ServiceTokenStatus
 from gatepass.operator import failpoints, metrics
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.kube import Conflict, Kube, SecretContent, secret_view
@@ -58,11 +58,17 @@ class Reconciler:
         seal_key: SealKey,
         clock: Clock = utcnow,
         last_seen: Callable[[ObjectKey], datetime | None] = lambda _: None,
+        inactivity: Inactivity | None = None,
+        named_by: Callable[[ObjectKey], str | None] = lambda _: None,
     ) -> None:
         self.kube = kube
         self.seal_key = seal_key
         self.clock = clock
         self.last_seen = last_seen
+        # spec.inactivity: the operator's default rule, and which application of the
+        # token's namespace names it in a policy (which exempts it).
+        self.inactivity = inactivity
+        self.named_by = named_by
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
@@ -81,11 +87,14 @@ class Reconciler:
         client_secret = new_client_secret()
         candidate = Candidate(new_client_id(), secret_hash(client_secret))
         plan = decide(
-            view(token, sealer, self.last_seen(key)),
+            view(token, sealer, self.last_seen(key), self.inactivity, self.named_by(key)),
             secret_view(existing, token.metadata.uid, token.spec.secret_template),
             candidate,
             self.clock(),
         )
+        if plan.delete:
+            await self._delete(token, plan)
+            return None
         try:
             token = await self._carry_out(token, plan, existing, client_secret, sealer)
         except Conflict as e:
@@ -100,6 +109,18 @@ class Reconciler:
             await self.kube.post_event(token, event)
         metrics.observe(namespace, name, token.status)
         return plan.wake_at
+
+    async def _delete(self, token: ServiceToken, plan: Plan) -> None:
+        """spec.inactivity action delete: say why on the token, then delete it as read."""
+        for event in plan.events:  # first: they outlive the token (an Event lives an hour)
+            await self.kube.post_event(token, event)
+        try:
+            await self.kube.delete_token(token)
+        except Conflict as e:
+            log.info("%s; reconciling again", e)
+            raise Retry from None
+        metrics.DELETED_INACTIVE.inc()
+        log.info("%s/%s: deleted (%s)", token.metadata.namespace, token.metadata.name, plan.reason)
 
     async def _carry_out(
         self,

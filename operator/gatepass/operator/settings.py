@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gatepass.contract import (
@@ -14,6 +14,8 @@ from gatepass.contract import (
     CommaList,
     Namespaces,
 )
+from gatepass.models.durations import NEVER, parse_inactivity
+from gatepass.models.servicetoken import Inactivity, InactivityAction
 from gatepass.routing.clientip import TrustedProxies
 from gatepass.routing.upstreams import UpstreamPolicy
 
@@ -46,6 +48,11 @@ class OperatorSettings(BaseSettings):
     # addresses); passed to the gateway. Empty: the connection's peer is the client.
     trusted_proxies: TrustedProxies = Field(default_factory=list)
 
+    # Tokens without spec.inactivity follow this: unused this long (720h-8760h), they are
+    # disabled or deleted. Empty (the default) or "never": no default rule.
+    inactivity_after: str = ""
+    inactivity_action: InactivityAction = "disable"
+
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
     gateway_name: str = "gatepass-gateway"
@@ -63,6 +70,20 @@ class OperatorSettings(BaseSettings):
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)
+
+    @field_validator("inactivity_after")
+    @classmethod
+    def _inactivity(cls, text: str) -> str:
+        if text:
+            parse_inactivity(text)  # a ValueError stops the operator at start, naming the setting
+        return text
+
+    @property
+    def inactivity(self) -> Inactivity | None:
+        """The default inactivity rule, or None."""
+        if self.inactivity_after in ("", NEVER):
+            return None
+        return Inactivity(after=self.inactivity_after, action=self.inactivity_action)
 
     @property
     def upstream_policy(self) -> UpstreamPolicy:

@@ -43,8 +43,10 @@ def _ts(t: datetime | None) -> str | None:
 
 
 def token_fields(uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> Fields:
-    """Everything in a token's status that grants access (or will, once the Secret holds it)."""
-    return (
+    """Everything in a token's status that grants access (or will, once the Secret holds it),
+    or withholds it: ``deactivatedAt`` (spec.inactivity) is appended only when set, so the
+    seals of every status without it stay as they were before it existed."""
+    fields = (
         uid,
         namespace,
         name,
@@ -57,6 +59,7 @@ def token_fields(uid: str, namespace: str, name: str, status: ServiceTokenStatus
         status.pending_secret_hash,
         status.pending_action,
     )
+    return fields if status.deactivated_at is None else (*fields, _ts(status.deactivated_at))
 
 
 def has_credentials(status: ServiceTokenStatus) -> bool:

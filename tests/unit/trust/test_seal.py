@@ -32,6 +32,7 @@ def test_a_seal_binds_every_credential_field_and_the_objects_identity() -> None:
         {"previous_secret_hash": "sha256:" + "3" * 64},
         {"pending_client_id": "e" * 32 + ".access"},
         {"pending_secret_hash": "sha256:" + "4" * 64},
+        {"deactivated_at": datetime(2026, 1, 1, tzinfo=UTC)},
         {"seal": None},
     ):
         assert not sealer.trusts("uid-1", "ns", "t", status.model_copy(update=change)), change
@@ -58,3 +59,17 @@ def test_short_keys_are_refused_and_the_key_is_never_shown() -> None:
         Sealer(b"short")
     key = generate_key()
     assert key.hex() not in repr(Sealer(key))
+
+
+def test_seals_written_before_deactivated_at_existed_still_verify() -> None:
+    """deactivatedAt joins the sealed fields only when set: an upgrade reissues nothing.
+    (The seal below was computed by the code before the field existed.)"""
+    status = ServiceTokenStatus(
+        client_id="a" * 32 + ".access",
+        secret_hash="sha256:" + "0" * 64,
+        expires_at=datetime(2027, 1, 1, tzinfo=UTC),
+        seal="v1.zYAni24w0yv32xs8O23ZNcR9_ZBXChr5va3AcRZaUwE",
+    )
+    assert Sealer(b"k" * 32).trusts("uid-1", "ns", "tok", status)
+    deactivated = status.model_copy(update={"deactivated_at": datetime(2026, 1, 1, tzinfo=UTC)})
+    assert not Sealer(b"k" * 32).trusts("uid-1", "ns", "tok", deactivated)
