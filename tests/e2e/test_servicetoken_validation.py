@@ -88,6 +88,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
         "spec.secretTemplate.labels",
     ),
     ("template unknown field", {"secretTemplate": {"data": {}}}, 'unknown field "spec.secretTemplate.data"'),
+    ("inactivity without after", {"inactivity": {"action": "delete"}}, "spec.inactivity.after: Required"),
+    ("inactivity in days", {"inactivity": {"after": "90d"}}, "spec.inactivity.after must be a Go duration"),
+    ("inactivity under 30 days", {"inactivity": {"after": "719h"}}, "spec.inactivity.after must be between"),
+    ("inactivity over 365 days", {"inactivity": {"after": "8761h"}}, "spec.inactivity.after must be between"),
+    ("unknown inactivity action", {"inactivity": {"after": "720h", "action": "warn"}}, "spec.inactivity.action"),
 ]
 
 
@@ -112,6 +117,9 @@ GOOD_SPECS: list[dict[str, Any]] = [
     {"rotationGracePeriod": "720h", "rotation": {"every": "721h"}},
     {"rotationGracePeriod": "0", "rotation": {"every": "1h"}},
     {"secretName": "ci.bot-creds", "secretTemplate": {"labels": {"team": "a"}, "annotations": {"x": "y"}}},
+    {"inactivity": {"after": "720h"}},
+    {"inactivity": {"after": "8760h", "action": "delete"}},
+    {"inactivity": {"after": "never"}},
 ]
 
 
@@ -124,6 +132,8 @@ def test_good_spec_is_accepted_with_defaults(
     assert created["spec"]["duration"] == spec.get("duration", "8760h")
     assert created["spec"]["enabled"] is spec.get("enabled", True)
     assert created["spec"]["rotationGracePeriod"] == spec.get("rotationGracePeriod", "24h")
+    if "inactivity" in spec:
+        assert created["spec"]["inactivity"]["action"] == spec["inactivity"].get("action", "disable")
 
 
 def test_secret_name_is_immutable(api: client.ApiClient, crds: None, namespace: str) -> None:
