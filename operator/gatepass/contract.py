@@ -8,6 +8,8 @@ one timestamp format. Nothing here imports gatepass; everything may import it.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -89,14 +91,31 @@ def last_seen_key(key: ObjectKey) -> str:
     return f"{key[0]}.{key[1]}"
 
 
-def last_seen_entry(key: ObjectKey, when: datetime) -> tuple[str, str]:
-    return last_seen_key(key), format_ts(when)
+@dataclass(frozen=True)
+class LastUse:
+    at: datetime
+    app: str | None = None  # the AccessApplication, namespace/name
+    client: str | None = None  # the client's address
 
 
-def parse_last_seen(entry: str, value: str) -> tuple[ObjectKey, datetime] | None:
+# What may stand for an application or an address in a report (anything else is dropped).
+_APP = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}/[a-z0-9][a-z0-9.-]{0,252}$")
+_CLIENT = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
+
+
+def last_seen_entry(key: ObjectKey, use: LastUse) -> tuple[str, str]:
+    """``<RFC 3339> <app or -> <client or ->`` (older gateways wrote the time alone)."""
+    return last_seen_key(key), f"{format_ts(use.at)} {use.app or '-'} {use.client or '-'}"
+
+
+def parse_last_seen(entry: str, value: str) -> tuple[ObjectKey, LastUse] | None:
     namespace, sep, name = entry.partition(".")
-    when = parse_ts(value)
-    return ((namespace, name), when) if sep and namespace and name and when else None
+    at, app, client = ([*value.split(" ", 2), "", ""])[:3]
+    when = parse_ts(at)
+    if not (sep and namespace and name and when):
+        return None
+    use = LastUse(when, app if _APP.match(app) else None, client if _CLIENT.match(client) else None)
+    return (namespace, name), use
 
 
 # --- settings -----------------------------------------------------------------------------

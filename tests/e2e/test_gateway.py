@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import netrc
 import time
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import cookiejar as http_cookiejar
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import jwt
 import pytest
@@ -427,6 +430,7 @@ def test_gateway_metrics(env: Env) -> None:
 
 
 def test_last_seen_reaches_token_status(env: Env) -> None:
+    """When, at which application and from which address the token was last used."""
     host, _ = env.app("seen")
     creds = env.token("used")
     assert "lastSeenAt" not in env.tokens.status("used")
@@ -435,6 +439,46 @@ def test_last_seen_reaches_token_status(env: Env) -> None:
     seen = wait_for(lambda: env.tokens.status("used").get("lastSeenAt"), timeout=10, what="status.lastSeenAt")
     stamp = datetime.fromisoformat(seen.replace("Z", "+00:00")).timestamp()
     assert before - 5 <= stamp <= time.time()
+    st = env.tokens.status("used")
+    assert (st["lastSeenApplication"], st["lastSeenClient"]) == (f"{env.tokens.ns}/seen", "127.0.0.1")
+
+
+def test_the_access_log_says_who_reached_what_and_never_the_secret(env: Env) -> None:
+    """The gateway process's stdout: one JSON line per request (its own log, at DEBUG here,
+    shares the file); the Client Secret appears nowhere, in no encoding."""
+    host, _ = env.app("audited")
+    creds = env.token("audited-bot")
+    wait_token_known(env, host, creds)
+    wrong = {**headers_of(creds), "CF-Access-Client-Secret": creds.client_secret[:-1] + "x"}
+    assert env.get(host, "/audit-me?q=1", headers=wrong).status_code == 401
+
+    def lines() -> list[dict[str, Any]]:
+        text = env.gateway.logfile.read_text()
+        return [json.loads(line) for line in text.splitlines() if line.startswith("{") and host in line]
+
+    # A line is written once the answer is out: wait for it rather than race it.
+    def logged() -> list[dict[str, Any]] | None:
+        found = lines()
+        return found if any(x["path"] == "/audit-me" for x in found) else None
+
+    found = wait_for(logged, timeout=5, what="the refused request in the access log")
+    allowed = next(line for line in found if line["decision"] == "allow")
+    assert allowed["token"] == {
+        "namespace": env.tokens.ns,
+        "name": "audited-bot",
+        "clientId": creds.client_id,
+    }
+    assert (allowed["app"], allowed["client"], allowed["status"]) == (
+        f"{env.tokens.ns}/audited",
+        "127.0.0.1",
+        200,
+    )
+    refused = [line for line in found if line["path"] == "/audit-me"]
+    assert [(r["status"], r["reason"]) for r in refused] == [(401, "malformed_credentials")]  # checksum
+    text = env.gateway.logfile.read_text()
+    secret = creds.client_secret
+    for needle in (secret, secret[5:30], base64.b64encode(secret.encode()).decode(), quote(secret, safe="")):
+        assert needle not in text
 
 
 def test_a_deleted_last_seen_configmap_comes_back(env: Env) -> None:

@@ -92,7 +92,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("inactivity in days", {"inactivity": {"after": "90d"}}, "spec.inactivity.after must be a Go duration"),
     ("inactivity under 30 days", {"inactivity": {"after": "719h"}}, "spec.inactivity.after must be between"),
     ("inactivity over 365 days", {"inactivity": {"after": "8761h"}}, "spec.inactivity.after must be between"),
-    ("unknown inactivity action", {"inactivity": {"after": "720h", "action": "warn"}}, "spec.inactivity.action"),
+    (
+        "unknown inactivity action",
+        {"inactivity": {"after": "720h", "action": "warn"}},
+        "spec.inactivity.action",
+    ),
 ]
 
 

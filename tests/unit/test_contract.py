@@ -2,14 +2,40 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from gatepass.contract import format_ts, last_seen_entry, parse_last_seen, parse_ts
+import pytest
+
+from gatepass.contract import LastUse, format_ts, last_seen_entry, parse_last_seen, parse_ts
+
+WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_last_seen_entries_round_trip_names_with_dots() -> None:
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    key, value = last_seen_entry(("team-a", "ci.bot.v2"), when)
-    assert (key, value) == ("team-a.ci.bot.v2", "2026-01-02T03:04:05Z")
-    assert parse_last_seen(key, value) == (("team-a", "ci.bot.v2"), when)
+    use = LastUse(WHEN, "team-b/reports.v2", "2001:db8::7")
+    key, value = last_seen_entry(("team-a", "ci.bot.v2"), use)
+    assert (key, value) == ("team-a.ci.bot.v2", "2026-01-02T03:04:05Z team-b/reports.v2 2001:db8::7")
+    assert parse_last_seen(key, value) == (("team-a", "ci.bot.v2"), use)
+    assert parse_last_seen(*last_seen_entry(("ns", "t"), LastUse(WHEN))) == (("ns", "t"), LastUse(WHEN))
+
+
+def test_a_report_of_an_older_gateway_is_the_time_alone() -> None:
+    assert parse_last_seen("ns.t", "2026-01-02T03:04:05Z") == (("ns", "t"), LastUse(WHEN))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-01-02T03:04:05Z <script>/x 10.0.0.1",
+        "2026-01-02T03:04:05Z ns/app 10.0.0.1;rm",
+        "2026-01-02T03:04:05Z " + "a" * 70 + "/app " + "1" * 50,
+    ],
+)
+def test_what_does_not_look_like_an_application_or_address_is_dropped(value: str) -> None:
+    parsed = parse_last_seen("ns.t", value)
+    assert parsed is not None
+    assert parsed[1].at == WHEN
+    assert (parsed[1].app is None) or (parsed[1].client is None)
+    assert "<" not in str(parsed[1].app)
+    assert ";" not in str(parsed[1].client)
 
 
 def test_unreadable_last_seen_entries_are_ignored() -> None:

@@ -41,6 +41,7 @@ from gatepass.contract import (
     REACTIVATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
     SECRET_TEMPLATE_ANNOTATION,
+    LastUse,
     format_ts,
     parse_ts,
 )
@@ -109,7 +110,7 @@ class TokenView:
     rotate_request: str | None = None  # value of gatepass.dev/rotate
     rotate_grace: str | None = None  # gatepass.dev/rotate-grace-period (unvalidated text)
     previous_expires_request: str | None = None  # gatepass.dev/previous-secret-expires-at
-    last_seen: datetime | None = None  # last use reported by the gateway
+    last_seen: LastUse | None = None  # last use reported by the gateway
     tampered: bool = False  # status claimed credentials under a seal that does not verify
     reactivate_request: str | None = None  # value of gatepass.dev/reactivate
     inactivity: Rule | None = None  # spec.inactivity, else the operator's default
@@ -123,7 +124,7 @@ class TokenView:
 def view(
     token: ServiceToken,
     sealer: Sealer,
-    last_seen: datetime | None = None,
+    last_seen: LastUse | None = None,
     inactivity: Inactivity | None = None,
     named_by: str | None = None,
 ) -> TokenView:
@@ -360,9 +361,10 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
 
 def _observe_use(d: _Draft, token: TokenView, now: datetime) -> None:
     """What says the token is in use: the gateway's last-seen report, a reactivate request."""
-    st = d.status
-    if token.last_seen is not None and (st.last_seen_at is None or token.last_seen > st.last_seen_at):
-        st.last_seen_at = token.last_seen  # only forward: replicas report out of order
+    st, use = d.status, token.last_seen
+    if use is not None and (st.last_seen_at is None or use.at > st.last_seen_at):
+        # Only forward: replicas report out of order.
+        st.last_seen_at, st.last_seen_application, st.last_seen_client = use.at, use.app, use.client
     asked = token.reactivate_request
     if not asked or asked == st.last_reactivate_request:
         return

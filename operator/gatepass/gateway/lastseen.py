@@ -16,26 +16,33 @@ from datetime import UTC, datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from gatepass.contract import LastUse, last_seen_entry
 from gatepass.contract import ObjectKey as Key
-from gatepass.contract import last_seen_entry
 
 log = logging.getLogger(__name__)
 
 
+# When (epoch seconds), at which application, from which address: kept as plain values
+# on the request path, made a LastUse once per flush.
+Use = tuple[float, str, str | None]
+
+
 class LastSeen:
     def __init__(self) -> None:
-        self.pending: dict[Key, float] = {}
+        self.pending: dict[Key, Use] = {}
 
-    def saw(self, namespace: str, name: str, now: float) -> None:
-        self.pending[(namespace, name)] = now
+    def saw(self, namespace: str, name: str, now: float, app: str, client: str | None) -> None:
+        self.pending[(namespace, name)] = (now, app, client)
 
-    def take(self) -> dict[Key, float]:
+    def take(self) -> dict[Key, Use]:
         batch, self.pending = self.pending, {}
         return batch
 
-    def give_back(self, batch: dict[Key, float]) -> None:
-        for key, when in batch.items():
-            self.pending[key] = max(when, self.pending.get(key, 0.0))
+    def give_back(self, batch: dict[Key, Use]) -> None:
+        for key, use in batch.items():
+            newer = self.pending.get(key)
+            if newer is None or newer[0] < use[0]:
+                self.pending[key] = use
 
 
 async def flush_forever(
@@ -47,7 +54,10 @@ async def flush_forever(
         batch = seen.take()
         if not batch:
             continue
-        data = dict(last_seen_entry(key, datetime.fromtimestamp(t, UTC)) for key, t in batch.items())
+        data = dict(
+            last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client))
+            for key, (t, app, client) in batch.items()
+        )
         try:
             await core.patch_namespaced_config_map(name, namespace, {"data": data})
         except (ApiException, OSError) as e:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -19,6 +20,8 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
+from gatepass.gateway.audit import KEY as AUDIT_KEY
+from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note
 from gatepass.gateway.auth import Outcome, admit, authorize, identify
 from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
@@ -111,7 +114,8 @@ class Gateway:
         s = self.settings
         return web.AppRunner(
             self.app(),
-            access_log=None,
+            access_log=access_logger() if s.access_log else None,
+            access_log_class=AccessLogger,
             handle_signals=False,
             keepalive_timeout=s.header_timeout,  # aiohttp: no complete request by then -> closed
             max_line_size=s.max_header_line,
@@ -160,7 +164,7 @@ class Gateway:
             return client_address(request.remote, request.headers.getall(FORWARDED_FOR, []), self.proxies)
         except MalformedForwardedFor:
             metrics.REQUESTS.labels("-", "malformed_forwarded_for").inc()
-            return web.json_response({"error": "malformed_forwarded_for"}, status=400)
+            return _error(request, 400, "malformed_forwarded_for")
 
     def _admit(self, request: web.Request, app: AppRecord) -> Outcome | web.Response:
         """The pipeline both routes share: identify -> authorize -> session, counted,
@@ -171,18 +175,20 @@ class Gateway:
         now = self.clock()
         outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now, ip)
         label = _app_label(app)
+        _note(request, outcome, label, ip)
         metrics.REQUESTS.labels(label, outcome.reason).inc()
         if not outcome.allowed:
             return self._refuse(request, app, outcome)
         if outcome.identity is not None and self.last_seen is not None:
-            self.last_seen.saw(outcome.identity.namespace, outcome.identity.name, now)
+            who = outcome.identity
+            self.last_seen.saw(who.namespace, who.name, now, label, None if ip is None else str(ip))
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
         return outcome
 
-    def _unknown_host(self) -> web.Response:
+    def _unknown_host(self, request: web.Request) -> web.Response:
         metrics.REQUESTS.labels("-", "unknown_host").inc()
-        return web.json_response({"error": "unknown_host"}, status=404)
+        return _error(request, 404, "unknown_host")
 
     def _cookie(self, outcome: Outcome, route: Route[AppRecord]) -> CIMultiDict[str]:
         """The session cookie, scoped to the application's path: applications on paths of
@@ -197,7 +203,9 @@ class Gateway:
             )
         return headers
 
-    def _route(self, host: str, raw_path: str) -> tuple[str, Route[AppRecord] | None] | web.Response:
+    def _route(
+        self, request: web.Request, host: str, raw_path: str
+    ) -> tuple[str, Route[AppRecord] | None] | web.Response:
         """The normalized path and the application it falls under, or 400 for a path an
         origin could read otherwise (routing/paths.py)."""
         try:
@@ -205,10 +213,10 @@ class Gateway:
             return path, self.state.route(host, segments(path))
         except AmbiguousPath:
             metrics.REQUESTS.labels("-", "ambiguous_path").inc()
-            return web.json_response({"error": "ambiguous_path"}, status=400)
+            return _error(request, 400, "ambiguous_path")
 
     def _refuse(self, request: web.Request, app: AppRecord | None, outcome: Outcome) -> web.Response:
-        log.info(
+        log.debug(  # the access log has every refusal
             "refused %s %s%s: %d %s (app %s, client id %s)",
             request.method,
             request.host,
@@ -222,24 +230,25 @@ class Gateway:
         if outcome.status == 401 and app is not None and app.basic_auth:
             # Clients such as git send Basic credentials only after this challenge.
             headers["WWW-Authenticate"] = 'Basic realm="gatepass", charset="UTF-8"'
-        return web.json_response({"error": outcome.reason}, status=outcome.status, headers=headers)
+        return _error(request, outcome.status, outcome.reason, headers)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
-        routed = self._route(request.host, request.rel_url.raw_path)
+        routed = self._route(request, request.host, request.rel_url.raw_path)
         if isinstance(routed, web.Response):
             return routed
         path, route = routed
         if route is None:
             if request.path == OIDC_PATH:  # the gateway's own host, not an application's
                 return web.json_response(self._issuer_doc())
-            return self._unknown_host()
+            return self._unknown_host(request)
         app = route.value
         label = _app_label(app)
         # What needs no credentials is refused before any: no JWT minted, no use recorded.
         if app.upstream_refusal is not None:  # the operator reports why in the app's status
             metrics.UPSTREAM_ERRORS.labels(label, "upstream_not_allowed").inc()
-            return web.json_response({"error": "upstream_not_allowed"}, status=502)
+            note(request, Decision("upstream_not_allowed", app=label))
+            return _error(request, 502, "upstream_not_allowed")
         url = upstream_url(app.upstream, path, request.rel_url.raw_query_string)
         outcome = self._admit(request, app)
         if isinstance(outcome, web.Response):
@@ -251,7 +260,7 @@ class Gateway:
                     metrics.UPSTREAM_ERRORS.labels(label, "upstream_busy").inc()
                     headers = self._cookie(outcome, route)
                     headers["Retry-After"] = "1"
-                    return web.json_response({"error": "upstream_busy"}, status=503, headers=headers)
+                    return _error(request, 503, "upstream_busy", headers)
                 cookie = self._cookie(outcome, route)
                 strip = app.credential_headers
                 return await forward(request, self.client, url, outcome.assertion, cookie, label, strip)
@@ -267,13 +276,13 @@ class Gateway:
         uri = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
         if uri is None and self.state.routes.has_paths(host):
             metrics.REQUESTS.labels("-", "missing_forwarded_uri").inc()
-            return web.json_response({"error": "missing_forwarded_uri"}, status=400)
-        routed = self._route(host, (uri or "/").split("?", 1)[0])
+            return _error(request, 400, "missing_forwarded_uri")
+        routed = self._route(request, host, (uri or "/").split("?", 1)[0])
         if isinstance(routed, web.Response):
             return routed
         route = routed[1]
         if route is None:
-            return self._unknown_host()
+            return self._unknown_host(request)
         outcome = self._admit(request, route.value)
         if isinstance(outcome, web.Response):
             return outcome
@@ -288,7 +297,7 @@ class Gateway:
         secret. Needs what the application's policies admit; mints nothing."""
         route = self.state.route(request.host, IDENTITY_SEGMENTS)
         if route is None:
-            return self._unknown_host()
+            return self._unknown_host(request)
         ip = self._client(request)
         if isinstance(ip, web.Response):
             return ip
@@ -298,10 +307,12 @@ class Gateway:
         if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
             outcome = Outcome(401, "no_credentials")
         metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()  # what was answered
+        _note(request, outcome, _app_label(app), ip)
         if isinstance(caller, Outcome) or caller.token is None or not outcome.allowed:
             return self._refuse(request, app, outcome)
         if self.last_seen is not None:
-            self.last_seen.saw(caller.token.namespace, caller.token.name, now)
+            label, client = _app_label(app), None if ip is None else str(ip)
+            self.last_seen.saw(caller.token.namespace, caller.token.name, now, label, client)
         return web.json_response(
             identity_document(caller.token, caller.issued_at or now, str(ip or "")),
             headers={"Cache-Control": "no-store"},
@@ -343,6 +354,22 @@ def identity_document(token: TokenRecord, iat: float, ip: str) -> dict[str, Any]
         "ip": ip,
         "version": 1,
     }
+
+
+def _note(request: web.Request, outcome: Outcome, app: str, ip: Address | None) -> None:
+    """The decision, for the access log (gateway/audit.py)."""
+    client = None if ip is None else str(ip)
+    note(request, Decision(outcome.reason, outcome.allowed, app, outcome.identity, outcome.policy, client))
+
+
+def _error(
+    request: web.Request, status: int, reason: str, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A refusal: ``{"error": reason}``, noted for the access log (keeping a decision
+    already made: an allowed request may still find its upstream busy)."""
+    noted = request.get(AUDIT_KEY)
+    note(request, Decision(reason) if noted is None else replace(noted, reason=reason))
+    return web.json_response({"error": reason}, status=status, headers=headers)
 
 
 def _app_label(app: AppRecord | None) -> str:

@@ -50,6 +50,8 @@ class GatewaySettings(BaseSettings):
     max_headers: int = Field(64, ge=8, le=1024)
     max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
+    # One JSON line per answered request on stdout (gateway/audit.py; schema in the README).
+    access_log: bool = True
     log_level: str = "INFO"
 
     @property

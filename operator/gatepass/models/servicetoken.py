@@ -148,6 +148,8 @@ class ServiceTokenStatus(CamelModel):
     rotated_at: datetime | None = None
     expires_at: datetime | None = None
     last_seen_at: datetime | None = None
+    last_seen_application: str | None = None  # where, and from which address, that use was
+    last_seen_client: str | None = None
     # spec.inactivity: when the operator deactivated the token for disuse (sealed: the
     # gateway refuses it while set), and when a gatepass.dev/reactivate restarted the count.
     deactivated_at: datetime | None = None

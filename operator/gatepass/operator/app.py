@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import kopf
@@ -17,6 +16,7 @@ from gatepass.contract import (
     KEYS_LABEL,
     MANAGED_SELECTOR,
     TOKEN_LABEL,
+    LastUse,
     last_seen_key,
     parse_last_seen,
 )
@@ -44,7 +44,7 @@ class OperatorApp:
         self.kube: Kube | None = None
         self.queues: list[WorkQueue] = []
         # Last use of each token, as the gateway reports it (the contract: last_seen_*).
-        self.last_seen: dict[tuple[str, str], datetime] = {}
+        self.last_seen: dict[tuple[str, str], LastUse] = {}
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))

@@ -42,6 +42,7 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
         "GATEPASS_UPSTREAM_ALLOW": ",".join(settings.upstream_allow),
         "GATEPASS_CLUSTER_DOMAIN": settings.cluster_domain,
         "GATEPASS_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
+        "GATEPASS_ACCESS_LOG": str(settings.gateway_access_log).lower(),
     }
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import ObjectKey
+from gatepass.contract import LastUse, ObjectKey
 from gatepass.decisions.servicetoken import Candidate, Plan, decide, view
 from gatepass.models.conditions import READY, find, set_condition
 from gatepass.models.events import Event
@@ -57,7 +57,7 @@ class Reconciler:
         kube: Kube,
         seal_key: SealKey,
         clock: Clock = utcnow,
-        last_seen: Callable[[ObjectKey], datetime | None] = lambda _: None,
+        last_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
         inactivity: Inactivity | None = None,
         named_by: Callable[[ObjectKey], str | None] = lambda _: None,
     ) -> None:

@@ -67,6 +67,7 @@ class OperatorSettings(BaseSettings):
     gateway_memory_request: str = "128Mi"
     gateway_memory_limit: str = "256Mi"
     gateway_cookie_secure: bool = True
+    gateway_access_log: bool = Field(True, description="one JSON line per request on the gateway's stdout")
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gatepass.contract import MANAGED_BY, TOKEN_LABEL
+from gatepass.contract import MANAGED_BY, TOKEN_LABEL, LastUse
 from gatepass.decisions.inactivity import DEFAULT, SPEC, WARNING, State, assess, last_activity, rule_for
 from gatepass.decisions.servicetoken import Action, Candidate, SecretView, TokenView, decide
 from gatepass.models.conditions import INACTIVE_SOON, READY, find
@@ -257,7 +257,7 @@ def test_decide(case: Case) -> None:
         spec=spec,
         status=st,
         name="tok",
-        last_seen=case.last_seen,
+        last_seen=None if case.last_seen is None else LastUse(case.last_seen),
         reactivate_request=case.reactivate,
         inactivity=rule_for(spec.inactivity, case.default),
         named_by=case.named_by,

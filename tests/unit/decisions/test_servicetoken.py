@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gatepass.contract import MANAGED_BY, SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL
+from gatepass.contract import MANAGED_BY, SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL, LastUse
 from gatepass.decisions.servicetoken import (
     CREDENTIAL_CHECKS,
     READY_CHECKS,
@@ -539,23 +539,21 @@ def test_rotate_grace_annotation_overrides_the_spec_for_that_rotation() -> None:
     assert plan.status.previous_secret_expires_at == T0 + H + timedelta(minutes=90)
 
 
-def test_last_seen_only_moves_forward() -> None:
+def test_last_seen_only_moves_forward_with_where_and_from_where() -> None:
     later, earlier = T0 + 5 * H, T0 + 2 * H
-    status = ServiceTokenStatus.model_validate(issued(last_seen_at=later))
+    status = ServiceTokenStatus.model_validate(
+        issued(last_seen_at=later, last_seen_application="ns/a", last_seen_client="10.0.0.1")
+    )
     spec = ServiceTokenSpec(duration="100h", secret_name="tok")
-    assert (
-        decide(
-            TokenView(spec=spec, status=status, last_seen=earlier), OURS, NEW, T0 + 6 * H
-        ).status.last_seen_at
-        == later
-    )
+
+    def seen(use: LastUse) -> tuple[object, ...]:
+        st = decide(TokenView(spec=spec, status=status, last_seen=use), OURS, NEW, T0 + 6 * H).status
+        return st.last_seen_at, st.last_seen_application, st.last_seen_client
+
+    assert seen(LastUse(earlier, "ns/b", "10.0.0.2")) == (later, "ns/a", "10.0.0.1")
     newest = T0 + 6 * H
-    assert (
-        decide(
-            TokenView(spec=spec, status=status, last_seen=newest), OURS, NEW, T0 + 6 * H
-        ).status.last_seen_at
-        == newest
-    )
+    assert seen(LastUse(newest, "ns/b", "10.0.0.2")) == (newest, "ns/b", "10.0.0.2")
+    assert seen(LastUse(newest)) == (newest, None, None)  # an older gateway says only when
 
 
 def test_spec_check_names_the_bad_field() -> None:

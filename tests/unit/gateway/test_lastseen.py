@@ -3,11 +3,14 @@ from gatepass.gateway.lastseen import LastSeen
 
 def test_batches_keep_the_latest_use_and_survive_a_failed_flush() -> None:
     seen = LastSeen()
-    seen.saw("ns", "a", 10.0)
-    seen.saw("ns", "a", 20.0)
+    seen.saw("ns", "a", 10.0, "ns/app", "10.0.0.1")
+    seen.saw("ns", "a", 20.0, "ns/other", "10.0.0.2")
     batch = seen.take()
-    assert batch == {("ns", "a"): 20.0}
+    assert batch == {("ns", "a"): (20.0, "ns/other", "10.0.0.2")}
     assert seen.take() == {}
-    seen.saw("ns", "a", 15.0)  # used again while the failed flush was in flight
+    seen.saw("ns", "a", 15.0, "ns/app", None)  # used again while the failed flush was in flight
     seen.give_back(batch)
-    assert seen.take() == {("ns", "a"): 20.0}
+    assert seen.take() == {("ns", "a"): (20.0, "ns/other", "10.0.0.2")}
+    seen.saw("ns", "a", 30.0, "ns/app", None)  # newer than the batch given back: kept
+    seen.give_back(batch)
+    assert seen.take() == {("ns", "a"): (30.0, "ns/app", None)}

@@ -1,0 +1,94 @@
+"""The access log: one JSON line per request the public port answers.
+
+Who reached what, decided how, for whom: the gateway notes its decision on the
+request (:func:`note`), and aiohttp's access logger, called once the response is
+out, writes the line with the final status and latency. The schema is in the
+README ("Access log"); it never holds a secret, a JWT, a header or a query string.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, RequestKey, StreamResponse
+
+from gatepass.decisions.policy import Identity
+
+LOGGER = "gatepass.access"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gateway decided about a request, as far as it got."""
+
+    reason: str
+    allowed: bool | None = None  # None: refused before any credential was looked at
+    app: str | None = None  # namespace/name
+    identity: Identity | None = None
+    policy: str = ""
+    client: str | None = None  # the client address (routing/clientip.py)
+
+
+KEY = RequestKey("gatepass.access", Decision)  # where the decision waits on the request
+
+
+def note(request: BaseRequest, decision: Decision) -> None:
+    request[KEY] = decision
+
+
+def entry(
+    when: datetime, method: str, host: str, path: str, status: int, seconds: float, decision: Decision | None
+) -> dict[str, Any]:
+    """One line of the access log, as a dict (the README documents each field)."""
+    d = decision or Decision(reason="")
+    token = d.identity
+    return {
+        "time": when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "method": method,
+        "host": host,
+        "path": path,
+        "status": status,
+        "latencyMs": round(seconds * 1000, 3),
+        "app": d.app,
+        "decision": None if d.allowed is None else ("allow" if d.allowed else "deny"),
+        "reason": d.reason or None,
+        "policy": d.policy or None,
+        "token": None
+        if token is None
+        else {"namespace": token.namespace, "name": token.name, "clientId": token.client_id},
+        "client": d.client,
+    }
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access-log hook, writing :func:`entry` as JSON."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        line = entry(
+            datetime.now(UTC),
+            request.method,
+            request.host,
+            request.rel_url.raw_path,  # as sent, without the query: it may carry anything
+            response.status,
+            time,
+            request.get(KEY),
+        )
+        self.logger.info(json.dumps(line, separators=(",", ":")))
+
+
+def access_logger() -> logging.Logger:
+    """The access log's logger: bare JSON lines on stdout, apart from the process's log."""
+    logger = logging.getLogger(LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
