@@ -14,6 +14,11 @@ from tests.support.apps import ANY_TOKEN, Apps
 OK: dict[str, Any] = {"hosts": ["app.example.com"], "upstream": "http://svc.ns:8080", "policies": ANY_TOKEN}
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("no hosts", {"hosts": []}, "spec.hosts"),
+    (
+        "token rate limit of zero",
+        {"tokenRateLimit": {"requestsPerSecond": 0}},
+        "spec.tokenRateLimit.requestsPerSecond",
+    ),
     ("host with port", {"hosts": ["app.example.com:443"]}, "spec.hosts[0]"),
     ("host with scheme", {"hosts": ["https://app.example.com"]}, "spec.hosts[0]"),
     ("upper-case host", {"hosts": ["App.example.com"]}, "spec.hosts[0]"),

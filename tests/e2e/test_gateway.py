@@ -481,6 +481,20 @@ def test_the_access_log_says_who_reached_what_and_never_the_secret(env: Env) -> 
         assert needle not in text
 
 
+def test_a_token_over_its_rate_limit_gets_429_with_retry_after(env: Env) -> None:
+    host, _ = env.app("limited")
+    creds = env.token("slow-bot", {"rateLimit": {"requestsPerSecond": 0.01, "burst": 2}})
+    resp = wait_token_known(env, host, creds)  # the first request of the burst
+    assert resp.status_code == 200
+    assert env.get(host, headers=headers_of(creds)).status_code == 200
+    refused = env.get(host, headers=headers_of(creds))
+    assert (refused.status_code, refused.json()) == (429, {"error": "rate_limited"})
+    assert 90 <= int(refused.headers["Retry-After"]) <= 100  # one request per 100 s
+    other = env.token("fast-bot")  # another token is not slowed
+    assert wait_token_known(env, host, other).status_code == 200
+    assert 'gatepass_gateway_rate_limited_total{name="slow-bot"' in env.gateway.metrics()
+
+
 def test_a_deleted_last_seen_configmap_comes_back(env: Env) -> None:
     core = client.CoreV1Api(env.tokens.core.api_client)
     core.delete_namespaced_config_map("gatepass-last-seen", OPERATOR_NAMESPACE)

@@ -92,6 +92,9 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("inactivity in days", {"inactivity": {"after": "90d"}}, "spec.inactivity.after must be a Go duration"),
     ("inactivity under 30 days", {"inactivity": {"after": "719h"}}, "spec.inactivity.after must be between"),
     ("inactivity over 365 days", {"inactivity": {"after": "8761h"}}, "spec.inactivity.after must be between"),
+    ("rate limit of zero", {"rateLimit": {"requestsPerSecond": 0}}, "spec.rateLimit.requestsPerSecond"),
+    ("rate limit without a rate", {"rateLimit": {"burst": 5}}, "spec.rateLimit.requestsPerSecond: Required"),
+    ("burst of zero", {"rateLimit": {"requestsPerSecond": 1, "burst": 0}}, "spec.rateLimit.burst"),
     (
         "unknown inactivity action",
         {"inactivity": {"after": "720h", "action": "warn"}},
@@ -124,6 +127,8 @@ GOOD_SPECS: list[dict[str, Any]] = [
     {"inactivity": {"after": "720h"}},
     {"inactivity": {"after": "8760h", "action": "delete"}},
     {"inactivity": {"after": "never"}},
+    {"rateLimit": {"requestsPerSecond": 0.5}},
+    {"rateLimit": {"requestsPerSecond": 100, "burst": 200}},
 ]
 
 

@@ -82,9 +82,11 @@ class World:
         self.upstream_port = free_port()
 
     # objects ----------------------------------------------------------------
-    def token(self, name: str, namespace: str = NS, **status: Any) -> Token:
+    def token(
+        self, name: str, namespace: str = NS, spec: dict[str, Any] | None = None, **status: Any
+    ) -> Token:
         tok = Token(namespace, name, new_client_id(), new_client_secret())
-        self.put_token(tok, **status)
+        self.put_token(tok, spec=spec, **status)
         return tok
 
     def sealed_status(self, tok: Token, **status: Any) -> dict[str, Any]:
@@ -97,7 +99,14 @@ class World:
     def uid(tok: Token) -> str:
         return f"uid-{tok.namespace}-{tok.name}"
 
-    def put_token(self, tok: Token, enabled: bool = True, sealed: bool = True, **status: Any) -> None:
+    def put_token(
+        self,
+        tok: Token,
+        enabled: bool = True,
+        sealed: bool = True,
+        spec: dict[str, Any] | None = None,
+        **status: Any,
+    ) -> None:
         """As the operator writes it (sealed), or as a tenant could (``sealed=False``)."""
         st = (
             self.sealed_status(tok, **status)
@@ -106,7 +115,7 @@ class World:
         )
         obj = {
             "metadata": {"namespace": tok.namespace, "name": tok.name, "uid": self.uid(tok)},
-            "spec": {"enabled": enabled},
+            "spec": {"enabled": enabled, **(spec or {})},
             "status": st,
         }
         self.state.put_token((tok.namespace, tok.name), token_record(obj))

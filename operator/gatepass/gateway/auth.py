@@ -36,6 +36,7 @@ from gatepass.gateway.headers import (
     JSON_CLIENT_SECRET,
     TOKEN_HEADER,
 )
+from gatepass.gateway.limits import Limits
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
 from gatepass.routing.clientip import Address
@@ -54,6 +55,7 @@ class Outcome:
     minted_exp: float | None = None  # set when a new JWT was minted (send the cookie)
     identity: Identity | None = None
     policy: str = ""
+    retry_after: float | None = None  # 429: seconds until the token's bucket has a request
 
     @property
     def allowed(self) -> bool:
@@ -258,6 +260,16 @@ def session(allowed: Outcome, caller: Caller, app: AppRecord, sessions: Sessions
     return replace(allowed, assertion=assertion, minted_exp=exp)
 
 
+def limit(allowed: Outcome, caller: Caller, app: AppRecord, limits: Limits, now: float) -> Outcome:
+    """Step 3, before any JWT is minted: the token's rate limit (gateway/limits.py)."""
+    if caller.token is None:
+        return allowed
+    wait = limits.take(caller.token, app, now)
+    if wait <= 0:
+        return allowed
+    return Outcome(429, "rate_limited", identity=allowed.identity, policy=allowed.policy, retry_after=wait)
+
+
 def admit(
     headers: Headers,
     app: AppRecord,
@@ -265,10 +277,13 @@ def admit(
     sessions: Sessions,
     now: float,
     ip: Address | None = None,
+    limits: Limits | None = None,
 ) -> Outcome:
-    """identify -> authorize -> session: the whole decision for one request."""
+    """identify -> authorize -> limit -> session: the whole decision for one request."""
     caller = identify(headers, app, tokens, sessions, now)
     if isinstance(caller, Outcome):
         return caller
     allowed = authorize(app, caller, ip)
+    if allowed.allowed and limits is not None:
+        allowed = limit(allowed, caller, app, limits, now)
     return session(allowed, caller, app, sessions, now) if allowed.allowed else allowed

@@ -24,6 +24,11 @@ UPSTREAM_ERRORS = Counter(
     "application's slots full), upstream_timeout (504), upstream_unavailable (502).",
     ["app", "reason"],
 )
+RATE_LIMITED = Counter(
+    "gatepass_gateway_rate_limited_total",
+    "Requests refused with 429 by a token's rate limit, by token (namespace, name).",
+    ["namespace", "name"],
+)
 OBJECTS = Gauge("gatepass_gateway_state_objects", "Objects in the gateway's watched state.", ["kind"])
 
 PER_APP: tuple[tuple[Counter | Histogram, tuple[str, ...]], ...] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -25,6 +26,7 @@ from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note
 from gatepass.gateway.auth import Outcome, admit, authorize, identify
 from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
+from gatepass.gateway.limits import Limits
 from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
@@ -76,6 +78,7 @@ class Gateway:
         self.ready = ready
         self.clock = clock
         self.sessions = Sessions(settings.issuer, state.keyring, settings.jwt_cache_size)
+        self.limits = Limits()
         self.client: aiohttp.ClientSession | None = None
         self.slots = UpstreamSlots(settings.upstream_connections_per_app, settings.upstream_queue_timeout)
         self._jwks: tuple[tuple[str, ...], bytes] | None = None
@@ -173,7 +176,7 @@ class Gateway:
         if isinstance(ip, web.Response):
             return ip
         now = self.clock()
-        outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now, ip)
+        outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now, ip, self.limits)
         label = _app_label(app)
         _note(request, outcome, label, ip)
         metrics.REQUESTS.labels(label, outcome.reason).inc()
@@ -227,6 +230,9 @@ class Gateway:
             outcome.identity.client_id if outcome.identity else "-",
         )
         headers = {}
+        if outcome.retry_after is not None and outcome.identity is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after)))
+            metrics.RATE_LIMITED.labels(outcome.identity.namespace, outcome.identity.name).inc()
         if outcome.status == 401 and app is not None and app.basic_auth:
             # Clients such as git send Basic credentials only after this challenge.
             headers["WWW-Authenticate"] = 'Basic realm="gatepass", charset="UTF-8"'

@@ -20,6 +20,7 @@ from yarl import URL
 from gatepass.contract import ObjectKey as Key
 from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
+from gatepass.gateway.limits import Limit
 from gatepass.models.accessapplication import AccessApplication, Policy
 from gatepass.models.servicetoken import ServiceToken
 from gatepass.routing.hosts import Claim, destination, owners
@@ -48,6 +49,7 @@ class TokenRecord:
     previous_hash: str | None = field(default=None, repr=False)
     previous_expires_at: float | None = None
     created: str = ""  # metadata.creationTimestamp: who keeps a duplicated Client ID
+    rate_limit: Limit | None = None  # spec.rateLimit (gateway/limits.py)
     # What the operator's seal covers, and the seal: checked by State (it holds the key).
     sealed: Fields = field(default=(), repr=False)
     seal: str | None = field(default=None, repr=False)
@@ -106,6 +108,7 @@ class AppRecord:
     strict: bool = False  # credentials on every request; no session JWT accepted or set
     credentials_header: str | None = None  # one header with both credentials as JSON
     basic_auth: bool = False  # Authorization: Basic base64(clientId:clientSecret)
+    token_rate_limit: Limit | None = None  # for tokens without their own spec.rateLimit
 
     @property
     def claim(self) -> Claim:
@@ -147,6 +150,7 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
         previous_hash=st.previous_secret_hash,
         previous_expires_at=_epoch(st.previous_secret_expires_at),
         created=meta.creation_timestamp or "",
+        rate_limit=Limit.of(token.spec.rate_limit),
         sealed=token_fields(meta.uid, meta.namespace, meta.name, st),
         seal=st.seal,
     )
@@ -181,6 +185,7 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
         strict=app.spec.strict_service_token_auth,
         credentials_header=app.spec.read_service_tokens_from_header,
         basic_auth=app.spec.allow_basic_auth,
+        token_rate_limit=Limit.of(app.spec.token_rate_limit),
     )
 
 

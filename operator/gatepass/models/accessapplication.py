@@ -14,6 +14,7 @@ from gatepass.models.base import CamelModel
 from gatepass.models.conditions import Condition
 from gatepass.models.durations import parse
 from gatepass.models.meta import ObjectMeta
+from gatepass.models.servicetoken import RateLimit
 
 Decision = Literal["serviceAuth", "bypass", "deny"]
 
@@ -75,6 +76,8 @@ class AccessApplicationSpec(CamelModel):
     read_service_tokens_from_header: str | None = None
     # Authorization: Basic base64(clientId:clientSecret).
     allow_basic_auth: bool = False
+    # Each token's limit at this application, unless the token has its own spec.rateLimit.
+    token_rate_limit: RateLimit | None = None
 
     @property
     def session(self) -> timedelta:

@@ -6,6 +6,7 @@ test keeps this model and that schema in step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -76,6 +77,18 @@ class Inactivity(CamelModel):
         return parse_inactivity(self.after)
 
 
+class RateLimit(CamelModel):
+    """Requests per second a token may make through one gateway replica (a token bucket)."""
+
+    requests_per_second: float = Field(gt=0)
+    burst: int | None = Field(default=None, ge=1)  # default: requestsPerSecond rounded up
+
+    @property
+    def bucket(self) -> tuple[float, int]:
+        """(refill rate per second, capacity)."""
+        return self.requests_per_second, self.burst or max(1, math.ceil(self.requests_per_second))
+
+
 class ServiceTokenSpec(CamelModel):
     duration: str = DEFAULT_DURATION
     enabled: bool = True
@@ -86,6 +99,7 @@ class ServiceTokenSpec(CamelModel):
     rotation_grace_period: str = DEFAULT_GRACE
     rotation: Rotation | None = None
     inactivity: Inactivity | None = None  # None: the operator's default
+    rate_limit: RateLimit | None = None  # None: the application's tokenRateLimit, if any
 
     def check(self) -> None:
         """Parse every duration; ValueError names the first bad one. (The CRD already

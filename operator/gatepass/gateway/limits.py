@@ -1,0 +1,74 @@
+"""Per-token rate limits: a token bucket per token (its spec.rateLimit) or per token and
+application (the application's tokenRateLimit), in this gateway replica's memory.
+
+Limits are per replica, as with most proxies' local limiters: N replicas admit up to
+N times the rate in total (the README says so). No API call, no lock (one event loop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gatepass.models.servicetoken import RateLimit
+
+if TYPE_CHECKING:  # state.py holds Limit in its records
+    from gatepass.gateway.state import AppRecord, TokenRecord
+
+# Buckets that have filled up again are forgotten now and then: an idle bucket is the same
+# as none, so memory follows the tokens in use, not every token ever limited.
+SWEEP_EVERY = 4096
+
+
+@dataclass(frozen=True)
+class Limit:
+    rate: float  # requests per second, on average
+    burst: int  # requests at once after a quiet spell
+
+    @classmethod
+    def of(cls, spec: RateLimit | None) -> Limit | None:
+        return None if spec is None else cls(*spec.bucket)
+
+
+@dataclass
+class _Bucket:
+    level: float
+    updated: float
+    limit: Limit
+
+    def refilled(self, now: float) -> float:
+        return min(float(self.limit.burst), self.level + max(0.0, now - self.updated) * self.limit.rate)
+
+
+class Limits:
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._takes = 0
+
+    def take(self, token: TokenRecord, app: AppRecord, now: float) -> float:
+        """Take one request from the token's bucket: 0 if allowed, else the seconds until
+        one would be (for Retry-After)."""
+        limit = token.rate_limit or app.token_rate_limit
+        if limit is None:
+            return 0.0
+        self._takes += 1
+        if self._takes % SWEEP_EVERY == 0:
+            self._sweep(now)
+        # The token's own limit holds across applications; an application's, at that one.
+        key = (token.client_id, "" if token.rate_limit else app.uid)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(float(limit.burst), now, limit)
+        bucket.level, bucket.updated, bucket.limit = bucket.refilled(now), now, limit
+        if bucket.level >= 1.0:
+            bucket.level -= 1.0
+            return 0.0
+        return (1.0 - bucket.level) / limit.rate
+
+    def _sweep(self, now: float) -> None:
+        full = [k for k, b in self._buckets.items() if b.refilled(now) >= b.limit.burst]
+        for k in full:
+            del self._buckets[k]
+
+    def __len__(self) -> int:
+        return len(self._buckets)

@@ -1,0 +1,50 @@
+"""Per-token rate limits through the gateway: 429 with Retry-After, before any JWT."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import generate_latest
+
+from tests.gateway.conftest import World
+
+pytestmark = pytest.mark.asyncio
+
+HOST = "reports.example.com"
+ANY = [{"name": "ci", "decision": "serviceAuth", "include": [{"anyServiceToken": {}}]}]
+
+
+async def test_over_its_limit_a_token_gets_429_with_retry_after(world: World) -> None:
+    world.app("reports", [HOST], ANY)
+    tok = world.token("ci-bot", spec={"rateLimit": {"requestsPerSecond": 0.5, "burst": 2}})
+    assert [(await world.get(HOST, headers=tok.headers))[0] for _ in range(2)] == [200, 200]
+    status, body, resp = await world.get(HOST, headers=tok.headers)
+    assert (status, body) == (429, {"error": "rate_limited"})
+    assert resp.headers["Retry-After"] == "2"  # one request back after 1 / 0.5 s
+    assert "CF_Authorization" not in resp.cookies  # refused before any JWT was minted
+    assert len(world.seen) == 2  # the origin saw only what was allowed
+    world.clock.now += 2
+    assert (await world.get(HOST, headers=tok.headers))[0] == 200
+    assert (
+        'gatepass_gateway_rate_limited_total{name="ci-bot",namespace="team-a"} 1.0'
+        in generate_latest().decode()
+    )
+
+
+async def test_a_session_counts_like_credentials(world: World) -> None:
+    world.app("reports", [HOST], ANY)
+    tok = world.token("ci-bot", spec={"rateLimit": {"requestsPerSecond": 1, "burst": 1}})
+    _, _, resp = await world.get(HOST, headers=tok.headers)
+    cookie = {"Cookie": f"CF_Authorization={resp.cookies['CF_Authorization'].value}"}
+    assert (await world.get(HOST, headers=cookie))[0] == 429
+
+
+async def test_an_applications_default_limits_each_token_there(world: World) -> None:
+    world.app("reports", [HOST], ANY, tokenRateLimit={"requestsPerSecond": 1, "burst": 1})
+    world.app("other", ["other.example.com"], ANY)
+    one, two = world.token("one"), world.token("two")
+    assert (await world.get(HOST, headers=one.headers))[0] == 200
+    assert (await world.get(HOST, headers=one.headers))[0] == 429
+    assert (await world.get(HOST, headers=two.headers))[0] == 200  # its own bucket
+    assert (await world.get("other.example.com", headers=one.headers))[0] == 200  # no limit there
+    own = world.token("own", spec={"rateLimit": {"requestsPerSecond": 100, "burst": 3}})
+    assert [(await world.get(HOST, headers=own.headers))[0] for _ in range(3)] == [200] * 3  # its own wins
