@@ -153,9 +153,16 @@ def test_stop_removes_everything_the_node_made() -> None:
         assert leftovers(record) == []
 
 
-def test_a_node_whose_launcher_died_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+def test_a_node_whose_launcher_died_is_cleaned_up_by_the_next() -> None:
     """A launcher killed without stopping (a crashed test run): the next node claims
     the index and removes every leftover of the dead one first."""
+    # Not pytest's tmp_path: from its 100th run (pytest-100/...) the node's containerd
+    # socket path would pass the 104-character limit for Unix sockets.
+    with tempfile.TemporaryDirectory(prefix="gpn-") as tmp:
+        _launcher_died(Path(tmp))
+
+
+def _launcher_died(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, sys
@@ -173,6 +180,7 @@ def test_a_node_whose_launcher_died_is_cleaned_up_by_the_next(tmp_path: Path) ->
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     try:
+        assert out.stdout.strip(), f"the launcher printed no node index: {out.stderr[-2000:]}"
         index = int(out.stdout.strip())
         record = localcluster.NodeRecord.load(index)
         assert record is not None

@@ -49,6 +49,8 @@ from clusterbuild import ensure_debian_packages
 RUN = Path("/run/gatepass")  # node records, one per claimed index
 NETNS_PREFIX = "gatepass-node"
 MAX_NODES = 32
+# containerd's limit for a Unix socket path (sun_path is 108 bytes on Linux; it keeps 104).
+UNIX_PATH_MAX = 104
 PAUSE_IMAGE = "localhost/gatepass/pause:1"
 # The kubelet insists on these kernel settings (it has no "warn only" mode); the
 # first node records the machine's values and the last one to stop puts them back.
@@ -359,6 +361,12 @@ class LocalNode:
         self._cgroups()
         self._write_configs(kubeconfig, ca_file)
         sock = d / "containerd" / "containerd.sock"
+        longest = f"{sock}.ttrpc"
+        if len(longest) > UNIX_PATH_MAX:  # containerd would fail later with only a log line
+            raise ValueError(
+                f"the node's data directory is too deep for a Unix socket ({len(longest)} > "
+                f"{UNIX_PATH_MAX} characters in {longest}): use a shorter datadir"
+            )
         self._spawn("containerd", ["containerd", f"--config={d / 'containerd.toml'}"])
         _wait(lambda: sock.exists(), deadline, "containerd socket", d / "containerd.log")
         self.import_image(self._pause_archive(), PAUSE_IMAGE)
