@@ -22,7 +22,7 @@ from kubernetes import client
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
-from tests.support.tokens import Creds, Tokens, stamp
+from tests.support.tokens import Creds, Tokens, altered, stamp
 from tests.support.waiting import wait_for
 
 
@@ -449,7 +449,7 @@ def test_the_access_log_says_who_reached_what_and_never_the_secret(env: Env) -> 
     host, _ = env.app("audited")
     creds = env.token("audited-bot")
     wait_token_known(env, host, creds)
-    wrong = {**headers_of(creds), "CF-Access-Client-Secret": creds.client_secret[:-1] + "x"}
+    wrong = {**headers_of(creds), "CF-Access-Client-Secret": altered(creds.client_secret)}
     assert env.get(host, "/audit-me?q=1", headers=wrong).status_code == 401
 
     def lines() -> list[dict[str, Any]]:

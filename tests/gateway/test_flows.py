@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from tests.gateway.conftest import ISSUER, NS, World
+from tests.support.tokens import altered
 
 pytestmark = pytest.mark.asyncio
 
@@ -119,7 +120,7 @@ async def test_refusals(world: World, case: str, status: int, reason: str) -> No
             ("CF-Access-Client-Id", good.client_id),
             ("CF-Access-Client-Secret", good.client_secret),
         ],
-        "malformed secret": {**good.headers, "CF-Access-Client-Secret": good.client_secret[:-1] + "x"},
+        "malformed secret": {**good.headers, "CF-Access-Client-Secret": altered(good.client_secret)},
         "no credentials": {},
         "expired token": good.headers,
         "disabled token": good.headers,

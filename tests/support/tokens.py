@@ -141,6 +141,11 @@ class Tokens:
         return wait_for(seen, timeout=timeout, what=f"Events {wanted} for ServiceToken {name}")
 
 
+def altered(secret: str) -> str:
+    """The secret with its last character changed (never to itself: 1 in 62 would be)."""
+    return secret[:-1] + ("y" if secret.endswith("x") else "x")
+
+
 def ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
