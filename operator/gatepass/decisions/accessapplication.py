@@ -29,7 +29,6 @@ from gatepass.routing.hosts import Conflict, destination
 class AppPlan:
     status: AccessApplicationStatus
     events: tuple[Event, ...]
-    referenced: frozenset[TokenKey]
 
 
 def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[TokenKey]:
@@ -137,4 +136,4 @@ def decide_app(
         if change.event and (old is None or (old.reason, old.message) != (change.reason, change.message)):
             events.append(Event("Warning", change.reason, change.message))
     st.observed_generation = generation
-    return AppPlan(status=st, events=tuple(events), referenced=refs)
+    return AppPlan(status=st, events=tuple(events))

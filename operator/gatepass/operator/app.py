@@ -49,7 +49,9 @@ class OperatorApp:
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))
         self.longest_session = LongestSession()
-        # Which tokens policies name (exempt from spec.inactivity), from the same watch.
+        # Which tokens each application's policies name (operator/policynames.py), from the
+        # same watch: which applications a token's arrival concerns, which tokens are exempt
+        # from spec.inactivity.
         self.policy_names = PolicyNames()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[tuple[str, str]] = set()
@@ -172,7 +174,7 @@ class OperatorApp:
             if not self._own(PLURAL, namespace, name, version):
                 self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
-            for app in self.apps_reconciler.apps_naming(key):
+            for app in self.policy_names.apps_naming(key):
                 self.apps.add(app)
 
     def on_app(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -39,18 +38,6 @@ class AppReconciler:
         self.token_exists = token_exists
         self.clock = clock
         self.hosts = hosts if hosts is not None else HostIndex()
-        # Which applications name which tokens, so a token's arrival or
-        # deletion re-checks exactly the applications that care.
-        self.watchers: dict[Key, set[Key]] = defaultdict(set)
-
-    def apps_naming(self, token: Key) -> set[Key]:
-        return set(self.watchers.get(token, ()))
-
-    def _index(self, app: Key, tokens: frozenset[Key]) -> None:
-        for watchers in self.watchers.values():
-            watchers.discard(app)
-        for token in tokens:
-            self.watchers[token].add(app)
 
     async def __call__(self, key: Key) -> datetime | None:
         namespace, name = key
@@ -60,7 +47,6 @@ class AppReconciler:
             log.warning("%s/%s: unreadable AccessApplication: %s", namespace, name, str(e).splitlines()[0])
             return None
         if app is None:
-            self._index(key, frozenset())
             return None
         sealer = await self.seal_key.get()
         existing = [r for r in referenced_tokens(app.spec, namespace) if self.token_exists(r)]
@@ -72,7 +58,6 @@ class AppReconciler:
             self.hosts.conflicts(key),
             self.upstreams.refusal(app.spec.upstream, namespace),
         )
-        self._index(key, plan.referenced)
         if plan.status.wire() != app.status.wire():
             try:
                 app = await self.kube.put_app_status(app, plan.status)

@@ -132,9 +132,10 @@ class Kube:
         version = await self._put_status(APPS, app.api_version, app.kind, app.metadata, status.wire())
         return app.model_copy(update={"metadata": _at(app.metadata, version), "status": status})
 
-    async def delete_token(self, token: ServiceToken) -> None:
+    async def delete_token(self, token: ServiceToken) -> bool:
         """Delete the token as read (spec.inactivity): a token changed since, e.g. reactivated,
-        is a Conflict, not deleted. Its Secret goes by garbage collection (ownerReference)."""
+        is a Conflict, not deleted. Its Secret goes by garbage collection (ownerReference).
+        False if it was already gone."""
         meta = token.metadata
         options = client.V1DeleteOptions(
             preconditions=client.V1Preconditions(uid=meta.uid, resource_version=meta.resource_version),
@@ -148,6 +149,8 @@ class Kube:
             if e.status == 409:
                 raise Conflict(f"{TOKENS} {meta.namespace}/{meta.name} changed: {e.reason}") from None
             _ignore_404(e)
+            return False
+        return True
 
     async def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
         """A ConfigMap's data; empty if it does not exist."""

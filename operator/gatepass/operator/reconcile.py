@@ -115,10 +115,12 @@ class Reconciler:
         for event in plan.events:  # first: they outlive the token (an Event lives an hour)
             await self.kube.post_event(token, event)
         try:
-            await self.kube.delete_token(token)
+            deleted = await self.kube.delete_token(token)
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
+        if not deleted:
+            return
         metrics.DELETED_INACTIVE.inc()
         log.info("%s/%s: deleted (%s)", token.metadata.namespace, token.metadata.name, plan.reason)
 

@@ -1,4 +1,5 @@
-"""Which tokens policies name: only an application's own namespace counts."""
+"""Which tokens policies name: any namespace for TokensResolved, only the token's own
+namespace for the inactivity exemption."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from typing import Any
 
 from gatepass.operator.policynames import PolicyNames, named_tokens
 
+EVERYONE: dict[str, Any] = {"everyone": {}}
+
 
 def app(namespace: str, name: str, *rules: dict[str, Any], where: str = "include") -> dict[str, Any]:
+    lists: dict[str, Any] = {"include": [EVERYONE]}
+    lists[where] = [*lists.get(where, []), *rules]
     return {
         "metadata": {"namespace": namespace, "name": name},
         "spec": {
-            "policies": [{"decision": "serviceAuth", "include": [{"everyone": {}}], where: list(rules)}]
+            "hosts": ["h.test"],
+            "upstream": "http://u",
+            "policies": [{"decision": "serviceAuth", **lists}],
         },
     }
 
@@ -22,15 +29,20 @@ def ref(name: str, namespace: str | None = None) -> dict[str, Any]:
 
 def test_named_tokens_reads_every_rule_list_of_every_policy() -> None:
     for where in ("include", "require", "exclude"):
-        assert named_tokens(app("a", "x", ref("t1"), ref("t2", "a"), where=where)) == {"t1", "t2"}
+        body = app("a", "x", ref("t1"), ref("t2", "a"), where=where)
+        assert named_tokens(("a", "x"), body) == {("a", "t1"), ("a", "t2")}
 
 
-def test_another_namespaces_token_is_not_named_here() -> None:
-    assert named_tokens(app("b", "x", ref("t1", "a"), {"anyServiceToken": {}})) == frozenset()
+def test_another_namespaces_token_is_named_but_does_not_exempt_it() -> None:
+    index = PolicyNames()
+    index.put(("b", "x"), app("b", "x", ref("t1", "a"), {"anyServiceToken": {}}))
+    assert index.apps_naming(("a", "t1")) == {("b", "x")}  # b's TokensResolved cares about it
+    assert index.named_by(("a", "t1")) is None  # but b cannot keep a's token alive
 
 
 def test_junk_names_nothing() -> None:
     junk: list[Any] = [
+        None,
         {},
         {"metadata": {}, "spec": {"policies": "x"}},
         {"metadata": {"namespace": "a"}, "spec": {"policies": [1, {"include": "x"}, {"include": [3]}]}},
@@ -40,7 +52,7 @@ def test_junk_names_nothing() -> None:
         },
     ]
     for body in junk:
-        assert named_tokens(body) == frozenset()
+        assert named_tokens(("a", "x"), body) == frozenset()
 
 
 def test_the_index_follows_applications_and_says_whose_exemption_changed() -> None:
@@ -49,9 +61,11 @@ def test_the_index_follows_applications_and_says_whose_exemption_changed() -> No
     assert index.put(("a", "y"), app("a", "y", ref("t1"), ref("t2"))) == {("a", "t1"), ("a", "t2")}
     assert index.named_by(("a", "t1")) == "a/x"
     assert index.named_by(("b", "t1")) is None  # same name, another namespace
+    assert index.apps_naming(("a", "t1")) == {("a", "x"), ("a", "y")}
     assert index.put(("a", "x"), app("a", "x", ref("t1"))) == set()  # no change
     assert index.put(("a", "x"), None) == {("a", "t1")}  # deleted: t1 is still named by y
     assert index.named_by(("a", "t1")) == "a/y"
     assert index.put(("a", "y"), app("a", "y", ref("t2"))) == {("a", "t1")}
     assert index.named_by(("a", "t1")) is None
+    assert index.apps_naming(("a", "t1")) == set()
     assert index.named_by(("a", "t2")) == "a/y"
