@@ -115,7 +115,7 @@ def test_gateway_can_read_only_its_one_secret(helm: str) -> None:
         if d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] == "gp-gateway"
         for rule in d["rules"]
     ]
-    secret_rules = [r for r in gateway_rules if "secrets" in r["resources"]]
+    secret_rules = [r for r in gateway_rules if "secrets" in r.get("resources", [])]
     assert secret_rules == [
         {
             "apiGroups": [""],
@@ -133,6 +133,23 @@ def test_gateway_can_read_only_its_one_secret(helm: str) -> None:
             "verbs": ["get", "patch"],
         }
     ]
+
+
+def test_gateway_reads_pods_and_accounts_only_when_workload_identity_is_on(helm: str) -> None:
+    def gateway_rules(*values: str) -> list[dict[str, Any]]:
+        return [
+            rule
+            for d in objects(helm, *values)
+            if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "gp-gateway"
+            for rule in d["rules"]
+        ]
+
+    on = gateway_rules()
+    assert {"apiGroups": [""], "resources": ["pods", "serviceaccounts"], "verbs": ["list", "watch"]} in on
+    assert {"nonResourceURLs": ["/.well-known/openid-configuration", "/openid/v1/jwks"], "verbs": ["get"]} in on
+    off = gateway_rules("--set", "gateway.workloadIdentity.enabled=false")
+    assert off == [r for r in on if "pods" not in r.get("resources", []) and "nonResourceURLs" not in r]
+    assert len(off) == len(on) - 2
 
 
 def test_operator_pod_is_locked_down(helm: str) -> None:

@@ -62,7 +62,7 @@ async def test_an_allowed_request_says_who_reached_what_and_how(world: World, li
     status, _, resp = await world.get(HOST, "/reports/q1?secret-ish=1", headers=tok.headers)
     assert status == 200
     (line,) = await lines.take(1)
-    fields = "time method host path status latencyMs app decision reason policy token client"
+    fields = "time method host path status latencyMs app decision reason policy token serviceAccount client"
     assert set(line) == set(fields.split())
     assert line["time"].endswith("Z")
     assert line["latencyMs"] >= 0
@@ -76,6 +76,7 @@ async def test_an_allowed_request_says_who_reached_what_and_how(world: World, li
         "reason": "allowed",
         "policy": "ci",
         "token": {"namespace": "team-a", "name": "ci-bot", "clientId": tok.client_id},
+        "serviceAccount": None,
         "client": "127.0.0.1",
     }
     cookie = resp.cookies["CF_Authorization"].value

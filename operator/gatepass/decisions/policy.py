@@ -20,11 +20,15 @@ ALLOWING: frozenset[Decision] = frozenset({"bypass", "serviceAuth"})
 
 @dataclass(frozen=True)
 class Identity:
-    """An authenticated service token."""
+    """An authenticated caller: a service token, or a pod's ServiceAccount (its
+    projected token verified by the gateway; ``client_id`` is then the account's
+    ``system:serviceaccount:<namespace>:<name>`` and ``pod`` the pod it is bound to)."""
 
     namespace: str
     name: str
     client_id: str
+    service_account: bool = False
+    pod: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,12 +44,17 @@ def rule_matches(rule: Rule, app_namespace: str, who: Identity | None, ip: Addre
         return ip is not None and any(ip in net for net in rule.ip.networks)
     if who is None:
         return False
-    if rule.service_token is not None:
-        ref = rule.service_token
-        return who.name == ref.name and who.namespace == (ref.namespace or app_namespace)
-    if rule.any_service_token is not None:
+    # A token rule never matches a ServiceAccount, nor the reverse, whatever the names.
+    one, anyone = (
+        (rule.service_account, rule.any_service_account)
+        if who.service_account
+        else (rule.service_token, rule.any_service_token)
+    )
+    if one is not None:
+        return who.name == one.name and who.namespace == (one.namespace or app_namespace)
+    if anyone is not None:
         # Other namespaces only when listed explicitly.
-        return who.namespace in (rule.any_service_token.namespaces or [app_namespace])
+        return who.namespace in (anyone.namespaces or [app_namespace])
     return False
 
 
@@ -85,17 +94,27 @@ class Overruled:
     by: str  # the allowing policy listed below it that is evaluated first
 
 
-def _scopes(rules: Iterable[Rule], app_namespace: str) -> tuple[bool, set[str], set[tuple[str, str]]]:
-    """What a policy's include may match: (everyone, whole namespaces, single tokens)."""
-    everyone, namespaces, tokens = False, set(), set()
+Scope = tuple[bool, set[tuple[bool, str]], set[tuple[bool, str, str]]]
+
+
+def _scopes(rules: Iterable[Rule], app_namespace: str) -> Scope:
+    """What a policy's include may match: (everyone, whole namespaces, single callers),
+    each namespace and caller tagged with whether it is of ServiceAccounts."""
+    everyone = False
+    namespaces: set[tuple[bool, str]] = set()
+    callers: set[tuple[bool, str, str]] = set()
     for r in rules:
-        if r.everyone is not None or r.ip is not None:  # an address range: any token may come from it
+        if r.everyone is not None or r.ip is not None:  # an address range: any caller may come from it
             everyone = True
-        elif r.service_token is not None:
-            tokens.add((r.service_token.namespace or app_namespace, r.service_token.name))
-        elif r.any_service_token is not None:
-            namespaces.update(r.any_service_token.namespaces or [app_namespace])
-    return everyone, namespaces, tokens
+        for sa, one, anyone in (
+            (False, r.service_token, r.any_service_token),
+            (True, r.service_account, r.any_service_account),
+        ):
+            if one is not None:
+                callers.add((sa, one.namespace or app_namespace, one.name))
+            if anyone is not None:
+                namespaces.update((sa, ns) for ns in anyone.namespaces or [app_namespace])
+    return everyone, namespaces, callers
 
 
 def may_overlap(a: Policy, b: Policy, app_namespace: str) -> bool:
@@ -105,7 +124,9 @@ def may_overlap(a: Policy, b: Policy, app_namespace: str) -> bool:
     every_b, ns_b, tok_b = _scopes(b.include, app_namespace)
     if every_a or every_b:
         return True
-    token_in_namespace = any(ns in ns_b for ns, _ in tok_a) or any(ns in ns_a for ns, _ in tok_b)
+    token_in_namespace = any((sa, ns) in ns_b for sa, ns, _ in tok_a) or any(
+        (sa, ns) in ns_a for sa, ns, _ in tok_b
+    )
     return bool(ns_a & ns_b or tok_a & tok_b or token_in_namespace)
 
 

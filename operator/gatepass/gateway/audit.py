@@ -47,7 +47,9 @@ def entry(
 ) -> dict[str, Any]:
     """One line of the access log, as a dict (the README documents each field)."""
     d = decision or Decision(reason="")
-    token = d.identity
+    who = d.identity
+    token = None if who is None or who.service_account else who
+    account = who if who is not None and who.service_account else None
     return {
         "time": when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "method": method,
@@ -62,6 +64,9 @@ def entry(
         "token": None
         if token is None
         else {"namespace": token.namespace, "name": token.name, "clientId": token.client_id},
+        "serviceAccount": None
+        if account is None
+        else {"namespace": account.namespace, "name": account.name, "pod": account.pod},
         "client": d.client,
     }
 

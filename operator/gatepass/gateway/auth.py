@@ -3,7 +3,9 @@
 1. :func:`identify` — who is calling: a service token by its Client ID and
    Secret (two headers; or, where the application allows, one JSON header or
    Basic auth), or by a session JWT (``cf-access-token`` header or cookie; never
-   in strict mode), or nobody;
+   in strict mode); where the application's policies name ServiceAccounts, a pod
+   by its projected ServiceAccount token (``Authorization: Bearer``, or
+   ``cf-access-token`` when it is not one of our JWTs; gateway/workload.py); or nobody;
 2. :func:`authorize` — what the application's policies say about that caller;
 3. :func:`session` — the JWT the origin gets: the one presented, or a new one
    minted for credentials.
@@ -39,6 +41,7 @@ from gatepass.gateway.headers import (
 from gatepass.gateway.limits import Limits
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
+from gatepass.gateway.workload import Workload, WorkloadTokens
 from gatepass.routing.clientip import Address
 from gatepass.trust.credentials import is_client_id, is_client_secret
 
@@ -71,10 +74,13 @@ class Caller:
     session: str | None = None
     issued_at: float | None = None  # the presented session's iat
     ignored_session: bool = False  # strict mode: a session JWT came, and does not count
+    workload: Workload | None = None  # a pod, by its ServiceAccount token (token is then None)
 
     @property
     def identity(self) -> Identity | None:
-        t = self.token
+        t, w = self.token, self.workload
+        if w is not None:
+            return Identity(w.namespace, w.name, w.subject, service_account=True, pod=w.pod)
         return None if t is None else Identity(t.namespace, t.name, t.client_id)
 
 
@@ -203,6 +209,35 @@ def _by_session(
     return Caller(token, candidate, claims.iat)
 
 
+BEARER = "bearer "
+
+
+def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str | Outcome | None:
+    """A ServiceAccount token, where the application's policies name ServiceAccounts: in
+    ``Authorization: Bearer``, or in ``cf-access-token`` when not a JWT of ours."""
+    if not app.admits_service_accounts:
+        return None  # an Authorization header is then the origin's business
+    values = headers.getall(AUTHORIZATION, [])
+    bearer = [v[len(BEARER) :].strip() for v in values if v[: len(BEARER)].lower() == BEARER]
+    presented, dup = _one(headers, TOKEN_HEADER)
+    if presented is not None and not sessions.is_ours(presented):
+        bearer.append(presented)
+    elif dup:
+        return Outcome(401, "duplicate_credentials")
+    if len(bearer) > 1 or (bearer and len(values) > 1):
+        return Outcome(401, "duplicate_credentials")
+    return bearer[0] if bearer else None
+
+
+def _by_workload(encoded: str, workloads: WorkloadTokens | None, now: float) -> Caller | Outcome:
+    if workloads is None:
+        return Outcome(401, "service_accounts_unavailable")  # turned off at this gateway
+    try:
+        return Caller(workload=workloads.verify(encoded, now))
+    except InvalidSession as e:
+        return Outcome(401, e.reason)
+
+
 def _presents_session(headers: Headers) -> bool:
     return bool(headers.getall(TOKEN_HEADER, []) or session_cookies(headers))
 
@@ -213,11 +248,17 @@ def identify(
     tokens: Mapping[str, TokenRecord],
     sessions: Sessions,
     now: float,
+    workloads: WorkloadTokens | None = None,
 ) -> Caller | Outcome:
     """Step 1: the caller, or why its credentials do not authenticate (401)."""
     presented = _credentials(headers, app)
     if isinstance(presented, Outcome):
         return presented
+    account = _workload_token(headers, app, sessions)
+    if isinstance(account, Outcome):
+        return account
+    if account is not None:  # a credential like a Client Secret: strict mode takes it too
+        return Outcome(401, "duplicate_credentials") if presented else _by_workload(account, workloads, now)
     if presented is None and app.strict:
         return Caller(ignored_session=_presents_session(headers))
     if presented is None:
@@ -248,7 +289,13 @@ def authorize(app: AppRecord, caller: Caller, ip: Address | None = None) -> Outc
 
 
 def session(allowed: Outcome, caller: Caller, app: AppRecord, sessions: Sessions, now: float) -> Outcome:
-    """Step 3: the assertion for the origin (a bypass gets none)."""
+    """Step 3: the assertion for the origin (a bypass gets none). A pod gets one per
+    request and no cookie: its ServiceAccount token is its credential each time."""
+    if allowed.reason == "allowed" and caller.workload is not None:
+        try:
+            return replace(allowed, assertion=sessions.mint_for_workload(app, caller.workload, now))
+        except InvalidSession as e:
+            return Outcome(503, e.reason, identity=allowed.identity)
     if allowed.reason != "allowed" or caller.token is None:
         return allowed
     if caller.session is not None:
@@ -278,9 +325,10 @@ def admit(
     now: float,
     ip: Address | None = None,
     limits: Limits | None = None,
+    workloads: WorkloadTokens | None = None,
 ) -> Outcome:
     """identify -> authorize -> limit -> session: the whole decision for one request."""
-    caller = identify(headers, app, tokens, sessions, now)
+    caller = identify(headers, app, tokens, sessions, now, workloads)
     if isinstance(caller, Outcome):
         return caller
     allowed = authorize(app, caller, ip)

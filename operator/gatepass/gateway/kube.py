@@ -1,7 +1,10 @@
-"""The gateway's connection to the Kubernetes API (it only lists and watches, and
-patches its last-seen ConfigMap)."""
+"""The gateway's connection to the Kubernetes API (it only lists and watches, reads the
+service-account issuer's keys, and patches its last-seen ConfigMap)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from kubernetes_asyncio import client, config
 
@@ -13,3 +16,49 @@ async def connect() -> client.ApiClient:
     except config.ConfigException:
         await config.load_kube_config()
     return client.ApiClient()
+
+
+# Metadata is all the gateway needs of pods and ServiceAccounts (gateway/workload.py):
+# asking for PartialObjectMetadata keeps pod specs (and any value in their env) off the
+# wire and out of memory.
+METADATA_ONLY = (
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+)
+
+
+async def get_json(api: client.ApiClient, path: str, accept: str = "application/json") -> Any:
+    """One GET of a path the generated client has no method for, as plain JSON."""
+    return await api.call_api(
+        path,
+        "GET",
+        header_params={"Accept": accept},
+        response_types_map={200: "object"},
+        auth_settings=["BearerToken"],
+        _return_http_data_only=True,
+    )
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(w.title() for w in rest)
+
+
+def metadata_lister(api: client.ApiClient, path: str) -> Callable[..., Awaitable[Any]]:
+    """A list function for Informer (and kubernetes_asyncio's Watch) over ``path``,
+    returning objects' metadata only."""
+
+    async def list_metadata(_preload_content: bool = True, **params: Any) -> Any:
+        query = [(_camel(k), str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()]
+        return await api.call_api(
+            path,
+            "GET",
+            query_params=query,
+            header_params={"Accept": METADATA_ONLY},
+            response_types_map={200: "object"},
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=_preload_content,
+        )
+
+    return list_metadata

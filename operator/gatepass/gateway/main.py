@@ -9,12 +9,14 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
-from gatepass.gateway.kube import connect
+from gatepass.gateway.discovery import Discovery
+from gatepass.gateway.kube import connect, get_json
 from gatepass.gateway.lastseen import LastSeen, flush_forever
 from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State
 from gatepass.gateway.watch import Watches
+from gatepass.gateway.workload import WorkloadTokens
 from gatepass.routing.hosts import reserved_hosts
 
 log = logging.getLogger(__name__)
@@ -34,9 +36,20 @@ async def run(settings: GatewaySettings) -> None:
     state = State(reserved_hosts(settings.issuer), settings.upstream_policy)
     seen = LastSeen() if settings.last_seen_interval > 0 else None
     serving = asyncio.Event()  # the public port is open: only then ready
-    gateway = Gateway(settings, state, ready=lambda: serving.is_set() and watches.ready, last_seen=seen)
-    watches = Watches(api, settings, state, app_gone=gateway.forget_app)
+    workloads = WorkloadTokens(settings.audiences) if settings.workload_identity else None
+    discovery = None if workloads is None else Discovery(lambda path: get_json(api, path), workloads)
+    gateway = Gateway(
+        settings,
+        state,
+        ready=lambda: serving.is_set() and watches.ready,
+        last_seen=seen,
+        workloads=workloads,
+        refresh_keys=None if discovery is None else discovery.refresh,
+    )
+    watches = Watches(api, settings, state, app_gone=gateway.forget_app, workloads=workloads)
     tasks = watches.start()
+    if discovery is not None:
+        tasks.append(asyncio.create_task(discovery.run(), name="service-account-issuer"))
     if seen is not None:
         flush = flush_forever(
             api, settings.key_namespace, settings.last_seen_configmap, settings.last_seen_interval, seen

@@ -10,9 +10,9 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +31,7 @@ from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
+from gatepass.gateway.workload import UNKNOWN_KEY, Workload, WorkloadTokens
 from gatepass.routing.clientip import Address, MalformedForwardedFor, client_address
 from gatepass.routing.paths import AmbiguousPath, Route, normalized_path, segments
 
@@ -41,6 +42,9 @@ IDENTITY_PATH = "/cdn-cgi/access/get-identity"
 IDENTITY_SEGMENTS = segments(IDENTITY_PATH)  # routed like any request to that path, computed once
 OIDC_PATH = "/.well-known/openid-configuration"
 Clock = Callable[[], float]
+_D = TypeVar("_D")  # what a decision returns: an Outcome, or a Caller
+# A ServiceAccount token refused for a key we do not hold (yet): fetch the issuer's keys, retry once.
+KEYS_MISSING = frozenset({UNKNOWN_KEY, "service_accounts_unavailable"})
 
 
 class MalformedRequests(logging.Filter):
@@ -71,8 +75,12 @@ class Gateway:
         ready: Callable[[], bool],
         clock: Clock = time.time,
         last_seen: LastSeen | None = None,
+        workloads: WorkloadTokens | None = None,
+        refresh_keys: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
+        self.workloads = workloads  # pods' ServiceAccount tokens (None: turned off)
+        self.refresh_keys = refresh_keys
         self.last_seen = last_seen
         self.state = state
         self.ready = ready
@@ -169,25 +177,38 @@ class Gateway:
             metrics.REQUESTS.labels("-", "malformed_forwarded_for").inc()
             return _error(request, 400, "malformed_forwarded_for")
 
-    def _admit(self, request: web.Request, app: AppRecord) -> Outcome | web.Response:
+    async def _admit(self, request: web.Request, app: AppRecord) -> Outcome | web.Response:
         """The pipeline both routes share: identify -> authorize -> session, counted,
         remembered as a use, and refused with a JSON body when not allowed."""
         ip = self._client(request)
         if isinstance(ip, web.Response):
             return ip
-        now = self.clock()
-        outcome = admit(request.headers, app, self.state.tokens_by_id, self.sessions, now, ip, self.limits)
+        state, sessions, limits, workloads = self.state, self.sessions, self.limits, self.workloads
+        outcome, now = await self._keyed(
+            lambda now: admit(request.headers, app, state.tokens_by_id, sessions, now, ip, limits, workloads)
+        )
         label = _app_label(app)
         _note(request, outcome, label, ip)
         metrics.REQUESTS.labels(label, outcome.reason).inc()
         if not outcome.allowed:
             return self._refuse(request, app, outcome)
-        if outcome.identity is not None and self.last_seen is not None:
-            who = outcome.identity
+        who = outcome.identity
+        if who is not None and not who.service_account and self.last_seen is not None:
             self.last_seen.saw(who.namespace, who.name, now, label, None if ip is None else str(ip))
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
         return outcome
+
+    async def _keyed(self, decide: Callable[[float], _D]) -> tuple[_D, float]:
+        """``decide(now)``; again once, if a ServiceAccount token was refused for a key we did
+        not hold and the issuer's keys were fetched anew (gateway/discovery.py)."""
+        now = self.clock()
+        result = decide(now)
+        missing = isinstance(result, Outcome) and result.reason in KEYS_MISSING
+        if missing and self.refresh_keys is not None and await self.refresh_keys():
+            now = self.clock()
+            result = decide(now)
+        return result, now
 
     def _unknown_host(self, request: web.Request) -> web.Response:
         metrics.REQUESTS.labels("-", "unknown_host").inc()
@@ -256,7 +277,7 @@ class Gateway:
             note(request, Decision("upstream_not_allowed", app=label))
             return _error(request, 502, "upstream_not_allowed")
         url = upstream_url(app.upstream, path, request.rel_url.raw_query_string)
-        outcome = self._admit(request, app)
+        outcome = await self._admit(request, app)
         if isinstance(outcome, web.Response):
             return outcome
         assert self.client is not None
@@ -289,7 +310,7 @@ class Gateway:
         route = routed[1]
         if route is None:
             return self._unknown_host(request)
-        outcome = self._admit(request, route.value)
+        outcome = await self._admit(request, route.value)
         if isinstance(outcome, web.Response):
             return outcome
         headers = self._cookie(outcome, route)
@@ -307,22 +328,26 @@ class Gateway:
         ip = self._client(request)
         if isinstance(ip, web.Response):
             return ip
-        app, now = route.value, self.clock()
-        caller = identify(request.headers, app, self.state.tokens_by_id, self.sessions, now)
+        app, tokens = route.value, self.state.tokens_by_id
+        caller, now = await self._keyed(
+            lambda now: identify(request.headers, app, tokens, self.sessions, now, self.workloads)
+        )
         outcome = caller if isinstance(caller, Outcome) else authorize(app, caller, ip)
         if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
             outcome = Outcome(401, "no_credentials")
         metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()  # what was answered
         _note(request, outcome, _app_label(app), ip)
-        if isinstance(caller, Outcome) or caller.token is None or not outcome.allowed:
+        if isinstance(caller, Outcome) or not outcome.allowed:
             return self._refuse(request, app, outcome)
-        if self.last_seen is not None:
-            label, client = _app_label(app), None if ip is None else str(ip)
-            self.last_seen.saw(caller.token.namespace, caller.token.name, now, label, client)
-        return web.json_response(
-            identity_document(caller.token, caller.issued_at or now, str(ip or "")),
-            headers={"Cache-Control": "no-store"},
-        )
+        if caller.workload is not None:
+            document = workload_document(caller.workload, now, str(ip or ""))
+        else:
+            assert caller.token is not None  # an identity without a workload is a token
+            if self.last_seen is not None:
+                label, client = _app_label(app), None if ip is None else str(ip)
+                self.last_seen.saw(caller.token.namespace, caller.token.name, now, label, client)
+            document = identity_document(caller.token, caller.issued_at or now, str(ip or ""))
+        return web.json_response(document, headers={"Cache-Control": "no-store"})
 
     def forget_app(self, namespace: str, name: str) -> None:
         """An application is gone: its metric series and upstream slots go too."""
@@ -356,6 +381,19 @@ def identity_document(token: TokenRecord, iat: float, ip: str) -> dict[str, Any]
         "service_token_status": True,  # authenticated by a service token (not an IdP)
         "name": token.name,
         "namespace": token.namespace,
+        "iat": int(iat),
+        "ip": ip,
+        "version": 1,
+    }
+
+
+def workload_document(who: Workload, iat: float, ip: str) -> dict[str, Any]:
+    """get-identity for a pod admitted by its ServiceAccount token."""
+    return {
+        "common_name": who.subject,
+        "service_account": who.name,
+        "namespace": who.namespace,
+        "pod": who.pod,
         "iat": int(iat),
         "ip": ip,
         "version": 1,

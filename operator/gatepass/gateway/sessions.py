@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.state import AppRecord, TokenRecord
+
+if TYPE_CHECKING:
+    from gatepass.gateway.workload import Workload
 
 ALGORITHM = "RS256"
 CRED_CLAIM = "gatepass_cred"
@@ -78,6 +81,38 @@ class Sessions:
             encoded, Claims(key.kid, (app.aud,), token.client_id, iat, int(exp), token.session_tag)
         )
         return encoded, int(exp)
+
+    def mint_for_workload(self, app: AppRecord, who: Workload, now: float) -> str:
+        """The assertion for a pod admitted by its ServiceAccount token: ``common_name`` and
+        ``sub`` are the account (``system:serviceaccount:<namespace>:<name>``), the
+        ``kubernetes.io`` claim names namespace, account and pod; it never outlives the
+        token it was minted for. No ``gatepass_cred``: it is never accepted as a session."""
+        key = self.keys.signing
+        if key is None:
+            raise InvalidSession("no_signing_key")
+        k8s: dict[str, Any] = {"namespace": who.namespace, "serviceaccount": {"name": who.name}}
+        if who.pod is not None:
+            k8s["pod"] = {"name": who.pod}
+        claims: dict[str, Any] = {
+            "aud": [app.aud],
+            "common_name": who.subject,
+            "iat": int(now),
+            "exp": int(min(now + app.session_seconds, who.exp)),
+            "iss": self.issuer,
+            "sub": who.subject,
+            "type": "app",
+            "kubernetes.io": k8s,
+        }
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+    def is_ours(self, encoded: str) -> bool:
+        """Whether a JWT is signed (by its header) with one of our keys: a session."""
+        if encoded in self._cache:
+            return True
+        try:
+            return str(jwt.get_unverified_header(encoded).get("kid")) in self.keys.by_kid
+        except jwt.InvalidTokenError:
+            return False
 
     def verify(self, encoded: str, app: AppRecord, now: float) -> Claims:
         claims = self._cache.get(encoded)

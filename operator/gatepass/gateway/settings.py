@@ -50,6 +50,11 @@ class GatewaySettings(BaseSettings):
     max_headers: int = Field(64, ge=8, le=1024)
     max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
+    # Pods' projected ServiceAccount tokens as credentials (gateway/workload.py): the gateway
+    # then watches pods and ServiceAccounts (metadata only) and reads the issuer's keys.
+    workload_identity: bool = True
+    # The audiences such a token must name; empty: the gateway's issuer.
+    workload_audiences: CommaList = Field(default_factory=list)
     # One JSON line per answered request on stdout (gateway/audit.py; schema in the README).
     access_log: bool = True
     log_level: str = "INFO"
@@ -57,6 +62,10 @@ class GatewaySettings(BaseSettings):
     @property
     def proxies(self) -> tuple[Network, ...]:
         return networks(self.trusted_proxies)
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return tuple(self.workload_audiences) or (self.issuer,)
 
     @property
     def upstream_policy(self) -> UpstreamPolicy:

@@ -109,6 +109,7 @@ class AppRecord:
     credentials_header: str | None = None  # one header with both credentials as JSON
     basic_auth: bool = False  # Authorization: Basic base64(clientId:clientSecret)
     token_rate_limit: Limit | None = None  # for tokens without their own spec.rateLimit
+    admits_service_accounts: bool = False  # a policy names ServiceAccounts: bearer tokens are ours
 
     @property
     def claim(self) -> Claim:
@@ -122,7 +123,7 @@ class AppRecord:
         names = {CLIENT_SECRET_HEADER.lower()}
         if self.credentials_header is not None:
             names.add(self.credentials_header.lower().replace("_", "-"))
-        if self.basic_auth:
+        if self.basic_auth or self.admits_service_accounts:
             names.add(AUTHORIZATION.lower())
         return frozenset(names)
 
@@ -186,6 +187,7 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
         credentials_header=app.spec.read_service_tokens_from_header,
         basic_auth=app.spec.allow_basic_auth,
         token_rate_limit=Limit.of(app.spec.token_rate_limit),
+        admits_service_accounts=app.spec.admits_service_accounts,
     )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -20,8 +21,10 @@ from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION
+from gatepass.gateway.kube import metadata_lister
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State, app_record, token_record
+from gatepass.gateway.workload import Pod, WorkloadTokens
 from gatepass.routing.hosts import claim_of
 from gatepass.trust import signing
 from gatepass.trust.seal import Sealer
@@ -92,8 +95,18 @@ def _key(obj: Obj) -> tuple[str, str]:
     return meta["namespace"], meta["name"]
 
 
+def _epoch(stamp: str | None) -> float | None:
+    return None if not stamp else datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _pod(obj: Obj) -> tuple[str, Pod]:
+    meta = obj["metadata"]
+    return meta["uid"], Pod(meta["namespace"], _epoch(meta.get("deletionTimestamp")))
+
+
 class Watches:
-    """The three informers the gateway needs, feeding one State."""
+    """The informers the gateway needs, feeding one State (and, for ServiceAccount
+    callers, one WorkloadTokens: pods and ServiceAccounts, metadata only)."""
 
     def __init__(
         self,
@@ -101,8 +114,10 @@ class Watches:
         settings: GatewaySettings,
         state: State,
         app_gone: Callable[[str, str], None] = lambda _ns, _name: None,
+        workloads: WorkloadTokens | None = None,
     ) -> None:
         self.state = state
+        self.workloads = workloads
         self.settings = settings
         self.app_gone = app_gone  # (namespace, name) of a deleted application
         custom = client.CustomObjectsApi(api)
@@ -129,6 +144,26 @@ class Watches:
             Informer("accessapplications", lister(APPS), self._replace_apps, self._apply_app, to_dict),
             Informer("signing-keys", list_key_secret, self._replace_keys, self._apply_keys, to_dict),
         ]
+        if workloads is not None:
+
+            def core_path(plural: str) -> str:
+                if len(settings.namespaces) == 1:
+                    return f"/api/v1/namespaces/{settings.namespaces[0]}/{plural}"
+                return f"/api/v1/{plural}"
+
+            def metadata(plural: str) -> ListFn:
+                return metadata_lister(api, core_path(plural))
+
+            self.informers += [
+                Informer("pods", metadata("pods"), self._replace_pods, self._apply_pod, to_dict),
+                Informer(
+                    "serviceaccounts",
+                    metadata("serviceaccounts"),
+                    self._replace_accounts,
+                    self._apply_account,
+                    to_dict,
+                ),
+            ]
 
     def _watched(self, obj: Obj) -> bool:
         return not self.settings.namespaces or obj["metadata"]["namespace"] in self.settings.namespaces
@@ -161,6 +196,26 @@ class Watches:
                 self.app_gone(*_key(obj))
             else:
                 self.state.put_app(_key(obj), app_record(obj), claim_of(obj))
+
+    # pods and ServiceAccounts: what a ServiceAccount token may be bound to
+    def _replace_pods(self, items: list[Obj]) -> None:
+        assert self.workloads is not None
+        self.workloads.set_pods(dict(_pod(o) for o in items if self._watched(o)))
+
+    def _apply_pod(self, kind: str, obj: Obj) -> None:
+        assert self.workloads is not None
+        if self._watched(obj):
+            uid, pod = _pod(obj)
+            self.workloads.put_pod(uid, None if kind == "DELETED" else pod)
+
+    def _replace_accounts(self, items: list[Obj]) -> None:
+        assert self.workloads is not None
+        self.workloads.set_accounts({_key(o): o["metadata"]["uid"] for o in items if self._watched(o)})
+
+    def _apply_account(self, kind: str, obj: Obj) -> None:
+        assert self.workloads is not None
+        if self._watched(obj):
+            self.workloads.put_account(_key(obj), None if kind == "DELETED" else obj["metadata"]["uid"])
 
     # signing keys
     def _replace_keys(self, items: list[Obj]) -> None:

@@ -28,6 +28,17 @@ class AnyServiceToken(CamelModel):
     namespaces: list[str] | None = None
 
 
+class ServiceAccountRef(CamelModel):
+    """A Kubernetes ServiceAccount, whose pods present their projected token (gateway/workload.py)."""
+
+    name: str
+    namespace: str | None = None
+
+
+class AnyServiceAccount(CamelModel):
+    namespaces: list[str] | None = None
+
+
 class Everyone(CamelModel):
     pass
 
@@ -53,8 +64,14 @@ class IpRanges(CamelModel):
 class Rule(CamelModel):
     service_token: ServiceTokenRef | None = None
     any_service_token: AnyServiceToken | None = None
+    service_account: ServiceAccountRef | None = None
+    any_service_account: AnyServiceAccount | None = None
     everyone: Everyone | None = None
     ip: IpRanges | None = None
+
+    @property
+    def names_service_accounts(self) -> bool:
+        return self.service_account is not None or self.any_service_account is not None
 
 
 class Policy(CamelModel):
@@ -78,6 +95,12 @@ class AccessApplicationSpec(CamelModel):
     allow_basic_auth: bool = False
     # Each token's limit at this application, unless the token has its own spec.rateLimit.
     token_rate_limit: RateLimit | None = None
+
+    @property
+    def admits_service_accounts(self) -> bool:
+        """Whether some policy names ServiceAccounts: only then are bearer tokens the gateway's."""
+        rules = (r for p in self.policies for r in (*p.include, *p.require, *p.exclude))
+        return any(r.names_service_accounts for r in rules)
 
     @property
     def session(self) -> timedelta:

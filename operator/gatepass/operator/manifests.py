@@ -43,6 +43,8 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
         "GATEPASS_CLUSTER_DOMAIN": settings.cluster_domain,
         "GATEPASS_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
         "GATEPASS_ACCESS_LOG": str(settings.gateway_access_log).lower(),
+        "GATEPASS_WORKLOAD_IDENTITY": str(settings.gateway_workload_identity).lower(),
+        "GATEPASS_WORKLOAD_AUDIENCES": ",".join(settings.gateway_workload_audiences),
     }
 
 

@@ -68,6 +68,9 @@ class OperatorSettings(BaseSettings):
     gateway_memory_limit: str = "256Mi"
     gateway_cookie_secure: bool = True
     gateway_access_log: bool = Field(True, description="one JSON line per request on the gateway's stdout")
+    # Pods' projected ServiceAccount tokens as credentials (serviceAccount policy rules).
+    gateway_workload_identity: bool = True
+    gateway_workload_audiences: CommaList = Field(default_factory=list)  # empty: the issuer
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)

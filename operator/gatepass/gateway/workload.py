@@ -1,0 +1,200 @@
+"""Secretless callers: a pod presents its projected ServiceAccount token, and the
+gateway checks it as the API server would, with nothing but what it watches.
+
+1. the signature, against the cluster's service-account issuer keys (the API server's
+   ``/openid/v1/jwks``, fetched by gateway/discovery.py and again when a token names a
+   key not seen yet);
+2. ``iss`` (the issuer's own discovery document), ``aud`` (one of the gateway's
+   audiences, by default its issuer: a token meant for the API server or any other
+   audience is refused, so a pod's everyday API token is never accepted), ``exp``,
+   ``nbf``, and ``sub`` agreeing with the ``kubernetes.io`` claim;
+3. the binding, on every request: the ServiceAccount still exists with the uid the
+   token names, and so does the pod it is bound to (a pod being deleted for more than
+   a minute no longer counts, as the API server's TokenReview). Tokens bound to a
+   Secret or only to a Node are refused: nothing here watches those.
+
+Steps 1-2 run once per token (cached until it expires, bounded LRU), step 3 is two
+dict lookups. Nothing here calls the API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from gatepass.gateway.sessions import InvalidSession
+
+log = logging.getLogger(__name__)
+ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"})
+CLAIM = "kubernetes.io"
+UNKNOWN_KEY = "unknown_service_account_key"  # the gateway fetches the keys again, then retries once
+DELETION_GRACE = 60.0  # seconds a pod being deleted still vouches for its tokens (as Kubernetes)
+
+
+def subject(namespace: str, name: str) -> str:
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a verified ServiceAccount token says about its bearer."""
+
+    namespace: str
+    name: str  # the ServiceAccount
+    account_uid: str
+    pod: str | None
+    pod_uid: str | None
+    kid: str
+    exp: float
+
+    @property
+    def subject(self) -> str:
+        return subject(self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    deleting_since: float | None = None  # metadata.deletionTimestamp
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _binding(payload: Mapping[str, Any]) -> tuple[str, str, str, str | None, str | None]:
+    """(namespace, account, account uid, pod, pod uid) from the ``kubernetes.io`` claim."""
+    k8s = payload.get(CLAIM)
+    if not isinstance(k8s, dict):
+        raise InvalidSession("invalid_service_account_token")
+    account, pod = k8s.get("serviceaccount"), k8s.get("pod")
+    if "secret" in k8s or (pod is None and "node" in k8s):
+        raise InvalidSession("unsupported_binding")
+    if not isinstance(account, dict) or not (pod is None or isinstance(pod, dict)):
+        raise InvalidSession("invalid_service_account_token")
+    ns, name, uid = _str(k8s.get("namespace")), _str(account.get("name")), _str(account.get("uid"))
+    pod_name, pod_uid = (None, None) if pod is None else (_str(pod.get("name")), _str(pod.get("uid")))
+    unbound_pod = pod is not None and (pod_name is None or pod_uid is None)
+    if ns is None or name is None or uid is None or unbound_pod:
+        raise InvalidSession("invalid_service_account_token")
+    if payload.get("sub") != subject(ns, name):
+        raise InvalidSession("invalid_service_account_token")
+    return ns, name, uid, pod_name, pod_uid
+
+
+class WorkloadTokens:
+    """The issuer's keys and what still exists, as the watches report them."""
+
+    def __init__(self, audiences: tuple[str, ...], cache_size: int = 10_000) -> None:
+        self.audiences = audiences
+        self.cache_size = cache_size
+        self.issuer: str | None = None
+        self.keys: dict[str, jwt.PyJWK] = {}
+        self.accounts: dict[tuple[str, str], str] = {}  # (namespace, name) -> uid
+        self.pods: dict[str, Pod] = {}  # uid -> where, and whether it is going
+        self._cache: OrderedDict[str, Workload] = OrderedDict()
+
+    # what the watches report ------------------------------------------------
+    def set_issuer(self, issuer: str, jwks: Mapping[str, Any]) -> None:
+        """The issuer and its key set; keys of an algorithm we do not take are skipped."""
+        keys = {}
+        for entry in jwks.get("keys") or []:
+            try:
+                key = jwt.PyJWK(entry)
+            except (jwt.PyJWKError, jwt.InvalidKeyError, TypeError, ValueError):
+                continue
+            if key.key_id and key.algorithm_name in ALGORITHMS:
+                keys[key.key_id] = key
+        if issuer != self.issuer:
+            self._cache.clear()  # verified against another issuer
+        self.issuer, self.keys = issuer, keys
+
+    @property
+    def ready(self) -> bool:
+        return self.issuer is not None and bool(self.keys)
+
+    # each request ------------------------------------------------------------
+    def verify(self, encoded: str, now: float) -> Workload:
+        """The caller, or :class:`InvalidSession` with a short reason."""
+        found = self._cache.get(encoded)
+        if found is None:
+            found = self._verify_signature(encoded)
+            self._cache[encoded] = found
+            if len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(encoded)
+        if now >= found.exp:
+            raise InvalidSession("service_account_token_expired")
+        if found.kid not in self.keys:
+            raise InvalidSession(UNKNOWN_KEY)  # the issuer dropped the key
+        self._check_binding(found, now)
+        return found
+
+    def _check_binding(self, who: Workload, now: float) -> None:
+        if self.accounts.get((who.namespace, who.name)) != who.account_uid:
+            raise InvalidSession("service_account_gone")  # deleted, or deleted and made anew
+        if who.pod_uid is None:
+            return
+        pod = self.pods.get(who.pod_uid)
+        if pod is None or pod.namespace != who.namespace:
+            raise InvalidSession("pod_gone")
+        if pod.deleting_since is not None and now - pod.deleting_since > DELETION_GRACE:
+            raise InvalidSession("pod_gone")
+
+    def _verify_signature(self, encoded: str) -> Workload:
+        if self.issuer is None:
+            raise InvalidSession("service_accounts_unavailable")
+        try:
+            header = jwt.get_unverified_header(encoded)
+        except jwt.InvalidTokenError:
+            raise InvalidSession("malformed_jwt") from None
+        kid = str(header.get("kid"))
+        key = self.keys.get(kid)
+        if key is None:
+            raise InvalidSession(UNKNOWN_KEY)
+        if header.get("alg") != key.algorithm_name:
+            raise InvalidSession("bad_algorithm")
+        try:
+            payload = jwt.decode(
+                encoded,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=list(self.audiences),
+                issuer=self.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidSession("service_account_token_expired") from None
+        except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as e:
+            if isinstance(e, jwt.MissingRequiredClaimError) and e.claim != "aud":
+                raise InvalidSession("invalid_service_account_token") from None
+            raise InvalidSession("wrong_audience") from None
+        except jwt.InvalidTokenError:
+            raise InvalidSession("invalid_service_account_token") from None
+        ns, name, uid, pod, pod_uid = _binding(payload)
+        return Workload(ns, name, uid, pod, pod_uid, kid, float(payload["exp"]))
+
+    # the watches' side -------------------------------------------------------
+    def set_accounts(self, accounts: dict[tuple[str, str], str]) -> None:
+        self.accounts = accounts
+
+    def put_account(self, key: tuple[str, str], uid: str | None) -> None:
+        if uid is None:
+            self.accounts.pop(key, None)
+        else:
+            self.accounts[key] = uid
+
+    def set_pods(self, pods: dict[str, Pod]) -> None:
+        self.pods = pods
+
+    def put_pod(self, uid: str, pod: Pod | None) -> None:
+        if pod is None:
+            self.pods.pop(uid, None)
+        else:
+            self.pods[uid] = pod
