@@ -146,7 +146,10 @@ def test_gateway_reads_pods_and_accounts_only_when_workload_identity_is_on(helm:
 
     on = gateway_rules()
     assert {"apiGroups": [""], "resources": ["pods", "serviceaccounts"], "verbs": ["list", "watch"]} in on
-    assert {"nonResourceURLs": ["/.well-known/openid-configuration", "/openid/v1/jwks"], "verbs": ["get"]} in on
+    assert {
+        "nonResourceURLs": ["/.well-known/openid-configuration", "/openid/v1/jwks"],
+        "verbs": ["get"],
+    } in on
     off = gateway_rules("--set", "gateway.workloadIdentity.enabled=false")
     assert off == [r for r in on if "pods" not in r.get("resources", []) and "nonResourceURLs" not in r]
     assert len(off) == len(on) - 2

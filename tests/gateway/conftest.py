@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from aiohttp import web
 from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State, app_record, token_record
+from gatepass.gateway.workload import WorkloadTokens
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
@@ -65,7 +66,13 @@ def signing_keys() -> list[SigningKey]:
 class World:
     """State + gateway + upstream, on loopback ports."""
 
-    def __init__(self, keys: list[SigningKey], **settings: Any) -> None:
+    def __init__(
+        self,
+        keys: list[SigningKey],
+        workloads: WorkloadTokens | None = None,
+        refresh_keys: Callable[[], Awaitable[bool]] | None = None,
+        **settings: Any,
+    ) -> None:
         self.clock = Clock()
         # The upstream runs on loopback here: allowed explicitly, as a cluster admin would.
         self.state = State(upstreams=UpstreamPolicy(allow=("127.0.0.1",), own_ports=frozenset({9091})))
@@ -76,7 +83,14 @@ class World:
         self.settings = GatewaySettings(
             issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0, **settings
         )
-        self.gateway = Gateway(self.settings, self.state, ready=lambda: True, clock=self.clock)
+        self.gateway = Gateway(
+            self.settings,
+            self.state,
+            ready=lambda: True,
+            clock=self.clock,
+            workloads=workloads,
+            refresh_keys=refresh_keys,
+        )
         self.seen: list[dict[str, Any]] = []  # what the upstream received
         self.url = f"http://127.0.0.1:{self.settings.port}"
         self.upstream_port = free_port()

@@ -104,6 +104,8 @@ class WorkloadTokens:
         """The issuer and its key set; keys of an algorithm we do not take are skipped."""
         keys = {}
         for entry in jwks.get("keys") or []:
+            if not isinstance(entry, dict):
+                continue
             try:
                 key = jwt.PyJWK(entry)
             except (jwt.PyJWKError, jwt.InvalidKeyError, TypeError, ValueError):

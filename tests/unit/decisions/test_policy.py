@@ -10,6 +10,9 @@ from gatepass.routing.clientip import Address
 
 A = Identity("team-a", "ci", "1" * 32 + ".access")
 B = Identity("team-b", "ci", "2" * 32 + ".access")
+# Pods by their ServiceAccount: named "ci" too, to show names never cross kinds.
+SA = Identity("team-a", "ci", "system:serviceaccount:team-a:ci", service_account=True, pod="ci-1")
+SA_B = Identity("team-b", "ci", "system:serviceaccount:team-b:ci", service_account=True, pod="ci-1")
 
 
 def pol(decision: str, include: list[Any], **kw: Any) -> Policy:
@@ -35,6 +38,47 @@ CASES = [
     ),
     ("no identity never matches a token rule", [pol("serviceAuth", [{"anyServiceToken": {}}])], None, None),
     ("everyone matches without identity", [pol("bypass", [{"everyone": {}}])], None, "bypass"),
+    ("named account", [pol("serviceAuth", [{"serviceAccount": {"name": "ci"}}])], SA, "serviceAuth"),
+    (
+        "named account, other namespace",
+        [pol("serviceAuth", [{"serviceAccount": {"name": "ci"}}])],
+        SA_B,
+        None,
+    ),
+    (
+        "named account with namespace",
+        [pol("serviceAuth", [{"serviceAccount": {"name": "ci", "namespace": "team-b"}}])],
+        SA_B,
+        "serviceAuth",
+    ),
+    ("any account, this namespace", [pol("serviceAuth", [{"anyServiceAccount": {}}])], SA, "serviceAuth"),
+    ("any account, not other namespaces", [pol("serviceAuth", [{"anyServiceAccount": {}}])], SA_B, None),
+    (
+        "any account, listed namespaces",
+        [pol("serviceAuth", [{"anyServiceAccount": {"namespaces": ["team-b"]}}])],
+        SA_B,
+        "serviceAuth",
+    ),
+    (
+        "a token rule never matches an account",
+        [pol("serviceAuth", [{"serviceToken": {"name": "ci"}}])],
+        SA,
+        None,
+    ),
+    ("any token never matches an account", [pol("serviceAuth", [{"anyServiceToken": {}}])], SA, None),
+    (
+        "an account rule never matches a token",
+        [pol("serviceAuth", [{"serviceAccount": {"name": "ci"}}])],
+        A,
+        None,
+    ),
+    ("any account never matches a token", [pol("serviceAuth", [{"anyServiceAccount": {}}])], A, None),
+    (
+        "an account excluded",
+        [pol("serviceAuth", [{"anyServiceAccount": {}}], exclude=[{"serviceAccount": {"name": "ci"}}])],
+        SA,
+        None,
+    ),
     (
         "allowing policies before deny, wherever listed",
         [pol("deny", [{"serviceToken": {"name": "ci"}}]), pol("serviceAuth", [{"anyServiceToken": {}}])],
@@ -164,6 +208,21 @@ OVERRULED = [
     ("disjoint tokens", [pol("deny", [TOKEN_CI]), pol("serviceAuth", [TOKEN_B])], []),
     ("disjoint namespaces", [pol("deny", [ANY_B]), pol("serviceAuth", [ANY_HERE])], []),
     ("deny above deny", [pol("deny", [TOKEN_CI]), pol("deny", [EVERYONE])], []),
+    (
+        "deny of an account above any account of its namespace",
+        [pol("deny", [{"serviceAccount": {"name": "ci"}}]), pol("serviceAuth", [{"anyServiceAccount": {}}])],
+        [("policies[0]", "policies[1]")],
+    ),
+    (
+        "an account and a token of one name are disjoint",
+        [pol("deny", [{"serviceAccount": {"name": "ci"}}]), pol("serviceAuth", [TOKEN_CI])],
+        [],
+    ),
+    (
+        "accounts of a namespace and its tokens are disjoint",
+        [pol("deny", [{"anyServiceAccount": {}}]), pol("serviceAuth", [ANY_HERE])],
+        [],
+    ),
     (
         "deny of an address range above a token: a token may come from anywhere",
         [pol("deny", [{"ip": {"ranges": ["203.0.113.0/24"]}}]), pol("serviceAuth", [TOKEN_CI])],

@@ -1,0 +1,165 @@
+"""Projected ServiceAccount tokens: signature, claims and binding, checked as the API
+server's TokenReview would, from what the gateway watches."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from gatepass.gateway.sessions import InvalidSession
+from gatepass.gateway.workload import UNKNOWN_KEY, Pod, WorkloadTokens
+from tests.support.serviceaccounts import KUBE_ISSUER, Issuer
+
+AUD = "https://access.test"
+BOUND = {"namespace": "team-a", "serviceaccount": {"name": "reporter", "uid": "sa-uid-1"}}
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Issuer:
+    i = Issuer()
+    i.add_rsa("rsa-1")
+    i.add_ec("ec-1")
+    return i
+
+
+def tokens(issuer: Issuer, **extra: Any) -> WorkloadTokens:
+    """The gateway's view: the issuer's keys, the account and the pod of Issuer.token()."""
+    w = WorkloadTokens((AUD,), **extra)
+    w.set_issuer(issuer.issuer, issuer.jwks())
+    w.set_accounts({("team-a", "reporter"): "sa-uid-1"})
+    w.set_pods({"pod-uid-1": Pod("team-a")})
+    return w
+
+
+def reason(w: WorkloadTokens, token: str, now: float | None = None) -> str:
+    with pytest.raises(InvalidSession) as e:
+        w.verify(token, time.time() if now is None else now)
+    return e.value.reason
+
+
+@pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
+def test_a_pod_bound_token_names_its_account_and_pod(issuer: Issuer, kid: str) -> None:
+    who = tokens(issuer).verify(issuer.token(kid=kid), time.time())
+    assert (who.namespace, who.name, who.pod, who.pod_uid) == (
+        "team-a",
+        "reporter",
+        "reporter-7d9",
+        "pod-uid-1",
+    )
+    assert who.subject == "system:serviceaccount:team-a:reporter"
+
+
+def test_a_token_from_the_token_request_api_without_a_pod_needs_only_its_account(issuer: Issuer) -> None:
+    w = tokens(issuer)
+    assert w.verify(issuer.token(pod=None), time.time()).pod is None
+    w.put_account(("team-a", "reporter"), None)
+    assert reason(w, issuer.token(pod=None)) == "service_account_gone"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"aud": "https://kubernetes.default.svc.cluster.local"}, "wrong_audience"),  # a pod's API token
+        ({"aud": ["https://other.example"]}, "wrong_audience"),
+        ({"aud": None}, "wrong_audience"),
+        ({"iss": "https://evil.example"}, "invalid_service_account_token"),
+        ({"exp": int(time.time()) - 10}, "service_account_token_expired"),
+        ({"exp": None}, "invalid_service_account_token"),
+        ({"nbf": int(time.time()) + 600}, "invalid_service_account_token"),
+        ({"sub": "system:serviceaccount:team-a:admin"}, "invalid_service_account_token"),
+        ({"kubernetes.io": None}, "invalid_service_account_token"),
+        ({"kubernetes.io": {"namespace": "team-a"}}, "invalid_service_account_token"),
+        ({"kubernetes.io": {**BOUND, "secret": {"name": "s", "uid": "u"}}}, "unsupported_binding"),
+        ({"kubernetes.io": {**BOUND, "node": {"name": "n", "uid": "u"}}}, "unsupported_binding"),
+    ],
+)  # fmt: skip
+def test_claims_that_do_not_hold_are_refused(
+    issuer: Issuer, overrides: dict[str, Any], expected: str
+) -> None:
+    assert reason(tokens(issuer), issuer.token(**overrides)) == expected
+
+
+def test_a_signature_by_another_key_or_algorithm_is_refused(issuer: Issuer) -> None:
+    w = tokens(issuer)
+    stranger = Issuer()
+    stranger.add_rsa("rsa-1")  # same kid, another key
+    assert reason(w, stranger.token()) == "invalid_service_account_token"
+    stranger.add_rsa("rsa-9")
+    assert reason(w, stranger.token(kid="rsa-9")) == UNKNOWN_KEY
+    # The public key used as an HMAC secret (the classic confusion): the alg must be the key's.
+    forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "rsa-1"})
+    assert reason(w, forged) == "bad_algorithm"
+    assert reason(w, "not a jwt") == "malformed_jwt"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda w: w.put_pod("pod-uid-1", None), "pod_gone"),
+        (lambda w: w.put_pod("pod-uid-1", Pod("team-b")), "pod_gone"),  # a uid from another namespace
+        (lambda w: w.put_pod("pod-uid-1", Pod("team-a", deleting_since=time.time() - 61)), "pod_gone"),
+        (lambda w: w.put_account(("team-a", "reporter"), None), "service_account_gone"),
+        (lambda w: w.put_account(("team-a", "reporter"), "sa-uid-2"), "service_account_gone"),  # made anew
+    ],
+)
+def test_a_token_stops_working_once_what_it_is_bound_to_is_gone(
+    issuer: Issuer, change: Any, expected: str
+) -> None:
+    w, token = tokens(issuer), issuer.token()
+    w.verify(token, time.time())  # verified once, cached: the binding is still checked each time
+    change(w)
+    assert reason(w, token) == expected
+
+
+def test_a_pod_being_deleted_vouches_for_a_minute(issuer: Issuer) -> None:
+    w, token = tokens(issuer), issuer.token()
+    w.put_pod("pod-uid-1", Pod("team-a", deleting_since=time.time() - 30))
+    assert w.verify(token, time.time()).pod == "reporter-7d9"
+
+
+def test_a_cached_token_still_expires_and_still_needs_its_key(issuer: Issuer) -> None:
+    w, token = tokens(issuer), issuer.token(lifetime=60)
+    w.verify(token, time.time())
+    assert reason(w, token, now=time.time() + 61) == "service_account_token_expired"
+    rotated = Issuer(keys={"ec-1": issuer.keys["ec-1"]})  # the issuer dropped rsa-1
+    w.set_issuer(issuer.issuer, rotated.jwks())
+    assert reason(w, token) == UNKNOWN_KEY
+
+
+def test_nothing_is_accepted_before_the_issuer_is_known_and_another_issuer_forgets_the_cache(
+    issuer: Issuer,
+) -> None:
+    w = WorkloadTokens((AUD,))
+    assert not w.ready
+    assert reason(w, issuer.token()) == "service_accounts_unavailable"
+    w = tokens(issuer)
+    token = issuer.token()
+    w.verify(token, time.time())
+    w.set_issuer("https://elsewhere.example", issuer.jwks())
+    assert reason(w, token) == "invalid_service_account_token"
+
+
+def test_unusable_keys_in_the_set_are_skipped(issuer: Issuer) -> None:
+    jwks = issuer.jwks()
+    jwks["keys"] += [{"kty": "oct", "k": "c2VjcmV0", "kid": "hmac", "alg": "HS256"}, {"kty": "nope"}, "junk"]
+    w = WorkloadTokens((AUD,))
+    w.set_issuer(KUBE_ISSUER, jwks)
+    assert set(w.keys) == {"rsa-1", "ec-1"}
+
+
+def test_the_cache_is_bounded(issuer: Issuer) -> None:
+    w = tokens(issuer, cache_size=3)
+    for i in range(5):
+        w.verify(issuer.token(jti=f"j{i}"), time.time())
+    assert len(w._cache) == 3
+
+
+def test_any_of_several_audiences(issuer: Issuer) -> None:
+    w = WorkloadTokens((AUD, "gatepass"))
+    w.set_issuer(issuer.issuer, issuer.jwks())
+    w.set_accounts({("team-a", "reporter"): "sa-uid-1"})
+    w.set_pods({"pod-uid-1": Pod("team-a")})
+    assert w.verify(issuer.token(aud="gatepass"), time.time()).name == "reporter"
