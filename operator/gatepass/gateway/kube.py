@@ -20,14 +20,15 @@ async def connect() -> client.ApiClient:
 
 # Metadata is all the gateway needs of pods and ServiceAccounts (gateway/workload.py):
 # asking for PartialObjectMetadata keeps pod specs (and any value in their env) off the
-# wire and out of memory.
-METADATA_ONLY = (
-    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
-    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
-)
+# wire and out of memory. A watch must ask for the item type alone: offered both, the
+# API server answers 200 and streams nothing.
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ITEM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
-async def get_json(api: client.ApiClient, path: str, accept: str = "application/json") -> Any:
+async def get_json(
+    api: client.ApiClient, path: str, accept: str = "application/json, application/jwk-set+json"
+) -> Any:
     """One GET of a path the generated client has no method for, as plain JSON."""
     return await api.call_api(
         path,
@@ -54,7 +55,7 @@ def metadata_lister(api: client.ApiClient, path: str) -> Callable[..., Awaitable
             path,
             "GET",
             query_params=query,
-            header_params={"Accept": METADATA_ONLY},
+            header_params={"Accept": METADATA_ITEM if params.get("watch") else METADATA_LIST},
             response_types_map={200: "object"},
             auth_settings=["BearerToken"],
             _return_http_data_only=True,
