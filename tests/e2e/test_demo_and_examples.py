@@ -47,7 +47,12 @@ def test_demo_runs_the_story_to_the_end() -> None:
 def test_examples_apply_as_they_are(
     cluster: ClusterInfo, api: client.ApiClient, namespace: str, running_operator: OperatorProcess
 ) -> None:
-    for name in ("servicetoken.yaml", "accessapplication.yaml", "consumer-deployment.yaml"):
+    for name in (
+        "servicetoken.yaml",
+        "accessapplication.yaml",
+        "consumer-deployment.yaml",
+        "workload-identity.yaml",
+    ):
         cluster.kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples" / name))
     tokens = Tokens(api, namespace)
     tokens.wait_ready("ci-bot")
@@ -55,6 +60,11 @@ def test_examples_apply_as_they_are(
     spec = deployment.spec.template.spec
     assert spec.containers[0].env_from[0].secret_ref.name == "ci-bot"
     assert spec.volumes[0].secret.secret_name == "ci-bot"
+    reader = client.AppsV1Api(api).read_namespaced_deployment("reports-reader", namespace).spec.template.spec
+    assert (
+        reader.volumes[0].projected.sources[0].service_account_token.audience
+        == "https://gatepass.example.com"
+    )
 
 
 def test_kustomization_and_gitops_snippets(cluster: ClusterInfo) -> None:

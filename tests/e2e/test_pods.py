@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jwt
 import pytest
 import yaml
 
@@ -27,6 +28,7 @@ from tests.support.pods import (
     NS,
     STREAM,
     PodCluster,
+    as_test_image,
     origin_and_consumer,
     pod_cluster,
 )
@@ -251,6 +253,34 @@ def test_a_killed_operator_pod_comes_back_and_issues_a_token_created_meanwhile(p
     assert status["clientId"].endswith(".access")
     new = pc.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[0].metadata.name}")
     assert new != victim
+
+
+def test_a_pod_without_any_secret_reaches_the_origin_by_its_service_account(pc: PodCluster) -> None:
+    """examples/workload-identity.yaml: a projected ServiceAccount token is the credential."""
+    account, app, deploy = yaml.safe_load_all((ROOT / "examples" / "workload-identity.yaml").read_text())
+    app["spec"]["upstream"] = f"http://reports.{TEAM}.svc.cluster.local:8080"
+    pc.apply(account, app, as_test_image(deploy, pc.image), namespace=TEAM)
+    pc.kubectl("rollout", "status", "deploy/reports-reader", "-n", TEAM, "--timeout=120s")
+    pod = pc.kubectl("get", "pod", "-n", TEAM, "-l", "app=reports-reader", "-o",
+                     "jsonpath={.items[0].metadata.name}")  # fmt: skip
+    host = app["spec"]["hosts"][0]
+    projected = {"Authorization": "@bearer-file:/var/run/secrets/gatepass/token"}
+    answer = wait_for(
+        lambda: (a := pc.call(TEAM, pod, host, projected))["status"] == 200 and a,
+        timeout=60,
+        interval=1,
+        what="200 for the pod's ServiceAccount token",
+    )
+    seen = json.loads(answer["body"])
+    assert "authorization" not in seen  # the origin never gets the pod's token
+    claims = jwt.decode(seen["cf-access-jwt-assertion"], options={"verify_signature": False})
+    assert claims["sub"] == f"system:serviceaccount:{TEAM}:reports-reader"
+    assert claims["kubernetes.io"]["pod"] == {"name": pod}
+    assert not answer["set_cookie"]
+    # The consumer pod (default account) is not admitted, with its secret-free API token either.
+    api_token = {"Authorization": "@bearer-file:/var/run/secrets/kubernetes.io/serviceaccount/token"}
+    refused = pc.call(TEAM, consumer_pod(pc), host, api_token)
+    assert (refused["status"], json.loads(refused["body"])) == (401, {"error": "wrong_audience"})
 
 
 def test_helm_upgrade_then_uninstall_keeps_crds_tokens_and_secrets(pc: PodCluster) -> None:

@@ -47,7 +47,8 @@ ThreadingHTTPServer(("", 8080), Echo).serve_forever()
 """
 
 # One request through the gateway. argv: url host [headers-json]; the special
-# header values @env:NAME and @file:PATH are read inside the pod (its own Secret).
+# header values @env:NAME, @file:PATH and @bearer-file:PATH are read inside the pod
+# (its own Secret, its projected ServiceAccount token).
 CALL = """
 import json, os, sys, urllib.error, urllib.request
 url, host = sys.argv[1], sys.argv[2]
@@ -57,6 +58,8 @@ for k, v in json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}").items():
         v = os.environ[v[5:]]
     elif v.startswith("@file:"):
         v = open(v[6:]).read().strip()
+    elif v.startswith("@bearer-file:"):
+        v = "Bearer " + open(v[13:]).read().strip()
     headers[k] = v
 try:
     with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
@@ -197,6 +200,16 @@ def python_pod_spec(
 SLEEP = "import time\nwhile True: time.sleep(3600)"
 
 
+def as_test_image(deployment: dict[str, Any], image_name: str) -> dict[str, Any]:
+    """An example Deployment as users apply it, but on the one image there is here, idle."""
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container.update(
+        image=image_name, imagePullPolicy="IfNotPresent", command=["python3", "-c", SLEEP], args=[]
+    )
+    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
+    return deployment
+
+
 def origin_and_consumer(image_name: str) -> list[dict[str, Any]]:
     """The origin "reports" (Deployment + Service on 8080, as examples/accessapplication.yaml
     expects) and the consumer of examples/consumer-deployment.yaml. The consumer is the
@@ -210,9 +223,4 @@ def origin_and_consumer(image_name: str) -> list[dict[str, Any]]:
         "spec": {"selector": {"app": "reports"}, "ports": [{"port": 8080}]},
     }
     consumer = yaml.safe_load((ROOT / "examples" / "consumer-deployment.yaml").read_text())
-    container = consumer["spec"]["template"]["spec"]["containers"][0]
-    container.update(
-        image=image_name, imagePullPolicy="IfNotPresent", command=["python3", "-c", SLEEP], args=[]
-    )
-    consumer["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 0
-    return [origin, service, consumer]
+    return [origin, service, as_test_image(consumer, image_name)]

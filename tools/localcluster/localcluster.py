@@ -128,10 +128,12 @@ class LocalCluster:
         return proc.poll() is None if proc is not None else _alive(pid)
 
     def _request(self, path: str) -> tuple[int, bytes]:
-        ctx = ssl.create_default_context(cafile=str(self.datadir / "pki" / "ca.crt"))
-        token = (self.datadir / "pki" / "admin.token").read_text()
-        req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {token}"})
         try:
+            # Inside the try: the API server writes its credentials while we poll, and a CA
+            # file not there yet (or half written) means "not ready", not a failed start.
+            ctx = ssl.create_default_context(cafile=str(self.datadir / "pki" / "ca.crt"))
+            token = (self.datadir / "pki" / "admin.token").read_text()
+            req = urllib.request.Request(self.server + path, headers={"Authorization": f"Bearer {token}"})
             with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
                 return int(resp.status), resp.read()
         except urllib.error.HTTPError as e:
