@@ -22,6 +22,8 @@ EVERYTHING = [
     "metrics.prometheusRule.enabled=true",
     "--set",
     "metrics.dashboard.enabled=true",
+    "--set",
+    "operator.rollout.enabled=true",
 ]
 
 
@@ -153,6 +155,34 @@ def test_gateway_reads_pods_and_accounts_only_when_workload_identity_is_on(helm:
     off = gateway_rules("--set", "gateway.workloadIdentity.enabled=false")
     assert off == [r for r in on if "pods" not in r.get("resources", []) and "nonResourceURLs" not in r]
     assert len(off) == len(on) - 2
+
+
+def test_the_operator_may_restart_workloads_only_when_rollout_is_enabled(helm: str) -> None:
+    def workload_writes(*values: str) -> list[dict[str, Any]]:
+        return [
+            rule
+            for d in objects(helm, *values)
+            # (its namespaced Role runs the gateway Deployment in its own namespace)
+            if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "gp-operator"
+            for rule in d["rules"]
+            if "apps" in rule.get("apiGroups", []) and set(rule["verbs"]) - {"get", "list", "watch"}
+        ]
+
+    def env(*values: str) -> dict[str, str]:
+        (dep,) = [d for d in objects(helm, *values) if d["kind"] == "Deployment"]
+        return {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    assert workload_writes() == []
+    assert env()["GATEPASS_ROLLOUT"] == "false"
+    on = ("--set", "operator.rollout.enabled=true")
+    assert workload_writes(*on) == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments", "statefulsets", "daemonsets"],
+            "verbs": ["list", "patch"],
+        }
+    ]
+    assert env(*on)["GATEPASS_ROLLOUT"] == "true"
 
 
 def test_operator_pod_is_locked_down(helm: str) -> None:

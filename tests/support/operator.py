@@ -50,6 +50,8 @@ class OperatorProcess:
             # The tests play the ingress in front of the gateway on loopback: its
             # X-Forwarded-For is believed (IP rules), as an admin configures for theirs.
             "GATEPASS_TRUSTED_PROXIES": "127.0.0.1",
+            # spec.rollout Auto may restart workloads, as the chart's operator.rollout.enabled allows.
+            "GATEPASS_ROLLOUT": "true",
             **extra_env,
         }
         with self.logfile.open("ab") as log:

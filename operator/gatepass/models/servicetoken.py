@@ -100,6 +100,9 @@ class ServiceTokenSpec(CamelModel):
     rotation: Rotation | None = None
     inactivity: Inactivity | None = None  # None: the operator's default
     rate_limit: RateLimit | None = None  # None: the application's tokenRateLimit, if any
+    # Auto: after a rotation, restart the workloads of this namespace that read the Secret
+    # from their environment (decisions/rollout.py).
+    rollout: Literal["Auto", "None"] = "None"
 
     def check(self) -> None:
         """Parse every duration; ValueError names the first bad one. (The CRD already
@@ -169,6 +172,7 @@ class ServiceTokenStatus(CamelModel):
     deactivated_at: datetime | None = None
     reactivated_at: datetime | None = None
     last_reactivate_request: str | None = None
+    rolled_out_for: datetime | None = None  # spec.rollout Auto: the rotation consumers were restarted for
     observed_duration: str | None = None
     last_refresh_request: str | None = None
     last_rotate_request: str | None = None

@@ -107,6 +107,7 @@ class OperatorApp:
             last_seen=self.last_seen.get,
             inactivity=self.config.inactivity,
             named_by=self.policy_names.named_by,
+            rollout=self.config.rollout,
         )
         self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))

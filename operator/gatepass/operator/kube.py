@@ -223,6 +223,36 @@ class Kube:
             if e.status != 409:
                 raise
 
+    async def workloads(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, object as JSON) of every Deployment, StatefulSet and DaemonSet of one
+        namespace: the only place spec.rollout restarts anything."""
+        apps = client.AppsV1Api(self.api)
+        listings = (
+            ("Deployment", apps.list_namespaced_deployment),
+            ("StatefulSet", apps.list_namespaced_stateful_set),
+            ("DaemonSet", apps.list_namespaced_daemon_set),
+        )
+        found = []
+        for kind, list_fn in listings:
+            listing = self.api.sanitize_for_serialization(await list_fn(namespace))
+            found += [(kind, item) for item in listing.get("items") or []]
+        return found
+
+    async def restart(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> bool:
+        """Patch a workload's pod template (a rollout); False if it is gone meanwhile."""
+        apps = client.AppsV1Api(self.api)
+        patch_fn = {
+            "Deployment": apps.patch_namespaced_deployment,
+            "StatefulSet": apps.patch_namespaced_stateful_set,
+            "DaemonSet": apps.patch_namespaced_daemon_set,
+        }[kind]
+        try:
+            await patch_fn(name, namespace, patch)
+        except ApiException as e:
+            _ignore_404(e)
+            return False
+        return True
+
     async def drop_configmap_keys(self, namespace: str, name: str, keys: list[str]) -> None:
         """Strategic merge: a null value removes the key."""
         try:

@@ -33,6 +33,10 @@ DELETED_INACTIVE = Counter(
     "gatepass_service_tokens_deleted_inactive_total",
     "ServiceTokens the operator deleted because nobody used them (spec.inactivity).",
 )
+ROLLOUTS = Counter(
+    "gatepass_workload_restarts_total",
+    "Workloads restarted after a rotation so they read the new secret (spec.rollout Auto).",
+)
 CREDENTIALS = Counter(
     "gatepass_service_token_credentials_written_total",
     "Client Secrets written to Secrets, by why (Issue, Reissue, Rotate).",

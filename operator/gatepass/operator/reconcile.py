@@ -17,6 +17,7 @@ from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import LastUse, ObjectKey
+from gatepass.decisions import rollout
 from gatepass.decisions.servicetoken import Candidate, Plan, decide, view
 from gatepass.models.conditions import READY, find, set_condition
 from gatepass.models.events import Event
@@ -60,6 +61,7 @@ class Reconciler:
         last_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
         inactivity: Inactivity | None = None,
         named_by: Callable[[ObjectKey], str | None] = lambda _: None,
+        rollout: bool = False,
     ) -> None:
         self.kube = kube
         self.seal_key = seal_key
@@ -69,6 +71,7 @@ class Reconciler:
         # token's namespace names it in a policy (which exempts it).
         self.inactivity = inactivity
         self.named_by = named_by
+        self.rollout = rollout  # the cluster admin lets spec.rollout restart workloads
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
@@ -97,6 +100,7 @@ class Reconciler:
             return None
         try:
             token = await self._carry_out(token, plan, existing, client_secret, sealer)
+            token = await self._roll_out(token, sealer)
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
@@ -149,6 +153,31 @@ class Reconciler:
         status = sealed(token.metadata, plan.status, sealer)
         if status.wire() != token.status.wire():
             token = await self.kube.put_token_status(token, status)
+        return token
+
+    async def _roll_out(self, token: ServiceToken, sealer: Sealer) -> ServiceToken:
+        """spec.rollout Auto: once per rotation, restart the namespace's workloads that read
+        the Secret from their environment (decisions/rollout.py), then record it in status."""
+        rotated = rollout.due(token.spec, token.status)
+        if rotated is None:
+            return token
+        meta = token.metadata
+        if not self.rollout:
+            event = Event("Warning", "RolloutNotAllowed", rollout.NOT_ALLOWED)
+        else:
+            found = await self.kube.workloads(meta.namespace)
+            consumers = [c for kind, obj in found if (c := rollout.consumer(kind, obj, token.secret_name))]
+            restarted = []
+            for c in rollout.to_restart(consumers, rotated):
+                if await self.kube.restart(c.kind, meta.namespace, c.name, rollout.restart_patch(rotated)):
+                    restarted.append(c)
+            metrics.ROLLOUTS.inc(len(restarted))
+            event = Event(
+                "Normal", "RolledOut", rollout.summary(restarted, [c for c in consumers if not c.env])
+            )
+        status = token.status.model_copy(update={"rolled_out_for": token.status.rotated_at})
+        token = await self.kube.put_token_status(token, sealed(meta, status, sealer))
+        await self.kube.post_event(token, event)
         return token
 
     async def _refused(self, token: ServiceToken, sealer: Sealer, message: str) -> None:

@@ -68,6 +68,8 @@ class OperatorSettings(BaseSettings):
     gateway_memory_limit: str = "256Mi"
     gateway_cookie_secure: bool = True
     gateway_access_log: bool = Field(True, description="one JSON line per request on the gateway's stdout")
+    # spec.rollout Auto may restart workloads (the chart grants the RBAC with the same value).
+    rollout: bool = False
     # Pods' projected ServiceAccount tokens as credentials (serviceAccount policy rules).
     gateway_workload_identity: bool = True
     gateway_workload_audiences: CommaList = Field(default_factory=list)  # empty: the issuer

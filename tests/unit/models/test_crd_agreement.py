@@ -42,7 +42,7 @@ def test_servicetoken_defaults_match_the_crd() -> None:
     spec = schema("servicetokens.gatepass.dev")["spec"]["properties"]
     model = ServiceTokenSpec()
     defaults = {field: prop["default"] for field, prop in spec.items() if "default" in prop}
-    assert defaults == {"duration": "8760h", "enabled": True, "rotationGracePeriod": "24h"}
+    assert defaults == {"duration": "8760h", "enabled": True, "rotationGracePeriod": "24h", "rollout": "None"}
     for field, value in defaults.items():
         assert getattr(model, _snake(field)) == value
 
