@@ -13,11 +13,8 @@ from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
 SECRET = "ci-bot"
 
 
-def workload(name: str = "app", annotations: dict[str, str] | None = None, **pod: Any) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name},
-        "spec": {"template": {"metadata": {"annotations": annotations or {}}, "spec": pod}},
-    }
+def workload(pod: dict[str, Any], name: str = "app") -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"template": {"metadata": {"annotations": {}}, "spec": pod}}}
 
 
 ENV_FROM = {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": SECRET}}]}]}
@@ -55,7 +52,7 @@ OTHER = {
     ids=["envFrom", "env valueFrom", "init container", "volume", "projected", "both", "other", "empty"],
 )
 def test_who_consumes_the_secret_and_how(pod: dict[str, Any], expected: bool | None) -> None:
-    found = consumer("Deployment", workload(**pod), SECRET)
+    found = consumer("Deployment", workload(pod), SECRET)
     assert (found.env if found else None) == expected
 
 
@@ -78,7 +75,7 @@ def test_the_patch_is_a_pod_template_annotation_with_the_rotation() -> None:
             "template": {"metadata": {"annotations": {"gatepass.dev/restartedAt": "2026-11-23T10:00:00Z"}}}
         }
     }
-    annotated = workload(**ENV_FROM)
+    annotated = workload(ENV_FROM)
     annotated["spec"]["template"]["metadata"]["annotations"] = {"gatepass.dev/restartedAt": "x"}
     assert consumer("Deployment", annotated, SECRET) == Consumer("Deployment", "app", True, "x")
 
