@@ -96,7 +96,41 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     (
         "rule naming an address range and a token",
         {"policies": [{"decision": "deny", "include": [{"ip": {"ranges": ["::1"]}, "everyone": {}}]}]},
-        "exactly one of serviceToken, anyServiceToken, everyone, ip",
+        "exactly one of serviceToken, anyServiceToken, serviceAccount, anyServiceAccount, everyone, ip",
+    ),
+    (
+        "rule naming a token and an account",
+        {
+            "policies": [
+                {
+                    "decision": "serviceAuth",
+                    "include": [{"serviceToken": {"name": "a"}, "serviceAccount": {"name": "a"}}],
+                }
+            ]
+        },
+        "exactly one of serviceToken",
+    ),
+    (
+        "account rule without a name",
+        {"policies": [{"decision": "serviceAuth", "include": [{"serviceAccount": {}}]}]},
+        "spec.policies[0].include[0].serviceAccount.name: Required",
+    ),
+    (
+        "account name not a Kubernetes name",
+        {"policies": [{"decision": "serviceAuth", "include": [{"serviceAccount": {"name": "Bad_Name"}}]}]},
+        "serviceAccount.name must be a ServiceAccount name",
+    ),
+    (
+        "account namespace not a namespace name",
+        {
+            "policies": [
+                {
+                    "decision": "serviceAuth",
+                    "include": [{"serviceAccount": {"name": "a", "namespace": "x.y"}}],
+                }
+            ]
+        },
+        "serviceAccount.namespace must be a namespace name",
     ),
     (
         "token rule without a name",

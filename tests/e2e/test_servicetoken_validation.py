@@ -95,6 +95,7 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("rate limit of zero", {"rateLimit": {"requestsPerSecond": 0}}, "spec.rateLimit.requestsPerSecond"),
     ("rate limit without a rate", {"rateLimit": {"burst": 5}}, "spec.rateLimit.requestsPerSecond: Required"),
     ("burst of zero", {"rateLimit": {"requestsPerSecond": 1, "burst": 0}}, "spec.rateLimit.burst"),
+    ("rollout not Auto or None", {"rollout": "Always"}, "spec.rollout: Unsupported value"),
     (
         "unknown inactivity action",
         {"inactivity": {"after": "720h", "action": "warn"}},
@@ -129,6 +130,7 @@ GOOD_SPECS: list[dict[str, Any]] = [
     {"inactivity": {"after": "never"}},
     {"rateLimit": {"requestsPerSecond": 0.5}},
     {"rateLimit": {"requestsPerSecond": 100, "burst": 200}},
+    {"rollout": "Auto"},
 ]
 
 
