@@ -40,7 +40,7 @@ REVOKE_SESSIONS_ANNOTATION = f"{GROUP}/revoke-sessions"
 # A token's inactivity (spec.inactivity) counts from now: ends a deactivation.
 REACTIVATE_ANNOTATION = f"{GROUP}/reactivate"
 # On a workload's pod template (spec.rollout Auto): the rotation it was restarted for.
-RESTARTED_AT_ANNOTATION = f"{GROUP}/restartedAt"
+ROTATION_ANNOTATION = f"{GROUP}/rotation"
 # On the signing-key Secret: a new value asks for a new signing key now; the operator
 # records the value it acted on in the second.
 ROTATE_SIGNING_KEY_ANNOTATION = f"{GROUP}/rotate-signing-key"

@@ -15,7 +15,7 @@ from tests.support.operator import OperatorProcess
 from tests.support.tokens import Tokens
 from tests.support.waiting import wait_for
 
-RESTARTED = "gatepass.dev/restartedAt"
+RESTARTED = "gatepass.dev/rotation"
 
 
 def deployment(name: str, pod: dict[str, Any]) -> dict[str, Any]:
@@ -82,8 +82,8 @@ def test_a_rotation_rolls_out_exactly_the_environment_consumers_of_its_own_names
     tokens.annotate("ci-bot", "gatepass.dev/rotate", "first")
     wait_for(lambda: tokens.status("ci-bot").get("rolledOutFor"), timeout=15, what="the rollout recorded")
     status = tokens.status("ci-bot")
-    assert status["rolledOutFor"] == status["rotatedAt"]
-    stamp = status["rotatedAt"][:19] + "Z"
+    assert status["rolledOutFor"].startswith(status["rotatedAt"] + "/")  # the rotation, named
+    stamp = status["rolledOutFor"]
     assert restarted() == {
         "env-consumer": stamp,
         "key-consumer": stamp,
@@ -107,10 +107,13 @@ def test_a_rotation_rolls_out_exactly_the_environment_consumers_of_its_own_names
     # ...and the next rotation restarts them again.
     tokens.annotate("ci-bot", "gatepass.dev/rotate", "second")
     wait_for(
+        # (possibly within the same second as the first: status times are whole seconds)
         lambda: (
-            (s := tokens.status("ci-bot")).get("rolledOutFor") == s.get("rotatedAt") != status["rotatedAt"]
+            (s := tokens.status("ci-bot")).get("lastRotateRequest") == "second"
+            and s.get("rolledOutFor") not in (None, stamp)
         ),
         timeout=15,
         what="the second rollout",
     )
     assert apps.read_namespaced_deployment("env-consumer", namespace).metadata.generation == generation + 2
+    assert restarted()["env-consumer"] == tokens.status("ci-bot")["rolledOutFor"]

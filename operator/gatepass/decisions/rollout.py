@@ -3,26 +3,28 @@
 A workload that reads the token's Secret through its environment (``envFrom`` or
 ``env[].valueFrom.secretKeyRef``, in any container or init container) keeps the old
 value until its pods are replaced: those are restarted, the way ``kubectl rollout
-restart`` does it (a pod-template annotation; here ``gatepass.dev/restartedAt`` with
-the rotation's time). A workload that only mounts the Secret as a volume sees the
+restart`` does it (a pod-template annotation; here ``gatepass.dev/rotation`` naming
+the rotation). A workload that only mounts the Secret as a volume sees the
 file change by itself and is left alone. Only workloads of the token's own namespace
 are ever looked at (the operator lists nothing else).
 
-Idempotent across crashes and re-reads: a workload whose annotation already holds
-this rotation's time (or a later one) is not restarted again.
+A rotation is named by its time and a one-way tag of the new secret's hash: status
+times are whole seconds, and two rotations within one second are two rollouts.
+Idempotent across crashes and re-reads: a workload whose annotation already names this
+rotation is not restarted again.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from gatepass.contract import RESTARTED_AT_ANNOTATION
+from gatepass.contract import ROTATION_ANNOTATION
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
 
-KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 NOT_ALLOWED = (
     "spec.rollout is Auto, but the cluster admin has not allowed gatepass to restart workloads"
     " (chart value operator.rollout.enabled): restart the Secret's envFrom consumers by hand"
@@ -63,7 +65,7 @@ class Consumer:
     kind: str
     name: str
     env: bool  # reads the Secret from its environment: needs a restart
-    restarted_at: str | None  # the template's gatepass.dev/restartedAt
+    restarted_for: str | None  # the rotation its template's gatepass.dev/rotation names
 
     @property
     def label(self) -> str:
@@ -78,32 +80,32 @@ def consumer(kind: str, obj: Obj, secret: str) -> Consumer | None:
     if not env and not mounts(pod_spec, secret):
         return None
     annotations = (template.get("metadata") or {}).get("annotations") or {}
-    return Consumer(kind, obj["metadata"]["name"], env, annotations.get(RESTARTED_AT_ANNOTATION))
+    return Consumer(kind, obj["metadata"]["name"], env, annotations.get(ROTATION_ANNOTATION))
 
 
-def to_restart(consumers: Iterable[Consumer], rotated_at: str) -> list[Consumer]:
-    """Environment consumers not yet restarted for the rotation at ``rotated_at`` (RFC 3339,
-    UTC, as status writes it: such strings order as the times do)."""
-    return [c for c in consumers if c.env and (c.restarted_at or "") < rotated_at]
+def to_restart(consumers: Iterable[Consumer], rotation: str) -> list[Consumer]:
+    """Environment consumers not yet restarted for ``rotation``."""
+    return [c for c in consumers if c.env and c.restarted_for != rotation]
 
 
-def restart_patch(rotated_at: str) -> dict[str, Any]:
+def restart_patch(rotation: str) -> dict[str, Any]:
     """The merge patch that rolls a workload out, as ``kubectl rollout restart`` would."""
-    return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: rotated_at}}}}}
+    return {"spec": {"template": {"metadata": {"annotations": {ROTATION_ANNOTATION: rotation}}}}}
 
 
-def stamp(t: datetime) -> str:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def rotation_name(rotated_at: datetime, secret_hash: str) -> str:
+    """``<rotatedAt>/<tag>``: readable, and distinct for every secret (the tag is one-way)."""
+    tag = hashlib.sha256(b"gatepass-rotation\0" + secret_hash.encode()).hexdigest()[:8]
+    return f"{rotated_at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}/{tag}"
 
 
 def due(spec: ServiceTokenSpec, st: ServiceTokenStatus) -> str | None:
-    """The rotation (its time, as stamped on workloads) whose consumers are still to be
-    restarted; None when spec.rollout is not Auto or that was done."""
-    if spec.rollout != "Auto" or st.rotated_at is None:
+    """The rotation whose consumers are still to be restarted; None when spec.rollout is
+    not Auto, the token was never rotated, or that rotation was handled."""
+    if spec.rollout != "Auto" or st.rotated_at is None or st.secret_hash is None:
         return None
-    if st.rolled_out_for is not None and stamp(st.rolled_out_for) >= stamp(st.rotated_at):
-        return None
-    return stamp(st.rotated_at)
+    rotation = rotation_name(st.rotated_at, st.secret_hash)
+    return None if st.rolled_out_for == rotation else rotation
 
 
 def summary(restarted: list[Consumer], mounted: list[Consumer]) -> str:

@@ -26,18 +26,27 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 METADATA_ITEM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
-async def get_json(
-    api: client.ApiClient, path: str, accept: str = "application/json, application/jwk-set+json"
+async def _get(
+    api: client.ApiClient, path: str, accept: str, query: list[tuple[str, Any]], preload: bool = True
 ) -> Any:
-    """One GET of a path the generated client has no method for, as plain JSON."""
+    """A GET the generated client has no method for: JSON (or, unpreloaded, the response)."""
     return await api.call_api(
         path,
         "GET",
+        query_params=query,
         header_params={"Accept": accept},
         response_types_map={200: "object"},
         auth_settings=["BearerToken"],
         _return_http_data_only=True,
+        _preload_content=preload,
     )
+
+
+async def get_json(
+    api: client.ApiClient, path: str, accept: str = "application/json, application/jwk-set+json"
+) -> Any:
+    """One document, such as the service-account issuer's discovery document and keys."""
+    return await _get(api, path, accept, [])
 
 
 def _camel(name: str) -> str:
@@ -51,15 +60,7 @@ def metadata_lister(api: client.ApiClient, path: str) -> Callable[..., Awaitable
 
     async def list_metadata(_preload_content: bool = True, **params: Any) -> Any:
         query = [(_camel(k), str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()]
-        return await api.call_api(
-            path,
-            "GET",
-            query_params=query,
-            header_params={"Accept": METADATA_ITEM if params.get("watch") else METADATA_LIST},
-            response_types_map={200: "object"},
-            auth_settings=["BearerToken"],
-            _return_http_data_only=True,
-            _preload_content=_preload_content,
-        )
+        accept = METADATA_ITEM if params.get("watch") else METADATA_LIST
+        return await _get(api, path, accept, query, _preload_content)
 
     return list_metadata

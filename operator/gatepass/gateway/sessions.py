@@ -58,10 +58,14 @@ class Sessions:
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Claims] = OrderedDict()
 
-    def mint(self, app: AppRecord, token: TokenRecord, now: float) -> tuple[str, float]:
+    def _sign(self, claims: dict[str, Any]) -> tuple[str, str]:
+        """The JWT with the current signing key, and that key's kid."""
         key = self.keys.signing
         if key is None:
             raise InvalidSession("no_signing_key")
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid}), key.kid
+
+    def mint(self, app: AppRecord, token: TokenRecord, now: float) -> tuple[str, float]:
         exp = now + app.session_seconds
         if token.expires_at is not None:
             exp = min(exp, token.expires_at)  # a session never outlives its token
@@ -76,10 +80,8 @@ class Sessions:
             "type": "app",
             CRED_CLAIM: token.session_tag,
         }
-        encoded = jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
-        self._remember(
-            encoded, Claims(key.kid, (app.aud,), token.client_id, iat, int(exp), token.session_tag)
-        )
+        encoded, kid = self._sign(claims)
+        self._remember(encoded, Claims(kid, (app.aud,), token.client_id, iat, int(exp), token.session_tag))
         return encoded, int(exp)
 
     def mint_for_workload(self, app: AppRecord, who: Workload, now: float) -> str:
@@ -87,9 +89,6 @@ class Sessions:
         ``sub`` are the account (``system:serviceaccount:<namespace>:<name>``), the
         ``kubernetes.io`` claim names namespace, account and pod; it never outlives the
         token it was minted for. No ``gatepass_cred``: it is never accepted as a session."""
-        key = self.keys.signing
-        if key is None:
-            raise InvalidSession("no_signing_key")
         k8s: dict[str, Any] = {"namespace": who.namespace, "serviceaccount": {"name": who.name}}
         if who.pod is not None:
             k8s["pod"] = {"name": who.pod}
@@ -103,7 +102,7 @@ class Sessions:
             "type": "app",
             "kubernetes.io": k8s,
         }
-        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+        return self._sign(claims)[0]
 
     def is_ours(self, encoded: str) -> bool:
         """Whether a JWT is signed (by its header) with one of our keys: a session."""

@@ -172,7 +172,7 @@ class ServiceTokenStatus(CamelModel):
     deactivated_at: datetime | None = None
     reactivated_at: datetime | None = None
     last_reactivate_request: str | None = None
-    rolled_out_for: datetime | None = None  # spec.rollout Auto: the rotation consumers were restarted for
+    rolled_out_for: str | None = None  # spec.rollout Auto: the rotation handled (decisions/rollout.py)
     observed_duration: str | None = None
     last_refresh_request: str | None = None
     last_rotate_request: str | None = None

@@ -158,8 +158,8 @@ class Reconciler:
     async def _roll_out(self, token: ServiceToken, sealer: Sealer) -> ServiceToken:
         """spec.rollout Auto: once per rotation, restart the namespace's workloads that read
         the Secret from their environment (decisions/rollout.py), then record it in status."""
-        rotated = rollout.due(token.spec, token.status)
-        if rotated is None:
+        rotation = rollout.due(token.spec, token.status)
+        if rotation is None:
             return token
         meta = token.metadata
         if not self.rollout:
@@ -168,14 +168,14 @@ class Reconciler:
             found = await self.kube.workloads(meta.namespace)
             consumers = [c for kind, obj in found if (c := rollout.consumer(kind, obj, token.secret_name))]
             restarted = []
-            for c in rollout.to_restart(consumers, rotated):
-                if await self.kube.restart(c.kind, meta.namespace, c.name, rollout.restart_patch(rotated)):
+            for c in rollout.to_restart(consumers, rotation):
+                if await self.kube.restart(c.kind, meta.namespace, c.name, rollout.restart_patch(rotation)):
                     restarted.append(c)
             metrics.ROLLOUTS.inc(len(restarted))
             event = Event(
                 "Normal", "RolledOut", rollout.summary(restarted, [c for c in consumers if not c.env])
             )
-        status = token.status.model_copy(update={"rolled_out_for": token.status.rotated_at})
+        status = token.status.model_copy(update={"rolled_out_for": rotation})
         token = await self.kube.put_token_status(token, sealed(meta, status, sealer))
         await self.kube.post_event(token, event)
         return token

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from gatepass.decisions.rollout import Consumer, consumer, due, restart_patch, summary, to_restart
+from gatepass.decisions.rollout import (
+    Consumer,
+    consumer,
+    due,
+    restart_patch,
+    rotation_name,
+    summary,
+    to_restart,
+)
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
 
 SECRET = "ci-bot"
+DAY = timedelta(days=1)
 
 
 def workload(pod: dict[str, Any], name: str = "app") -> dict[str, Any]:
@@ -57,48 +66,73 @@ def test_who_consumes_the_secret_and_how(pod: dict[str, Any], expected: bool | N
 
 
 def test_only_environment_consumers_not_yet_restarted_for_this_rotation() -> None:
-    rotated = "2026-11-23T10:00:00Z"
+    rotation = "2026-11-23T10:00:00Z/aaaa1111"
     consumers = [
         Consumer("Deployment", "fresh", True, None),
-        Consumer("Deployment", "older", True, "2026-11-01T00:00:00Z"),
-        Consumer("StatefulSet", "done", True, rotated),  # already restarted (a crash, a re-read)
-        Consumer("DaemonSet", "later", True, "2026-11-24T00:00:00Z"),
+        Consumer("Deployment", "older", True, "2026-11-01T00:00:00Z/bbbb2222"),
+        Consumer("StatefulSet", "done", True, rotation),  # already restarted (a crash, a re-read)
+        Consumer("Deployment", "same-second", True, "2026-11-23T10:00:00Z/cccc3333"),  # another rotation
         Consumer("Deployment", "file", False, None),
     ]
-    assert [c.label for c in to_restart(consumers, rotated)] == ["Deployment/fresh", "Deployment/older"]
+    assert [c.label for c in to_restart(consumers, rotation)] == [
+        "Deployment/fresh",
+        "Deployment/older",
+        "Deployment/same-second",
+    ]
 
 
 def test_the_patch_is_a_pod_template_annotation_with_the_rotation() -> None:
-    patch = restart_patch("2026-11-23T10:00:00Z")
+    patch = restart_patch("2026-11-23T10:00:00Z/aaaa1111")
     assert patch == {
         "spec": {
-            "template": {"metadata": {"annotations": {"gatepass.dev/restartedAt": "2026-11-23T10:00:00Z"}}}
+            "template": {
+                "metadata": {"annotations": {"gatepass.dev/rotation": "2026-11-23T10:00:00Z/aaaa1111"}}
+            }
         }
     }
     annotated = workload(ENV_FROM)
-    annotated["spec"]["template"]["metadata"]["annotations"] = {"gatepass.dev/restartedAt": "x"}
+    annotated["spec"]["template"]["metadata"]["annotations"] = {"gatepass.dev/rotation": "x"}
     assert consumer("Deployment", annotated, SECRET) == Consumer("Deployment", "app", True, "x")
 
 
-T = datetime(2026, 11, 23, 10, 0, 0, 500_000, tzinfo=UTC)
+T = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
+FIRST = rotation_name(T, "sha256:first")
 
 
 @pytest.mark.parametrize(
     ("rollout", "status", "expected"),
     [
-        ("None", {"rotated_at": T}, None),
-        ("Auto", {}, None),  # never rotated
-        ("Auto", {"rotated_at": T}, "2026-11-23T10:00:00Z"),
-        ("Auto", {"rotated_at": T, "rolled_out_for": T}, None),
+        ("None", {"rotated_at": T, "secret_hash": "sha256:first"}, None),
+        ("Auto", {"secret_hash": "sha256:first"}, None),  # never rotated
+        ("Auto", {"rotated_at": T, "secret_hash": "sha256:first"}, FIRST),
+        ("Auto", {"rotated_at": T, "secret_hash": "sha256:first", "rolled_out_for": FIRST}, None),
         (
             "Auto",
-            {"rotated_at": T, "rolled_out_for": datetime(2026, 11, 1, tzinfo=UTC)},
-            "2026-11-23T10:00:00Z",
+            {
+                "rotated_at": T,
+                "secret_hash": "sha256:first",
+                "rolled_out_for": rotation_name(T - DAY, "sha256:x"),
+            },
+            FIRST,
+        ),
+        # a second rotation within the same second (status times are whole seconds): a second rollout
+        (
+            "Auto",
+            {"rotated_at": T, "secret_hash": "sha256:second", "rolled_out_for": FIRST},
+            rotation_name(T, "sha256:second"),
         ),
     ],
 )
 def test_due_once_per_rotation(rollout: str, status: dict[str, Any], expected: str | None) -> None:
     assert due(ServiceTokenSpec(rollout=rollout), ServiceTokenStatus(**status)) == expected
+
+
+def test_a_rotation_is_named_by_its_time_and_a_one_way_tag() -> None:
+    name = rotation_name(T, "sha256:first")
+    assert name.startswith("2026-11-23T10:00:00Z/")
+    assert len(name.split("/")[1]) == 8
+    assert "first" not in name
+    assert rotation_name(T, "sha256:second") != name
 
 
 def test_the_event_says_what_was_restarted_and_what_was_left() -> None:
