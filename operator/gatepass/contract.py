@@ -88,9 +88,15 @@ def parse_ts(text: str) -> datetime | None:
 
 
 # --- last use of each token: the gateway reports, the operator copies to status ---------
-def last_seen_key(key: ObjectKey) -> str:
+# A use of the previous secret (in a rotation's grace period) is also reported under its
+# own key, so replicas reporting only current uses never overwrite it. Namespaces and
+# names never hold "_": no token's key can look like one.
+PREVIOUS_PREFIX = "previous_"
+
+
+def last_seen_key(key: ObjectKey, previous: bool = False) -> str:
     """A ConfigMap key; namespaces have no dots, so the first dot splits it back."""
-    return f"{key[0]}.{key[1]}"
+    return f"{PREVIOUS_PREFIX if previous else ''}{key[0]}.{key[1]}"
 
 
 @dataclass(frozen=True)
@@ -105,19 +111,29 @@ _APP = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}/[a-z0-9][a-z0-9.-]{0,252}$")
 _CLIENT = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
 
 
-def last_seen_entry(key: ObjectKey, use: LastUse) -> tuple[str, str]:
+def last_seen_entry(key: ObjectKey, use: LastUse, previous: bool = False) -> tuple[str, str]:
     """``<RFC 3339> <app or -> <client or ->`` (older gateways wrote the time alone)."""
-    return last_seen_key(key), f"{format_ts(use.at)} {use.app or '-'} {use.client or '-'}"
+    return last_seen_key(key, previous), f"{format_ts(use.at)} {use.app or '-'} {use.client or '-'}"
 
 
-def parse_last_seen(entry: str, value: str) -> tuple[ObjectKey, LastUse] | None:
-    namespace, sep, name = entry.partition(".")
+@dataclass(frozen=True)
+class Report:
+    """One entry of the last-seen ConfigMap, read back."""
+
+    key: ObjectKey
+    use: LastUse
+    previous: bool = False  # a use of the previous secret, during a rotation's grace
+
+
+def parse_last_seen(entry: str, value: str) -> Report | None:
+    previous = entry.startswith(PREVIOUS_PREFIX)
+    namespace, sep, name = entry.removeprefix(PREVIOUS_PREFIX).partition(".")
     at, app, client = ([*value.split(" ", 2), "", ""])[:3]
     when = parse_ts(at)
     if not (sep and namespace and name and when):
         return None
     use = LastUse(when, app if _APP.match(app) else None, client if _CLIENT.match(client) else None)
-    return (namespace, name), use
+    return Report((namespace, name), use, previous)
 
 
 # --- settings -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.server import Gateway
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State, app_record, token_record
@@ -83,11 +84,13 @@ class World:
         self.settings = GatewaySettings(
             issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0, **settings
         )
+        self.last_seen = LastSeen()  # what the gateway would report (flushed by its own loop)
         self.gateway = Gateway(
             self.settings,
             self.state,
             ready=lambda: True,
             clock=self.clock,
+            last_seen=self.last_seen,
             workloads=workloads,
             refresh_keys=refresh_keys,
         )

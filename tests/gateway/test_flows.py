@@ -248,8 +248,11 @@ async def test_rotation_grace_then_only_the_new_secret(world: World) -> None:
     new.client_secret = new_client_secret()
     grace_end = datetime.fromtimestamp(world.clock.now + 60, UTC).isoformat()
     world.put_token(new, previousSecretHash=secret_hash(old.client_secret), previousSecretExpiresAt=grace_end)
-    assert (await world.get(HOST, headers=old.headers))[0] == 200
+    key = (old.namespace, old.name)
     assert (await world.get(HOST, headers=new.headers))[0] == 200
+    assert set(world.last_seen.take()) == {(key, False)}
+    assert (await world.get(HOST, headers=old.headers))[0] == 200
+    assert set(world.last_seen.take()) == {(key, False), (key, True)}  # the previous secret, reported
     world.clock.now += 61
     assert (await world.get(HOST, headers=old.headers))[0] == 401
     assert (await world.get(HOST, headers=new.headers))[0] == 200
@@ -266,9 +269,16 @@ async def test_sessions_end_with_the_secret_that_minted_them(world: World) -> No
     new = type(old)(old.namespace, old.name, old.client_id, new_client_secret())
     grace_end = datetime.fromtimestamp(world.clock.now + 60, UTC).isoformat()
     world.put_token(new, previousSecretHash=secret_hash(old.client_secret), previousSecretExpiresAt=grace_end)
+    world.last_seen.take()
     assert (await world.get(HOST, headers=cookie))[0] == 200
+    # ...and such a use is reported as a use of the previous secret (spec.rollout waits for
+    # it to stop before ending the grace early).
+    key = (old.namespace, old.name)
+    assert set(world.last_seen.take()) == {(key, False), (key, True)}
     _, _, resp = await world.get(HOST, headers=new.headers)
     new_cookie = {"Cookie": f"CF_Authorization={cookie_value(resp)}"}
+    assert (await world.get(HOST, headers=new_cookie))[0] == 200
+    assert set(world.last_seen.take()) == {(key, False)}  # the new secret's uses: current only
     world.clock.now += 61
     assert (await world.get(HOST, headers=cookie))[:2] == (401, {"error": "secret_replaced"})
     assert (await world.get(HOST, headers=new_cookie))[0] == 200

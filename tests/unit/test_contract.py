@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from gatepass.contract import LastUse, format_ts, last_seen_entry, parse_last_seen, parse_ts
+from gatepass.contract import LastUse, Report, format_ts, last_seen_entry, parse_last_seen, parse_ts
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -13,12 +13,22 @@ def test_last_seen_entries_round_trip_names_with_dots() -> None:
     use = LastUse(WHEN, "team-b/reports.v2", "2001:db8::7")
     key, value = last_seen_entry(("team-a", "ci.bot.v2"), use)
     assert (key, value) == ("team-a.ci.bot.v2", "2026-01-02T03:04:05Z team-b/reports.v2 2001:db8::7")
-    assert parse_last_seen(key, value) == (("team-a", "ci.bot.v2"), use)
-    assert parse_last_seen(*last_seen_entry(("ns", "t"), LastUse(WHEN))) == (("ns", "t"), LastUse(WHEN))
+    assert parse_last_seen(key, value) == Report(("team-a", "ci.bot.v2"), use)
+    assert parse_last_seen(*last_seen_entry(("ns", "t"), LastUse(WHEN))) == Report(("ns", "t"), LastUse(WHEN))
+
+
+def test_a_use_of_the_previous_secret_has_its_own_key_which_no_token_can_have() -> None:
+    use = LastUse(WHEN, "ns/app", "10.0.0.9")
+    key, value = last_seen_entry(("ns", "ci.bot"), use, previous=True)
+    assert key == "previous_ns.ci.bot"
+    assert key != last_seen_entry(("ns", "ci.bot"), use)[0]
+    assert parse_last_seen(key, value) == Report(("ns", "ci.bot"), use, previous=True)
+    # A namespace named "previous" is an ordinary token's key.
+    assert parse_last_seen("previous.t", value) == Report(("previous", "t"), use)
 
 
 def test_a_report_of_an_older_gateway_is_the_time_alone() -> None:
-    assert parse_last_seen("ns.t", "2026-01-02T03:04:05Z") == (("ns", "t"), LastUse(WHEN))
+    assert parse_last_seen("ns.t", "2026-01-02T03:04:05Z") == Report(("ns", "t"), LastUse(WHEN))
 
 
 @pytest.mark.parametrize(
@@ -32,10 +42,10 @@ def test_a_report_of_an_older_gateway_is_the_time_alone() -> None:
 def test_what_does_not_look_like_an_application_or_address_is_dropped(value: str) -> None:
     parsed = parse_last_seen("ns.t", value)
     assert parsed is not None
-    assert parsed[1].at == WHEN
-    assert (parsed[1].app is None) or (parsed[1].client is None)
-    assert "<" not in str(parsed[1].app)
-    assert ";" not in str(parsed[1].client)
+    assert parsed.use.at == WHEN
+    assert (parsed.use.app is None) or (parsed.use.client is None)
+    assert "<" not in str(parsed.use.app)
+    assert ";" not in str(parsed.use.client)
 
 
 def test_unreadable_last_seen_entries_are_ignored() -> None:

@@ -45,12 +45,15 @@ from gatepass.contract import (
     format_ts,
     parse_ts,
 )
+from gatepass.decisions import rollout
 from gatepass.decisions.inactivity import Assessment, Rule, State, assess, last_activity, rule_for
+from gatepass.decisions.rollout import Following
 from gatepass.decisions.secretmeta import SecretMetadata, desired
 from gatepass.models.conditions import (
     EXPIRING_SOON,
     INACTIVE_SOON,
     READY,
+    ROTATING,
     ConditionStatus,
     drop_condition,
     find,
@@ -111,6 +114,8 @@ class TokenView:
     rotate_grace: str | None = None  # gatepass.dev/rotate-grace-period (unvalidated text)
     previous_expires_request: str | None = None  # gatepass.dev/previous-secret-expires-at
     last_seen: LastUse | None = None  # last use reported by the gateway
+    previous_seen: LastUse | None = None  # ...and the last use of the previous secret
+    following: Following | None = None  # spec.rollout Auto, allowed: the consumers as seen
     tampered: bool = False  # status claimed credentials under a seal that does not verify
     reactivate_request: str | None = None  # value of gatepass.dev/reactivate
     inactivity: Rule | None = None  # spec.inactivity, else the operator's default
@@ -127,6 +132,8 @@ def view(
     last_seen: LastUse | None = None,
     inactivity: Inactivity | None = None,
     named_by: str | None = None,
+    previous_seen: LastUse | None = None,
+    following: Following | None = None,
 ) -> TokenView:
     """What decide() needs of a token: a status the seal vouches for, or one read as lost.
     ``inactivity``: the operator's default rule; ``named_by``: an application of the token's
@@ -144,6 +151,8 @@ def view(
         rotate_grace=token.rotate_grace_request,
         previous_expires_request=token.previous_expires_request,
         last_seen=last_seen,
+        previous_seen=previous_seen,
+        following=following,
         reactivate_request=token.reactivate_request,
         inactivity=rule_for(token.spec.inactivity, inactivity),
         named_by=named_by,
@@ -287,6 +296,7 @@ def distrust(status: ServiceTokenStatus) -> ServiceTokenStatus:
                 "created_at",
                 "refreshed_at",
                 "rotated_at",
+                "reissued_at",
                 "expires_at",
                 "deactivated_at",
                 "seal",
@@ -341,6 +351,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         _refresh(d, token, now, life)
     _change_grace(d, token, now)
     _expire_previous(d, now)
+    following = _rotating(d, token, now)
     idle = assess(token.inactivity, st, token.named_by, now)  # a new token counts from now
     overdue = idle.state is State.DUE and idle.rule is not None and idle.rule.action == "disable"
     st.deactivated_at = (st.deactivated_at or now) if overdue else None
@@ -354,7 +365,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         pending=pending,
         secret=_secret_write(d, token, secret, action, st.client_id),
         events=tuple(d.events),
-        wake_at=_next_wake(st, spec, now, idle.wake_at),
+        wake_at=_next_wake(st, spec, now, (*idle.wake_at, *following)),
         reason=why,
     )
 
@@ -365,6 +376,16 @@ def _observe_use(d: _Draft, token: TokenView, now: datetime) -> None:
     if use is not None and (st.last_seen_at is None or use.at > st.last_seen_at):
         # Only forward: replicas report out of order.
         st.last_seen_at, st.last_seen_application, st.last_seen_client = use.at, use.app, use.client
+    old = token.previous_seen  # counts for the grace in progress only
+    if (
+        old is not None
+        and st.previous_secret_hash is not None
+        and st.rotated_at is not None
+        and old.at >= st.rotated_at
+        and (st.previous_secret_last_seen_at is None or old.at > st.previous_secret_last_seen_at)
+    ):
+        st.previous_secret_last_seen_at = old.at
+        st.previous_secret_last_seen_application, st.previous_secret_last_seen_client = old.app, old.client
     asked = token.reactivate_request
     if not asked or asked == st.last_reactivate_request:
         return
@@ -432,6 +453,9 @@ def _apply_credential_change(
     d: _Draft, token: TokenView, action: Action, now: datetime, life: timedelta | None
 ) -> None:
     st = d.status
+    # A new secret: whatever was followed of the last one's grace is over.
+    st.consumers_rolled_out_at = st.previous_secret_last_seen_at = None
+    st.previous_secret_last_seen_application = st.previous_secret_last_seen_client = None
     if action is Action.ISSUE:
         st.created_at = now
         st.expires_at = None if life is None else now + life
@@ -453,6 +477,7 @@ def _apply_credential_change(
     elif action is Action.REISSUE:
         # A lost or tampered secret must stop working at once: no grace.
         st.previous_secret_hash = st.previous_secret_expires_at = None
+        st.reissued_at = now
         if st.created_at is None:
             st.created_at = now
             st.expires_at = None if life is None else now + life
@@ -568,6 +593,26 @@ def _expire_previous(d: _Draft, now: datetime) -> None:
     st = d.status
     if st.previous_secret_expires_at is not None and now >= st.previous_secret_expires_at:
         st.previous_secret_hash = st.previous_secret_expires_at = None
+
+
+def _rotating(d: _Draft, token: TokenView, now: datetime) -> tuple[datetime, ...]:
+    """The Rotating condition; with spec.rollout Auto, the grace ended early once every
+    consumer rolled out and the previous secret went unused (decisions/rollout.py)."""
+    st = d.status
+    tracked = rollout.track(st, token.following, now)
+    if tracked.condition is None:
+        st.conditions = drop_condition(st.conditions, ROTATING)
+        return ()
+    if tracked.completed_at is not None and st.consumers_rolled_out_at is None:
+        st.consumers_rolled_out_at = tracked.completed_at
+        d.events.append(Event("Normal", "ConsumersRolledOut", tracked.condition[2]))
+    if tracked.end_grace is not None:
+        st.previous_secret_hash = st.previous_secret_expires_at = None
+        ended = f"the previous secret no longer works: {tracked.end_grace}"
+        d.events.append(Event("Normal", "GraceEnded", ended))
+    status, reason, message = tracked.condition
+    st.conditions = set_condition(st.conditions, ROTATING, status, reason, message, now, token.generation)
+    return () if tracked.wake_at is None else (tracked.wake_at,)
 
 
 # --- the Ready condition: the first check that answers decides ----------------------

@@ -40,7 +40,7 @@ from gatepass.gateway.headers import (
 )
 from gatepass.gateway.limits import Limits
 from gatepass.gateway.sessions import InvalidSession, Sessions
-from gatepass.gateway.state import AppRecord, TokenRecord
+from gatepass.gateway.state import PREVIOUS, AppRecord, TokenRecord
 from gatepass.gateway.workload import Workload, WorkloadTokens
 from gatepass.routing.clientip import Address
 from gatepass.trust.credentials import is_client_id, is_client_secret
@@ -59,6 +59,7 @@ class Outcome:
     identity: Identity | None = None
     policy: str = ""
     retry_after: float | None = None  # 429: seconds until the token's bucket has a request
+    previous_secret: bool = False  # admitted by the previous secret (rotation grace)
 
     @property
     def allowed(self) -> bool:
@@ -75,6 +76,7 @@ class Caller:
     issued_at: float | None = None  # the presented session's iat
     ignored_session: bool = False  # strict mode: a session JWT came, and does not count
     workload: Workload | None = None  # a pod, by its ServiceAccount token (token is then None)
+    previous_secret: bool = False  # the previous secret, or a session it minted (grace)
 
     @property
     def identity(self) -> Identity | None:
@@ -161,9 +163,10 @@ def _by_credentials(
     client_id: str, client_secret: str, tokens: Mapping[str, TokenRecord], now: float
 ) -> Caller | Outcome:
     token = tokens.get(client_id)
-    if token is None or not token.secret_matches(client_secret, now):
+    version = None if token is None else token.secret_version(client_secret, now)
+    if token is None or version is None:
         return Outcome(401, "invalid_credentials")
-    return Caller(token)
+    return Caller(token, previous_secret=version == PREVIOUS)
 
 
 MAX_SESSION_COOKIES = 4  # a client with one application per path holds a few; never verify more
@@ -204,9 +207,10 @@ def _by_session(
     token = tokens.get(claims.common_name)
     if token is None:
         return Outcome(401, "token_revoked")  # deleted: its sessions end with it
-    if not token.session_valid(claims.cred, now):
+    version = token.session_version(claims.cred, now)
+    if version is None:
         return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
-    return Caller(token, candidate, claims.iat)
+    return Caller(token, candidate, claims.iat, previous_secret=version == PREVIOUS)
 
 
 BEARER = "bearer "
@@ -334,4 +338,7 @@ def admit(
     allowed = authorize(app, caller, ip)
     if allowed.allowed and limits is not None:
         allowed = limit(allowed, caller, app, limits, now)
-    return session(allowed, caller, app, sessions, now) if allowed.allowed else allowed
+    if not allowed.allowed:
+        return allowed
+    outcome = session(allowed, caller, app, sessions, now)
+    return replace(outcome, previous_secret=True) if caller.previous_secret else outcome

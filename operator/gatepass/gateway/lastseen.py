@@ -5,6 +5,10 @@ hashes it trusts). So it records uses in memory and, once per interval,
 merges them into one ConfigMap in its own namespace (RBAC: that ConfigMap, by
 name). The operator watches the ConfigMap and copies the times into each
 token's ``status.lastSeenAt``. No API call on the request path.
+
+A use of the previous secret (during a rotation's grace period: the Client Secret, or a
+session minted with it) is reported under its own key as well: the operator ends the
+grace early only once the previous secret has gone unused for a while (spec.rollout).
 """
 
 from __future__ import annotations
@@ -25,20 +29,27 @@ log = logging.getLogger(__name__)
 # When (epoch seconds), at which application, from which address: kept as plain values
 # on the request path, made a LastUse once per flush.
 Use = tuple[float, str, str | None]
+# A token, and whether the use was of its previous secret.
+Entry = tuple[Key, bool]
 
 
 class LastSeen:
     def __init__(self) -> None:
-        self.pending: dict[Key, Use] = {}
+        self.pending: dict[Entry, Use] = {}
 
-    def saw(self, namespace: str, name: str, now: float, app: str, client: str | None) -> None:
-        self.pending[(namespace, name)] = (now, app, client)
+    def saw(
+        self, namespace: str, name: str, now: float, app: str, client: str | None, previous: bool = False
+    ) -> None:
+        key = (namespace, name)
+        self.pending[key, False] = use = (now, app, client)
+        if previous:
+            self.pending[key, True] = use
 
-    def take(self) -> dict[Key, Use]:
+    def take(self) -> dict[Entry, Use]:
         batch, self.pending = self.pending, {}
         return batch
 
-    def give_back(self, batch: dict[Key, Use]) -> None:
+    def give_back(self, batch: dict[Entry, Use]) -> None:
         for key, use in batch.items():
             newer = self.pending.get(key)
             if newer is None or newer[0] < use[0]:
@@ -55,14 +66,14 @@ async def flush_forever(
         if not batch:
             continue
         data = dict(
-            last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client))
-            for key, (t, app, client) in batch.items()
+            last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client), previous)
+            for (key, previous), (t, app, client) in batch.items()
         )
         try:
             await core.patch_namespaced_config_map(name, namespace, {"data": data})
         except (ApiException, OSError) as e:
             reason = e.reason if isinstance(e, ApiException) else type(e).__name__
             log.warning(
-                "could not record last use of %d tokens in %s/%s: %s", len(batch), namespace, name, reason
+                "could not record %d last-use entries in %s/%s: %s", len(data), namespace, name, reason
             )
             seen.give_back(batch)

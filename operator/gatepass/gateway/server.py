@@ -194,7 +194,8 @@ class Gateway:
             return self._refuse(request, app, outcome)
         who = outcome.identity
         if who is not None and not who.service_account and self.last_seen is not None:
-            self.last_seen.saw(who.namespace, who.name, now, label, None if ip is None else str(ip))
+            client = None if ip is None else str(ip)
+            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret)
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
         return outcome
@@ -345,7 +346,8 @@ class Gateway:
             assert caller.token is not None  # an identity without a workload is a token
             if self.last_seen is not None:
                 label, client = _app_label(app), None if ip is None else str(ip)
-                self.last_seen.saw(caller.token.namespace, caller.token.name, now, label, client)
+                token = caller.token
+                self.last_seen.saw(token.namespace, token.name, now, label, client, caller.previous_secret)
             document = identity_document(caller.token, caller.issued_at or now, str(ip or ""))
         return web.json_response(document, headers={"Cache-Control": "no-store"})
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 from yarl import URL
@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 def _epoch(t: datetime | None) -> float | None:
     return None if t is None else t.timestamp()
+
+
+# Which of a token's secrets a request used: the current one, or the previous one
+# during a rotation's grace period (reported apart: gateway/lastseen.py).
+Version = Literal["current", "previous"]
+CURRENT: Version = "current"
+PREVIOUS: Version = "previous"
 
 
 @dataclass(frozen=True)
@@ -67,12 +74,15 @@ class TokenRecord:
             return "token_expired"
         return None
 
-    def secret_matches(self, secret: str, now: float) -> bool:
+    def secret_version(self, secret: str, now: float) -> Version | None:
+        """Which of the token's secrets this is (the previous one only in its grace), or None."""
         digest = secret_hash(secret).encode()  # hashed once, compared in constant time
+        if hmac.compare_digest(digest, self.secret_hash.encode()):
+            return CURRENT
         previous = self.previous_hash if self._in_grace(now) else None
-        return hmac.compare_digest(digest, self.secret_hash.encode()) or (
-            previous is not None and hmac.compare_digest(digest, previous.encode())
-        )
+        if previous is not None and hmac.compare_digest(digest, previous.encode()):
+            return PREVIOUS
+        return None
 
     @cached_property
     def session_tag(self) -> str:
@@ -83,13 +93,14 @@ class TokenRecord:
     def _previous_tag(self) -> str | None:
         return None if self.previous_hash is None else session_tag(self.previous_hash)
 
-    def session_valid(self, tag: str, now: float) -> bool:
-        """A session lives only as long as the secret that minted it still works: rotation
-        ends it with the grace period, a reissue or a rotation without grace at once."""
+    def session_version(self, tag: str, now: float) -> Version | None:
+        """Which secret minted a session, if it still works: a session lives only as long
+        as that secret: rotation ends it with the grace period, a reissue or a rotation
+        without grace at once."""
         if hmac.compare_digest(tag, self.session_tag):
-            return True
+            return CURRENT
         previous = self._previous_tag if self._in_grace(now) else None
-        return previous is not None and hmac.compare_digest(tag, previous)
+        return PREVIOUS if previous is not None and hmac.compare_digest(tag, previous) else None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ ConditionStatus = Literal["True", "False", "Unknown"]
 READY = "Ready"
 EXPIRING_SOON = "ExpiringSoon"  # ServiceToken
 INACTIVE_SOON = "InactiveSoon"  # ServiceToken with an inactivity rule
+ROTATING = "Rotating"  # ServiceToken, once rotated: the previous secret's grace
 TOKENS_RESOLVED = "TokensResolved"  # AccessApplication
 DENY_POLICIES_EFFECTIVE = "DenyPoliciesEffective"  # AccessApplication
 

@@ -89,6 +89,16 @@ class RateLimit(CamelModel):
         return self.requests_per_second, self.burst or max(1, math.ceil(self.requests_per_second))
 
 
+WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
+
+
+class ConsumerRef(CamelModel):
+    """A workload of the token's namespace that spec.rollout restarts after a rotation."""
+
+    kind: WorkloadKind
+    name: str
+
+
 class ServiceTokenSpec(CamelModel):
     duration: str = DEFAULT_DURATION
     enabled: bool = True
@@ -103,6 +113,9 @@ class ServiceTokenSpec(CamelModel):
     # Auto: after a rotation, restart the workloads of this namespace that read the Secret
     # from their environment (decisions/rollout.py).
     rollout: Literal["Auto", "None"] = "None"
+    # With rollout Auto: restart exactly these (they may read the Secret in ways the
+    # operator cannot see); absent, the operator finds the consumers itself.
+    consumers: list[ConsumerRef] | None = None
 
     def check(self) -> None:
         """Parse every duration; ValueError names the first bad one. (The CRD already
@@ -163,6 +176,7 @@ class ServiceTokenStatus(CamelModel):
     created_at: datetime | None = None
     refreshed_at: datetime | None = None
     rotated_at: datetime | None = None
+    reissued_at: datetime | None = None  # a new secret without grace (Secret lost or edited)
     expires_at: datetime | None = None
     last_seen_at: datetime | None = None
     last_seen_application: str | None = None  # where, and from which address, that use was
@@ -173,6 +187,11 @@ class ServiceTokenStatus(CamelModel):
     reactivated_at: datetime | None = None
     last_reactivate_request: str | None = None
     rolled_out_for: str | None = None  # spec.rollout Auto: the rotation handled (decisions/rollout.py)
+    consumers_rolled_out_at: datetime | None = None  # ...and when all its consumers had rolled out
+    # The last use of the previous secret during the grace (reported by the gateway).
+    previous_secret_last_seen_at: datetime | None = None
+    previous_secret_last_seen_application: str | None = None
+    previous_secret_last_seen_client: str | None = None
     observed_duration: str | None = None
     last_refresh_request: str | None = None
     last_rotate_request: str | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import kopf
@@ -45,6 +46,7 @@ class OperatorApp:
         self.queues: list[WorkQueue] = []
         # Last use of each token, as the gateway reports it (the contract: last_seen_*).
         self.last_seen: dict[tuple[str, str], LastUse] = {}
+        self.previous_seen: dict[tuple[str, str], LastUse] = {}  # of the previous secret, in grace
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))
@@ -108,6 +110,8 @@ class OperatorApp:
             inactivity=self.config.inactivity,
             named_by=self.policy_names.named_by,
             rollout=self.config.rollout,
+            settle=timedelta(seconds=self.config.rollout_settle_period),
+            previous_seen=self.previous_seen.get,
         )
         self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
@@ -163,9 +167,14 @@ class OperatorApp:
                 self.kube.forget(PLURAL, namespace, name)
             self.tokens.forget(key)
             metrics.forget(namespace, name)
-            if self.last_seen.pop(key, None) is not None and self.kube is not None:
+            reported = [
+                last_seen_key(key, previous)
+                for previous, known in ((False, self.last_seen), (True, self.previous_seen))
+                if known.pop(key, None) is not None
+            ]
+            if reported and self.kube is not None:
                 drop = self.kube.drop_configmap_keys(
-                    self.config.namespace, self.config.last_seen_configmap, [last_seen_key(key)]
+                    self.config.namespace, self.config.last_seen_configmap, reported
                 )
                 task = asyncio.create_task(drop)
                 self._background.add(task)
@@ -206,10 +215,13 @@ class OperatorApp:
         if (namespace, name) != (self.config.namespace, self.config.last_seen_configmap):
             return
         for k, v in data.items():
-            entry = parse_last_seen(k, v)
-            if entry is not None and self.last_seen.get(entry[0]) != entry[1]:
-                self.last_seen[entry[0]] = entry[1]
-                self.tokens.add(entry[0])
+            report = parse_last_seen(k, v)
+            if report is None:
+                continue
+            known = self.previous_seen if report.previous else self.last_seen
+            if known.get(report.key) != report.use:
+                known[report.key] = report.use
+                self.tokens.add(report.key)
 
     def on_last_seen_deleted(self, namespace: str, name: str) -> None:
         if (namespace, name) == (self.config.namespace, self.config.last_seen_configmap):

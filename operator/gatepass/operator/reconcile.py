@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import LastUse, ObjectKey
 from gatepass.decisions import rollout
+from gatepass.decisions.rollout import Following
 from gatepass.decisions.servicetoken import Candidate, Plan, decide, view
 from gatepass.models.conditions import READY, find, set_condition
 from gatepass.models.events import Event
@@ -62,6 +63,8 @@ class Reconciler:
         inactivity: Inactivity | None = None,
         named_by: Callable[[ObjectKey], str | None] = lambda _: None,
         rollout: bool = False,
+        settle: timedelta = timedelta(minutes=10),
+        previous_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
     ) -> None:
         self.kube = kube
         self.seal_key = seal_key
@@ -72,6 +75,8 @@ class Reconciler:
         self.inactivity = inactivity
         self.named_by = named_by
         self.rollout = rollout  # the cluster admin lets spec.rollout restart workloads
+        self.settle = settle  # ...and end a grace early once the previous secret is unused this long
+        self.previous_seen = previous_seen
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
@@ -89,8 +94,17 @@ class Reconciler:
         # stays here, decide() sees its hash.
         client_secret = new_client_secret()
         candidate = Candidate(new_client_id(), secret_hash(client_secret))
+        following = await self._following(token)
         plan = decide(
-            view(token, sealer, self.last_seen(key), self.inactivity, self.named_by(key)),
+            view(
+                token,
+                sealer,
+                self.last_seen(key),
+                self.inactivity,
+                self.named_by(key),
+                self.previous_seen(key),
+                following,
+            ),
             secret_view(existing, token.metadata.uid, token.spec.secret_template),
             candidate,
             self.clock(),
@@ -155,9 +169,27 @@ class Reconciler:
             token = await self.kube.put_token_status(token, status)
         return token
 
+    async def _following(self, token: ServiceToken) -> Following | None:
+        """spec.rollout Auto, allowed: how the consumers restarted for the rotation in its
+        grace are doing (listed only until they have all rolled out)."""
+        if not self.rollout or token.spec.rollout != "Auto":
+            return None
+        st, rotation = token.status, rollout.current(token.status)
+        open_ = st.previous_secret_hash is not None and st.consumers_rolled_out_at is None
+        if not open_ or rotation is None or st.rolled_out_for != rotation:
+            return Following(self.settle)
+        try:
+            found = await self.kube.workloads(token.metadata.namespace)
+        except ApiException as e:
+            if e.status != 403:
+                raise
+            return None  # may not look (RolloutNotAllowed said so): the grace runs its course
+        listed, _ = rollout.consumers(found, token.secret_name, token.spec.consumers)
+        return Following(self.settle, rotation, rollout.pending(listed, rotation))
+
     async def _roll_out(self, token: ServiceToken, sealer: Sealer) -> ServiceToken:
-        """spec.rollout Auto: once per rotation, restart the namespace's workloads that read
-        the Secret from their environment (decisions/rollout.py), then record it in status."""
+        """spec.rollout Auto: once per new secret, restart the namespace's workloads that
+        read the Secret from their environment (decisions/rollout.py), then record it."""
         rotation = rollout.due(token.spec, token.status)
         if rotation is None:
             return token
@@ -165,20 +197,29 @@ class Reconciler:
         if not self.rollout:
             event = Event("Warning", "RolloutNotAllowed", rollout.NOT_ALLOWED)
         else:
-            found = await self.kube.workloads(meta.namespace)
-            consumers = [c for kind, obj in found if (c := rollout.consumer(kind, obj, token.secret_name))]
-            restarted = []
-            for c in rollout.to_restart(consumers, rotation):
-                if await self.kube.restart(c.kind, meta.namespace, c.name, rollout.restart_patch(rotation)):
-                    restarted.append(c)
-            metrics.ROLLOUTS.inc(len(restarted))
-            event = Event(
-                "Normal", "RolledOut", rollout.summary(restarted, [c for c in consumers if not c.env])
-            )
+            try:
+                event = await self._restart(token, rotation)
+            except ApiException as e:
+                if e.status != 403:
+                    raise
+                # Once, not retried: the cluster admin has to act (the chart grants it).
+                event = Event("Warning", "RolloutNotAllowed", rollout.forbidden(meta.namespace, e.reason))
         status = token.status.model_copy(update={"rolled_out_for": rotation})
         token = await self.kube.put_token_status(token, sealed(meta, status, sealer))
         await self.kube.post_event(token, event)
         return token
+
+    async def _restart(self, token: ServiceToken, rotation: str) -> Event:
+        namespace = token.metadata.namespace
+        found = await self.kube.workloads(namespace)
+        listed, missing = rollout.consumers(found, token.secret_name, token.spec.consumers)
+        restarted = []
+        for c in rollout.to_restart(listed, rotation):
+            if await self.kube.restart(c.kind, namespace, c.name, rollout.restart_patch(rotation)):
+                restarted.append(c)
+        metrics.ROLLOUTS.inc(len(restarted))
+        mounted = [c for c in listed if not c.env]
+        return Event("Normal", "RolledOut", rollout.summary(restarted, mounted, missing))
 
     async def _refused(self, token: ServiceToken, sealer: Sealer, message: str) -> None:
         """Say in status, and once in an Event, that the Secret cannot be written."""

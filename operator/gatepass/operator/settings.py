@@ -70,6 +70,9 @@ class OperatorSettings(BaseSettings):
     gateway_access_log: bool = Field(True, description="one JSON line per request on the gateway's stdout")
     # spec.rollout Auto may restart workloads (the chart grants the RBAC with the same value).
     rollout: bool = False
+    # ...and ends a rotation's grace early once its consumers rolled out and the previous
+    # secret went unused this long (seconds; longer than the gateway's last-seen interval).
+    rollout_settle_period: float = Field(600.0, ge=0)
     # Pods' projected ServiceAccount tokens as credentials (serviceAccount policy rules).
     gateway_workload_identity: bool = True
     gateway_workload_audiences: CommaList = Field(default_factory=list)  # empty: the issuer

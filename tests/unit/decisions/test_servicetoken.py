@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from gatepass.contract import MANAGED_BY, SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL, LastUse
+from gatepass.decisions.rollout import Following, rotation_name
 from gatepass.decisions.servicetoken import (
     CREDENTIAL_CHECKS,
     READY_CHECKS,
     Action,
     Candidate,
+    Plan,
     SecretView,
     TokenView,
     credential_action,
@@ -21,7 +23,7 @@ from gatepass.decisions.servicetoken import (
     distrust,
     ready,
 )
-from gatepass.models.conditions import EXPIRING_SOON, READY, Condition, find
+from gatepass.models.conditions import EXPIRING_SOON, READY, ROTATING, Condition, find
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -554,6 +556,99 @@ def test_last_seen_only_moves_forward_with_where_and_from_where() -> None:
     newest = T0 + 6 * H
     assert seen(LastUse(newest, "ns/b", "10.0.0.2")) == (newest, "ns/b", "10.0.0.2")
     assert seen(LastUse(newest)) == (newest, None, None)  # an older gateway says only when
+
+
+def in_grace(**over: Any) -> ServiceTokenStatus:
+    """Rotated at T0 + H from H2 to H1; H2 works for a day."""
+    base = issued(rotated_at=T0 + H, previous_secret_hash=H2, previous_secret_expires_at=T0 + 25 * H)
+    return ServiceTokenStatus.model_validate({**base, **over})
+
+
+AUTO = ServiceTokenSpec(duration="100h", secret_name="tok", rollout="Auto")
+
+
+def test_uses_of_the_previous_secret_count_only_for_the_grace_in_progress() -> None:
+    def seen(status: ServiceTokenStatus, use: LastUse) -> tuple[object, ...]:
+        view = TokenView(spec=AUTO, status=status, previous_seen=use)
+        st = decide(view, OURS, NEW, T0 + 3 * H).status
+        return st.previous_secret_last_seen_at, st.previous_secret_last_seen_client
+
+    at = T0 + 2 * H
+    assert seen(in_grace(), LastUse(at, "ns/a", "10.0.0.1")) == (at, "10.0.0.1")
+    # a report from before this rotation is of an older secret
+    assert seen(in_grace(), LastUse(T0, "ns/a", "10.0.0.1")) == (None, None)
+    # only forward (replicas report out of order)
+    later = in_grace(previous_secret_last_seen_at=at + H, previous_secret_last_seen_client="10.0.0.9")
+    assert seen(later, LastUse(at, "ns/a", "10.0.0.1")) == (at + H, "10.0.0.9")
+    # no grace running: nothing to follow
+    over = in_grace(previous_secret_hash=None, previous_secret_expires_at=None)
+    assert seen(over, LastUse(at, "ns/a", "10.0.0.1")) == (None, None)
+
+
+def test_a_new_secret_starts_following_afresh_and_a_reissue_is_recorded() -> None:
+    status = in_grace(
+        consumers_rolled_out_at=T0 + 2 * H,
+        previous_secret_last_seen_at=T0 + 2 * H,
+        previous_secret_last_seen_client="10.0.0.1",
+    )
+    rotated = decide(
+        TokenView(spec=AUTO, status=status, rotate_request="again"), OURS, NEW, T0 + 3 * H
+    ).status
+    assert rotated.previous_secret_hash == H1
+    assert (rotated.consumers_rolled_out_at, rotated.previous_secret_last_seen_at) == (None, None)
+    assert rotated.previous_secret_last_seen_client is None
+    edited = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H9, labels=LABELS)
+    reissued = decide(TokenView(spec=AUTO, status=status), edited, NEW, T0 + 3 * H).status
+    assert reissued.reissued_at == T0 + 3 * H
+    assert (reissued.previous_secret_hash, reissued.consumers_rolled_out_at) == (None, None)
+
+
+def test_the_grace_ends_early_once_consumers_rolled_out_and_the_previous_secret_went_quiet() -> None:
+    rotation = rotation_name(T0 + H, H1)
+    settle = timedelta(minutes=10)
+    status = in_grace(rolled_out_for=rotation)
+
+    def step(st: ServiceTokenStatus, following: Following, now: datetime) -> Plan:
+        return decide(TokenView(spec=AUTO, status=st, following=following, name="tok"), OURS, NEW, now)
+
+    waiting = step(status, Following(settle, rotation, ("Deployment/api",)), T0 + 2 * H)
+    pending = find(waiting.status.conditions, ROTATING)
+    assert pending is not None
+    assert (pending.status, pending.reason) == ("True", "ConsumersPending")
+    assert "waiting for Deployment/api to roll out" in pending.message
+    assert waiting.status.previous_secret_hash == H2
+    assert waiting.wake_at == T0 + 2 * H + timedelta(minutes=5)  # looks again (an hour in: every 5 min)
+    done = step(waiting.status, Following(settle, rotation), T0 + 3 * H)
+    assert done.status.consumers_rolled_out_at == T0 + 3 * H
+    assert [e.reason for e in done.events] == ["ConsumersRolledOut"]
+    assert done.wake_at == T0 + 3 * H + settle
+    assert done.status.previous_secret_hash == H2  # still works while settling
+    ended = step(done.status, Following(settle), T0 + 3 * H + settle)
+    assert ended.status.previous_secret_hash is None
+    assert ended.status.previous_secret_expires_at is None
+    assert [e.reason for e in ended.events] == ["GraceEnded"]
+    assert "settle period 10m" in ended.events[0].message
+    rotating = find(ended.status.conditions, ROTATING)
+    assert rotating is not None
+    assert (rotating.status, rotating.reason) == ("False", "Complete")
+    # afterwards: quiet
+    after = step(ended.status, Following(settle), T0 + 4 * H)
+    assert after.events == ()
+    assert find(after.status.conditions, ROTATING) == rotating
+
+
+def test_without_rollout_the_grace_runs_its_course_and_says_so() -> None:
+    spec = ServiceTokenSpec(duration="100h", secret_name="tok")
+    plan = decide(TokenView(spec=spec, status=in_grace()), OURS, NEW, T0 + 2 * H)
+    rotating = find(plan.status.conditions, ROTATING)
+    assert rotating is not None
+    assert (rotating.status, rotating.reason) == ("True", "GracePeriod")
+    assert "works until 2026-01-02T01:00:00Z" in rotating.message
+    assert plan.wake_at == T0 + 25 * H
+    never = decide(
+        TokenView(spec=spec, status=ServiceTokenStatus.model_validate(issued())), OURS, NEW, T0 + H
+    )
+    assert find(never.status.conditions, ROTATING) is None
 
 
 def test_spec_check_names_the_bad_field() -> None:

@@ -1,16 +1,28 @@
 from gatepass.gateway.lastseen import LastSeen
 
+A = ("ns", "a")
+
 
 def test_batches_keep_the_latest_use_and_survive_a_failed_flush() -> None:
     seen = LastSeen()
     seen.saw("ns", "a", 10.0, "ns/app", "10.0.0.1")
     seen.saw("ns", "a", 20.0, "ns/other", "10.0.0.2")
     batch = seen.take()
-    assert batch == {("ns", "a"): (20.0, "ns/other", "10.0.0.2")}
+    assert batch == {(A, False): (20.0, "ns/other", "10.0.0.2")}
     assert seen.take() == {}
     seen.saw("ns", "a", 15.0, "ns/app", None)  # used again while the failed flush was in flight
     seen.give_back(batch)
-    assert seen.take() == {("ns", "a"): (20.0, "ns/other", "10.0.0.2")}
+    assert seen.take() == {(A, False): (20.0, "ns/other", "10.0.0.2")}
     seen.saw("ns", "a", 30.0, "ns/app", None)  # newer than the batch given back: kept
     seen.give_back(batch)
-    assert seen.take() == {("ns", "a"): (30.0, "ns/app", None)}
+    assert seen.take() == {(A, False): (30.0, "ns/app", None)}
+
+
+def test_a_use_of_the_previous_secret_is_reported_apart_and_is_a_use_too() -> None:
+    seen = LastSeen()
+    seen.saw("ns", "a", 10.0, "ns/app", "10.0.0.1", previous=True)
+    seen.saw("ns", "a", 20.0, "ns/app", "10.0.0.2")  # the new secret, from elsewhere
+    assert seen.take() == {
+        (A, False): (20.0, "ns/app", "10.0.0.2"),
+        (A, True): (10.0, "ns/app", "10.0.0.1"),  # not overwritten by the current secret's use
+    }

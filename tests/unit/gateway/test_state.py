@@ -146,10 +146,10 @@ def test_sessions_end_with_the_secret_that_minted_them() -> None:
     before = token_record({**obj, "status": {**obj["status"], "secretHash": old_hash}})
     assert before is not None
     old_tag = before.session_tag
-    assert record.session_valid(record.session_tag, now.timestamp())
-    assert record.session_valid(old_tag, now.timestamp())  # in grace
-    assert not record.session_valid(old_tag, (now + timedelta(hours=1)).timestamp())  # grace over
-    assert not record.session_valid("0" * 16, now.timestamp())
+    assert record.session_version(record.session_tag, now.timestamp()) == "current"
+    assert record.session_version(old_tag, now.timestamp()) == "previous"  # in grace
+    assert record.session_version(old_tag, (now + timedelta(hours=1)).timestamp()) is None  # grace over
+    assert record.session_version("0" * 16, now.timestamp()) is None
 
 
 def test_host_routing_ignores_port_case_and_trailing_dot_and_is_deterministic() -> None:
