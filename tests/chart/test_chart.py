@@ -183,6 +183,8 @@ def test_the_operator_may_restart_workloads_only_when_rollout_is_enabled(helm: s
         }
     ]
     assert env(*on)["GATEPASS_ROLLOUT"] == "true"
+    assert env()["GATEPASS_ROLLOUT_SETTLE_PERIOD"] == "600"
+    assert env("--set", "operator.rollout.settlePeriodSeconds=120")["GATEPASS_ROLLOUT_SETTLE_PERIOD"] == "120"
 
 
 def test_operator_pod_is_locked_down(helm: str) -> None:

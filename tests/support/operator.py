@@ -17,6 +17,7 @@ from tests.support.waiting import free_port, wait_http_ok
 
 OPERATOR_NAMESPACE = "gatepass-system"
 ISSUER = "https://gatepass.test"
+SETTLE_PERIOD = 6  # seconds: GATEPASS_ROLLOUT_SETTLE_PERIOD
 
 
 class OperatorProcess:
@@ -52,6 +53,8 @@ class OperatorProcess:
             "GATEPASS_TRUSTED_PROXIES": "127.0.0.1",
             # spec.rollout Auto may restart workloads, as the chart's operator.rollout.enabled allows.
             "GATEPASS_ROLLOUT": "true",
+            # ...and ends a rotation's grace early after seconds, not ten minutes, of quiet.
+            "GATEPASS_ROLLOUT_SETTLE_PERIOD": str(SETTLE_PERIOD),
             **extra_env,
         }
         with self.logfile.open("ab") as log:
