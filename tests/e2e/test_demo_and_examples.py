@@ -52,6 +52,7 @@ def test_examples_apply_as_they_are(
         "accessapplication.yaml",
         "consumer-deployment.yaml",
         "workload-identity.yaml",
+        "rollout.yaml",
     ):
         cluster.kubectl("apply", "-n", namespace, "-f", str(ROOT / "examples" / name))
     tokens = Tokens(api, namespace)
@@ -60,6 +61,10 @@ def test_examples_apply_as_they_are(
     spec = deployment.spec.template.spec
     assert spec.containers[0].env_from[0].secret_ref.name == "ci-bot"
     assert spec.volumes[0].secret.secret_name == "ci-bot"
+    tokens.wait_ready("exporter")
+    exporter = tokens.get("exporter")
+    assert exporter is not None
+    assert exporter["spec"]["rollout"] == "Auto"
     reader = client.AppsV1Api(api).read_namespaced_deployment("reports-reader", namespace).spec.template.spec
     assert (
         reader.volumes[0].projected.sources[0].service_account_token.audience

@@ -63,8 +63,8 @@ def consumer_pod(pc: PodCluster) -> str:
     )
 
 
-def secret_value(pc: PodCluster, key: str = "CF_ACCESS_CLIENT_SECRET") -> str:
-    raw = pc.kubectl("get", "secret", "ci-bot", "-n", TEAM, "-o", f"jsonpath={{.data.{key}}}")
+def secret_value(pc: PodCluster, key: str = "CF_ACCESS_CLIENT_SECRET", name: str = "ci-bot") -> str:
+    raw = pc.kubectl("get", "secret", name, "-n", TEAM, "-o", f"jsonpath={{.data.{key}}}")
     return base64.b64decode(raw).decode()
 
 
@@ -281,6 +281,75 @@ def test_a_pod_without_any_secret_reaches_the_origin_by_its_service_account(pc: 
     api_token = {"Authorization": "@bearer-file:/var/run/secrets/kubernetes.io/serviceaccount/token"}
     refused = pc.call(TEAM, consumer_pod(pc), host, api_token)
     assert (refused["status"], json.loads(refused["body"])) == (401, {"error": "wrong_audience"})
+
+
+def test_a_rotation_restarts_its_environment_consumer_and_ends_the_grace_once_rolled_out(
+    pc: PodCluster,
+) -> None:
+    """examples/rollout.yaml, once the cluster admin has allowed it with helm upgrade."""
+    settle = 10
+    allow = (
+        "--set",
+        "operator.rollout.enabled=true",
+        "--set",
+        f"operator.rollout.settlePeriodSeconds={settle}",
+    )
+    pc.helm("upgrade", "gatepass", CHART, "-n", NS, "--reuse-values", *allow, "--wait", "--timeout", "180s")
+    token, app, deploy = yaml.safe_load_all((ROOT / "examples" / "rollout.yaml").read_text())
+    app["spec"]["upstream"] = f"http://reports.{TEAM}.svc.cluster.local:8080"
+    pc.apply(token, app, as_test_image(deploy, pc.image), namespace=TEAM)
+    pc.kubectl("rollout", "status", "deploy/nightly-export", "-n", TEAM, "--timeout=120s")
+    host = app["spec"]["hosts"][0]
+    from_env = {"CF-Access-Client-Id": "@env:CF_ACCESS_CLIENT_ID",
+                "CF-Access-Client-Secret": "@env:CF_ACCESS_CLIENT_SECRET"}  # fmt: skip
+
+    def pods() -> list[str]:
+        out = pc.kubectl("get", "pods", "-n", TEAM, "-l", "app=nightly-export", "-o", "json")
+        return [
+            p["metadata"]["name"]
+            for p in json.loads(out)["items"]
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+
+    (before,) = pods()
+    wait_for(lambda: pc.call(TEAM, before, host, from_env)["status"] == 200, timeout=60, interval=1,
+             what="200 with the secret from the environment")  # fmt: skip
+    client_id, old = (
+        secret_value(pc, key, "exporter") for key in ("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET")
+    )
+
+    def status() -> dict[str, Any]:
+        st: dict[str, Any] = json.loads(pc.kubectl("get", "st", "exporter", "-n", TEAM, "-o", "json"))[
+            "status"
+        ]
+        return st
+
+    pc.kubectl("annotate", "st", "exporter", "-n", TEAM, "gatepass.dev/rotate=now")
+    rotation = wait_for(lambda: status().get("rolledOutFor"), timeout=30, what="the rollout")
+    template = json.loads(pc.kubectl("get", "deploy", "nightly-export", "-n", TEAM, "-o", "json"))
+    assert template["spec"]["template"]["metadata"]["annotations"]["gatepass.dev/rotation"] == rotation
+    pc.kubectl("rollout", "status", "deploy/nightly-export", "-n", TEAM, "--timeout=120s")
+    (after,) = wait_for(
+        lambda: (n := pods()) != [before] and len(n) == 1 and n, timeout=60, what="one new pod"
+    )
+    new = secret_value(pc, "CF_ACCESS_CLIENT_SECRET", "exporter")
+    assert new != old
+    env = pc.exec_python(TEAM, after, "import os; print(os.environ['CF_ACCESS_CLIENT_SECRET'])")
+    assert env.strip() == new  # the restarted pod started with the new secret
+    assert pc.call(TEAM, after, host, from_env)["status"] == 200
+    # The grace (24h) ends early: the consumer rolled out and the old secret went unused.
+    ended = wait_for(lambda: "previousSecretHash" not in (s := status()) and s, timeout=settle + 60,
+                     interval=1, what="the grace to end early")  # fmt: skip
+    assert ended["consumersRolledOutAt"]
+    rotating = {c["type"]: c for c in ended["conditions"]}["Rotating"]
+    assert (rotating["status"], rotating["reason"]) == ("False", "Complete")
+    old_headers = {"CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": old}
+    wait_for(lambda: pc.call(TEAM, after, host, old_headers)["status"] == 401, timeout=10, interval=1,
+             what="the gateway to refuse the previous secret")  # fmt: skip
+    events = json.loads(pc.kubectl("get", "events", "-n", TEAM, "--field-selector",
+                                   "involvedObject.name=exporter", "-o", "json"))  # fmt: skip
+    reasons = [e["reason"] for e in events["items"]]
+    assert {"Rotated", "RolledOut", "ConsumersRolledOut", "GraceEnded"} <= set(reasons), reasons
 
 
 def test_helm_upgrade_then_uninstall_keeps_crds_tokens_and_secrets(pc: PodCluster) -> None:
