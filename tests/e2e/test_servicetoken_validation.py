@@ -97,6 +97,29 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("burst of zero", {"rateLimit": {"requestsPerSecond": 1, "burst": 0}}, "spec.rateLimit.burst"),
     ("rollout not Auto or None", {"rollout": "Always"}, "spec.rollout: Unsupported value"),
     (
+        "consumers without rollout Auto",
+        {"consumers": [{"kind": "Deployment", "name": "api"}]},
+        "spec.consumers is used only with spec.rollout Auto",
+    ),
+    (
+        "consumer of an unknown kind",
+        {"rollout": "Auto", "consumers": [{"kind": "CronJob", "name": "api"}]},
+        "spec.consumers[0].kind: Unsupported value",
+    ),
+    (
+        "consumer with a bad name",
+        {"rollout": "Auto", "consumers": [{"kind": "Deployment", "name": "API_v2"}]},
+        "spec.consumers[0].name: Invalid value",
+    ),
+    (
+        "the same consumer twice",
+        {
+            "rollout": "Auto",
+            "consumers": [{"kind": "Deployment", "name": "a"}, {"kind": "Deployment", "name": "a"}],
+        },
+        "spec.consumers[1]: Duplicate value",
+    ),
+    (
         "unknown inactivity action",
         {"inactivity": {"after": "720h", "action": "warn"}},
         "spec.inactivity.action",
@@ -131,6 +154,10 @@ GOOD_SPECS: list[dict[str, Any]] = [
     {"rateLimit": {"requestsPerSecond": 0.5}},
     {"rateLimit": {"requestsPerSecond": 100, "burst": 200}},
     {"rollout": "Auto"},
+    {
+        "rollout": "Auto",
+        "consumers": [{"kind": "Deployment", "name": "a"}, {"kind": "DaemonSet", "name": "a"}],
+    },
 ]
 
 
