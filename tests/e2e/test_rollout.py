@@ -23,7 +23,7 @@ from gatepass.trust.seal import generate_key
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
-from tests.support.operator import SETTLE_PERIOD, OperatorProcess
+from tests.support.operator import OPERATOR_NAMESPACE, SETTLE_PERIOD, OperatorProcess
 from tests.support.tenants import tenant_api
 from tests.support.tokens import Tokens, ts
 from tests.support.waiting import wait_for
@@ -210,6 +210,14 @@ def test_the_grace_ends_early_once_consumers_rolled_out_and_the_previous_secret_
         timeout=10,
         what="the gateway refuses the previous secret",
     )
+    # The report of the previous secret's use goes with the grace (the ConfigMap stays small).
+    core = client.CoreV1Api(api)
+
+    def reported() -> set[str]:
+        return set(core.read_namespaced_config_map("gatepass-last-seen", OPERATOR_NAMESPACE).data or {})
+
+    assert f"{namespace}.ci-bot" in reported()
+    wait_for(lambda: f"previous_{namespace}.ci-bot" not in reported(), timeout=10, what="the report dropped")
     new = tokens.creds("ci-bot")
     fresh = {**headers, "CF-Access-Client-Id": new.client_id, "CF-Access-Client-Secret": new.client_secret}
     assert requests.get(gateway.url, headers=fresh, timeout=5).status_code == 200

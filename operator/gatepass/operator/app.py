@@ -112,6 +112,7 @@ class OperatorApp:
             rollout=self.config.rollout,
             settle=timedelta(seconds=self.config.rollout_settle_period),
             previous_seen=self.previous_seen.get,
+            forget_previous=self._forget_previous,
         )
         self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
@@ -203,6 +204,15 @@ class OperatorApp:
             self.apps.add(key)
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
+
+    async def _forget_previous(self, key: tuple[str, str]) -> None:
+        """A grace is over: its report of the previous secret's last use goes (one key less
+        in the last-seen ConfigMap)."""
+        if self.previous_seen.pop(key, None) is not None and self.kube is not None:
+            cm = self.config.last_seen_configmap
+            await self.kube.drop_configmap_keys(
+                self.config.namespace, cm, [last_seen_key(key, previous=True)]
+            )
 
     def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
         owner = labels.get(TOKEN_LABEL)

@@ -10,7 +10,7 @@ only writes it, in order (decisions/servicetoken.py explains the order).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from kubernetes_asyncio import client
@@ -65,6 +65,7 @@ class Reconciler:
         rollout: bool = False,
         settle: timedelta = timedelta(minutes=10),
         previous_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
+        forget_previous: Callable[[ObjectKey], Awaitable[None]] | None = None,
     ) -> None:
         self.kube = kube
         self.seal_key = seal_key
@@ -77,6 +78,7 @@ class Reconciler:
         self.rollout = rollout  # the cluster admin lets spec.rollout restart workloads
         self.settle = settle  # ...and end a grace early once the previous secret is unused this long
         self.previous_seen = previous_seen
+        self.forget_previous = forget_previous  # drops a report of a grace that is over
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
@@ -115,6 +117,8 @@ class Reconciler:
         try:
             token = await self._carry_out(token, plan, existing, client_secret, sealer)
             token = await self._roll_out(token, sealer)
+            if token.status.previous_secret_hash is None and self.previous_seen(key) and self.forget_previous:
+                await self.forget_previous(key)
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
