@@ -241,3 +241,19 @@ def test_pods_get_no_service_links(helm: str) -> None:
     assert dep["spec"]["template"]["spec"]["enableServiceLinks"] is False
     gateway = manifests.deployment(OperatorSettings(namespace="gatepass-system"))
     assert gateway["spec"]["template"]["spec"]["enableServiceLinks"] is False
+
+
+def test_tenant_roles_aggregate_into_the_builtin_ones_without_status(helm: str) -> None:
+    roles = {d["metadata"]["name"]: d for d in objects(helm) if d["kind"] == "ClusterRole"}
+    edit, view = roles["gp-edit"], roles["gp-view"]
+    assert {k for k, v in edit["metadata"]["labels"].items() if "aggregate-to" in k and v == "true"} == {
+        "rbac.authorization.k8s.io/aggregate-to-admin",
+        "rbac.authorization.k8s.io/aggregate-to-edit",
+    }
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    for role in (edit, view):
+        resources = {r for rule in role["rules"] for r in rule["resources"]}
+        assert resources == {"servicetokens", "accessapplications"}  # no status, no secrets
+    assert {v for rule in view["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
+    off = {d["metadata"]["name"] for d in objects(helm, "--set", "tenantRoles.enabled=false")}
+    assert not {"gp-edit", "gp-view"} & off

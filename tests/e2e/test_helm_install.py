@@ -55,9 +55,9 @@ class Fresh:
     def kubectl(self, *args: str) -> str:
         return self.cluster.kubectl(*args)
 
-    def service_account_kubeconfig(self, account: str) -> Path:
+    def service_account_kubeconfig(self, account: str, namespace: str = NS) -> Path:
         """A kubeconfig that is exactly that ServiceAccount (TokenRequest API)."""
-        token = self.kubectl("create", "token", account, "-n", NS, "--duration=1h").strip()
+        token = self.kubectl("create", "token", account, "-n", namespace, "--duration=1h").strip()
         admin = yaml.safe_load(self.cluster.kubeconfig.read_text())
         cfg: dict[str, Any] = {
             "apiVersion": "v1",
@@ -70,6 +70,20 @@ class Fresh:
         path = self.tmp / f"{account}.kubeconfig"
         path.write_text(yaml.safe_dump(cfg))
         return path
+
+
+def bind_builtin_role(api: client.ApiClient, namespace: str, account: str, role: str) -> None:
+    """A ServiceAccount of ``namespace`` bound there to a built-in ClusterRole (edit, view)."""
+    meta = client.V1ObjectMeta(name=account)
+    client.CoreV1Api(api).create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata=meta))
+    client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
+        namespace,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=f"{account}-{role}"),
+            role_ref=client.V1RoleRef(api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=account, namespace=namespace)],
+        ),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,25 +126,28 @@ def test_install_then_run_operator_and_gateway_as_the_charts_accounts(fresh: Fre
     operator_dep = apps.read_namespaced_deployment(f"{RELEASE}-operator", NS)
     assert operator_dep.spec.template.spec.service_account_name == f"{RELEASE}-operator"
 
-    # What the chart's gateway account may and may not do.
-    def can(account: str, *what: str) -> bool:
-        who = f"--as=system:serviceaccount:{NS}:{RELEASE}-{account}"
+    def can_as(who: str, *what: str) -> bool:
         out = subprocess.run(
             [str(fresh.cluster.bindir / "localcluster"), "kubectl",
-             f"--kubeconfig={fresh.cluster.kubeconfig}", "auth", "can-i", *what, who],
+             f"--kubeconfig={fresh.cluster.kubeconfig}", "auth", "can-i", *what, f"--as={who}"],
             capture_output=True, text=True,
         )  # fmt: skip
         return out.stdout.strip() == "yes"
+
+    # What the chart's gateway account may and may not do.
+    def can(account: str, *what: str) -> bool:
+        return can_as(f"system:serviceaccount:{NS}:{RELEASE}-{account}", *what)
 
     assert not can("gateway", "list", "secrets", "-n", NS)
     assert not can("gateway", "list", "secrets", "--all-namespaces")
     assert not can("gateway", "get", "secrets", "-n", "default")
     assert can("gateway", "get", f"secrets/{RELEASE}-signing-keys", "-n", NS)
     assert can("gateway", "watch", "servicetokens.gatepass.dev", "--all-namespaces")
-    assert not can("gateway", "update", "servicetokens.gatepass.dev/status", "-n", "default")
-    assert not can("gateway", "patch", "servicetokens.gatepass.dev/status", "-n", "default")
+    assert not can("gateway", "update", "servicetokens.gatepass.dev", "--subresource=status", "-n", "default")
+    assert not can("gateway", "patch", "servicetokens.gatepass.dev", "--subresource=status", "-n", "default")
     assert can("gateway", "patch", f"configmaps/{RELEASE}-last-seen", "-n", NS)
     assert not can("gateway", "patch", "configmaps", "-n", NS)
+    assert can("operator", "patch", "servicetokens.gatepass.dev", "--subresource=status", "-n", "default")
     assert not can("operator", "delete", "secrets", "-n", "default")
     assert not can("operator", "create", "deployments", "-n", "default")
     assert can("operator", "create", "deployments", "-n", NS)
@@ -159,6 +176,32 @@ def test_install_then_run_operator_and_gateway_as_the_charts_accounts(fresh: Fre
         tokens = Tokens(api, "team")
         tokens.create("issued-under-rbac")
         tokens.wait_ready("issued-under-rbac", timeout=30)
+
+        # Tenants by the built-in roles alone (tenantRoles): an editor of "team" manages its
+        # tokens, never their status nor another namespace's; a viewer reads them.
+        editor, viewer = (f"system:serviceaccount:team:{n}" for n in ("dev", "auditor"))
+        for name, role in (("dev", "edit"), ("auditor", "view")):
+            bind_builtin_role(api, "team", name, role)
+        wait_for(
+            lambda: can_as(editor, "create", "servicetokens.gatepass.dev", "-n", "team"),
+            timeout=15,
+            what="the edit role to take in gatepass-edit (aggregation is asynchronous)",
+        )
+        assert can_as(editor, "delete", "accessapplications.gatepass.dev", "-n", "team")
+        assert not can_as(editor, "patch", "servicetokens.gatepass.dev", "--subresource=status", "-n", "team")
+        assert not can_as(
+            editor, "update", "servicetokens.gatepass.dev", "--subresource=status", "-n", "team"
+        )
+        assert not can_as(editor, "create", "servicetokens.gatepass.dev", "-n", "default")
+        wait_for(lambda: can_as(viewer, "list", "servicetokens.gatepass.dev", "-n", "team"), timeout=15,
+                 what="the view role to take in gatepass-view")  # fmt: skip
+        assert not can_as(viewer, "create", "servicetokens.gatepass.dev", "-n", "team")
+        assert not can_as(viewer, "get", "secrets", "-n", "team")
+        as_editor = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(fresh.service_account_kubeconfig("dev", "team"))
+        )
+        Tokens(as_editor, "team").create("by-an-editor")
+        tokens.wait_ready("by-an-editor", timeout=30)
         gateway_selector = "app.kubernetes.io/component=gateway"
         wait_for(
             lambda: apps.list_namespaced_deployment(NS, label_selector=gateway_selector).items,

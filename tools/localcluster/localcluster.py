@@ -55,6 +55,7 @@ CONTROLLERS = [
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",  # kube-root-ca.crt, which SA token volumes mount
     "resourcequota-controller",  # quotas as every cluster enforces them (tests hit one on purpose)
+    "clusterrole-aggregation-controller",  # the built-in admin/edit/view roles take in aggregated ones
 ]
 NODE_CONTROLLERS = [
     "node-lifecycle-controller",  # Ready nodes lose the not-ready taint
