@@ -68,6 +68,17 @@ def secret_value(pc: PodCluster, key: str = "CF_ACCESS_CLIENT_SECRET", name: str
     return base64.b64decode(raw).decode()
 
 
+def first_200(pc: PodCluster, pod: str, host: str, headers: dict[str, str], what: str) -> dict[str, Any]:
+    """The first 200 answer to the pod's request (the gateway learns of new objects by watch)."""
+    answer: dict[str, Any] = wait_for(
+        lambda: (a := pc.call(TEAM, pod, host, headers))["status"] == 200 and a,
+        timeout=60,
+        interval=1,
+        what=what,
+    )
+    return answer
+
+
 def test_helm_install_runs_the_operator_and_two_gateway_replicas_behind_the_service(pc: PodCluster) -> None:
     pods = json.loads(
         pc.kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=operator", "-o", "json")
@@ -119,12 +130,7 @@ def test_a_consumer_reaches_the_upstream_through_the_gateway_service_with_its_mo
                      "import os; print(os.environ['CF_ACCESS_CLIENT_ID'])")  # fmt: skip
     assert env.strip() == secret_value(pc, "CF_ACCESS_CLIENT_ID")
 
-    answer = wait_for(
-        lambda: (a := pc.call(TEAM, pod, HOST, FROM_SECRET))["status"] == 200 and a,
-        timeout=60,
-        interval=1,
-        what="200 through the gateway",
-    )
+    answer = first_200(pc, pod, HOST, FROM_SECRET, "200 through the gateway")
     seen = json.loads(answer["body"])
     assert seen["cf-access-jwt-assertion"].count(".") == 2
     assert "cf-access-client-secret" not in seen
@@ -265,12 +271,7 @@ def test_a_pod_without_any_secret_reaches_the_origin_by_its_service_account(pc: 
                      "jsonpath={.items[0].metadata.name}")  # fmt: skip
     host = app["spec"]["hosts"][0]
     projected = {"Authorization": "@bearer-file:/var/run/secrets/gatepass/token"}
-    answer = wait_for(
-        lambda: (a := pc.call(TEAM, pod, host, projected))["status"] == 200 and a,
-        timeout=60,
-        interval=1,
-        what="200 for the pod's ServiceAccount token",
-    )
+    answer = first_200(pc, pod, host, projected, "200 for the pod's ServiceAccount token")
     seen = json.loads(answer["body"])
     assert "authorization" not in seen  # the origin never gets the pod's token
     claims = jwt.decode(seen["cf-access-jwt-assertion"], options={"verify_signature": False})
@@ -312,8 +313,7 @@ def test_a_rotation_restarts_its_environment_consumer_and_ends_the_grace_once_ro
         ]
 
     (before,) = pods()
-    wait_for(lambda: pc.call(TEAM, before, host, from_env)["status"] == 200, timeout=60, interval=1,
-             what="200 with the secret from the environment")  # fmt: skip
+    first_200(pc, before, host, from_env, "200 with the secret from the environment")
     client_id, old = (
         secret_value(pc, key, "exporter") for key in ("CF_ACCESS_CLIENT_ID", "CF_ACCESS_CLIENT_SECRET")
     )

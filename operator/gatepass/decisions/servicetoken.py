@@ -351,7 +351,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         _refresh(d, token, now, life)
     _change_grace(d, token, now)
     _expire_previous(d, now)
-    following = _rotating(d, token, now)
+    rotation_wake = _rotating(d, token, now)
     idle = assess(token.inactivity, st, token.named_by, now)  # a new token counts from now
     overdue = idle.state is State.DUE and idle.rule is not None and idle.rule.action == "disable"
     st.deactivated_at = (st.deactivated_at or now) if overdue else None
@@ -365,7 +365,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
         pending=pending,
         secret=_secret_write(d, token, secret, action, st.client_id),
         events=tuple(d.events),
-        wake_at=_next_wake(st, spec, now, (*idle.wake_at, *following)),
+        wake_at=_next_wake(st, spec, now, (*idle.wake_at, *rotation_wake)),
         reason=why,
     )
 
