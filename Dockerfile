@@ -5,19 +5,28 @@
 # offline install from wheels made beforehand.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# Build stage: the wheels of gatepass and its dependencies.
+# Build stage: wheels of exactly the versions uv.lock pins (hash-checked), and of
+# gatepass itself. UV_VERSION = pyproject's [tool.uv] required-version (a test
+# keeps them equal); uv only exports the lock, pip does the rest.
 FROM ${BASE_IMAGE} AS build
 ARG PIP_OPTS=""
+ARG UV_VERSION=0.13.8
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
 COPY crds ./crds
 COPY operator ./operator
 # hadolint ignore=SC2086
 RUN python3 -m venv /build \
-    && /build/bin/pip wheel --no-cache-dir --disable-pip-version-check $PIP_OPTS --wheel-dir /wheels .
+    && /build/bin/pip install --no-cache-dir --disable-pip-version-check $PIP_OPTS "uv==${UV_VERSION}" \
+    && /build/bin/uv export --frozen --no-dev --no-emit-project --format requirements-txt \
+       --output-file /requirements.txt --quiet \
+    && /build/bin/pip wheel --no-cache-dir --disable-pip-version-check $PIP_OPTS --require-hashes \
+       --wheel-dir /wheels -r /requirements.txt \
+    && /build/bin/pip wheel --no-cache-dir --disable-pip-version-check $PIP_OPTS --no-deps --wheel-dir /wheels .
 
 # Final stage: the wheels installed into a virtualenv (PEP 668: never into the
-# system Python), no compilers or build tools, non-root.
+# system Python; --no-index: only the locked versions are there to choose), no
+# compilers or build tools, non-root.
 FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PATH=/opt/gatepass/bin:$PATH
 RUN useradd --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin gatepass

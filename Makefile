@@ -5,11 +5,18 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+# uv installs exactly what uv.lock pins (runtime and dev); its own version is
+# pyproject's [tool.uv] required-version, installed once into .uv/ by pip.
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"/\1/p' pyproject.toml)
+UV     := .uv/$(UV_VERSION)/bin/uv
+# (gatepass/__init__.py holds the version: the editable install's metadata follows it)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock operator/gatepass/__init__.py | sha256sum | cut -c1-12)
 LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv localcluster image test-deps chart-crds bench lint test unit e2e demo cluster-up cluster-down clean
+.PHONY: help venv lock upgrade localcluster image test-deps chart-crds bench lint test unit e2e demo cluster-up cluster-down clean \
+        actionlint version-check bump release-notes chart-package chart-push image-docker image-publish image-sign kind-e2e
 
 help:
 	@echo "make demo          run the service-token story on a local control plane"
@@ -19,15 +26,27 @@ help:
 	@echo "                   (GATEPASS_NODE=0: the control plane alone, no pods)"
 	@echo "make image         build the image from Dockerfile (buildah) and load it into that node"
 	@echo "make cluster-down  stop it"
+	@echo "make upgrade       move every locked dependency to its newest allowed version (uv.lock)"
 
-$(STAMP):
+$(UV):
+	rm -rf .uv && $(PYTHON) -m venv .uv/$(UV_VERSION)
+	.uv/$(UV_VERSION)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+# --locked: fail, never re-resolve, when uv.lock does not match pyproject.toml.
+$(STAMP): $(UV)
 	rm -f $(VENV)/.installed-*
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --python $(PYTHON)
 	touch $@
 
 venv: $(STAMP)
+
+# After editing dependencies in pyproject.toml: record them in uv.lock.
+lock: $(UV)
+	$(UV) lock --python $(PYTHON)
+
+# The one command that upgrades every dependency (then review, test, commit uv.lock).
+upgrade: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
 
 localcluster:
 	@$(LC) build >/dev/null
@@ -42,7 +61,7 @@ test-deps:
 	      && { service nginx stop >/dev/null 2>&1 || true; }; \
 	  else echo "nginx missing and not root: the forward-auth test will skip"; fi; }
 
-lint: venv
+lint: venv actionlint version-check
 	$(BIN)/ruff check operator tests tools bench
 	$(BIN)/ruff format --check operator tests tools bench
 	$(BIN)/mypy
@@ -81,4 +100,71 @@ cluster-down:
 	@$(LC) down .localcluster
 
 clean: cluster-down
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .uv dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# ---------------------------------------------------------------------------
+# Releases. .github/workflows/ runs these targets and nothing else of its own,
+# so each step can be tried here (those that need Docker, a registry or cosign
+# only where they exist: GitHub's runners).
+
+VERSION   = $(shell $(PYTHON) tools/release.py check)
+# The published image; a fork's release.yml passes ghcr.io/<its owner>/gatepass.
+IMAGE_REPOSITORY ?= $(shell sed -n 's/^IMAGE_REPOSITORY = "\(.*\)"/\1/p' operator/gatepass/__init__.py)
+IMAGE      = $(IMAGE_REPOSITORY):$(VERSION)
+PLATFORMS ?= linux/amd64,linux/arm64
+CHART_REGISTRY ?= oci://$(patsubst %/gatepass,%,$(IMAGE_REPOSITORY))/charts
+HELM       = $(or $(shell command -v helm 2>/dev/null),$(shell $(LC) build)/helm)
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT := $(HOME)/.cache/gatepass/tools/actionlint-$(ACTIONLINT_VERSION)/actionlint
+KIND_VERSION ?= v0.30.0
+DIST      ?= dist
+
+# The workflows, checked here since they cannot run here (shellcheck checks their run: steps).
+$(ACTIONLINT):
+	GOBIN=$(dir $@) GOFLAGS=-mod=mod go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+actionlint: $(ACTIONLINT) venv
+	PATH=$(CURDIR)/$(BIN):$$PATH $(ACTIONLINT) -no-color
+
+# Package, chart and image agree on one version (TAG=v1.2.3: and the tag names it).
+version-check:
+	@$(PYTHON) tools/release.py check $(TAG) >/dev/null
+
+bump:
+	@test -n "$(NEW)" || { echo "usage: make bump NEW=x.y.z"; exit 2; }
+	$(PYTHON) tools/release.py bump $(NEW)
+
+release-notes:
+	@$(PYTHON) tools/release.py notes $(VERSION)
+
+# The chart as released: its default image is IMAGE_REPOSITORY ($(DIST)/gatepass-<version>.tgz).
+chart-package: version-check
+	rm -rf $(DIST)/chart && mkdir -p $(DIST)/chart && cp -r charts/gatepass $(DIST)/chart/
+	sed -i 's|^  repository: .*|  repository: $(IMAGE_REPOSITORY)|' $(DIST)/chart/gatepass/values.yaml
+	$(HELM) lint $(DIST)/chart/gatepass
+	$(HELM) package $(DIST)/chart/gatepass --destination $(DIST)
+
+chart-push: chart-package
+	$(HELM) push $(DIST)/gatepass-$(VERSION).tgz $(CHART_REGISTRY)
+
+# The image by Docker, for one platform into the local engine (CI's kind job)...
+image-docker:
+	docker build --tag $(IMAGE) .
+
+# ...or for every platform, pushed with an SBOM and provenance attached (release.yml).
+image-publish: version-check
+	mkdir -p $(DIST)
+	docker buildx build --platform $(PLATFORMS) --tag $(IMAGE) --sbom=true --provenance=mode=max \
+	  --metadata-file $(DIST)/image.json --push .
+
+# cosign keyless (the workflow's OIDC identity): signs the pushed digest, never a tag.
+image-sign:
+	cosign sign --yes $(IMAGE_REPOSITORY)@$$($(PYTHON) -c 'import json; print(json.load(open("$(DIST)/image.json"))["containerimage.digest"])')
+
+# The end-to-end suite on kind (pytest-kind) with the docker-built image loaded into it.
+# The chart-on-kind test runs in a session of its own: its operator serves every namespace.
+kind-e2e: venv image-docker
+	KIND_VERSION=$(KIND_VERSION) GATEPASS_TEST_CLUSTER=kind GATEPASS_TEST_IMAGE=$(IMAGE) \
+	  $(BIN)/pytest tests/e2e/test_published_image.py $(PYTEST_ARGS)
+	KIND_VERSION=$(KIND_VERSION) GATEPASS_TEST_CLUSTER=kind GATEPASS_TEST_IMAGE=$(IMAGE) \
+	  $(BIN)/pytest tests/e2e --ignore=tests/e2e/test_published_image.py $(PYTEST_ARGS)

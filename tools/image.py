@@ -15,12 +15,14 @@ How, and why this way:
   get the official Python image; no registry is reachable here, so the base is
   made locally with mmdebstrap (Debian bookworm: python3, python3-venv, passwd,
   ca-certificates), once, and kept in buildah's storage.
-* **The wheels** (gatepass and its dependencies) are made on this machine by pip,
-  which can reach PyPI, into a cache keyed by pyproject.toml; the build mounts
-  them read-only and installs with ``--no-index``.
+* **The wheels** (the versions uv.lock pins, hash-checked, plus uv and the build
+  backend) are made on this machine by pip, which can reach PyPI, into a cache
+  keyed by uv.lock; the build mounts them read-only and installs with
+  ``--no-index``, running the Dockerfile's own ``uv export`` of the lock.
 * The result is saved as a docker-archive under the name the chart uses by
-  default (``gatepass:<appVersion>``, i.e. ``docker.io/library/gatepass:...``), so
-  ``helm install`` needs no ``--set`` once the node has it.
+  default (``<image.repository>:<appVersion>``, the published name), so
+  ``helm install`` needs no ``--set`` once the node has it: with
+  ``pullPolicy: IfNotPresent`` the kubelet never asks the registry.
 """
 
 from __future__ import annotations
@@ -51,8 +53,42 @@ def app_version() -> str:
     raise RuntimeError("charts/gatepass/Chart.yaml has no appVersion")
 
 
+def chart_repository() -> str:
+    """values.yaml's image.repository (read by line: this file uses the stdlib only)."""
+    in_image = False
+    for line in (ROOT / "charts" / "gatepass" / "values.yaml").read_text().splitlines():
+        if not line.startswith(" "):
+            in_image = line.startswith("image:")
+        elif in_image and line.strip().startswith("repository:"):
+            return line.split(":", 1)[1].split("#")[0].strip().strip("\"'")
+    raise RuntimeError("charts/gatepass/values.yaml has no image.repository")
+
+
 def image_name() -> str:
-    return f"gatepass:{app_version()}"
+    """The chart's default image: what a pod spec names."""
+    return f"{chart_repository()}:{app_version()}"
+
+
+def qualified(name: str) -> str:
+    """The name containerd stores: a short name is Docker Hub's (docker.io/library/...)."""
+    first = name.split("/", 1)[0]
+    if "/" in name and ("." in first or ":" in first or first == "localhost"):
+        return name
+    return f"docker.io/{name}" if "/" in name else f"docker.io/library/{name}"
+
+
+def uv_version() -> str:
+    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+        if line.startswith("required-version"):
+            return line.split("==", 1)[1].strip().strip("\"'")
+    raise RuntimeError("pyproject.toml has no [tool.uv] required-version")
+
+
+def _uv() -> Path:
+    uv = ROOT / ".uv" / uv_version() / "bin" / "uv"
+    if not uv.exists():
+        raise SystemExit(f"{uv} is missing: `make venv` installs it")
+    return uv
 
 
 def _cache() -> Path:
@@ -78,7 +114,9 @@ def _env() -> dict[str, str]:
 
 def _ensure_tools() -> None:
     try:
-        ensure_debian_packages({"buildah": "buildah", "mmdebstrap": "mmdebstrap"}, "building the image")
+        ensure_debian_packages(
+            {"buildah": "buildah", "mmdebstrap": "mmdebstrap", "runc": "runc"}, "building the image"
+        )
     except RuntimeError as e:
         raise SystemExit(str(e)) from None
 
@@ -132,11 +170,25 @@ def ensure_base() -> str:
     return name
 
 
+# As the Dockerfile runs it: the locked runtime dependencies, with their hashes.
+EXPORT_TO = ("--frozen", "--no-dev", "--no-emit-project", "--quiet", "--format=requirements-txt", "-o")
+
+
 def ensure_wheels() -> Path:
-    """Wheels of gatepass's dependencies and build backend, for the Dockerfile's
-    offline pip (which builds gatepass itself from the sources), once per pyproject.toml."""
-    key = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    """Wheels for the Dockerfile's offline pip, once per uv.lock: every locked runtime
+    dependency (hash-checked against the lock), uv itself and the build backend."""
+    key = hashlib.sha256((ROOT / "uv.lock").read_bytes() + uv_version().encode()).hexdigest()[:12]
     wheels = _cache() / f"wheels-{key}"
+    if (wheels / ".complete").exists():
+        return wheels
+    log("collecting wheels (once per uv.lock)")
+    wheels.mkdir(parents=True, exist_ok=True)
+    requirements = wheels / "requirements.txt"
+    subprocess.run(
+        [str(_uv()), "export", *EXPORT_TO, str(requirements)],
+        cwd=ROOT,
+        check=True,
+    )
     pip = [
         sys.executable,
         "-m",
@@ -147,12 +199,9 @@ def ensure_wheels() -> Path:
         "--wheel-dir",
         str(wheels),
     ]
-    if not (wheels / ".complete").exists():
-        log("collecting wheels (once per pyproject.toml)")
-        subprocess.run([*pip, "setuptools>=69", "wheel", str(ROOT)], check=True)
-        for own in wheels.glob("gatepass-*.whl"):
-            own.unlink()
-        (wheels / ".complete").touch()
+    subprocess.run([*pip, "--require-hashes", "-r", str(requirements)], check=True)
+    subprocess.run([*pip, "setuptools>=69", "wheel", f"uv=={uv_version()}"], check=True)
+    (wheels / ".complete").touch()
     return wheels
 
 
@@ -172,6 +221,7 @@ def build() -> Path:
         f"--volume={wheels}:/wheelhouse:ro",
         f"--build-arg=BASE_IMAGE={base}",
         "--build-arg=PIP_OPTS=--no-index --find-links=/wheelhouse",
+        f"--build-arg=UV_VERSION={uv_version()}",
         f"--tag={name}",
         "--file=Dockerfile",
         str(ROOT),
@@ -182,7 +232,7 @@ def build() -> Path:
         for old in _cache().glob("gatepass-*.tar"):
             old.unlink()
         tmp = archive.with_suffix(".tmp")
-        _buildah("push", "--quiet", name, f"docker-archive:{tmp}:docker.io/library/{name}")
+        _buildah("push", "--quiet", name, f"docker-archive:{tmp}:{qualified(name)}")
         tmp.rename(archive)
     log(f"{name}: {archive.stat().st_size / 2**20:.0f} MiB")
     return archive
@@ -204,7 +254,7 @@ def load(workdir: Path) -> None:
         raise SystemExit(f"the node of {workdir} is not running")
     archive = build()
     node = localcluster.LocalNode(Path(), Path(record.datadir), record)
-    node.import_image(archive, f"docker.io/library/{image_name()}")
+    node.import_image(archive, qualified(image_name()))
     log(f"loaded {image_name()} into node {record.index}")
 
 

@@ -88,11 +88,14 @@ def provide_cluster() -> Iterator[ClusterInfo]:
         ):
             pytest.skip("GATEPASS_TEST_CLUSTER=kind needs a running Docker engine")
         try:
-            from pytest_kind import KindCluster  # type: ignore[import-not-found]
+            from pytest_kind import KindCluster  # type: ignore[import-untyped]
         except ImportError:
-            pytest.skip("GATEPASS_TEST_CLUSTER=kind needs pytest-kind (pip install pytest-kind)")
+            pytest.skip("GATEPASS_TEST_CLUSTER=kind needs pytest-kind (in uv.lock's dev group)")
         kind = KindCluster("gatepass-tests")
         kind.create()
+        # `make kind-e2e` built the image with `docker build`; the node cannot pull it.
+        if image := os.environ.get("GATEPASS_TEST_IMAGE"):
+            kind.load_docker_image(image)  # `kind load docker-image`
         try:
             yield ClusterInfo(kubeconfig=Path(kind.kubeconfig_path), bindir=None)
         finally:

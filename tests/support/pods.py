@@ -164,7 +164,7 @@ def pod_cluster(tmp: Path) -> Iterator[PodCluster]:
     try:
         cluster.start()
         assert cluster.local_node is not None
-        cluster.local_node.import_image(archive, f"docker.io/library/{image.image_name()}")
+        cluster.local_node.import_image(archive, image.qualified(image.image_name()))
         yield PodCluster(cluster, tmp)
     finally:
         cluster.stop()

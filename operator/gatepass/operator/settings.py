@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gatepass import IMAGE_REPOSITORY, __version__
 from gatepass.contract import (
     DEFAULT_KEY_SECRET,
     DEFAULT_LAST_SEEN_CONFIGMAP,
@@ -56,7 +57,7 @@ class OperatorSettings(BaseSettings):
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
     gateway_name: str = "gatepass-gateway"
-    gateway_image: str = "gatepass:0.1.0"
+    gateway_image: str = f"{IMAGE_REPOSITORY}:{__version__}"
     gateway_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     gateway_replicas: int = Field(2, ge=0, le=100)
     gateway_service_account: str = "gatepass-gateway"
