@@ -23,7 +23,7 @@ from tests.support.waiting import wait_for
 
 sys.path.insert(0, str(ROOT / "tools"))
 
-import image  # noqa: E402
+import image
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("GATEPASS_TEST_CLUSTER", "local") == "local" or not os.environ.get("GATEPASS_TEST_IMAGE"),
