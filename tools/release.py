@@ -24,6 +24,9 @@ INIT = Path("operator/gatepass/__init__.py")
 CHART = Path("charts/gatepass/Chart.yaml")
 CHANGELOG = Path("CHANGELOG.md")
 VALUES = Path("charts/gatepass/values.yaml")
+README = Path("README.md")
+# X.Y.Z alone or in vX.Y.Z (a tag), not inside a longer name or number.
+_ANY_VERSION = re.compile(r"(?:(?<=\bv)|(?<![\w.]))\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?(?!\w)")
 _INIT_LINE = re.compile(r'^__version__ = "([^"]+)"$', re.M)
 _CHART_LINE = re.compile(r'^(version|appVersion): "?([^"\n]+)"?$', re.M)
 _REPOSITORY = re.compile(r'^IMAGE_REPOSITORY = "([^"]+)"$', re.M)
@@ -47,36 +50,53 @@ def changelog_sections(root: Path = ROOT) -> list[tuple[str, str | None]]:
     return [(m.group(1), m.group(2)) for m in _SECTION.finditer((root / CHANGELOG).read_text())]
 
 
+def install_section(text: str) -> tuple[int, int]:
+    """Where the README's "## Install" section is: its commands name the version to install."""
+    start = text.index("\n## Install\n")
+    return start, text.index("\n## ", start + 1)
+
+
 def problems(root: Path = ROOT, tag: str | None = None) -> list[str]:
     """Every way the versions disagree; empty when a release of them would be consistent."""
     version = package_version(root)
-    found: list[str] = []
-    if not SEMVER.match(version):
-        found.append(f"{INIT}: {version!r} is not a semantic version")
+    found = [] if SEMVER.match(version) else [f"{INIT}: {version!r} is not a semantic version"]
     chart = chart_versions(root)
     for key in ("version", "appVersion"):
         if chart.get(key) != version:
             found.append(f"{CHART}: {key} is {chart.get(key)!r}, the package is {version!r}")
-    image = _VALUES_IMAGE.search((root / VALUES).read_text())
-    repository = _REPOSITORY.search((root / INIT).read_text())
-    if image is None or repository is None:
-        found.append(f"{VALUES} image.repository/tag or {INIT} IMAGE_REPOSITORY not found")
-    else:
-        if image.group(1) != repository.group(1):
-            found.append(
-                f"{VALUES}: image.repository {image.group(1)!r}, the package's {repository.group(1)!r}"
-            )
-        if image.group(2).strip("\"'"):
-            found.append(f"{VALUES}: image.tag must stay empty (the appVersion), not {image.group(2)}")
-    released = [(v, d) for v, d in changelog_sections(root) if v != "Unreleased"]
-    if not released or released[0][0] != version:
-        top = released[0][0] if released else None
-        found.append(f"{CHANGELOG}: the newest section is {top!r}, the package is {version!r}")
-    elif released[0][1] is None:
-        found.append(f"{CHANGELOG}: the section of {version} has no date (## [{version}] - YYYY-MM-DD)")
+    found += _image_problems(root) + _changelog_problems(root, version)
+    readme = (root / README).read_text()
+    start, end = install_section(readme)
+    named = set(_ANY_VERSION.findall(readme[start:end]))
+    if named != {version}:
+        found.append(f"{README}: the Install section names {sorted(named)}, the package is {version!r}")
     if tag is not None and tag.removeprefix("v") != version:
         found.append(f"tag {tag!r} does not name version {version!r} (expected v{version})")
     return found
+
+
+def _image_problems(root: Path) -> list[str]:
+    """The chart's default image is the published one, tagged by the appVersion."""
+    image = _VALUES_IMAGE.search((root / VALUES).read_text())
+    repository = _REPOSITORY.search((root / INIT).read_text())
+    if image is None or repository is None:
+        return [f"{VALUES} image.repository/tag or {INIT} IMAGE_REPOSITORY not found"]
+    found = []
+    if image.group(1) != repository.group(1):
+        found.append(f"{VALUES}: image.repository {image.group(1)!r}, the package's {repository.group(1)!r}")
+    if image.group(2).strip("\"'"):
+        found.append(f"{VALUES}: image.tag must stay empty (the appVersion), not {image.group(2)}")
+    return found
+
+
+def _changelog_problems(root: Path, version: str) -> list[str]:
+    released = [(v, d) for v, d in changelog_sections(root) if v != "Unreleased"]
+    if not released or released[0][0] != version:
+        top = released[0][0] if released else None
+        return [f"{CHANGELOG}: the newest section is {top!r}, the package is {version!r}"]
+    if released[0][1] is None:
+        return [f"{CHANGELOG}: the section of {version} has no date (## [{version}] - YYYY-MM-DD)"]
+    return []
 
 
 def notes(version: str, root: Path = ROOT) -> str:
@@ -99,6 +119,11 @@ def bump(version: str, root: Path = ROOT, today: datetime.date | None = None) ->
     chart = root / CHART
     text = re.sub(r"^version: .*$", f"version: {version}", chart.read_text(), flags=re.M)
     chart.write_text(re.sub(r"^appVersion: .*$", f'appVersion: "{version}"', text, flags=re.M))
+    readme = root / README
+    text = readme.read_text()
+    start, end = install_section(text)
+    section = _ANY_VERSION.sub(lambda m: version if SEMVER.match(m.group(0)) else m.group(0), text[start:end])
+    readme.write_text(text[:start] + section + text[end:])
     log = root / CHANGELOG
     date = (today or datetime.datetime.now(datetime.UTC).date()).isoformat()
     text = log.read_text()

@@ -352,14 +352,23 @@ def test_a_rotation_restarts_its_environment_consumer_and_ends_the_grace_once_ro
     assert {"Rotated", "RolledOut", "ConsumersRolledOut", "GraceEnded"} <= set(reasons), reasons
 
 
-def test_helm_upgrade_then_uninstall_keeps_crds_tokens_and_secrets(pc: PodCluster) -> None:
+def test_helm_upgrade_then_uninstall_keeps_crds_tokens_and_secrets_not_the_gateway(pc: PodCluster) -> None:
     pc.helm("upgrade", "gatepass", CHART, "-n", NS, "--reuse-values", "--set", "operator.logLevel=DEBUG",
             "--wait", "--timeout", "180s")  # fmt: skip
     dep = json.loads(pc.kubectl("get", "deploy", "gatepass-operator", "-n", NS, "-o", "json"))
     env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "DEBUG" in env.values(), env
     assert dep["status"].get("updatedReplicas") == dep["spec"]["replicas"]
+    gateway = json.loads(pc.kubectl("get", "deploy", "gatepass-gateway", "-n", NS, "-o", "json"))
+    assert [(r["kind"], r["uid"]) for r in gateway["metadata"]["ownerReferences"]] == [
+        ("Deployment", dep["metadata"]["uid"])
+    ]
     pc.helm("uninstall", "gatepass", "-n", NS, "--wait", "--timeout", "120s")
+    # The gateway the operator ran goes with it (garbage collector)...
+    ours = ("get", "deploy,svc", "-n", NS, "-l", "app.kubernetes.io/managed-by=gatepass", "-o", "name")
+    wait_for(lambda: not pc.kubectl(*ours).strip(), timeout=60, interval=1,
+             what="the gateway's Deployment and Services to go")  # fmt: skip
+    # ...the tokens and their Secrets stay, for a later install to serve.
     crds = pc.kubectl("get", "crd", "-o", "name")
     assert "customresourcedefinition.apiextensions.k8s.io/servicetokens.gatepass.dev" in crds
     assert "meanwhile" in pc.kubectl("get", "st", "-n", TEAM, "-o", "name")

@@ -47,7 +47,7 @@ def test_make_and_the_dockerfile_use_the_uv_pyproject_requires() -> None:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    for rel in (release.INIT, release.CHART, release.CHANGELOG, release.VALUES):
+    for rel in (release.INIT, release.CHART, release.CHANGELOG, release.VALUES, release.README):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / rel, tmp_path / rel)
     return tmp_path
@@ -69,6 +69,13 @@ def test_a_pinned_image_tag_or_another_repository_is_named(tree: Path) -> None:
     assert "docker.io/someone/gatepass" in found
 
 
+def test_install_instructions_left_at_another_version_are_named(tree: Path) -> None:
+    readme = tree / release.README
+    readme.write_text(readme.read_text().replace(f"--version {gatepass.__version__}", "--version 0.0.9", 1))
+    (problem,) = release.problems(tree)
+    assert "Install section names ['0.0.9'" in problem
+
+
 def test_a_tag_must_name_the_version() -> None:
     assert release.problems(tag=f"v{gatepass.__version__}") == []
     (problem,) = release.problems(tag="v0.0.1")
@@ -80,6 +87,9 @@ def test_bump_moves_everything_and_opens_a_dated_section(tree: Path) -> None:
     assert release.package_version(tree) == "7.8.9"
     assert release.chart_versions(tree) == {"version": "7.8.9", "appVersion": "7.8.9"}
     assert release.changelog_sections(tree)[:2] == [("Unreleased", None), ("7.8.9", "2031-02-03")]
+    install = (tree / release.README).read_text().split("\n## Install\n")[1].split("\n## ")[0]
+    assert "--version 7.8.9" in install  # what a reader copies installs this version
+    assert gatepass.__version__ not in install
     assert release.problems(tree) == []
     with pytest.raises(ValueError, match="semantic version"):
         release.bump("7.8", tree)
@@ -90,6 +100,8 @@ def test_a_version_without_its_changelog_section_is_named(tree: Path) -> None:
     init.write_text(init.read_text().replace(gatepass.__version__, "5.0.0"))
     chart = tree / release.CHART
     chart.write_text(chart.read_text().replace(gatepass.__version__, "5.0.0"))
+    readme = tree / release.README
+    readme.write_text(readme.read_text().replace(gatepass.__version__, "5.0.0"))
     (problem,) = release.problems(tree)
     assert "CHANGELOG.md: the newest section is" in problem
 

@@ -23,7 +23,7 @@ from gatepass.contract import ObjectKey as Key
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.kube import Conflict, Kube
-from gatepass.operator.manifests import deployment, metrics_service, service
+from gatepass.operator.manifests import deployment, metrics_service, owned_by, service
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
 from gatepass.operator.workqueue import Retry
@@ -89,9 +89,11 @@ class InfraReconciler:
             {**MANAGED_BY, LAST_SEEN_LABEL: "true"},
         )
         if self.settings.manage_gateway:
-            await self.kube.apply(deployment(self.settings))
-            await self.kube.apply(service(self.settings))
-            await self.kube.apply(metrics_service(self.settings))
+            s = self.settings
+            owner = s.owner_deployment
+            uid = await self.kube.deployment_uid(s.namespace, owner) if owner else None
+            for obj in (deployment(s), service(s), metrics_service(s)):
+                await self.kube.apply(owned_by(obj, owner, uid))
         return wake
 
     async def keys(self) -> datetime:

@@ -206,6 +206,14 @@ class Kube:
         else:
             raise ValueError(f"cannot apply {obj['kind']}")
 
+    async def deployment_uid(self, namespace: str, name: str) -> str | None:
+        try:
+            found = await client.AppsV1Api(self.api).read_namespaced_deployment(name, namespace)
+        except ApiException as e:
+            _ignore_404(e)
+            return None
+        return str(found.metadata.uid)
+
     async def ensure_peering(self, name: str) -> None:
         """kopf peering only works once its object exists: create it (idempotent)."""
         body: Body = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}

@@ -139,3 +139,13 @@ def _service(name: str, settings: OperatorSettings, type_: str, port: dict[str, 
         "metadata": {"name": name, "namespace": settings.namespace, "labels": labels(settings)},
         "spec": {"type": type_, "selector": selector(settings), "ports": [port]},
     }
+
+
+def owned_by(obj: dict[str, Any], deployment: str, uid: str | None) -> dict[str, Any]:
+    """obj, owned by the operator's Deployment when there is one: the garbage collector
+    removes it with the operator. Not a controller reference and no blockOwnerDeletion,
+    which would need delete rights on that Deployment."""
+    if uid is None:
+        return obj
+    ref = {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "uid": uid}
+    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}

@@ -57,6 +57,9 @@ class OperatorSettings(BaseSettings):
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
     gateway_name: str = "gatepass-gateway"
+    # The operator's own Deployment (the chart names it): the owner of the gateway it runs,
+    # so that deleting the operator (helm uninstall) garbage-collects the gateway too.
+    owner_deployment: str = ""
     gateway_image: str = f"{IMAGE_REPOSITORY}:{__version__}"
     gateway_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     gateway_replicas: int = Field(2, ge=0, le=100)

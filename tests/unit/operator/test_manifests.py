@@ -1,4 +1,4 @@
-from gatepass.operator.manifests import metrics_service, service
+from gatepass.operator.manifests import deployment, metrics_service, owned_by, service
 from gatepass.operator.settings import OperatorSettings
 
 
@@ -12,3 +12,16 @@ def test_the_public_service_never_carries_the_admin_port() -> None:
     assert [(p["name"], p["targetPort"]) for p in admin["spec"]["ports"]] == [("metrics", "admin")]
     assert admin["spec"]["selector"] == public["spec"]["selector"]
     assert admin["metadata"]["name"] == "gatepass-gateway-metrics"
+
+
+def test_the_gateway_is_owned_by_the_operators_deployment_when_there_is_one() -> None:
+    settings = OperatorSettings(namespace="gatepass-system")
+    plain = deployment(settings)
+    owned = owned_by(plain, "gp-operator", "1234-uid")
+    assert owned["metadata"]["ownerReferences"] == [
+        {"apiVersion": "apps/v1", "kind": "Deployment", "name": "gp-operator", "uid": "1234-uid"}
+    ]
+    assert "ownerReferences" not in plain["metadata"]  # the manifest itself is not changed
+    assert owned["spec"] == plain["spec"]
+    # Run outside a Deployment (tests, `gatepass operator` by hand): no owner, nothing removes it.
+    assert owned_by(plain, "gp-operator", None) is plain
