@@ -251,10 +251,17 @@ async def test_rotation_grace_then_only_the_new_secret(world: World) -> None:
     key = (old.namespace, old.name)
     assert (await world.get(HOST, headers=new.headers))[0] == 200
     assert set(world.last_seen.take()) == {(key, False)}
-    assert (await world.get(HOST, headers=old.headers))[0] == 200
+    status, _, resp = await world.get(HOST, headers=old.headers)
+    assert status == 200
     assert set(world.last_seen.take()) == {(key, False), (key, True)}  # the previous secret, reported
+    # The session the previous secret got is that secret's: it works during the grace...
+    straggler = {"Cookie": f"CF_Authorization={cookie_value(resp)}"}
+    assert (await world.get(HOST, headers=straggler))[0] == 200
+    assert set(world.last_seen.take()) == {(key, False), (key, True)}  # a use of the previous one
     world.clock.now += 61
     assert (await world.get(HOST, headers=old.headers))[0] == 401
+    # ...and ends with it (its exp is the grace's end), however long the application's sessions are.
+    assert (await world.get(HOST, headers=straggler))[:2] == (401, {"error": "session_expired"})
     assert (await world.get(HOST, headers=new.headers))[0] == 200
 
 

@@ -305,7 +305,7 @@ def session(allowed: Outcome, caller: Caller, app: AppRecord, sessions: Sessions
     if caller.session is not None:
         return replace(allowed, assertion=caller.session)
     try:
-        assertion, exp = sessions.mint(app, caller.token, now)
+        assertion, exp = sessions.mint(app, caller.token, now, previous=caller.previous_secret)
     except InvalidSession as e:
         return Outcome(503, e.reason, identity=allowed.identity)
     return replace(allowed, assertion=assertion, minted_exp=exp)

@@ -17,7 +17,15 @@ LATENCY = Histogram(
     ["app"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-MINTED = Counter("gatepass_gateway_jwts_minted_total", "Session JWTs minted, by application.", ["app"])
+MINTED = Counter(
+    "gatepass_gateway_jwts_minted_total",
+    "Sessions handed out for credentials, by application (signed now, or reused: see signatures).",
+    ["app"],
+)
+SIGNED = Counter(
+    "gatepass_gateway_jwt_signatures_total",
+    "JWTs signed (RS256); below jwts_minted_total by what reusing minted sessions saves.",
+)
 UPSTREAM_ERRORS = Counter(
     "gatepass_gateway_upstream_errors_total",
     "Allowed requests that got no answer from their upstream: upstream_busy (503, the "

@@ -13,6 +13,14 @@ Verification is cached: a JWT verified once is remembered until its ``exp``
 (bounded LRU), so the steady state is a dict lookup. What can change after
 verification (the token deleted or disabled, the app's sessions revoked, the
 key dropped) is checked on every request by the caller or here.
+
+Minting is cached too, since RSA signing costs far more than verifying and a client
+that sends its Client ID and Secret on every request would otherwise pay it every
+time: a JWT is handed out again to the same token (the very record State holds, so
+any change to the token, a disable, a rotation, a reissue, makes a new one), for the
+same application and secret, while the signing key is still the current one, no
+revoke-sessions came after it, and during the first half of its life (whoever gets it
+still has at least half a session, and never less than a minute).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from gatepass.gateway.keyring import KeyRing
+from gatepass.gateway.metrics import SIGNED
 from gatepass.gateway.state import AppRecord, TokenRecord
 
 if TYPE_CHECKING:
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
 
 ALGORITHM = "RS256"
 CRED_CLAIM = "gatepass_cred"
+REUSE_FRACTION = 0.5  # of a minted JWT's lifetime, during which it is handed out again
+REUSE_MIN_LEFT = 60.0  # seconds: never hand out one closer than this to its exp
 
 
 class InvalidSession(Exception):
@@ -51,24 +62,61 @@ class Claims:
     cred: str  # the minting secret's session tag
 
 
+@dataclass(frozen=True)
+class _Minted:
+    token: TokenRecord  # the record it was minted for: reused only for that very object
+    encoded: str
+    claims: Claims
+    session_seconds: float
+
+    def reusable(self, token: TokenRecord, app: AppRecord, kid: str | None, now: float) -> bool:
+        c = self.claims
+        return (
+            self.token is token
+            and c.kid == kid
+            and self.session_seconds == app.session_seconds
+            and (app.sessions_revoked_before is None or c.iat >= app.sessions_revoked_before)
+            and now < min(c.iat + (c.exp - c.iat) * REUSE_FRACTION, c.exp - REUSE_MIN_LEFT)
+        )
+
+
 class Sessions:
     def __init__(self, issuer: str, keys: KeyRing, cache_size: int = 50_000) -> None:
         self.issuer = issuer
         self.keys = keys
         self.cache_size = cache_size
         self._cache: OrderedDict[str, Claims] = OrderedDict()
+        # (aud, Client ID, minted by the previous secret) -> the JWT last minted for them
+        self._minted: OrderedDict[tuple[str, str, bool], _Minted] = OrderedDict()
 
     def _sign(self, claims: dict[str, Any]) -> tuple[str, str]:
         """The JWT with the current signing key, and that key's kid."""
         key = self.keys.signing
         if key is None:
             raise InvalidSession("no_signing_key")
+        SIGNED.inc()
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid}), key.kid
 
-    def mint(self, app: AppRecord, token: TokenRecord, now: float) -> tuple[str, float]:
+    def mint(
+        self, app: AppRecord, token: TokenRecord, now: float, previous: bool = False
+    ) -> tuple[str, float]:
+        """The session for a token that just authenticated, and its exp. ``previous``: it
+        did so with its previous secret (rotation grace): the session carries that secret's
+        tag, so it ends with the grace, as the secret does."""
+        key = (app.aud, token.client_id, previous)
+        signing = self.keys.signing
+        hit = self._minted.get(key)
+        if hit is not None and hit.reusable(token, app, signing.kid if signing else None, now):
+            self._minted.move_to_end(key)
+            return hit.encoded, hit.claims.exp
+        tag = token.previous_session_tag if previous else token.session_tag
+        if tag is None:
+            raise InvalidSession("secret_replaced")
         exp = now + app.session_seconds
         if token.expires_at is not None:
             exp = min(exp, token.expires_at)  # a session never outlives its token
+        if previous and token.previous_expires_at is not None:
+            exp = min(exp, token.previous_expires_at)  # ...nor the secret that minted it
         iat = int(now)
         claims: dict[str, Any] = {
             "aud": [app.aud],
@@ -78,10 +126,15 @@ class Sessions:
             "iss": self.issuer,
             "sub": "",
             "type": "app",
-            CRED_CLAIM: token.session_tag,
+            CRED_CLAIM: tag,
         }
         encoded, kid = self._sign(claims)
-        self._remember(encoded, Claims(kid, (app.aud,), token.client_id, iat, int(exp), token.session_tag))
+        minted = Claims(kid, (app.aud,), token.client_id, iat, int(exp), tag)
+        self._remember(encoded, minted)
+        self._minted[key] = _Minted(token, encoded, minted, app.session_seconds)
+        self._minted.move_to_end(key)
+        if len(self._minted) > self.cache_size:
+            self._minted.popitem(last=False)
         return encoded, int(exp)
 
     def mint_for_workload(self, app: AppRecord, who: Workload, now: float) -> str:

@@ -90,7 +90,8 @@ class TokenRecord:
         return session_tag(self.secret_hash)
 
     @cached_property
-    def _previous_tag(self) -> str | None:
+    def previous_session_tag(self) -> str | None:
+        """The tag of sessions the previous secret mints during its grace."""
         return None if self.previous_hash is None else session_tag(self.previous_hash)
 
     def session_version(self, tag: str, now: float) -> Version | None:
@@ -99,7 +100,7 @@ class TokenRecord:
         without grace at once."""
         if hmac.compare_digest(tag, self.session_tag):
             return CURRENT
-        previous = self._previous_tag if self._in_grace(now) else None
+        previous = self.previous_session_tag if self._in_grace(now) else None
         return PREVIOUS if previous is not None and hmac.compare_digest(tag, previous) else None
 
 
@@ -261,6 +262,9 @@ class State:
 
     # tokens -------------------------------------------------------------
     def put_token(self, key: Key, record: TokenRecord | None) -> None:
+        if record is not None and self.tokens.get(key) == record:
+            return  # the same token (a status write we do not read): the same record, whose
+            # identity is what the gateway's minted-JWT reuse keys on (gateway/sessions.py)
         old = self.tokens.pop(key, None)
         if old is not None and self.tokens_by_id.get(old.client_id) is old:
             del self.tokens_by_id[old.client_id]
