@@ -213,17 +213,20 @@ def _nginx(
 @dataclass
 class Fleet:
     targets: dict[str, Target]
-    gateway_ready_seconds: float | None
+    gateway_ready_seconds: float
+    gateway_port: int
+    credentials: list[tuple[str, str]]  # (Client ID, Client Secret) of every token
 
 
 def credentials(n: int) -> list[tuple[str, str]]:
     return [(new_client_id(), new_client_secret()) for _ in range(n)]
 
 
-def _jwt_from(gateway: int, client_id: str, secret: str) -> str:
+def jwt_from(gateway: int, client_id: str, secret: str, app: int = 0) -> str:
+    """A session from gatepass: the CF_Authorization cookie a request with credentials gets."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{gateway}/",
-        headers={"Host": host(0), "CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": secret},
+        headers={"Host": host(app), "CF-Access-Client-Id": client_id, "CF-Access-Client-Secret": secret},
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         cookie = resp.headers["Set-Cookie"]
@@ -237,7 +240,7 @@ def aud_of(jwt: str) -> str:
 
 
 @contextlib.contextmanager
-def fleet(d: Path, tokens: int, rows: tuple[str, ...]) -> Iterator[Fleet]:
+def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterator[Fleet]:
     creds = credentials(tokens)
     (d / "tokens.json").write_text(json.dumps([[c, secret_hash(s)] for c, s in creds]))
     up, gw, o2p, fwd = free_port(), free_port(), free_port(), free_port()
@@ -253,13 +256,15 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...]) -> Iterator[Fleet]:
             str(up),
             "--tokens",
             str(d / "tokens.json"),
+            "--apps",
+            str(apps),
         ]
         started = time.monotonic()
         stack.enter_context(process(server, "gatepass", d, SUT_CORE))
         _wait_http(f"http://127.0.0.1:{gw}/.well-known/openid-configuration", timeout=300)
         ready = time.monotonic() - started
         client_id, secret = creds[0]
-        jwt = _jwt_from(gw, client_id, secret)
+        jwt = jwt_from(gw, client_id, secret)
         targets = {
             "direct": Target(f"http://127.0.0.1:{up}/", {"Host": host(0)}),
             "gatepass-cookie": Target(
@@ -286,7 +291,7 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...]) -> Iterator[Fleet]:
             with urllib.request.urlopen(urllib.request.Request(t.url, headers=t.headers), timeout=10) as r:
                 if r.status != 200:
                     raise RuntimeError(f"{row}: {r.status}")
-        yield Fleet(targets, ready)
+        yield Fleet(targets, ready, gw, creds)
 
 
 def oauth2_proxy_command(port: int, upstream: int, iss: str, aud: str) -> list[str]:
