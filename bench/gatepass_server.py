@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -87,6 +88,7 @@ async def serve(port: int, upstream_port: int, creds: list[tuple[str, str]], app
     settings = GatewaySettings(issuer=iss, port=port, admin_port=0, cookie_secure=False)
     runner = Gateway(settings, state, ready=lambda: True).runner()
     await runner.setup()
+    gc.freeze()  # as gateway/main.py does once its first sync is in
     await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
     print(json.dumps({"ready_seconds": round(time.perf_counter() - started, 2)}), file=sys.stderr, flush=True)
     await asyncio.Event().wait()  # until killed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable
@@ -72,6 +73,11 @@ async def run(settings: GatewaySettings) -> None:
             await web.TCPSite(runners[1], settings.bind_address, settings.admin_port).start()
         if not await _first_done(watches.wait_ready(), stop.wait()):
             return  # stopped before the first sync
+        # Everything loaded so far (every token and application, the keys, the modules) lives
+        # as long as the process or is replaced whole: out of the collector's reach, a full
+        # collection no longer walks it mid-request (bench/peers.py, 10k tokens: p99 of the cookie
+        # path 64 -> 52 ms, req/s +6%).
+        gc.freeze()
         await web.TCPSite(runners[0], settings.bind_address, settings.port).start()
         serving.set()
         log.info(
