@@ -80,6 +80,7 @@ test: venv localcluster test-deps lint
 # Speed is measured here, never asserted in tests. Results: bench/results/.
 bench: venv localcluster
 	$(BIN)/python bench/peers.py
+	$(BIN)/python bench/revocation.py
 	$(BIN)/python bench/operator_idle.py
 
 demo: venv localcluster
