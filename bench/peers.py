@@ -46,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 
+from tests.support import nginx as nginx_conf  # noqa: E402
 from tests.support.waiting import free_port  # noqa: E402
 
 from bench import tools  # noqa: E402
@@ -54,61 +55,6 @@ from gatepass.trust.credentials import new_client_id, new_client_secret, secret_
 
 ROWS = ("direct", "gatepass-cookie", "gatepass-headers", "oauth2-proxy", "nginx-forward-auth")
 SUT_CORE, LOAD_CORE = "0", "1"
-
-NGINX_UPSTREAM = """
-{user}
-worker_processes 1;
-daemon off;
-pid {dir}/upstream.pid;
-error_log {dir}/upstream-error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{ return 200 "ok\\n"; }}
-  }}
-}}
-"""
-
-# The README's forward-auth configuration (see tests/e2e/test_forward_auth_nginx.py).
-NGINX_FORWARD_AUTH = """
-{user}
-worker_processes 1;
-daemon off;
-pid {dir}/fwd.pid;
-error_log {dir}/fwd-error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {dir}/body;
-  proxy_temp_path {dir}/proxy;
-  upstream gatepass {{ server 127.0.0.1:{gateway}; keepalive 64; }}
-  upstream origin {{ server 127.0.0.1:{upstream}; keepalive 64; }}
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location = /_gatepass {{
-      internal;
-      proxy_pass http://gatepass/cdn-cgi/access/authorize;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Uri $request_uri;
-    }}
-    location / {{
-      auth_request /_gatepass;
-      auth_request_set $gatepass_jwt $upstream_http_cf_access_jwt_assertion;
-      proxy_set_header Cf-Access-Jwt-Assertion $gatepass_jwt;
-      proxy_set_header CF-Access-Client-Secret "";
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass http://origin;
-    }}
-  }}
-}}
-"""
 
 
 @dataclass
@@ -202,12 +148,10 @@ def process(cmd: list[str], name: str, logdir: Path, core: str | None) -> Iterat
 
 
 def _nginx(
-    conf: str, name: str, d: Path, core: str, **kw: object
+    http: str, name: str, d: Path, core: str, **values: object
 ) -> contextlib.AbstractContextManager[object]:
-    path = d / f"{name}.conf"
-    user = "user root;" if os.geteuid() == 0 else ""
-    path.write_text(conf.format(user=user, dir=d, **kw))
-    return process([tools.nginx(), "-p", str(d), "-c", str(path)], name, d, core)
+    conf = nginx_conf.write(d, name, http, **values)
+    return process([tools.nginx(), "-p", str(d), "-c", str(conf)], name, d, core)
 
 
 @dataclass
@@ -245,7 +189,7 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterato
     (d / "tokens.json").write_text(json.dumps([[c, secret_hash(s)] for c, s in creds]))
     up, gw, o2p, fwd = free_port(), free_port(), free_port(), free_port()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_nginx(NGINX_UPSTREAM, "upstream", d, LOAD_CORE, port=up))
+        stack.enter_context(_nginx(nginx_conf.ORIGIN, "upstream", d, LOAD_CORE, port=up))
         _wait_http(f"http://127.0.0.1:{up}/")
         server = [
             sys.executable,
@@ -282,7 +226,7 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterato
             _wait_http(f"http://127.0.0.1:{o2p}/ping")
         if "nginx-forward-auth" in rows:
             fwd_conf = {"port": fwd, "gateway": gw, "upstream": up}
-            stack.enter_context(_nginx(NGINX_FORWARD_AUTH, "fwd", d, SUT_CORE, **fwd_conf))
+            stack.enter_context(_nginx(nginx_conf.FORWARD_AUTH, "fwd", d, SUT_CORE, **fwd_conf))
             cookie = {"Host": host(0), "Cookie": f"CF_Authorization={jwt}"}
             targets["nginx-forward-auth"] = Target(f"http://127.0.0.1:{fwd}/", cookie)
             _wait_http(f"http://127.0.0.1:{fwd}/")

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools" / "localcluster"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tools" / "localcluster")]
+
+from tests.support import nginx as nginx_conf  # noqa: E402
 
 from clusterbuild import cache_root, ensure_debian_packages  # noqa: E402
 
@@ -19,21 +21,16 @@ OAUTH2_PROXY = "github.com/oauth2-proxy/oauth2-proxy/v7"
 OAUTH2_PROXY_VERSION = "v7.15.6"  # the newest v7 the Go module proxy serves here
 
 
-def _debian(program: str, package: str) -> str:
-    sbin = f"/usr/sbin/{program}"
-    found = shutil.which(program) or (sbin if os.path.exists(sbin) else None)
-    if found is None:
-        ensure_debian_packages({program: package}, f"the benchmarks ({program})")
-        found = shutil.which(program) or f"/usr/sbin/{program}"
-    return found
-
-
 def wrk() -> str:
-    return _debian("wrk", "wrk")
+    if shutil.which("wrk") is None:
+        ensure_debian_packages({"wrk": "wrk"}, "the benchmarks (wrk)")
+    return shutil.which("wrk") or "wrk"
 
 
 def nginx() -> str:
-    return _debian("nginx", "nginx-light")
+    if nginx_conf.path() is None:
+        ensure_debian_packages({"nginx": "nginx-light"}, "the benchmarks (nginx)")
+    return nginx_conf.path() or "nginx"
 
 
 def oauth2_proxy() -> str:

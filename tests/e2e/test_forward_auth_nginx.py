@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,51 +10,14 @@ import pytest
 import requests
 from kubernetes import client
 
+from tests.support import nginx as nginx_conf
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import OperatorProcess
 from tests.support.tokens import Tokens
 from tests.support.waiting import free_port, wait_for
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-CONF = """
-{user}
-worker_processes 1;
-daemon off;
-error_log {prefix}/error.log warn;
-pid {prefix}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {prefix}/body;
-  proxy_temp_path {prefix}/proxy;
-  fastcgi_temp_path {prefix}/fastcgi;
-  uwsgi_temp_path {prefix}/uwsgi;
-  scgi_temp_path {prefix}/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    location = /_gatepass {{
-      internal;
-      proxy_pass http://127.0.0.1:{gateway}/cdn-cgi/access/authorize;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Forwarded-Uri $request_uri;
-    }}
-    location / {{
-      auth_request /_gatepass;
-      auth_request_set $gatepass_jwt $upstream_http_cf_access_jwt_assertion;
-      auth_request_set $gatepass_cookie $upstream_http_set_cookie;
-      add_header Set-Cookie $gatepass_cookie;
-      proxy_set_header Cf-Access-Jwt-Assertion $gatepass_jwt;
-      proxy_set_header CF-Access-Client-Secret "";
-      proxy_set_header Host $host;
-      proxy_pass http://127.0.0.1:{upstream};
-    }}
-  }}
-}}
-"""
+NGINX = nginx_conf.path()
 
 
 @pytest.fixture
@@ -64,16 +25,8 @@ def nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterat
     if NGINX is None:
         pytest.skip("nginx is not installed (make test installs it with apt-get when run as root)")
     port = free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(
-        CONF.format(
-            user="user root;" if os.geteuid() == 0 else "",
-            prefix=tmp_path,
-            port=port,
-            gateway=gateway.port,
-            upstream=upstream.port,
-        )
-    )
+    values = {"port": port, "gateway": gateway.port, "upstream": upstream.port}
+    conf = nginx_conf.write(tmp_path, "nginx", nginx_conf.FORWARD_AUTH, **values)
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.PIPE)
     try:
         wait_for(lambda: _listening(port), timeout=10, what="nginx listening")
