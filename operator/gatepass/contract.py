@@ -9,6 +9,7 @@ one timestamp format. Nothing here imports gatepass; everything may import it.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -53,7 +54,7 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "gatepass"}
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 TOKEN_LABEL = f"{GROUP}/service-token"  # on a token's Secret: the token's name
 KEYS_LABEL = f"{GROUP}/signing-keys"  # on the signing-key Secret
-LAST_SEEN_LABEL = f"{GROUP}/last-seen"  # on the last-seen ConfigMap
+LAST_SEEN_LABEL = f"{GROUP}/last-seen"  # on the last-seen ConfigMaps
 COMPONENT_LABEL = "app.kubernetes.io/component"
 GATEWAY_COMPONENT = "gateway"
 
@@ -70,7 +71,7 @@ DEFAULT_NAMESPACE = "gatepass-system"
 # Signing keys (``<kid>.key``/``<kid>.crt``) and the status-seal key, in one Secret.
 DEFAULT_KEY_SECRET = "gatepass-signing-keys"  # noqa: S105 - a name
 SEAL_ENTRY = "status-seal.hmac"  # not "*.key": those are signing keys
-DEFAULT_LAST_SEEN_CONFIGMAP = "gatepass-last-seen"
+DEFAULT_LAST_SEEN_CONFIGMAP = "gatepass-last-seen"  # the shards' prefix (last_seen_shards)
 
 
 # --- timestamps -------------------------------------------------------------------------
@@ -92,6 +93,23 @@ def parse_ts(text: str) -> datetime | None:
 # own key, so replicas reporting only current uses never overwrite it. Namespaces and
 # names never hold "_": no token's key can look like one.
 PREVIOUS_PREFIX = "previous_"
+
+
+# The report is split over LAST_SEEN_SHARDS ConfigMaps, ``<prefix>-00`` .. ``-15``, by a
+# stable hash of the token's key: one ConfigMap holds at most 1 MiB (~13k entries of ~80 B),
+# sixteen hold ~200k, and a flush rewrites only the shards whose tokens were used. A
+# token's two entries (current and previous secret) share its shard. Fixed, not a
+# setting: the gateway's RBAC names each shard.
+LAST_SEEN_SHARDS = 16
+
+
+def last_seen_shards(prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}-{i:02d}" for i in range(LAST_SEEN_SHARDS))
+
+
+def last_seen_shard(prefix: str, key: ObjectKey) -> str:
+    """The ConfigMap holding a token's entries (crc32: the same in every process)."""
+    return f"{prefix}-{zlib.crc32(f'{key[0]}.{key[1]}'.encode()) % LAST_SEEN_SHARDS:02d}"
 
 
 def last_seen_key(key: ObjectKey, previous: bool = False) -> str:

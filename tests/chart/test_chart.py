@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gatepass.contract import last_seen_shards
 from gatepass.operator.settings import OperatorSettings
 from tests.support.cluster import ROOT, localcluster
 
@@ -131,7 +132,7 @@ def test_gateway_can_read_only_its_one_secret(helm: str) -> None:
         {
             "apiGroups": [""],
             "resources": ["configmaps"],
-            "resourceNames": ["gp-last-seen"],
+            "resourceNames": [*last_seen_shards("gp-last-seen"), "gp-last-seen"],  # 0.2's, in upgrades
             "verbs": ["get", "patch"],
         }
     ]

@@ -19,6 +19,7 @@ import pytest
 import requests
 from kubernetes import client
 
+from gatepass.contract import DEFAULT_LAST_SEEN_CONFIGMAP, last_seen_shard
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
@@ -495,19 +496,20 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(env: Env) -> None
     assert 'gatepass_gateway_rate_limited_total{name="slow-bot"' in env.gateway.metrics()
 
 
-def test_a_deleted_last_seen_configmap_comes_back(env: Env) -> None:
+def test_a_deleted_last_seen_shard_comes_back_and_the_gateway_reports_into_it(env: Env) -> None:
     core = client.CoreV1Api(env.tokens.core.api_client)
-    core.delete_namespaced_config_map("gatepass-last-seen", OPERATOR_NAMESPACE)
+    shard = last_seen_shard(DEFAULT_LAST_SEEN_CONFIGMAP, (env.tokens.ns, "used-again"))
+    core.delete_namespaced_config_map(shard, OPERATOR_NAMESPACE)
     wait_for(
         lambda: (
-            core.list_namespaced_config_map(
-                OPERATOR_NAMESPACE, field_selector="metadata.name=gatepass-last-seen"
-            ).items
+            core.list_namespaced_config_map(OPERATOR_NAMESPACE, field_selector=f"metadata.name={shard}").items
         ),
         timeout=15,
-        what="the last-seen ConfigMap recreated",
+        what="the last-seen shard recreated",
     )
     host, _ = env.app("seen-again")
     creds = env.token("used-again")
     wait_token_known(env, host, creds)
     wait_for(lambda: env.tokens.status("used-again").get("lastSeenAt"), timeout=15, what="lastSeenAt")
+    data = core.read_namespaced_config_map(shard, OPERATOR_NAMESPACE).data or {}
+    assert f"{env.tokens.ns}.used-again" in data

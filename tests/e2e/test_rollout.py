@@ -16,6 +16,7 @@ import requests
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 
+from gatepass.contract import DEFAULT_LAST_SEEN_CONFIGMAP, last_seen_shard
 from gatepass.operator.kube import Kube
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
@@ -214,7 +215,8 @@ def test_the_grace_ends_early_once_consumers_rolled_out_and_the_previous_secret_
     core = client.CoreV1Api(api)
 
     def reported() -> set[str]:
-        return set(core.read_namespaced_config_map("gatepass-last-seen", OPERATOR_NAMESPACE).data or {})
+        shard = last_seen_shard(DEFAULT_LAST_SEEN_CONFIGMAP, (namespace, "ci-bot"))
+        return set(core.read_namespaced_config_map(shard, OPERATOR_NAMESPACE).data or {})
 
     assert f"{namespace}.ci-bot" in reported()
     wait_for(lambda: f"previous_{namespace}.ci-bot" not in reported(), timeout=10, what="the report dropped")

@@ -4,7 +4,17 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from gatepass.contract import LastUse, Report, format_ts, last_seen_entry, parse_last_seen, parse_ts
+from gatepass.contract import (
+    LAST_SEEN_SHARDS,
+    LastUse,
+    Report,
+    format_ts,
+    last_seen_entry,
+    last_seen_shard,
+    last_seen_shards,
+    parse_last_seen,
+    parse_ts,
+)
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -59,3 +69,27 @@ def test_timestamps_are_whole_seconds_in_utc() -> None:
     t = datetime(2026, 1, 2, 4, 4, 5, 999_999, tzinfo=timezone(timedelta(hours=1)))
     assert format_ts(t) == "2026-01-02T03:04:05Z"
     assert parse_ts(format_ts(t)) == t.replace(microsecond=0)
+
+
+def test_a_tokens_entries_share_one_shard_the_same_in_every_process() -> None:
+    shards = last_seen_shards("gp-last-seen")
+    assert len(set(shards)) == LAST_SEEN_SHARDS == 16
+    assert (shards[0], shards[-1]) == ("gp-last-seen-00", "gp-last-seen-15")
+    assert last_seen_shard("gp-last-seen", ("team-a", "ci.bot")) in shards
+    # crc32 of "team-a.ci.bot": a fixed value, unlike hash(), which differs per process.
+    assert last_seen_shard("gp-last-seen", ("team-a", "ci.bot")) == "gp-last-seen-06"
+
+
+def test_a_hundred_thousand_used_tokens_fit_every_shard_under_the_configmap_limit() -> None:
+    """The API server refuses a ConfigMap whose data exceeds 1 MiB. Realistic names:
+    40 namespaces of 2,500 tokens, an application each, IPv4 clients; 5 % in a grace."""
+    sizes = dict.fromkeys(last_seen_shards("gatepass-last-seen"), 0)
+    for i in range(100_000):
+        key = (f"team-{i % 40:02d}-production", f"deploy-bot-{i:06d}")
+        use = LastUse(WHEN, f"{key[0]}/internal-api", f"10.{i % 250}.{i % 200}.{i % 254}")
+        shard = last_seen_shard("gatepass-last-seen", key)
+        for previous in (False, True) if i % 20 == 0 else (False,):
+            entry, value = last_seen_entry(key, use, previous)
+            sizes[shard] += len(entry) + len(value)
+    assert max(sizes.values()) < 0.8 * 1024 * 1024  # room to spare
+    assert max(sizes.values()) < 1.1 * min(sizes.values())  # evenly spread

@@ -75,15 +75,26 @@ class Assessment:
         return (deadline - WARNING, deadline)
 
 
-def last_activity(status: ServiceTokenStatus, now: datetime) -> datetime | None:
-    """The latest of last use, creation and reactivation; never later than now (status is
+def last_activity(
+    status: ServiceTokenStatus, now: datetime, reported: datetime | None = None
+) -> datetime | None:
+    """The latest of last use (as recorded in status, or as the gateway reported it since:
+    status moves in steps), creation and reactivation; never later than now (status is
     writable by the namespace's owner: a future time must not postpone forever)."""
-    times = [t for t in (status.last_seen_at, status.created_at, status.reactivated_at) if t is not None]
+    times = [
+        t for t in (status.last_seen_at, reported, status.created_at, status.reactivated_at) if t is not None
+    ]
     return min(max(times), now) if times else None
 
 
-def assess(rule: Rule | None, status: ServiceTokenStatus, named_by: str | None, now: datetime) -> Assessment:
-    since = last_activity(status, now)
+def assess(
+    rule: Rule | None,
+    status: ServiceTokenStatus,
+    named_by: str | None,
+    now: datetime,
+    reported: datetime | None = None,
+) -> Assessment:
+    since = last_activity(status, now, reported)
     if rule is None or since is None:
         return Assessment(State.OFF)
     if named_by is not None:

@@ -125,6 +125,10 @@ class TokenView:
     def secret_name(self) -> str:
         return self.spec.secret_name or self.name
 
+    @property
+    def reported_use(self) -> datetime | None:
+        return self.last_seen.at if self.last_seen is not None else None
+
 
 def view(
     token: ServiceToken,
@@ -320,7 +324,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
     d = _Draft(status=token.status.model_copy(deep=True))
     st = d.status
     _observe_use(d, token, now)
-    idle = assess(token.inactivity, st, token.named_by, now)
+    idle = assess(token.inactivity, st, token.named_by, now, token.reported_use)
     if idle.state is State.DUE and idle.rule is not None and idle.rule.action == "delete":
         return _deletion(token, idle)
     action, why = credential_action(token, secret, now)
@@ -352,7 +356,7 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
     _change_grace(d, token, now)
     _expire_previous(d, now)
     rotation_wake = _rotating(d, token, now)
-    idle = assess(token.inactivity, st, token.named_by, now)  # a new token counts from now
+    idle = assess(token.inactivity, st, token.named_by, now, token.reported_use)  # new: counts from now
     overdue = idle.state is State.DUE and idle.rule is not None and idle.rule.action == "disable"
     st.deactivated_at = (st.deactivated_at or now) if overdue else None
     _conditions(d, token, action, now)
@@ -370,11 +374,17 @@ def decide(token: TokenView, secret: SecretView, candidate: Candidate, now: date
     )
 
 
+# status.lastSeenAt moves by this much at least: a status write per used token per report
+# (every minute) would be ~1,700 writes a second at 100k tokens in use.
+LAST_SEEN_STEP = timedelta(minutes=5)
+
+
 def _observe_use(d: _Draft, token: TokenView, now: datetime) -> None:
     """What says the token is in use: the gateway's last-seen report, a reactivate request."""
     st, use = d.status, token.last_seen
-    if use is not None and (st.last_seen_at is None or use.at > st.last_seen_at):
-        # Only forward: replicas report out of order.
+    if use is not None and (st.last_seen_at is None or use.at >= st.last_seen_at + LAST_SEEN_STEP):
+        # Only forward (replicas report out of order), and in steps: decisions read the
+        # report itself (TokenView.reported_use), status is for people.
         st.last_seen_at, st.last_seen_application, st.last_seen_client = use.at, use.app, use.client
     old = token.previous_seen  # counts for the grace in progress only
     if (
@@ -636,10 +646,11 @@ def _inactive(token: TokenView, st: ServiceTokenStatus, action: Action, now: dat
     rule = token.inactivity
     if st.deactivated_at is None or rule is None:
         return None
+    since = last_activity(st, now, token.reported_use)
     return (
         "False",
         "Inactive",
-        f"not used since {_ts(last_activity(st, now))} ({rule.source}: after {rule.text}); deactivated at"
+        f"not used since {_ts(since)} ({rule.source}: after {rule.text}); deactivated at"
         f" {_ts(st.deactivated_at)}: annotate {REACTIVATE_ANNOTATION} (kubectl gatepass reactivate"
         f" {token.name}) to use it again",
     )

@@ -2,9 +2,11 @@
 
 The gateway must not be able to write ServiceToken status (that holds the
 hashes it trusts). So it records uses in memory and, once per interval,
-merges them into one ConfigMap in its own namespace (RBAC: that ConfigMap, by
-name). The operator watches the ConfigMap and copies the times into each
-token's ``status.lastSeenAt``. No API call on the request path.
+merges them into the last-seen ConfigMaps in its own namespace (RBAC: those,
+by name): sixteen shards, a token's entries always in the same one
+(contract.last_seen_shard), so 100k used tokens fit and a flush patches only
+the shards that changed. The operator watches them and copies the times into
+each token's ``status.lastSeenAt``. No API call on the request path.
 
 A use of the previous secret (during a rotation's grace period: the Client Secret, or a
 session minted with it) is reported under its own key as well: the operator ends the
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import LastUse, last_seen_entry
+from gatepass.contract import LastUse, last_seen_entry, last_seen_shard
 from gatepass.contract import ObjectKey as Key
 
 log = logging.getLogger(__name__)
@@ -56,24 +58,29 @@ class LastSeen:
                 self.pending[key] = use
 
 
+def by_shard(prefix: str, batch: dict[Entry, Use]) -> dict[str, dict[Entry, Use]]:
+    shards: dict[str, dict[Entry, Use]] = {}
+    for entry, use in batch.items():
+        shards.setdefault(last_seen_shard(prefix, entry[0]), {})[entry] = use
+    return shards
+
+
 async def flush_forever(
-    api: client.ApiClient, namespace: str, name: str, interval: float, seen: LastSeen
+    api: client.ApiClient, namespace: str, prefix: str, interval: float, seen: LastSeen
 ) -> None:
     core = client.CoreV1Api(api)
     while True:
         await asyncio.sleep(interval)
-        batch = seen.take()
-        if not batch:
-            continue
-        data = dict(
-            last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client), previous)
-            for (key, previous), (t, app, client) in batch.items()
-        )
-        try:
-            await core.patch_namespaced_config_map(name, namespace, {"data": data})
-        except (ApiException, OSError) as e:
-            reason = e.reason if isinstance(e, ApiException) else type(e).__name__
-            log.warning(
-                "could not record %d last-use entries in %s/%s: %s", len(data), namespace, name, reason
+        for name, batch in by_shard(prefix, seen.take()).items():
+            data = dict(
+                last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client), previous)
+                for (key, previous), (t, app, client) in batch.items()
             )
-            seen.give_back(batch)
+            try:
+                await core.patch_namespaced_config_map(name, namespace, {"data": data})
+            except (ApiException, OSError) as e:
+                reason = e.reason if isinstance(e, ApiException) else type(e).__name__
+                log.warning(
+                    "could not record %d last-use entries in %s/%s: %s", len(data), namespace, name, reason
+                )
+                seen.give_back(batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -15,11 +15,9 @@ from prometheus_client import start_http_server
 from gatepass.contract import (
     APPS,
     KEYS_LABEL,
+    LAST_SEEN_LABEL,
     MANAGED_SELECTOR,
     TOKEN_LABEL,
-    LastUse,
-    last_seen_key,
-    parse_last_seen,
 )
 from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
@@ -27,6 +25,7 @@ from gatepass.operator.applications import AppReconciler
 from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
 from gatepass.operator.kube import Kube, load_config
+from gatepass.operator.lastseen import Reports
 from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
@@ -44,9 +43,11 @@ class OperatorApp:
         self.config = config
         self.kube: Kube | None = None
         self.queues: list[WorkQueue] = []
-        # Last use of each token, as the gateway reports it (the contract: last_seen_*).
-        self.last_seen: dict[tuple[str, str], LastUse] = {}
-        self.previous_seen: dict[tuple[str, str], LastUse] = {}  # of the previous secret, in grace
+        # Last use of each token (and of its previous secret), as the gateway reports it.
+        served = set(config.namespaces)
+        self.reports = Reports(
+            config.namespace, config.last_seen_configmap, lambda ns: not served or ns in served
+        )
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
         self.hosts = HostIndex(reserved_hosts(config.issuer))
@@ -92,7 +93,9 @@ class OperatorApp:
 
     async def start(self) -> None:
         await load_config()
-        self.kube = Kube(LimitedApiClient(TokenBucket(self.config.api_qps, self.config.api_burst)))
+        self.kube = self.reports.kube = Kube(
+            LimitedApiClient(TokenBucket(self.config.api_qps, self.config.api_burst))
+        )
         if not self.config.standalone:
             await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
@@ -106,12 +109,12 @@ class OperatorApp:
         reconciler = Reconciler(
             self.kube,
             self.seal_key,
-            last_seen=self.last_seen.get,
+            last_seen=self.reports.current.get,
             inactivity=self.config.inactivity,
             named_by=self.policy_names.named_by,
             rollout=self.config.rollout,
             settle=timedelta(seconds=self.config.rollout_settle_period),
-            previous_seen=self.previous_seen.get,
+            previous_seen=self.reports.previous.get,
             forget_previous=self._forget_previous,
         )
         self.tokens = WorkQueue(reconciler, concurrency=workers)
@@ -122,6 +125,9 @@ class OperatorApp:
         self.infra = WorkQueue(infra, concurrency=1)
         self.queues = [self.tokens, self.apps, self.infra]
         self.infra.start()
+        # The gateway's last reports of use, not only what status recorded; read before the
+        # tokens, so an entry of a token missing from that listing is of a deleted one.
+        reported = await self.kube.labelled_configmaps(self.config.namespace, LAST_SEEN_LABEL)
         # Applications ask which tokens exist: know them all before the first answer
         # (afterwards the token watch keeps the set current).
         self.known_tokens |= await self.kube.token_keys(self.config.namespaces)
@@ -133,11 +139,12 @@ class OperatorApp:
                 self.longest_session.see(body)
                 self.policy_names.put(_key(body), body)
         self.longest_session.complete = True
-        # Likewise the gateway's last reports of use, not only what status recorded.
-        cm = self.config.last_seen_configmap
-        self.on_last_seen(
-            self.config.namespace, cm, await self.kube.configmap_data(self.config.namespace, cm)
-        )
+        for name, version, data in reported:
+            self.on_last_seen(self.config.namespace, name, data, version)
+        shards = [
+            (name, data) for name, _, data in reported if self.reports.is_shard(self.config.namespace, name)
+        ]
+        self._spawn(self._prune(shards))
         self.tokens.start()
         self.apps.start()
         self.infra.add(INFRA_KEY)
@@ -168,18 +175,7 @@ class OperatorApp:
                 self.kube.forget(PLURAL, namespace, name)
             self.tokens.forget(key)
             metrics.forget(namespace, name)
-            reported = [
-                last_seen_key(key, previous)
-                for previous, known in ((False, self.last_seen), (True, self.previous_seen))
-                if known.pop(key, None) is not None
-            ]
-            if reported and self.kube is not None:
-                drop = self.kube.drop_configmap_keys(
-                    self.config.namespace, self.config.last_seen_configmap, reported
-                )
-                task = asyncio.create_task(drop)
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+            self._spawn(self.reports.forget(key))
         else:
             self.known_tokens.add(key)
             if not self._own(PLURAL, namespace, name, version):
@@ -206,13 +202,29 @@ class OperatorApp:
             self.apps.add(other)
 
     async def _forget_previous(self, key: tuple[str, str]) -> None:
-        """A grace is over: its report of the previous secret's last use goes (one key less
-        in the last-seen ConfigMap)."""
-        if self.previous_seen.pop(key, None) is not None and self.kube is not None:
-            cm = self.config.last_seen_configmap
-            await self.kube.drop_configmap_keys(
-                self.config.namespace, cm, [last_seen_key(key, previous=True)]
-            )
+        """A grace is over: its report of the previous secret's last use goes (one entry
+        less in the last-seen ConfigMaps)."""
+        await self.reports.forget(key, current=False)
+
+    async def _prune(self, shards: Iterable[tuple[str, Mapping[str, str]]]) -> None:
+        dropped = await self.reports.prune(shards, self.known_tokens.__contains__)
+        if dropped:
+            log.info("dropped %d last-use entries of deleted tokens", dropped)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Last-use housekeeping, off the watch: a failure is logged, retried by the next event."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Exception as e:  # housekeeping must not end the operator
+                log.warning(
+                    "last-use housekeeping failed: %s", getattr(e, "reason", None) or type(e).__name__
+                )
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
         owner = labels.get(TOKEN_LABEL)
@@ -221,20 +233,19 @@ class OperatorApp:
         if labels.get(KEYS_LABEL) and (namespace, name) == (self.config.namespace, self.config.key_secret):
             self.infra.add(INFRA_KEY)
 
-    def on_last_seen(self, namespace: str, name: str, data: Mapping[str, str]) -> None:
-        if (namespace, name) != (self.config.namespace, self.config.last_seen_configmap):
+    def on_last_seen(
+        self, namespace: str, name: str, data: Mapping[str, str], version: str | None = None
+    ) -> None:
+        legacy = self.reports.is_legacy(namespace, name)
+        if not (legacy or self.reports.is_shard(namespace, name)):
             return
-        for k, v in data.items():
-            report = parse_last_seen(k, v)
-            if report is None:
-                continue
-            known = self.previous_seen if report.previous else self.last_seen
-            if known.get(report.key) != report.use:
-                known[report.key] = report.use
-                self.tokens.add(report.key)
+        for key in self.reports.read(data):
+            self.tokens.add(key)
+        if legacy and data and version:
+            self._spawn(self.reports.move_legacy(version, data, self.known_tokens.__contains__))
 
     def on_last_seen_deleted(self, namespace: str, name: str) -> None:
-        if (namespace, name) == (self.config.namespace, self.config.last_seen_configmap):
+        if self.reports.is_shard(namespace, name):
             self.infra.add(INFRA_KEY)  # the gateway reports into it: create it again
 
     def on_gateway_object(self, namespace: str, name: str) -> None:

@@ -80,7 +80,8 @@ def _resources(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
         if type == "DELETED":
             app.on_last_seen_deleted(namespace or "", name)
         else:
-            app.on_last_seen(namespace or "", name, body.get("data") or {})
+            version = (body.get("metadata") or {}).get("resourceVersion")
+            app.on_last_seen(namespace or "", name, body.get("data") or {}, version)
 
 
 def _gateway(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:

@@ -18,6 +18,7 @@ from gatepass.contract import (
     ROTATE_SIGNING_KEY_ANNOTATION,
     SEAL_ENTRY,
     SIGNING_KEY_ROTATED_FOR_ANNOTATION,
+    last_seen_shards,
 )
 from gatepass.contract import ObjectKey as Key
 from gatepass.models.durations import parse
@@ -83,9 +84,9 @@ class InfraReconciler:
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
-        await self.kube.ensure_configmap(
+        await self.kube.ensure_configmaps(
             self.settings.namespace,
-            self.settings.last_seen_configmap,
+            last_seen_shards(self.settings.last_seen_configmap),
             {**MANAGED_BY, LAST_SEEN_LABEL: "true"},
         )
         if self.settings.manage_gateway:

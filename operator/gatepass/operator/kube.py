@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -152,15 +152,6 @@ class Kube:
             return False
         return True
 
-    async def configmap_data(self, namespace: str, name: str) -> dict[str, str]:
-        """A ConfigMap's data; empty if it does not exist."""
-        try:
-            cm = await self.core.read_namespaced_config_map(name, namespace)
-        except ApiException as e:
-            _ignore_404(e)
-            return {}
-        return dict(cm.data or {})
-
     async def _get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             body: dict[str, Any] = await self.custom.get_namespaced_custom_object(
@@ -223,13 +214,46 @@ class Kube:
             if e.status != 409:
                 raise
 
-    async def ensure_configmap(self, namespace: str, name: str, labels: dict[str, str]) -> None:
-        body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=name, namespace=namespace, labels=labels))
+    async def labelled_configmaps(self, namespace: str, label: str) -> list[tuple[str, str, dict[str, str]]]:
+        """(name, resourceVersion, data) of the ConfigMaps with ``label=true``: one request."""
+        listing = await self.core.list_namespaced_config_map(namespace, label_selector=f"{label}=true")
+        return [(cm.metadata.name, cm.metadata.resource_version, dict(cm.data or {})) for cm in listing.items]
+
+    async def ensure_configmaps(self, namespace: str, names: Iterable[str], labels: dict[str, str]) -> None:
+        """Create those that are missing (one list, then one create each)."""
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        listing = await self.core.list_namespaced_config_map(namespace, label_selector=selector)
+        present = {cm.metadata.name for cm in listing.items}
+        for name in names:
+            if name in present:
+                continue
+            meta = client.V1ObjectMeta(name=name, namespace=namespace, labels=labels)
+            try:
+                await self.core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=meta))
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+
+    async def read_configmap(self, namespace: str, name: str) -> tuple[str, dict[str, str]] | None:
+        """(resourceVersion, data); None if it does not exist."""
         try:
-            await self.core.create_namespaced_config_map(namespace, body)
+            cm = await self.core.read_namespaced_config_map(name, namespace)
         except ApiException as e:
-            if e.status != 409:
-                raise
+            _ignore_404(e)
+            return None
+        return cm.metadata.resource_version, dict(cm.data or {})
+
+    async def patch_configmap_data(
+        self, namespace: str, name: str, data: Mapping[str, str | None], resource_version: str
+    ) -> None:
+        """Merge ``data`` (None removes a key) only if nobody wrote since resource_version."""
+        body = {"metadata": {"resourceVersion": resource_version}, "data": dict(data)}
+        try:
+            await self.core.patch_namespaced_config_map(name, namespace, body)
+        except ApiException as e:
+            if e.status == 409:
+                raise Conflict(f"configmap {namespace}/{name} changed") from None
+            raise
 
     async def workloads(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
         """(kind, object as JSON) of every Deployment, StatefulSet and DaemonSet of one

@@ -117,6 +117,19 @@ def test_last_activity_is_the_latest_of_use_creation_and_reactivation() -> None:
     assert last_activity(st, T0 + 10 * D) == T0 + 2 * D
 
 
+def test_a_use_reported_since_status_last_moved_counts() -> None:
+    """status.lastSeenAt moves in steps; a use inside a step still postpones the deadline."""
+    st = status(last_seen_at=T0 + 2 * D)
+    assert last_activity(st, T0 + 10 * D, reported=T0 + 2 * D + timedelta(minutes=4)) == (
+        T0 + 2 * D + timedelta(minutes=4)
+    )
+    assert last_activity(st, T0 + 10 * D, reported=T0 + D) == T0 + 2 * D  # an older report
+    assert last_activity(st, T0 + 3 * D, reported=T0 + 30 * D) == T0 + 3 * D  # never after now
+    due = T0 + 2 * D + RULE.after
+    assert assess(RULE, st, None, due).state is State.DUE
+    assert assess(RULE, st, None, due, reported=T0 + 2 * D + timedelta(minutes=4)).state is State.SOON
+
+
 # --- the whole plan -----------------------------------------------------------------------
 @dataclass
 class Case:

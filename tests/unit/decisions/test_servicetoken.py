@@ -558,6 +558,21 @@ def test_last_seen_only_moves_forward_with_where_and_from_where() -> None:
     assert seen(LastUse(newest)) == (newest, None, None)  # an older gateway says only when
 
 
+def test_last_seen_status_moves_in_steps_of_five_minutes() -> None:
+    """A status write per report (every minute per used token) would flood the API
+    server at scale; status moves only once the report is a step ahead."""
+    status = ServiceTokenStatus.model_validate(issued(last_seen_at=T0 + H, last_seen_client="10.0.0.1"))
+    spec = ServiceTokenSpec(duration="100h", secret_name="tok")
+
+    def recorded(at: datetime) -> object:
+        token = TokenView(spec=spec, status=status, last_seen=LastUse(at, None, "10.0.0.2"))
+        st = decide(token, OURS, NEW, T0 + 2 * H).status
+        return st.last_seen_at, st.last_seen_client
+
+    assert recorded(T0 + H + timedelta(minutes=4, seconds=59)) == (T0 + H, "10.0.0.1")
+    assert recorded(T0 + H + timedelta(minutes=5)) == (T0 + H + timedelta(minutes=5), "10.0.0.2")
+
+
 def in_grace(**over: Any) -> ServiceTokenStatus:
     """Rotated at T0 + H from H2 to H1; H2 works for a day."""
     base = issued(rotated_at=T0 + H, previous_secret_hash=H2, previous_secret_expires_at=T0 + 25 * H)

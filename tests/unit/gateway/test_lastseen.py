@@ -1,4 +1,5 @@
-from gatepass.gateway.lastseen import LastSeen
+from gatepass.contract import last_seen_shard, last_seen_shards
+from gatepass.gateway.lastseen import LastSeen, by_shard
 
 A = ("ns", "a")
 
@@ -26,3 +27,18 @@ def test_a_use_of_the_previous_secret_is_reported_apart_and_is_a_use_too() -> No
         (A, False): (20.0, "ns/app", "10.0.0.2"),
         (A, True): (10.0, "ns/app", "10.0.0.1"),  # not overwritten by the current secret's use
     }
+
+
+def test_a_flush_is_one_patch_per_shard_used_with_a_tokens_entries_together() -> None:
+    seen = LastSeen()
+    tokens = [("ns", f"t{i}") for i in range(200)]
+    for ns, name in tokens:
+        seen.saw(ns, name, 10.0, "ns/app", None, previous=name == "t7")
+    shards = by_shard("gp-last-seen", seen.take())
+    assert set(shards) == set(last_seen_shards("gp-last-seen"))  # 200 tokens touch all sixteen
+    assert sum(len(batch) for batch in shards.values()) == 201
+    home = last_seen_shard("gp-last-seen", ("ns", "t7"))
+    assert {(("ns", "t7"), False), (("ns", "t7"), True)} <= shards[home].keys()
+    one = LastSeen()
+    one.saw("ns", "t1", 10.0, "ns/app", None)
+    assert list(by_shard("gp-last-seen", one.take())) == [last_seen_shard("gp-last-seen", ("ns", "t1"))]
