@@ -81,7 +81,7 @@ test: venv localcluster test-deps lint
 bench: venv localcluster
 	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/revocation.py
-	$(BIN)/python bench/operator_idle.py
+	$(BIN)/python bench/operator_scale.py
 
 demo: venv localcluster
 	$(BIN)/python tools/demo.py

@@ -49,7 +49,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "operator")]
 from tests.support import nginx as nginx_conf  # noqa: E402
 from tests.support.waiting import free_port  # noqa: E402
 
-from bench import tools  # noqa: E402
+from bench import report, tools  # noqa: E402
 from bench.gatepass_server import host, issuer  # noqa: E402
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash  # noqa: E402
 
@@ -160,6 +160,7 @@ class Fleet:
     gateway_ready_seconds: float
     gateway_port: int
     credentials: list[tuple[str, str]]  # (Client ID, Client Secret) of every token
+    gateway_pid: int  # taskset execs the server: its pid is the gateway's
 
 
 def credentials(n: int) -> list[tuple[str, str]]:
@@ -204,7 +205,7 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterato
             str(apps),
         ]
         started = time.monotonic()
-        stack.enter_context(process(server, "gatepass", d, SUT_CORE))
+        gateway = stack.enter_context(process(server, "gatepass", d, SUT_CORE))
         _wait_http(f"http://127.0.0.1:{gw}/.well-known/openid-configuration", timeout=300)
         ready = time.monotonic() - started
         client_id, secret = creds[0]
@@ -235,7 +236,7 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterato
             with urllib.request.urlopen(urllib.request.Request(t.url, headers=t.headers), timeout=10) as r:
                 if r.status != 200:
                     raise RuntimeError(f"{row}: {r.status}")
-        yield Fleet(targets, ready, gw, creds)
+        yield Fleet(targets, ready, gw, creds, gateway.pid)
 
 
 def oauth2_proxy_command(port: int, upstream: int, iss: str, aud: str) -> list[str]:
@@ -364,12 +365,9 @@ BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"
 
 
 def write_readme(readme: Path, result: dict[str, object]) -> None:
-    text = readme.read_text() if readme.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
     m = result["machine"]
     body = f"\nMeasured {result['date']} on {m}; {result['settings']}.\n\n{table(result)}\n"
-    readme.write_text(f"{head}{BEGIN}{body}{END}{tail}")
+    report.write_section(readme, "peers", body)
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -408,9 +406,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--readme", type=Path, default=ROOT / "bench" / "README.md")
     args = p.parse_args(argv)
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"{datetime.now(UTC).strftime('%Y-%m-%d')}.json"
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    out = report.save(result, out=args.out)
     write_readme(args.readme, result)
     print(table(result))
     log(f"wrote {out} and {args.readme}")

@@ -20,7 +20,6 @@ and ``bench/README.md``. No goal is asserted: compare runs.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -43,11 +42,11 @@ from tests.support.tokens import Tokens  # noqa: E402
 from tests.support.waiting import wait_for  # noqa: E402
 
 import localcluster  # noqa: E402
+from bench import report  # noqa: E402
 
 NS = "bench"
 HOST = "revocation.bench.test"
 KINDS = ("delete", "disable", "revoke-sessions")
-BEGIN, END = "<!-- revocation:begin -->", "<!-- revocation:end -->"
 
 
 class Stream:
@@ -138,11 +137,6 @@ class Bench:
         return self.trial(name, revoke, next_second=True)
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def run(trials: int, workdir: Path) -> dict[str, object]:
     cluster = localcluster.LocalCluster(bindir=localcluster.build(), datadir=workdir / "cluster")
     cluster.start(preinstall=(ROOT / "crds",))
@@ -192,7 +186,7 @@ def run(trials: int, workdir: Path) -> dict[str, object]:
         "kinds": {
             k: {
                 "p50_ms": statistics.median(v) * 1000,
-                "p99_ms": percentile(v, 0.99) * 1000,
+                "p99_ms": report.percentile(v, 0.99) * 1000,
                 "max_ms": max(v) * 1000,
             }
             for k, v in seconds.items()
@@ -222,14 +216,8 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gatepass-revocation-") as tmp:
         result = run(args.trials, Path(tmp))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{datetime.now(UTC):%Y-%m-%d}-revocation.json").write_text(
-        json.dumps(result, indent=1) + "\n"
-    )
-    text = args.readme.read_text()
-    if BEGIN in text:
-        head, rest = text.split(BEGIN, 1)
-        args.readme.write_text(f"{head}{BEGIN}{table(result)}{END}{rest.split(END, 1)[1]}")
+    report.save(result, "-revocation", out=args.out)
+    report.write_section(args.readme, "revocation", table(result))
     print(table(result))
     return 0
 

@@ -5,13 +5,6 @@ from __future__ import annotations
 from bench import revocation
 
 
-def test_percentiles_are_of_the_sorted_trials() -> None:
-    trials = [0.5, 0.01, 0.02, 0.03, 0.04]
-    assert revocation.percentile(trials, 0.5) == 0.03
-    assert revocation.percentile(trials, 0.99) == 0.5
-    assert revocation.percentile([0.2], 0.99) == 0.2
-
-
 def test_the_table_names_each_kind() -> None:
     kinds = {k: {"p50_ms": 8.0, "p99_ms": 12.4, "max_ms": 30.0} for k in revocation.KINDS}
     text = revocation.table({"date": "2026-12-06 00:00 UTC", "trials": 50, "kinds": kinds})

@@ -65,22 +65,31 @@ def by_shard(prefix: str, batch: dict[Entry, Use]) -> dict[str, dict[Entry, Use]
     return shards
 
 
+async def flush(core: client.CoreV1Api, namespace: str, prefix: str, seen: LastSeen) -> int:
+    """Patch what was seen since the last flush into its shards; entries written. A shard
+    that fails gets its entries back for the next flush."""
+    written = 0
+    for name, batch in by_shard(prefix, seen.take()).items():
+        data = dict(
+            last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client), previous)
+            for (key, previous), (t, app, client) in batch.items()
+        )
+        try:
+            await core.patch_namespaced_config_map(name, namespace, {"data": data})
+            written += len(data)
+        except (ApiException, OSError) as e:
+            reason = e.reason if isinstance(e, ApiException) else type(e).__name__
+            log.warning(
+                "could not record %d last-use entries in %s/%s: %s", len(data), namespace, name, reason
+            )
+            seen.give_back(batch)
+    return written
+
+
 async def flush_forever(
     api: client.ApiClient, namespace: str, prefix: str, interval: float, seen: LastSeen
 ) -> None:
     core = client.CoreV1Api(api)
     while True:
         await asyncio.sleep(interval)
-        for name, batch in by_shard(prefix, seen.take()).items():
-            data = dict(
-                last_seen_entry(key, LastUse(datetime.fromtimestamp(t, UTC), app, client), previous)
-                for (key, previous), (t, app, client) in batch.items()
-            )
-            try:
-                await core.patch_namespaced_config_map(name, namespace, {"data": data})
-            except (ApiException, OSError) as e:
-                reason = e.reason if isinstance(e, ApiException) else type(e).__name__
-                log.warning(
-                    "could not record %d last-use entries in %s/%s: %s", len(data), namespace, name, reason
-                )
-                seen.give_back(batch)
+        await flush(core, namespace, prefix, seen)

@@ -58,6 +58,9 @@ class OperatorApp:
         self.policy_names = PolicyNames()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[tuple[str, str]] = set()
+        # The body of the event that queued a token, until its reconcile takes it (so the
+        # backlog, never every token, is held): one GET less per new token.
+        self.fresh: dict[tuple[str, str], Mapping[str, Any]] = {}
         self.seal_key = SealKey(on_change=self._recheck_all)
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
@@ -93,9 +96,8 @@ class OperatorApp:
 
     async def start(self) -> None:
         await load_config()
-        self.kube = self.reports.kube = Kube(
-            LimitedApiClient(TokenBucket(self.config.api_qps, self.config.api_burst))
-        )
+        qps, burst = self.config.api_qps, self.config.api_burst
+        self.kube = self.reports.kube = Kube(LimitedApiClient(TokenBucket(qps, burst) if qps else None))
         if not self.config.standalone:
             await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
@@ -116,6 +118,7 @@ class OperatorApp:
             settle=timedelta(seconds=self.config.rollout_settle_period),
             previous_seen=self.reports.previous.get,
             forget_previous=self._forget_previous,
+            fresh=lambda key: self.fresh.pop(key, None),
         )
         self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
@@ -167,9 +170,17 @@ class OperatorApp:
     def _own(self, plural: str, namespace: str, name: str, version: str | None) -> bool:
         return self.kube is not None and self.kube.own_write(plural, namespace, name, version)
 
-    def on_token(self, event_type: str | None, namespace: str, name: str, version: str | None = None) -> None:
+    def on_token(
+        self,
+        event_type: str | None,
+        namespace: str,
+        name: str,
+        version: str | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
         key = (namespace, name)
         if event_type == "DELETED":
+            self.fresh.pop(key, None)
             self.known_tokens.discard(key)
             if self.kube is not None:
                 self.kube.forget(PLURAL, namespace, name)
@@ -179,6 +190,14 @@ class OperatorApp:
         else:
             self.known_tokens.add(key)
             if not self._own(PLURAL, namespace, name, version):
+                # Only of a token this process never wrote: no body can be older than our
+                # own write (a new token, or the listing at start, the mass cases).
+                if (
+                    body is not None
+                    and self.kube is not None
+                    and not self.kube.wrote(PLURAL, namespace, name)
+                ):
+                    self.fresh[key] = body
                 self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
             for app in self.policy_names.apps_naming(key):

@@ -64,8 +64,10 @@ def _lifecycle(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
 
 def _resources(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
     @kopf.on.event(GROUP, VERSION, TOKENS, registry=registry)
-    async def token_event(type: str, namespace: str | None, name: str, meta: kopf.Meta, **_: Any) -> None:
-        app.on_token(type, namespace or "", name, meta.get("resourceVersion"))
+    async def token_event(
+        type: str, namespace: str | None, name: str, meta: kopf.Meta, body: kopf.Body, **_: Any
+    ) -> None:
+        app.on_token(type, namespace or "", name, meta.get("resourceVersion"), dict(body))
 
     @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
     async def app_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:

@@ -76,6 +76,10 @@ class Kube:
         """Is this version of the object the one our last status write produced?"""
         return version is not None and self.written.get((plural, namespace, name)) == version
 
+    def wrote(self, plural: str, namespace: str, name: str) -> bool:
+        """Has this process written the object's status (since it was last deleted)?"""
+        return (plural, namespace, name) in self.written
+
     def forget(self, plural: str, namespace: str, name: str) -> None:
         self.written.pop((plural, namespace, name), None)
 

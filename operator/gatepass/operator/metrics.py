@@ -42,6 +42,15 @@ CREDENTIALS = Counter(
     "Client Secrets written to Secrets, by why (Issue, Reissue, Rotate).",
     ["action"],
 )
+API_REQUESTS = Counter(
+    "gatepass_operator_api_requests_total",
+    "Requests the operator sent the API server (its watches aside), by HTTP method.",
+    ["method"],
+)
+API_THROTTLED = Counter(
+    "gatepass_operator_api_throttled_seconds_total",
+    "Time requests waited for the operator's client-side rate limit (GATEPASS_API_QPS/BURST).",
+)
 _client_ids: dict[tuple[str, str], str] = {}
 
 

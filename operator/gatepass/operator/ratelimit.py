@@ -14,6 +14,8 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
+from gatepass.operator import metrics
+
 
 class TokenBucket:
     def __init__(
@@ -31,8 +33,9 @@ class TokenBucket:
         self._at = clock()
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait for one token; waiters are served in arrival order."""
+    async def acquire(self) -> float:
+        """Wait for one token; waiters are served in arrival order. The seconds waited."""
+        start = self._clock()
         async with self._lock:
             now = self._clock()
             self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.qps)
@@ -42,15 +45,19 @@ class TokenBucket:
                 self._tokens = 1.0
                 self._at = self._clock()
             self._tokens -= 1
+        return self._clock() - start
 
 
 class LimitedApiClient(client.ApiClient):
-    """An ApiClient whose every request first takes a token from the bucket."""
+    """An ApiClient whose every request first takes a token from the bucket, and is counted."""
 
-    def __init__(self, bucket: TokenBucket, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, bucket: TokenBucket | None, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.bucket = bucket
+        self.bucket = bucket  # None: no client-side limit (counted all the same)
 
-    async def request(self, *args: Any, **kwargs: Any) -> Any:
-        await self.bucket.acquire()
-        return await super().request(*args, **kwargs)
+    async def request(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        waited = await self.bucket.acquire() if self.bucket is not None else 0.0
+        if waited > 0:
+            metrics.API_THROTTLED.inc(waited)
+        metrics.API_REQUESTS.labels(method).inc()
+        return await super().request(method, *args, **kwargs)

@@ -10,8 +10,9 @@ only writes it, in order (decisions/servicetoken.py explains the order).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -23,7 +24,13 @@ from gatepass.decisions.servicetoken import Candidate, Plan, decide, view
 from gatepass.models.conditions import READY, find, set_condition
 from gatepass.models.events import Event
 from gatepass.models.meta import ObjectMeta
-from gatepass.models.servicetoken import Inactivity, InvalidServiceToken, ServiceToken, ServiceTokenStatus
+from gatepass.models.servicetoken import (
+    Inactivity,
+    InvalidServiceToken,
+    ServiceToken,
+    ServiceTokenStatus,
+    parse_token,
+)
 from gatepass.operator import failpoints, metrics
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.kube import Conflict, Kube, SecretContent, secret_view
@@ -53,6 +60,10 @@ def sealed(meta: ObjectMeta, status: ServiceTokenStatus, sealer: Sealer) -> Serv
     return status.model_copy(update={"seal": sealer.seal(fields)})
 
 
+def never_issued(status: ServiceTokenStatus) -> bool:
+    return status.client_id is None and status.secret_hash is None and status.pending_secret_hash is None
+
+
 class Reconciler:
     def __init__(
         self,
@@ -66,8 +77,13 @@ class Reconciler:
         settle: timedelta = timedelta(minutes=10),
         previous_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
         forget_previous: Callable[[ObjectKey], Awaitable[None]] | None = None,
+        fresh: Callable[[ObjectKey], Mapping[str, Any] | None] = lambda _: None,
     ) -> None:
         self.kube = kube
+        # The body of the watch event that queued the token, if any (taken once): no GET.
+        # If it is stale, the status write (always first) meets a conflict, and the retry
+        # reads the token from the API server.
+        self.fresh = fresh
         self.seal_key = seal_key
         self.clock = clock
         self.last_seen = last_seen
@@ -83,7 +99,8 @@ class Reconciler:
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
         try:
-            token = await self.kube.get_token(namespace, name)
+            body = self.fresh(key)
+            token = parse_token(body) if body is not None else await self.kube.get_token(namespace, name)
         except InvalidServiceToken as e:  # reported in status, not crashed on later
             await self._invalid(e)
             return None
@@ -91,7 +108,12 @@ class Reconciler:
             metrics.forget(namespace, name)
             return None
         sealer = await self.seal_key.get()
-        existing = await self.kube.get_secret(namespace, token.secret_name)
+        # A token never issued has no Secret of ours: no GET. Should one of that name exist
+        # (someone else's), creating it fails after the pending status write, and the retry
+        # reads it (that status says an issuance began: it is never trusted).
+        existing = (
+            None if never_issued(token.status) else await self.kube.get_secret(namespace, token.secret_name)
+        )
         # Generated every time (microseconds), used only if the plan issues it: the secret
         # stays here, decide() sees its hash.
         client_secret = new_client_secret()

@@ -46,3 +46,11 @@ async def test_concurrent_callers_share_the_rate() -> None:
     bucket = TokenBucket(qps=4, burst=1, clock=t.clock, sleep=t.sleep)
     await asyncio.gather(*(bucket.acquire() for _ in range(9)))
     assert t.now == pytest.approx(2.0)
+
+
+@pytest.mark.asyncio
+async def test_each_caller_learns_how_long_it_waited() -> None:
+    t = FakeTime()
+    bucket = TokenBucket(qps=2, burst=2, clock=t.clock, sleep=t.sleep)
+    waits = [await bucket.acquire() for _ in range(4)]
+    assert waits == pytest.approx([0.0, 0.0, 0.5, 0.5])

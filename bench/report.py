@@ -1,0 +1,39 @@
+"""What every bench shares: percentiles, where results go, the tables in bench/README.md."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def save(result: object, suffix: str = "", out: Path = RESULTS) -> Path:
+    """``<out>/<date><suffix>.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{datetime.now(UTC):%Y-%m-%d}{suffix}.json"
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return path
+
+
+def write_section(readme: Path, name: str, body: str) -> None:
+    """Replace what stands between ``<!-- name:begin -->`` and ``<!-- name:end -->``
+    (appended, with the markers, if the README has none)."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    if begin not in text:
+        text = f"{text.rstrip()}\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    readme.write_text(f"{head}{begin}{body}{end}{rest.split(end, 1)[1]}")
