@@ -21,7 +21,7 @@ export UV_PYTHON_DOWNLOADS := never
 help:
 	@echo "make demo          run the service-token story on a local control plane"
 	@echo "make test          lint, type-check, unit and end-to-end tests (builds what it needs)"
-	@echo "make bench         gatepass beside oauth2-proxy and nginx (wrk), operator idle CPU (bench/README.md)"
+	@echo "make bench         gatepass beside oauth2-proxy and nginx, revocation, operator and gateway at scale (bench/README.md)"
 	@echo "make cluster-up    start the local control plane and node in the background (.localcluster/)"
 	@echo "                   (GATEPASS_NODE=0: the control plane alone, no pods)"
 	@echo "make image         build the image from Dockerfile (buildah) and load it into that node"
@@ -82,6 +82,7 @@ bench: venv localcluster
 	$(BIN)/python bench/peers.py
 	$(BIN)/python bench/revocation.py
 	$(BIN)/python bench/operator_scale.py
+	$(BIN)/python bench/gateway_scale.py
 
 demo: venv localcluster
 	$(BIN)/python tools/demo.py

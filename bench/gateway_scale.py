@@ -60,13 +60,12 @@ def gateway_at(tokens: int, apps: int, rounds: int, seconds: float) -> dict[str,
         }
 
 
-async def last_seen_at(kubeconfig: Path, used: int) -> dict[str, float]:
-    """One gateway flush of `used` tokens into the shards; the operator reads them back."""
+async def last_seen_at(kubeconfig: Path, used: int, ns: str) -> dict[str, float]:
+    """One gateway flush of `used` tokens into the shards (created here, in namespace `ns`);
+    the operator reads them back."""
     api = await config.new_client_from_config(config_file=str(kubeconfig))
     core = client.CoreV1Api(api)
     try:
-        ns = "gatepass-system"
-        await core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
         labels = {**MANAGED_BY, LAST_SEEN_LABEL: "true"}
         for name in last_seen_shards(PREFIX):
             meta = client.V1ObjectMeta(name=name, namespace=ns, labels=labels)
@@ -163,7 +162,10 @@ def main(argv: list[str]) -> int:
             cluster = localcluster.LocalCluster(bindir=localcluster.build(), datadir=Path(tmp) / "cluster")
             cluster.start()
             try:
-                result["last_seen"] = asyncio.run(last_seen_at(cluster.kubeconfig, args.used))
+                cluster.kubectl("create", "namespace", "gatepass-system")
+                result["last_seen"] = asyncio.run(
+                    last_seen_at(cluster.kubeconfig, args.used, "gatepass-system")
+                )
             finally:
                 cluster.stop()
         peers.log(f"last seen: {result['last_seen']}")

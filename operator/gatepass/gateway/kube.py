@@ -50,7 +50,8 @@ async def get_json(
 
 
 def _camel(name: str) -> str:
-    first, *rest = name.split("_")
+    """label_selector -> labelSelector; _continue -> continue."""
+    first, *rest = name.lstrip("_").split("_")
     return first + "".join(w.title() for w in rest)
 
 

@@ -23,7 +23,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION
 from gatepass.gateway.kube import metadata_lister
 from gatepass.gateway.settings import GatewaySettings
-from gatepass.gateway.state import State, app_record, token_record
+from gatepass.gateway.state import State, TokenRecord, app_record, token_record
 from gatepass.gateway.workload import Pod, WorkloadTokens
 from gatepass.routing.hosts import claim_of
 from gatepass.trust import signing
@@ -34,31 +34,50 @@ Obj = dict[str, Any]
 ListFn = Callable[..., Awaitable[Any]]
 
 
+# Objects per list request: the raw objects of one page at a time are in memory, never
+# all of them (100k ServiceTokens listed at once would be gigabytes of dicts).
+PAGE = 500
+
+
 class Informer:
     def __init__(
         self,
         name: str,
         list_fn: ListFn,
-        replace: Callable[[list[Obj]], None],
+        replace: Callable[[list[Any]], None],
         apply: Callable[[str, Obj], None],
         to_dict: Callable[[Any], Obj],
+        convert: Callable[[Obj], Any] = lambda o: o,
     ) -> None:
         self.name = name
         self.list_fn = list_fn
-        self.replace = replace
+        self.replace = replace  # with every object listed, each as convert() made it
         self.apply = apply
         self.to_dict = to_dict
+        self.convert = convert  # what the listing keeps of an object (default: all of it)
         self.synced = asyncio.Event()
+
+    async def _list(self) -> tuple[list[Any], str]:
+        """Every object, page by page, converted as it arrives; the listing's
+        resourceVersion (one snapshot across the pages: the watch starts there)."""
+        kept: list[Any] = []
+        more: str | None = None
+        while True:
+            page = self.to_dict(await self.list_fn(limit=PAGE, **({"_continue": more} if more else {})))
+            kept.extend(self.convert(self.to_dict(o)) for o in page.get("items") or [])
+            more = page["metadata"].get("continue")
+            if not more:
+                return kept, page["metadata"]["resourceVersion"]
 
     async def run(self) -> None:
         backoff = 0.5
         while True:
             try:
-                listing = self.to_dict(await self.list_fn())
-                self.replace([self.to_dict(o) for o in listing.get("items") or []])
+                items, version = await self._list()
+                self.replace(items)
                 self.synced.set()
                 backoff = 0.5
-                await self._watch(listing["metadata"]["resourceVersion"])
+                await self._watch(version)
             except ApiException as e:
                 if e.status == 410:
                     log.info("%s: watch history expired; listing again", self.name)
@@ -140,7 +159,14 @@ class Watches:
         # Plain JSON dicts everywhere (typed models for Secrets would be one more copy).
         to_dict = api.sanitize_for_serialization
         self.informers = [
-            Informer("servicetokens", lister(TOKENS), self._replace_tokens, self._apply_token, to_dict),
+            Informer(
+                "servicetokens",
+                lister(TOKENS),
+                self._replace_tokens,
+                self._apply_token,
+                to_dict,
+                self._token_entry,
+            ),
             Informer("accessapplications", lister(APPS), self._replace_apps, self._apply_app, to_dict),
             Informer("signing-keys", list_key_secret, self._replace_keys, self._apply_keys, to_dict),
         ]
@@ -169,9 +195,13 @@ class Watches:
         return not self.settings.namespaces or obj["metadata"]["namespace"] in self.settings.namespaces
 
     # tokens
-    def _replace_tokens(self, items: list[Obj]) -> None:
-        records = {_key(o): token_record(o) for o in items if self._watched(o)}
-        self.state.set_tokens({k: r for k, r in records.items() if r is not None})
+    def _token_entry(self, obj: Obj) -> tuple[tuple[str, str], TokenRecord] | None:
+        """What the listing keeps of a token: its record, not the object."""
+        record = token_record(obj) if self._watched(obj) else None
+        return None if record is None else (_key(obj), record)
+
+    def _replace_tokens(self, entries: list[tuple[tuple[str, str], TokenRecord] | None]) -> None:
+        self.state.set_tokens(dict(e for e in entries if e is not None))
 
     def _apply_token(self, kind: str, obj: Obj) -> None:
         if self._watched(obj):
