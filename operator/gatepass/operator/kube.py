@@ -35,6 +35,10 @@ Body = dict[str, Any]
 COMPONENT = "gatepass-operator"
 
 
+# Status writes per object whose watch events are recognised as our own.
+OWN_WRITES_KEPT = 3
+
+
 class Conflict(Exception):
     """Someone else wrote the object since we read it: reconcile again."""
 
@@ -68,13 +72,16 @@ class Kube:
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        # The resourceVersion of our last status write per object: the watch event it
-        # causes is ours, and must not start another reconcile (no self-made loops).
-        self.written: dict[tuple[str, str, str], str] = {}
+        # The resourceVersions of our last status writes per object: the watch events they
+        # cause are ours, and must not start another reconcile (no self-made loops). More
+        # than the last one: an issuance writes twice, and the first write's event arrives
+        # after the second write (were it taken for someone else's, every new token would
+        # be reconciled once more for nothing: two GETs each, minutes at 10,000 tokens).
+        self.written: dict[tuple[str, str, str], tuple[str, ...]] = {}
 
     def own_write(self, plural: str, namespace: str, name: str, version: str | None) -> bool:
-        """Is this version of the object the one our last status write produced?"""
-        return version is not None and self.written.get((plural, namespace, name)) == version
+        """Is this version of the object one that our recent status writes produced?"""
+        return version is not None and version in self.written.get((plural, namespace, name), ())
 
     def wrote(self, plural: str, namespace: str, name: str) -> bool:
         """Has this process written the object's status (since it was last deleted)?"""
@@ -181,7 +188,8 @@ class Kube:
                 raise Conflict(f"{plural} {meta.namespace}/{meta.name} changed: {e.reason}") from None
             raise
         version = str(result["metadata"]["resourceVersion"])
-        self.written[(plural, meta.namespace, meta.name)] = version
+        key = (plural, meta.namespace, meta.name)
+        self.written[key] = (*self.written.get(key, ())[-(OWN_WRITES_KEPT - 1) :], version)
         return version
 
     async def apply(self, obj: Body) -> None:
