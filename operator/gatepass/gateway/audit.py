@@ -84,16 +84,34 @@ class AccessLogger(AbstractAccessLogger):
             time,
             request.get(KEY),
         )
-        self.logger.info(json.dumps(line, separators=(",", ":")))
+        text = json.dumps(line, separators=(",", ":"))
+        handlers = self.logger.handlers
+        if len(handlers) == 1 and type(handlers[0]) is StdoutLines:
+            # Only our own stdout handler: the line as it would format it, without a
+            # LogRecord per request (a sixth of the cookie path's time under load).
+            handlers[0].write(text)
+        else:
+            self.logger.info(text)
+
+
+class StdoutLines(logging.StreamHandler):  # type: ignore[type-arg]
+    """The access log's own handler: bare lines on stdout."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def write(self, text: str) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(text + self.terminator)
+            self.stream.flush()
 
 
 def access_logger() -> logging.Logger:
     """The access log's logger: bare JSON lines on stdout, apart from the process's log."""
     logger = logging.getLogger(LOGGER)
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
+        logger.addHandler(StdoutLines())
     logger.propagate = False
     logger.setLevel(logging.INFO)
     return logger
