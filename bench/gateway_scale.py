@@ -141,8 +141,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--used", type=int, default=100_000, help="tokens in the last-seen flush (0: skip)")
-    p.add_argument("--readme", type=Path, default=report.README)
-    p.add_argument("--out", type=Path, default=report.RESULTS)
+    report.arguments(p)
     args = p.parse_args(argv)
     sizes = {}
     for n in args.tokens:
@@ -169,9 +168,7 @@ def main(argv: list[str]) -> int:
             finally:
                 cluster.stop()
         peers.log(f"last seen: {result['last_seen']}")
-    report.save(result, "-gateway-scale", out=args.out)
-    report.write_section(args.readme, "gateway-scale", table(result))
-    print(table(result))
+    report.publish(result, "gateway-scale", table(result), args)
     return 0
 
 

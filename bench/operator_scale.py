@@ -318,8 +318,7 @@ def main(argv: list[str]) -> int:
         "--runs", type=run_spec, nargs="+", default=[(1000, "default"), (1000, "off"), (10_000, "off")]
     )
     p.add_argument("--idle", type=float, default=30)
-    p.add_argument("--readme", type=Path, default=report.README)
-    p.add_argument("--out", type=Path, default=report.RESULTS)
+    report.arguments(p)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gatepass-operator-scale-") as tmp:
         cluster = localcluster.LocalCluster(bindir=localcluster.build(), datadir=Path(tmp) / "cluster")
@@ -334,9 +333,7 @@ def main(argv: list[str]) -> int:
         "settings": f"{IN_FLIGHT} requests in flight for the floor and the creates",
         **measured,
     }
-    report.save(result, "-operator", out=args.out)
-    report.write_section(args.readme, "operator", table(result))
-    print(table(result))
+    report.publish(result, "operator", table(result), args)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,3 +38,16 @@ def write_section(readme: Path, name: str, body: str) -> None:
         text = f"{text.rstrip()}\n\n{begin}\n{end}\n"
     head, rest = text.split(begin, 1)
     readme.write_text(f"{head}{begin}{body}{end}{rest.split(end, 1)[1]}")
+
+
+def arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a bench writes: ``--out`` (the JSON's folder) and ``--readme``."""
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--readme", type=Path, default=README)
+
+
+def publish(result: object, name: str, text: str, args: argparse.Namespace) -> None:
+    """``<out>/<date>-<name>.json``, the README's ``name`` section, and stdout."""
+    save(result, f"-{name}", out=args.out)
+    write_section(args.readme, name, text)
+    print(text)

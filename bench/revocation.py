@@ -211,14 +211,11 @@ def table(result: dict[str, object]) -> str:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--trials", type=int, default=50)
-    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
-    p.add_argument("--readme", type=Path, default=ROOT / "bench" / "README.md")
+    report.arguments(p)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gatepass-revocation-") as tmp:
         result = run(args.trials, Path(tmp))
-    report.save(result, "-revocation", out=args.out)
-    report.write_section(args.readme, "revocation", table(result))
-    print(table(result))
+    report.publish(result, "revocation", table(result), args)
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
 from gatepass.contract import (
     LAST_SEEN_LABEL,
@@ -24,6 +25,7 @@ from gatepass.contract import (
     last_seen_shards,
     parse_last_seen,
 )
+from gatepass.decisions.servicetoken import LAST_SEEN_STEP
 from gatepass.operator.kube import Conflict, Kube
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class Reports:
         self.previous: dict[ObjectKey, LastUse] = {}  # of the previous secret, in a grace
         self.kube: Kube | None = None
         self._moving = asyncio.Lock()
+        self._nudged: dict[ObjectKey, datetime] = {}  # the last use a reconcile was asked for
 
     def is_shard(self, namespace: str, name: str) -> bool:
         return namespace == self.namespace and name in self.shards
@@ -53,22 +56,36 @@ class Reports:
         return namespace == self.namespace and name == self.prefix
 
     def read(self, data: Mapping[str, str]) -> set[ObjectKey]:
-        """Take in a ConfigMap's entries; the tokens whose last use moved. Only forward:
-        replicas, shards and the legacy ConfigMap may disagree."""
-        moved: set[ObjectKey] = set()
+        """Take in a ConfigMap's entries (only forward: replicas, shards and the legacy
+        ConfigMap may disagree); the tokens to reconcile for it. A use of the current
+        secret only once it is a status step (LAST_SEEN_STEP) past the last one that was:
+        at 100k tokens in use, a reconcile per token per report would be two GETs each,
+        thousands a second, to change nothing. The exact time stays here for decisions
+        (a reconcile at an inactivity deadline reads it); a use of a previous secret, rare
+        and what ends a grace, always."""
+        due: set[ObjectKey] = set()
         for entry, value in data.items():
             report = parse_last_seen(entry, value)
             if report is None:
                 continue
             known = self.previous if report.previous else self.current
             old = known.get(report.key)
-            if old is None or report.use.at > old.at:
-                known[report.key] = report.use
-                moved.add(report.key)
-        return moved
+            if old is not None and report.use.at <= old.at:
+                continue
+            known[report.key] = report.use
+            if report.previous:
+                due.add(report.key)
+                continue
+            nudged = self._nudged.get(report.key)
+            if nudged is None or report.use.at >= nudged + LAST_SEEN_STEP:
+                self._nudged[report.key] = report.use.at
+                due.add(report.key)
+        return due
 
     async def forget(self, key: ObjectKey, current: bool = True, previous: bool = True) -> None:
         """A token is gone (or its grace is over): its entries go from memory and its shard."""
+        if current:
+            self._nudged.pop(key, None)
         entries = [
             last_seen_key(key, prev)
             for prev, known, wanted in ((False, self.current, current), (True, self.previous, previous))
@@ -90,6 +107,8 @@ class Reports:
                     stale[entry] = report
             for report in stale.values():
                 (self.previous if report.previous else self.current).pop(report.key, None)
+                if not report.previous:
+                    self._nudged.pop(report.key, None)
             if stale:
                 await self.kube.drop_configmap_keys(self.namespace, name, list(stale))
                 dropped += len(stale)
