@@ -34,7 +34,13 @@ def test_the_operator_report_names_each_run_and_its_limit() -> None:
         "settings": "32 in flight",
         "floors": {"1000": {"create_seconds": 3.0, "issue_seconds": 2.0, "total_seconds": 5.0}},
         "runs": [{**RUN, "limit": "default", "total_seconds": 45.0, "ratio": 9.0}, RUN],
-        "idle": {"tokens": 1000, "cpu_percent": 0.05, "seconds": 30, "rss_mib": 140.0},
+        "idle": {
+            "tokens": 1000,
+            "cpu_percent": 0.05,
+            "seconds": 30,
+            "rss_mib": 140.0,
+            "settled_seconds": 5.0,
+        },
         "gateway": {"tokens": 1000, "ready_seconds": 2.5, "peak_rss_mib": 90.0},
     }
     text = operator_scale.table(result)
