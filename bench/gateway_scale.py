@@ -33,7 +33,6 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools" / "localcluster")]
 
 import localcluster  # noqa: E402
 from bench import peers, report, tools  # noqa: E402
-from bench.operator_scale import proc_mib  # noqa: E402
 from gatepass.contract import LAST_SEEN_LABEL, MANAGED_BY, last_seen_shards  # noqa: E402
 from gatepass.gateway.lastseen import LastSeen, flush  # noqa: E402
 from gatepass.operator.lastseen import Reports  # noqa: E402
@@ -48,13 +47,13 @@ def gateway_at(tokens: int, apps: int, rounds: int, seconds: float) -> dict[str,
         tempfile.TemporaryDirectory(prefix="gatepass-gw-scale-") as tmp,
         peers.fleet(Path(tmp), tokens, ROWS, apps) as fl,
     ):
-        rss_ready = proc_mib(fl.gateway_pid, "VmRSS")
+        rss_ready = report.proc_mib(fl.gateway_pid, "VmRSS")
         samples = peers.measure(fl, ROWS, rounds, seconds, 64)
         rows = peers.summary(samples)
         return {
             "ready_seconds": fl.gateway_ready_seconds,
             "rss_ready_mib": rss_ready,
-            "rss_peak_mib": proc_mib(fl.gateway_pid, "VmHWM"),
+            "rss_peak_mib": report.proc_mib(fl.gateway_pid, "VmHWM"),
             **{f"{row}_rps": rows[row]["requests_per_second"] for row in ROWS},
             **{f"{row}_p99_ms": rows[row]["p99_ms"] for row in ROWS},
         }

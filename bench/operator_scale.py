@@ -49,19 +49,6 @@ IN_FLIGHT = 32
 GOAL_RATIO = 1.5
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def proc_mib(pid: int, field: str) -> float:
-    """VmRSS (now) or VmHWM (the peak), MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def metric(port: int, name: str) -> float:
     """The sum of a metric's series on the operator's /metrics."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
@@ -199,7 +186,7 @@ async def gatepass(api: client.ApiClient, ns: str, n: int, operator: OperatorPro
         "total_seconds": total,
         "api_requests_per_token": requests / n,
         "rate_limited_seconds": waited,
-        "peak_rss_mib": proc_mib(operator.proc.pid, "VmHWM"),
+        "peak_rss_mib": report.proc_mib(operator.proc.pid, "VmHWM"),
     }
 
 
@@ -245,10 +232,10 @@ async def measure(
         assert operator is not None
         assert operator.proc is not None
         settled = await quiet(operator.proc.pid)
-        cpu0, t0 = cpu_seconds(operator.proc.pid), time.monotonic()
+        cpu0, t0 = report.cpu_seconds(operator.proc.pid), time.monotonic()
         await asyncio.sleep(idle)
-        idle_cpu = (cpu_seconds(operator.proc.pid) - cpu0) / (time.monotonic() - t0) * 100
-        rss = proc_mib(operator.proc.pid, "VmRSS")
+        idle_cpu = (report.cpu_seconds(operator.proc.pid) - cpu0) / (time.monotonic() - t0) * 100
+        rss = report.proc_mib(operator.proc.pid, "VmRSS")
         held = sum(n for n, lim in runs if lim == limit)
         gateway = gateway_start(kubeconfig, workdir, held)
     finally:
@@ -275,9 +262,9 @@ async def quiet(pid: int, below: float = 1.0, window: float = 5.0, longest: floa
     is not idleness."""
     start = time.monotonic()
     while time.monotonic() - start < longest:
-        cpu0 = cpu_seconds(pid)
+        cpu0 = report.cpu_seconds(pid)
         await asyncio.sleep(window)
-        if (cpu_seconds(pid) - cpu0) / window * 100 < below:
+        if (report.cpu_seconds(pid) - cpu0) / window * 100 < below:
             break
     return time.monotonic() - start
 
@@ -292,7 +279,7 @@ def gateway_start(kubeconfig: Path, workdir: Path, tokens: int) -> dict[str, flo
     gw.start(timeout=300)
     ready = time.monotonic() - start
     assert gw.proc is not None
-    rss = proc_mib(gw.proc.pid, "VmHWM")
+    rss = report.proc_mib(gw.proc.pid, "VmHWM")
     gw.stop()
     return {"tokens": tokens, "ready_seconds": ready, "peak_rss_mib": rss}
 

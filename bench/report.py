@@ -1,15 +1,31 @@
-"""What every bench shares: percentiles, where results go, the tables in bench/README.md."""
+"""What every bench shares: a process's CPU and memory, percentiles, where results go, the
+tables in bench/README.md."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_mib(pid: int, field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def percentile(values: list[float], q: float) -> float:

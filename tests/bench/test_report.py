@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bench import report
@@ -25,3 +26,10 @@ def test_a_section_is_replaced_in_place_or_appended(tmp_path: Path) -> None:
     assert readme.read_text().count("<!-- b:begin -->") == 1
     assert "third" in readme.read_text()
     assert "second" not in readme.read_text()
+
+
+def test_a_process_cpu_and_memory_from_proc() -> None:
+    rss, peak = report.proc_mib(os.getpid(), "VmRSS"), report.proc_mib(os.getpid(), "VmHWM")
+    assert 0 < rss <= peak
+    assert report.cpu_seconds(os.getpid()) > 0
+    assert report.proc_mib(os.getpid(), "NoSuchField") == 0.0

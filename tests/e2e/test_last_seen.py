@@ -83,7 +83,12 @@ def test_status_last_seen_moves_in_steps(
     first = recent(20)
     report(core, namespace, "stepper", LastUse(first))
     wait_for(lambda: tokens.status("stepper").get("lastSeenAt") == stamp(first), timeout=10, what="first use")
+    # The small step is written while no operator runs: one starting reads every report
+    # before its first reconcile, so the refresh below surely decides with it known.
+    running_operator.stop()
     report(core, namespace, "stepper", LastUse(first + timedelta(minutes=1)))
+    running_operator.proc = None
+    running_operator.start()
     # A refresh makes the operator reconcile (and write status) after that report.
     tokens.annotate("stepper", REFRESH_ANNOTATION, "after-small-step")
     tokens.wait_reasons("stepper", "Refreshed")
