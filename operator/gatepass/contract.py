@@ -80,12 +80,31 @@ def format_ts(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_ts(text: str) -> datetime | None:
+# Every time gatepass reads lies in these years (UTC). Anything outside is refused where it
+# is read: a date a tenant wrote near year 1 or 9999 overflows as soon as it is moved to UTC
+# or a duration is added to it, and must cost that one object, never a loop shared by all.
+FIRST_YEAR, LAST_YEAR = 1970, 8999
+
+
+def to_utc(when: datetime) -> datetime:
+    """``when`` in UTC; ValueError if it has no offset or lies outside FIRST_YEAR..LAST_YEAR."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("a time needs an offset (Z or +hh:mm)")
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        utc = when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"a time must lie in the years {FIRST_YEAR}..{LAST_YEAR}") from None
+    if not FIRST_YEAR <= utc.year <= LAST_YEAR:
+        raise ValueError(f"a time must lie in the years {FIRST_YEAR}..{LAST_YEAR}")
+    return utc
+
+
+def parse_ts(text: str) -> datetime | None:
+    """An RFC 3339 time in UTC; None if it does not parse or is out of bounds (to_utc)."""
+    try:
+        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except (ValueError, TypeError, AttributeError):
         return None
-    return when if when.tzinfo is not None else None
 
 
 # --- last use of each token: the gateway reports, the operator copies to status ---------

@@ -4,8 +4,15 @@ other object keeps being served meanwhile."""
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
 from kubernetes import client, watch
 
+from tests.support.cluster import ClusterInfo
 from tests.support.operator import OperatorProcess
 from tests.support.tenants import new_namespace
 from tests.support.tokens import Tokens
@@ -64,3 +71,59 @@ def test_a_secret_the_api_server_refuses_is_reported_and_backed_off(
     # And the refused one recovers by itself once the cause is gone (its backoff is short yet).
     tokens.wait_ready("blocked", timeout=40)
     tokens.wait_reasons("blocked", "Issued")
+
+
+def test_an_operator_without_its_namespace_says_so_once_backs_off_and_starts_when_it_appears(
+    api: client.ApiClient,
+    cluster: ClusterInfo,
+    namespace: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """Started outside Helm against a cluster where its namespace does not exist: one ERROR
+    line naming it, a failing /healthz, writes backed off (not hundreds a second); and once
+    the namespace is created, keys and tokens follow by themselves."""
+    operator.stop()  # this test's operator is the only one
+    core = client.CoreV1Api(api)
+    missing = f"gatepass-missing-{uuid.uuid4().hex[:6]}"
+    op = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log")
+    op.start(wait=False, GATEPASS_NAMESPACE=missing, GATEPASS_NAMESPACES=namespace)
+    try:
+        health = f"http://127.0.0.1:{op.health_port}/healthz"
+        wait_for(lambda: http_status(health) == 500, timeout=30, what="a failing /healthz")
+        tokens = Tokens(api, namespace)
+        tokens.create("early")
+        time.sleep(8)
+        log = op.log_text()
+        errors = [line for line in log.splitlines() if "ERROR" in line]
+        assert len(errors) == 1, errors
+        assert missing in errors[0]
+        assert "Traceback" not in log
+        writes = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in op.metrics().splitlines()
+            if line.startswith("gatepass_operator_api_requests_total{") and 'method="POST"' in line
+        )
+        assert writes <= 12, f"{writes} creates refused in ~10 s: not backing off"
+        assert tokens.secret("early") is None
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=missing)))
+        try:
+            tokens.wait_ready("early", timeout=60)  # the infra backoff is capped at 30 s
+            assert core.read_namespaced_secret("gatepass-signing-keys", missing).data
+            wait_for(lambda: http_status(health) == 200, timeout=30, what="/healthz back to 200")
+            assert f"namespace {missing} exists now" in op.log_text()
+        finally:
+            op.stop()
+            core.delete_namespace(missing)
+    finally:
+        op.stop()
+
+
+def http_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None

@@ -143,7 +143,8 @@ def view(
     ``inactivity``: the operator's default rule; ``named_by``: an application of the token's
     namespace whose policy names it."""
     meta, status = token.metadata, token.status
-    trusted = sealer.trusts(meta.uid, meta.namespace, meta.name, status)
+    # A stored status that does not parse was read as empty (models/servicetoken.py): lost.
+    trusted = status.unreadable is None and sealer.trusts(meta.uid, meta.namespace, meta.name, status)
     return TokenView(
         spec=token.spec,
         status=status if trusted else distrust(status),
@@ -312,8 +313,9 @@ def distrust(status: ServiceTokenStatus) -> ServiceTokenStatus:
 UNTRUSTED = Event(
     "Warning",
     "UntrustedStatus",
-    "status.seal does not match the credential record: status was edited by someone other "
-    "than the operator; the gateway ignores the record and new credentials are issued",
+    "status was edited by someone other than the operator (status.seal does not match the "
+    "credential record, or a value does not parse): the gateway ignores the record and new "
+    "credentials are issued",
 )
 
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
@@ -77,7 +78,7 @@ async def flush(core: client.CoreV1Api, namespace: str, prefix: str, seen: LastS
         try:
             await core.patch_namespaced_config_map(name, namespace, {"data": data})
             written += len(data)
-        except (ApiException, OSError) as e:
+        except (ApiException, OSError, aiohttp.ClientError, TimeoutError) as e:
             reason = e.reason if isinstance(e, ApiException) else type(e).__name__
             log.warning(
                 "could not record %d last-use entries in %s/%s: %s", len(data), namespace, name, reason
@@ -92,4 +93,9 @@ async def flush_forever(
     core = client.CoreV1Api(api)
     while True:
         await asyncio.sleep(interval)
-        await flush(core, namespace, prefix, seen)
+        try:
+            await flush(core, namespace, prefix, seen)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.error("last-use flush failed: %s", type(e).__name__)

@@ -46,9 +46,11 @@ async def run(settings: GatewaySettings) -> None:
         last_seen=seen,
         workloads=workloads,
         refresh_keys=None if discovery is None else discovery.refresh,
+        ended=lambda: [t.get_name() for t in tasks if t.done()],
     )
     watches = Watches(api, settings, state, app_gone=gateway.forget_app, workloads=workloads)
-    tasks = watches.start()
+    tasks: list[asyncio.Task[None]] = []
+    tasks += watches.start()
     if discovery is not None:
         tasks.append(asyncio.create_task(discovery.run(), name="service-account-issuer"))
     if seen is not None:

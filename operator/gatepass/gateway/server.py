@@ -77,8 +77,10 @@ class Gateway:
         last_seen: LastSeen | None = None,
         workloads: WorkloadTokens | None = None,
         refresh_keys: Callable[[], Awaitable[bool]] | None = None,
+        ended: Callable[[], list[str]] = list,
     ) -> None:
         self.settings = settings
+        self.ended = ended  # background tasks (watches, flushes) that ended: /healthz fails
         self.workloads = workloads  # pods' ServiceAccount tokens (None: turned off)
         self.refresh_keys = refresh_keys
         self.last_seen = last_seen
@@ -359,6 +361,9 @@ class Gateway:
 
     # admin -----------------------------------------------------------------
     async def healthz(self, _: web.Request) -> web.Response:
+        ended = self.ended()
+        if ended:  # state no longer follows the cluster: let the kubelet restart the pod
+            return web.Response(status=500, text=f"background task ended: {', '.join(ended)}")
         return web.Response(text="ok")
 
     async def readyz(self, _: web.Request) -> web.Response:

@@ -64,10 +64,29 @@ class Informer:
         more: str | None = None
         while True:
             page = self.to_dict(await self.list_fn(limit=PAGE, **({"_continue": more} if more else {})))
-            kept.extend(self.convert(self.to_dict(o)) for o in page.get("items") or [])
+            for o in page.get("items") or []:
+                converted = self._guarded(self.convert, self.to_dict(o))
+                if converted is not None:
+                    kept.append(converted)
             more = page["metadata"].get("continue")
             if not more:
                 return kept, page["metadata"]["resourceVersion"]
+
+    def _guarded(self, step: Callable[..., Any], *args: Any) -> Any:
+        """One object's conversion or event: whatever it raises costs that object only (it
+        is skipped and said), never the watch every namespace's objects arrive by."""
+        try:
+            return step(*args)
+        except Exception as e:  # any tenant-written value, any bug: one object
+            meta = (args[-1].get("metadata") or {}) if isinstance(args[-1], dict) else {}
+            log.error(
+                "%s: skipping %s/%s: %s",
+                self.name,
+                meta.get("namespace"),
+                meta.get("name"),
+                type(e).__name__,  # the type only: the message may quote the object
+            )
+            return None
 
     async def run(self) -> None:
         backoff = 0.5
@@ -85,6 +104,10 @@ class Informer:
                 log.warning("%s: API error %s %s; retrying in %.1fs", self.name, e.status, e.reason, backoff)
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
                 log.warning("%s: %s; retrying in %.1fs", self.name, type(e).__name__, backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # this loop must outlive anything one answer does
+                log.error("%s: %s; listing again in %.1fs", self.name, type(e).__name__, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30)
 
@@ -97,7 +120,7 @@ class Informer:
                 async for event in stream:
                     kind = event["type"]
                     if kind != "BOOKMARK":
-                        self.apply(kind, self.to_dict(event["raw_object"]))
+                        self._guarded(self.apply, kind, self.to_dict(event["raw_object"]))
             version = w.resource_version or version
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
@@ -15,6 +15,7 @@ from gatepass.models.conditions import Condition
 from gatepass.models.durations import parse
 from gatepass.models.meta import ObjectMeta
 from gatepass.models.servicetoken import RateLimit
+from gatepass.models.timestamps import Timestamp
 
 Decision = Literal["serviceAuth", "bypass", "deny"]
 
@@ -109,7 +110,7 @@ class AccessApplicationSpec(CamelModel):
 
 class AccessApplicationStatus(CamelModel):
     aud: str | None = None
-    sessions_revoked_before: datetime | None = None
+    sessions_revoked_before: Timestamp | None = None
     last_revoke_sessions_request: str | None = None
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)

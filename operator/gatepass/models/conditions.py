@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Literal
 
 from gatepass.models.base import CamelModel
+from gatepass.models.timestamps import Timestamp
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -27,7 +28,7 @@ class Condition(CamelModel):
     status: ConditionStatus
     reason: str
     message: str = ""
-    last_transition_time: datetime
+    last_transition_time: Timestamp
     observed_generation: int | None = None
 
 

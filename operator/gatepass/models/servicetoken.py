@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any, Literal, cast
 
-from pydantic import Field, ValidationError
+from pydantic import Field, PrivateAttr, ValidationError, ValidatorFunctionWrapHandler, field_validator
 
 from gatepass.contract import (
     API_VERSION,
@@ -28,6 +28,7 @@ from gatepass.models.base import CamelModel
 from gatepass.models.conditions import Condition
 from gatepass.models.durations import parse, parse_inactivity, parse_lifetime
 from gatepass.models.meta import ObjectMeta
+from gatepass.models.timestamps import Timestamp
 
 DEFAULT_DURATION = "8760h"
 DEFAULT_ALERT_BEFORE = timedelta(hours=168)
@@ -172,24 +173,24 @@ class ServiceTokenStatus(CamelModel):
     pending_client_id: str | None = None
     pending_action: str | None = None
     previous_secret_hash: str | None = None
-    previous_secret_expires_at: datetime | None = None
-    created_at: datetime | None = None
-    refreshed_at: datetime | None = None
-    rotated_at: datetime | None = None
-    reissued_at: datetime | None = None  # a new secret without grace (Secret lost or edited)
-    expires_at: datetime | None = None
-    last_seen_at: datetime | None = None
+    previous_secret_expires_at: Timestamp | None = None
+    created_at: Timestamp | None = None
+    refreshed_at: Timestamp | None = None
+    rotated_at: Timestamp | None = None
+    reissued_at: Timestamp | None = None  # a new secret without grace (Secret lost or edited)
+    expires_at: Timestamp | None = None
+    last_seen_at: Timestamp | None = None
     last_seen_application: str | None = None  # where, and from which address, that use was
     last_seen_client: str | None = None
     # spec.inactivity: when the operator deactivated the token for disuse (sealed: the
     # gateway refuses it while set), and when a gatepass.dev/reactivate restarted the count.
-    deactivated_at: datetime | None = None
-    reactivated_at: datetime | None = None
+    deactivated_at: Timestamp | None = None
+    reactivated_at: Timestamp | None = None
     last_reactivate_request: str | None = None
     rolled_out_for: str | None = None  # spec.rollout Auto: the rotation handled (decisions/rollout.py)
-    consumers_rolled_out_at: datetime | None = None  # ...and when all its consumers had rolled out
+    consumers_rolled_out_at: Timestamp | None = None  # ...and when all its consumers had rolled out
     # The last use of the previous secret during the grace (reported by the gateway).
-    previous_secret_last_seen_at: datetime | None = None
+    previous_secret_last_seen_at: Timestamp | None = None
     previous_secret_last_seen_application: str | None = None
     previous_secret_last_seen_client: str | None = None
     observed_duration: str | None = None
@@ -200,6 +201,19 @@ class ServiceTokenStatus(CamelModel):
     conditions: list[Condition] = Field(default_factory=list)
     # HMAC by the operator over the credential fields (see trust/seal.py).
     seal: str | None = None
+    # Why the status as stored could not be read (then this status is empty): not a field.
+    _unreadable: str | None = PrivateAttr(None)
+
+    @property
+    def unreadable(self) -> str | None:
+        return self._unreadable
+
+    @classmethod
+    def lost(cls, why: str) -> ServiceTokenStatus:
+        """The empty status that stands for a stored one that does not parse."""
+        status = cls()
+        status._unreadable = why
+        return status
 
 
 class ServiceToken(CamelModel):
@@ -210,6 +224,17 @@ class ServiceToken(CamelModel):
     metadata: ObjectMeta
     spec: ServiceTokenSpec = Field(default_factory=ServiceTokenSpec)
     status: ServiceTokenStatus = Field(default_factory=ServiceTokenStatus)
+
+    @field_validator("status", mode="wrap")
+    @classmethod
+    def _status_or_lost(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> ServiceTokenStatus:
+        """Status is a record anyone with status RBAC can write: one that does not parse is
+        read as lost (nothing in it is trusted, the operator writes a new one), never as an
+        error that would stop whoever reads the token."""
+        try:
+            return cast(ServiceTokenStatus, handler(value))
+        except ValidationError as e:
+            return ServiceTokenStatus.lost(_first_error(e))
 
     @property
     def secret_name(self) -> str:

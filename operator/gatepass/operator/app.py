@@ -43,6 +43,7 @@ class OperatorApp:
         self.config = config
         self.kube: Kube | None = None
         self.queues: list[WorkQueue] = []
+        self.infra_reconciler: InfraReconciler | None = None
         # Last use of each token (and of its previous secret), as the gateway reports it.
         served = set(config.namespaces)
         self.reports = Reports(
@@ -125,7 +126,9 @@ class OperatorApp:
         infra = InfraReconciler(
             self.kube, self.config, seal_key=self.seal_key, longest_session=self.longest_session.bound
         )
-        self.infra = WorkQueue(infra, concurrency=1)
+        self.infra_reconciler = infra
+        # Capped at 30 s: a namespace created late is noticed soon after.
+        self.infra = WorkQueue(infra, concurrency=1, max_backoff=30.0)
         self.queues = [self.tokens, self.apps, self.infra]
         self.infra.start()
         # The gateway's last reports of use, not only what status recorded; read before the

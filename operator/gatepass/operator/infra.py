@@ -23,11 +23,11 @@ from gatepass.contract import (
 from gatepass.contract import ObjectKey as Key
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
-from gatepass.operator.kube import Conflict, Kube
+from gatepass.operator.kube import Conflict, Kube, NamespaceMissing
 from gatepass.operator.manifests import deployment, metrics_service, owned_by, service
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
-from gatepass.operator.workqueue import Retry
+from gatepass.operator.workqueue import Backoff, Retry
 from gatepass.trust import signing
 from gatepass.trust.seal import generate_key
 
@@ -77,8 +77,27 @@ class InfraReconciler:
         self.clock = clock
         self.seal_key = seal_key if seal_key is not None else SealKey()
         self.longest_session = longest_session
+        # Set while the operator's namespace is missing: said once, and the probe fails.
+        self.missing_namespace: str | None = None
 
-    async def __call__(self, _: Key) -> datetime | None:
+    async def __call__(self, key: Key) -> datetime | None:
+        try:
+            wake = await self.reconcile()
+        except NamespaceMissing as e:
+            if self.missing_namespace is None:
+                log.error(
+                    "the operator's namespace %s does not exist: no signing keys, gateway or tokens "
+                    "until it does (create it, or set GATEPASS_NAMESPACE)",
+                    e.namespace,
+                )
+            self.missing_namespace = e.namespace
+            raise Backoff(str(e)) from None
+        if self.missing_namespace is not None:
+            log.info("namespace %s exists now: signing keys and gateway are in place", self.missing_namespace)
+            self.missing_namespace = None
+        return wake
+
+    async def reconcile(self) -> datetime | None:
         try:
             wake = await self.keys()
         except Conflict as e:

@@ -62,6 +62,27 @@ async def load_config() -> None:
         await config.load_kube_config()
 
 
+class NamespaceMissing(Exception):
+    """A create was refused because its namespace does not exist."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(f"namespace {namespace} does not exist")
+        self.namespace = namespace
+
+
+def _refused_for_namespace(e: ApiException, namespace: str) -> NamespaceMissing | None:
+    """The NamespaceMissing a refused create stands for, if it does (the API server's
+    Status names the kind ``namespaces``; nothing else of the body is read: it may echo
+    the request)."""
+    if e.status != 404:
+        return None
+    try:
+        details = json.loads(e.body or "{}").get("details") or {}
+    except (ValueError, AttributeError):
+        return None
+    return NamespaceMissing(namespace) if details.get("kind") == "namespaces" else None
+
+
 def _ignore_404(e: ApiException) -> None:
     if e.status != 404:
         raise e
@@ -200,14 +221,19 @@ class Kube:
             "force": True,
             "_content_type": "application/apply-patch+yaml",
         }
-        if obj["kind"] == "Deployment":
-            await client.AppsV1Api(self.api).patch_namespaced_deployment(
-                meta["name"], meta["namespace"], obj, **kw
-            )
-        elif obj["kind"] == "Service":
-            await self.core.patch_namespaced_service(meta["name"], meta["namespace"], obj, **kw)
-        else:
-            raise ValueError(f"cannot apply {obj['kind']}")
+        try:
+            if obj["kind"] == "Deployment":
+                await client.AppsV1Api(self.api).patch_namespaced_deployment(
+                    meta["name"], meta["namespace"], obj, **kw
+                )
+            elif obj["kind"] == "Service":
+                await self.core.patch_namespaced_service(meta["name"], meta["namespace"], obj, **kw)
+            else:
+                raise ValueError(f"cannot apply {obj['kind']}")
+        except ApiException as e:
+            if missing := _refused_for_namespace(e, meta["namespace"]):
+                raise missing from None
+            raise
 
     async def deployment_uid(self, namespace: str, name: str) -> str | None:
         try:
@@ -243,6 +269,8 @@ class Kube:
             try:
                 await self.core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=meta))
             except ApiException as e:
+                if missing := _refused_for_namespace(e, namespace):
+                    raise missing from None
                 if e.status != 409:
                     raise
 
@@ -316,6 +344,8 @@ class Kube:
                 meta.resource_version = existing.metadata.resource_version
                 await self.core.replace_namespaced_secret(meta.name, meta.namespace, secret)
         except ApiException as e:
+            if missing := _refused_for_namespace(e, meta.namespace):
+                raise missing from None
             if e.status in (404, 409):
                 raise Conflict(f"Secret {meta.namespace}/{meta.name} changed: {e.reason}") from None
             raise ApiException(status=e.status, reason=_safe_reason(e, secret)) from None

@@ -61,7 +61,13 @@ def sealed(meta: ObjectMeta, status: ServiceTokenStatus, sealer: Sealer) -> Serv
 
 
 def never_issued(status: ServiceTokenStatus) -> bool:
-    return status.client_id is None and status.secret_hash is None and status.pending_secret_hash is None
+    """No credentials were ever recorded (a status that did not parse may have had some)."""
+    return (
+        status.unreadable is None
+        and status.client_id is None
+        and status.secret_hash is None
+        and status.pending_secret_hash is None
+    )
 
 
 class Reconciler:

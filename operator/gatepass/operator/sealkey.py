@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from gatepass.operator.workqueue import Backoff
 from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,12 @@ class SealKey:
             self._on_change()
 
     async def get(self) -> Sealer:
-        """The key, waiting for the first load (TimeoutError if it never comes)."""
-        async with asyncio.timeout(WAIT_SECONDS):
-            await self._loaded.wait()
+        """The key, waiting for the first load (Backoff if it does not come: the infra
+        reconcile says why)."""
+        try:
+            async with asyncio.timeout(WAIT_SECONDS):
+                await self._loaded.wait()
+        except TimeoutError:
+            raise Backoff("no status-seal key yet") from None
         assert self.sealer is not None
         return self.sealer

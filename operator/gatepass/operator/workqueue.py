@@ -26,6 +26,9 @@ MAX_SLEEP = 24 * 3600.0
 # Wake slightly after a deadline so "now >= deadline" holds when deciding.
 LATE_BY = 0.05
 FIRST_BACKOFF = 0.5
+# A conflict is retried at once this many times in a row, then backs off like a failure:
+# a write the API server keeps refusing (a missing namespace, say) must not spin.
+RETRIES_AT_ONCE = 3
 
 
 def backoff(failures: int, cap: float) -> float:
@@ -34,7 +37,13 @@ def backoff(failures: int, cap: float) -> float:
 
 
 class Retry(Exception):
-    """Raise from a worker to run the key again at once (e.g. a write conflict)."""
+    """Raise from a worker to run the key again at once (e.g. a write conflict); the
+    RETRIES_AT_ONCE-th retry in a row backs off instead."""
+
+
+class Backoff(Exception):
+    """Raise from a worker to run the key again after the usual backoff, when the worker
+    has already said why (no traceback is logged)."""
 
 
 class WorkQueue:
@@ -48,6 +57,7 @@ class WorkQueue:
         self._again: set[Key] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._failures: dict[Key, int] = {}
+        self._retries: dict[Key, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._dead = 0  # workers that ended other than by stop(): the liveness probe fails
 
@@ -79,6 +89,7 @@ class WorkQueue:
         """The object is gone: drop its timer and backoff state."""
         self._cancel_timer(key)
         self._failures.pop(key, None)
+        self._retries.pop(key, None)
 
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
@@ -114,6 +125,13 @@ class WorkQueue:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _back_off(self, key: Key) -> float:
+        """Count one more failure of key and run it again after the backoff; the delay."""
+        n = self._failures[key] = self._failures.get(key, 0) + 1
+        delay = backoff(n, self._max_backoff)
+        self.add_after(key, delay)
+        return delay
+
     async def _work(self) -> None:
         while True:
             key = await self._queue.get()
@@ -122,17 +140,24 @@ class WorkQueue:
             try:
                 wake = await self._worker(key)
             except Retry:
-                self._again.add(key)
+                retries = self._retries[key] = self._retries.get(key, 0) + 1
+                if retries < RETRIES_AT_ONCE:
+                    self._again.add(key)
+                else:
+                    delay = self._back_off(key)
+                    log.info("%s/%s: %d conflicts in a row; retrying in %.1fs", *key, retries, delay)
+            except Backoff as e:
+                delay = self._back_off(key)
+                log.debug("%s/%s: %s; retrying in %.1fs", *key, e, delay)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 n = self._failures.get(key, 0) + 1
-                self._failures[key] = n
-                delay = backoff(n, self._max_backoff)
+                delay = self._back_off(key)
                 log.exception("reconcile of %s/%s failed (attempt %d); retrying in %.1fs", *key, n, delay)
-                self.add_after(key, delay)
             else:
                 self._failures.pop(key, None)
+                self._retries.pop(key, None)
                 if wake is not None:
                     self.add_at(key, wake)
                 else:

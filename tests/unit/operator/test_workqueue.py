@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gatepass.contract import ObjectKey as Key
-from gatepass.operator.workqueue import Retry, WorkQueue
+from gatepass.operator.workqueue import RETRIES_AT_ONCE, Backoff, Retry, WorkQueue
 
 
 class Recorder:
@@ -126,6 +126,49 @@ async def test_retry_runs_again_at_once() -> None:
     await settle(q)
     await q.stop()
     assert calls == [("ns", "a"), ("ns", "a")]
+
+
+@pytest.mark.asyncio
+async def test_a_write_refused_again_and_again_backs_off_instead_of_spinning() -> None:
+    calls: list[Key] = []
+
+    async def worker(key: Key) -> datetime | None:
+        calls.append(key)
+        raise Retry  # e.g. every write answered 404/409
+
+    q = WorkQueue(worker)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.3)
+    await q.stop()
+    # A few immediate retries, then the first backoff (1 s): not hundreds of runs.
+    assert len(calls) == RETRIES_AT_ONCE
+    assert q.failures(("ns", "a")) == 1
+
+
+@pytest.mark.asyncio
+async def test_backoff_asked_by_the_worker_waits_and_logs_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[Key] = []
+
+    async def worker(key: Key) -> datetime | None:
+        calls.append(key)
+        if len(calls) == 1:
+            raise Backoff("namespace x does not exist")
+        return None
+
+    q = WorkQueue(worker)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.3)
+    assert len(calls) == 1  # waiting out the backoff
+    await settle(q, 1.0)
+    await q.stop()
+    assert len(calls) == 2
+    assert q.failures(("ns", "a")) == 0  # recovered
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 def test_backoff_is_capped_and_never_overflows() -> None:
