@@ -199,6 +199,7 @@ def test_operator_pod_is_locked_down(helm: str) -> None:
         "capabilities": {"drop": ["ALL"]},
     }
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"  # not ready is not dead
     assert container["resources"]["limits"]["memory"]
 
 

@@ -81,16 +81,18 @@ def test_an_operator_without_its_namespace_says_so_once_backs_off_and_starts_whe
     tmp_path: Path,
 ) -> None:
     """Started outside Helm against a cluster where its namespace does not exist: one ERROR
-    line naming it, a failing /healthz, writes backed off (not hundreds a second); and once
-    the namespace is created, keys and tokens follow by themselves."""
+    line naming it, a failing /readyz (live all along: a restart would not help), writes backed
+    off (not hundreds a second); and once the namespace is created, keys and tokens follow by
+    themselves."""
     operator.stop()  # this test's operator is the only one
     core = client.CoreV1Api(api)
     missing = f"gatepass-missing-{uuid.uuid4().hex[:6]}"
     op = OperatorProcess(cluster.kubeconfig, tmp_path / "operator.log")
     op.start(wait=False, GATEPASS_NAMESPACE=missing, GATEPASS_NAMESPACES=namespace)
     try:
-        health = f"http://127.0.0.1:{op.health_port}/healthz"
-        wait_for(lambda: http_status(health) == 500, timeout=30, what="a failing /healthz")
+        probes = f"http://127.0.0.1:{op.health_port}"
+        wait_for(lambda: http_status(probes + "/readyz") == 503, timeout=30, what="a failing /readyz")
+        assert http_status(probes + "/healthz") == 200
         tokens = Tokens(api, namespace)
         tokens.create("early")
         time.sleep(8)
@@ -110,7 +112,7 @@ def test_an_operator_without_its_namespace_says_so_once_backs_off_and_starts_whe
         try:
             tokens.wait_ready("early", timeout=60)  # the infra backoff is capped at 30 s
             assert core.read_namespaced_secret("gatepass-signing-keys", missing).data
-            wait_for(lambda: http_status(health) == 200, timeout=30, what="/healthz back to 200")
+            wait_for(lambda: http_status(probes + "/readyz") == 200, timeout=30, what="/readyz back to 200")
             assert f"namespace {missing} exists now" in op.log_text()
         finally:
             op.stop()

@@ -20,7 +20,7 @@ from gatepass.contract import (
     TOKEN_LABEL,
 )
 from gatepass.contract import TOKENS as PLURAL
-from gatepass.operator import metrics
+from gatepass.operator import health, metrics
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
@@ -158,6 +158,20 @@ class OperatorApp:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
         log.info("gatepass operator started (%s)", ", ".join(self.config.namespaces) or "all namespaces")
 
+    def unlive(self) -> str | None:
+        """Why the operator should be restarted (a work queue lost a worker), or None."""
+        dead = [q for q in self.queues if not q.alive]
+        return f"{len(dead)} work queue(s) lost a worker" if dead else None
+
+    def unready(self) -> str | None:
+        """Why the operator cannot do its job now, or None."""
+        if not self.queues:
+            return "starting"
+        infra = self.infra_reconciler
+        if infra is not None and infra.missing_namespace:
+            return f"namespace {infra.missing_namespace} does not exist"
+        return self.unlive()
+
     async def stop(self) -> None:
         for q in self.queues:
             await q.stop()
@@ -283,14 +297,19 @@ def _key(body: Mapping[str, Any]) -> tuple[str, str]:
 
 async def run(config: OperatorSettings) -> None:
     app = OperatorApp(config)
-    liveness = f"http://{config.bind_address}:{config.health_port}/healthz" if config.health_port else None
+    probes = None
+    if config.health_port:
+        probes = await health.serve(config.bind_address, config.health_port, app.unlive, app.unready)
     # A namespaced operator still watches its own namespace (keys, gateway).
     namespaces = sorted({*config.namespaces, config.namespace}) if config.namespaces else []
-    await kopf.operator(
-        registry=build_registry(app),
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        standalone=config.standalone,
-        peering_name=config.peering,
-        liveness_endpoint=liveness,
-    )
+    try:
+        await kopf.operator(
+            registry=build_registry(app),
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=config.standalone,
+            peering_name=config.peering,
+        )
+    finally:
+        if probes is not None:
+            await probes.cleanup()

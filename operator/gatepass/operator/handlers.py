@@ -49,22 +49,6 @@ def _lifecycle(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
         app.configure(settings)
         await app.start()
 
-    @kopf.on.probe(id="workers", registry=registry)
-    def workers(**_: Any) -> str:
-        # A failing probe makes kopf's /healthz answer 500: the kubelet restarts the pod.
-        dead = [q for q in app.queues if not q.alive]
-        if dead:
-            raise kopf.PermanentError(f"{len(dead)} work queue(s) lost a worker")
-        return "alive"
-
-    @kopf.on.probe(id="namespace", registry=registry)
-    def namespace(**_: Any) -> str:
-        # Fails (/healthz 500) while the operator's own namespace is missing: nothing works then.
-        infra = app.infra_reconciler
-        if infra is not None and infra.missing_namespace:
-            raise kopf.PermanentError(f"namespace {infra.missing_namespace} does not exist")
-        return "present"
-
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
         await app.stop()

@@ -26,7 +26,9 @@ class OperatorSettings(BaseSettings):
 
     namespaces: Namespaces = Field(default_factory=list)
     metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus /metrics; 0 turns it off")
-    health_port: int = Field(8080, ge=0, le=65535, description="kopf liveness /healthz; 0 turns it off")
+    health_port: int = Field(
+        8080, ge=0, le=65535, description="probes: /healthz (live), /readyz (ready); 0 turns them off"
+    )
     bind_address: str = "0.0.0.0"  # noqa: S104 - in a pod the probes come from the kubelet
     peering: str = Field("gatepass", description="kopf peering name: one active operator per name")
     standalone: bool = Field(False, description="skip peering (a single replica, or local runs)")
