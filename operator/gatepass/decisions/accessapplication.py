@@ -52,11 +52,18 @@ class Change:
     event: bool = False
 
 
-def _tokens_resolved(missing: Sequence[str]) -> Change:
+def _tokens_resolved(missing: Sequence[str], elsewhere: Sequence[str]) -> Change:
+    """Whether the ServiceTokens named exist, for this namespace's only: whether a token of
+    another namespace exists is not this namespace's to learn (it may not read there)."""
+    unchecked = (
+        "; not checked (another namespace's tokens are not looked up for you): " + ", ".join(elsewhere)
+        if elsewhere
+        else ""
+    )
     if missing:
         msg = "policies name ServiceTokens that do not exist (they match nothing): " + ", ".join(missing)
-        return Change(TOKENS_RESOLVED, "False", "MissingServiceTokens", msg, event=True)
-    return Change(TOKENS_RESOLVED, "True", "Resolved", "every ServiceToken named exists")
+        return Change(TOKENS_RESOLVED, "False", "MissingServiceTokens", msg + unchecked, event=True)
+    return Change(TOKENS_RESOLVED, "True", "Resolved", "every ServiceToken named exists" + unchecked)
 
 
 def _denies_effective(overruled: Sequence[Overruled]) -> Change:
@@ -123,9 +130,10 @@ def decide_app(
     st.last_revoke_sessions_request = revoke_request
 
     refs = referenced_tokens(spec, namespace)
-    missing = sorted(f"{ns}/{name}" for ns, name in refs - set(existing_tokens))
+    missing = sorted(f"{ns}/{name}" for ns, name in refs - set(existing_tokens) if ns == namespace)
+    elsewhere = sorted(f"{ns}/{name}" for ns, name in refs if ns != namespace)
     for change in (
-        _tokens_resolved(missing),
+        _tokens_resolved(missing, elsewhere),
         _denies_effective(overruled_denies(spec.policies, namespace)),
         _ready(spec, host_conflicts, upstream_refusal),
     ):

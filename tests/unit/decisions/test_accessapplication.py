@@ -46,24 +46,41 @@ def test_status_shows_the_derived_aud_whatever_was_written_there() -> None:
     assert decide_app(app(spec(), edited, "ns", 2, None), [], AUD, T0).status.aud == AUD
 
 
-def test_missing_tokens_are_reported_once() -> None:
-    s = spec({"serviceToken": {"name": "ci"}}, {"serviceToken": {"name": "x", "namespace": "other"}})
-    assert referenced_tokens(s, "ns") == {("ns", "ci"), ("other", "x")}
+def test_missing_tokens_of_its_own_namespace_are_reported_once() -> None:
+    s = spec({"serviceToken": {"name": "ci"}}, {"serviceToken": {"name": "gone"}})
     plan = decide_app(app(s, AccessApplicationStatus(), "ns", 1, None), [("ns", "ci")], AUD, T0)
     cond = find(plan.status.conditions, "TokensResolved")
     assert cond is not None
     assert (cond.status, cond.reason) == ("False", "MissingServiceTokens")
-    assert "other/x" in cond.message
+    assert "ns/gone" in cond.message
     assert [e.reason for e in plan.events] == ["MissingServiceTokens"]
     ready = find(plan.status.conditions, "Ready")
     assert ready is not None
     assert ready.status == "True"  # reported, not fatal
     again = decide_app(app(s, plan.status, "ns", 1, None), [("ns", "ci")], AUD, T0)
     assert again.events == ()
-    resolved = decide_app(app(s, plan.status, "ns", 1, None), [("ns", "ci"), ("other", "x")], AUD, T0)
+    resolved = decide_app(app(s, plan.status, "ns", 1, None), [("ns", "ci"), ("ns", "gone")], AUD, T0)
     cond = find(resolved.status.conditions, "TokensResolved")
     assert cond is not None
     assert cond.status == "True"
+
+
+def test_whether_another_namespaces_token_exists_is_never_told() -> None:
+    """An application may name tenant-b/anything; its namespace cannot read tenant-b, so
+    its status and Events read the same whether that token exists or not."""
+    s = spec({"serviceToken": {"name": "ci"}}, {"serviceToken": {"name": "x", "namespace": "other"}})
+    assert referenced_tokens(s, "ns") == {("ns", "ci"), ("other", "x")}
+    exists = decide_app(
+        app(s, AccessApplicationStatus(), "ns", 1, None), [("ns", "ci"), ("other", "x")], AUD, T0
+    )
+    absent = decide_app(app(s, AccessApplicationStatus(), "ns", 1, None), [("ns", "ci")], AUD, T0)
+    assert exists.status == absent.status
+    assert exists.events == absent.events == ()
+    cond = find(absent.status.conditions, "TokensResolved")
+    assert cond is not None
+    assert cond.status == "True"
+    assert "not checked" in cond.message
+    assert "other/x" in cond.message
 
 
 def test_revoke_sessions_acts_once_per_value() -> None:
