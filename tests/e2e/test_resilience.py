@@ -33,6 +33,10 @@ class Stack:
     cluster: localcluster.LocalCluster
     tokens: Tokens
     gateway: GatewayProcess
+    operator: OperatorProcess
+
+    def probe(self, path: str) -> int:
+        return requests.get(f"http://127.0.0.1:{self.gateway.admin_port}{path}", timeout=5).status_code
 
     def status(self, creds: Creds) -> int:
         """502: authenticated, then the (absent) origin; 401: refused."""
@@ -75,7 +79,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             env = deployment_env(api, OPERATOR_NAMESPACE, "gatepass-gateway")
             gateway = GatewayProcess(cluster.kubeconfig, env, tmp_path / "gateway.log")
             gateway.start()
-            yield Stack(cluster, Tokens(api, "team"), gateway)
+            yield Stack(cluster, Tokens(api, "team"), gateway, operator)
         finally:
             if gateway is not None:
                 gateway.stop()
@@ -106,3 +110,54 @@ def test_gateway_answers_from_memory_while_the_apiserver_hangs(stack: Stack) -> 
         assert [stack.status(creds) for _ in range(20)] == [502] * 20
     finally:
         os.kill(pid, signal.SIGCONT)
+
+
+OUTAGE = 60.0  # seconds without an API server
+
+
+def test_a_minute_without_the_api_server_costs_no_request_and_loses_no_change(stack: Stack) -> None:
+    """Static stability: with the API server gone for a minute the gateway admits the tokens
+    it knows, refuses the rest, stays ready and is not restarted; once it is back, both
+    processes catch up by themselves (the gateway resumes its watches, meets 410 Gone from
+    the restarted API server's empty history and lists again) and nothing is done twice."""
+    keep, drop = stack.issue("keep"), stack.issue("drop")
+    kept = stack.tokens.status("keep")
+    assert stack.gateway.proc is not None
+    assert stack.operator.proc is not None
+    pids = (stack.gateway.proc.pid, stack.operator.proc.pid)
+    stranger = Creds("f" * 32 + ".access", keep.client_secret)
+    stack.tokens.delete("drop")  # right before the outage: the gateway may not hear of it
+    stack.cluster.kill_apiserver()
+    t0 = time.monotonic()
+    answers: list[tuple[int, int, int, int]] = []
+    while time.monotonic() - t0 < OUTAGE:
+        answers.append(
+            (stack.status(keep), stack.status(stranger), stack.probe("/readyz"), stack.probe("/healthz"))
+        )
+        time.sleep(1)
+    assert answers
+    assert set(answers) == {(502, 401, 200, 200)}, set(answers)
+    stack.cluster.start_apiserver()
+    back = time.monotonic()
+    wait_for(lambda: stack.status(drop) == 401, timeout=30, what="the deletion seen after the outage")
+    caught_up = time.monotonic() - back
+    stack.tokens.create("after")
+    stack.tokens.wait_ready("after", timeout=60)
+    fresh = stack.tokens.creds("after")
+    wait_for(lambda: stack.status(fresh) == 502, timeout=30, what="a token created after the outage admitted")
+    admitted = time.monotonic() - back
+    print(
+        f"outage {OUTAGE:.0f}s: {len(answers)} probes all answered; deletion seen {caught_up:.1f}s, new token admitted {admitted:.1f}s after the API server returned"
+    )
+    assert (stack.gateway.proc.pid, stack.operator.proc.pid) == pids
+    assert stack.gateway.proc.poll() is None
+    assert stack.operator.running
+    # Nothing was done twice, nothing was lost: the kept token untouched, the new one issued once.
+    assert stack.tokens.status("keep")["clientId"] == kept["clientId"]
+    assert stack.tokens.status("keep")["seal"] == kept["seal"]
+    assert stack.tokens.reasons("keep") == ["Issued"]
+    assert stack.tokens.reasons("after") == ["Issued"]
+    assert stack.status(keep) == 502
+    log = stack.gateway.logfile.read_text()
+    assert "servicetokens: watch history expired; listing again" in log
+    assert "Traceback" not in log

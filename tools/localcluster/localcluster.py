@@ -223,13 +223,21 @@ class LocalCluster:
         """Kill the apiserver (and its etcd) as a crash would, wait, start it again on the
         same ports and data: what clients see when the control plane restarts. (SIGKILL:
         a graceful stop drains watches for ~30 s; etcd's data is in the page cache.)"""
+        self.kill_apiserver()
+        time.sleep(down_for)
+        self.start_apiserver(timeout)
+
+    def kill_apiserver(self) -> None:
+        """SIGKILL the apiserver and its etcd: an outage, until start_apiserver()."""
         pid = self.pids[0]
         _signal(pid, signal.SIGKILL)
         while self.running(pid):
             time.sleep(0.05)
         self.pids.remove(pid)
         self._procs.pop(pid, None)
-        time.sleep(down_for)
+
+    def start_apiserver(self, timeout: float = 60) -> None:
+        """Start it again on the same ports and data, after kill_apiserver()."""
         self._spawn("apiserver", self._apiserver_args)
         self.pids.insert(0, self.pids.pop())  # the apiserver stays first
         self._wait("kube-apiserver /readyz after restart", "/readyz", time.monotonic() + timeout)

@@ -37,6 +37,9 @@ ListFn = Callable[..., Awaitable[Any]]
 # Objects per list request: the raw objects of one page at a time are in memory, never
 # all of them (100k ServiceTokens listed at once would be gigabytes of dicts).
 PAGE = 500
+# Retries while the API server is away stay a few seconds apart (one small request per
+# informer each time), so a gateway catches up within seconds of its return.
+MAX_BACKOFF = 5.0
 
 
 class Informer:
@@ -56,6 +59,8 @@ class Informer:
         self.to_dict = to_dict
         self.convert = convert  # what the listing keeps of an object (default: all of it)
         self.synced = asyncio.Event()
+        self._version: str | None = None  # the last resourceVersion seen: where a watch resumes
+        self._streamed = False  # the current watch delivered something
 
     async def _list(self) -> tuple[list[Any], str]:
         """Every object, page by page, converted as it arrives; the listing's
@@ -89,17 +94,24 @@ class Informer:
             return None
 
     async def run(self) -> None:
+        """List, then watch; after a dropped connection or an API server restart, watch again
+        from the last version seen (as client-go's reflector does: no relist of every object
+        after each blip); list again only when that history is gone (410) or unknown."""
         backoff = 0.5
+        version: str | None = None
         while True:
             try:
-                items, version = await self._list()
-                self.replace(items)
-                self.synced.set()
-                backoff = 0.5
-                await self._watch(version)
+                if version is None:
+                    items, version = await self._list()
+                    self.replace(items)
+                    self.synced.set()
+                    backoff = 0.5
+                self._version = version
+                await self._watch()
             except ApiException as e:
                 if e.status == 410:
                     log.info("%s: watch history expired; listing again", self.name)
+                    version = self._version = None
                     continue
                 log.warning("%s: API error %s %s; retrying in %.1fs", self.name, e.status, e.reason, backoff)
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
@@ -108,20 +120,28 @@ class Informer:
                 raise
             except Exception as e:  # this loop must outlive anything one answer does
                 log.error("%s: %s; listing again in %.1fs", self.name, type(e).__name__, backoff)
+                self._version = None
+            version = self._version
+            if self._streamed:
+                backoff = 0.5  # it was working: this is a new problem
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30)
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
-    async def _watch(self, version: str) -> None:
+    async def _watch(self) -> None:
+        """Watch from self._version, keeping it at the last version seen (events and
+        bookmarks), stream after stream; returns only by raising."""
+        self._streamed = False
         while True:
             w = watch.Watch()
             async with w.stream(
-                self.list_fn, resource_version=version, allow_watch_bookmarks=True, timeout_seconds=300
+                self.list_fn, resource_version=self._version, allow_watch_bookmarks=True, timeout_seconds=300
             ) as stream:
                 async for event in stream:
+                    self._streamed = True
                     kind = event["type"]
                     if kind != "BOOKMARK":
                         self._guarded(self.apply, kind, self.to_dict(event["raw_object"]))
-            version = w.resource_version or version
+                    self._version = w.resource_version or self._version
 
 
 def _sealer(key: bytes | None) -> Sealer | None:
