@@ -147,7 +147,8 @@ def test_a_minute_without_the_api_server_costs_no_request_and_loses_no_change(st
     wait_for(lambda: stack.status(fresh) == 502, timeout=30, what="a token created after the outage admitted")
     admitted = time.monotonic() - back
     print(
-        f"outage {OUTAGE:.0f}s: {len(answers)} probes all answered; deletion seen {caught_up:.1f}s, new token admitted {admitted:.1f}s after the API server returned"
+        f"outage {OUTAGE:.0f}s: {len(answers)} probes all answered; after the API server returned, "
+        f"deletion seen {caught_up:.1f}s, new token admitted {admitted:.1f}s"
     )
     assert (stack.gateway.proc.pid, stack.operator.proc.pid) == pids
     assert stack.gateway.proc.poll() is None
