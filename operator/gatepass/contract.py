@@ -54,6 +54,13 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "gatepass"}
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 TOKEN_LABEL = f"{GROUP}/service-token"  # on a token's Secret: the token's name
 KEYS_LABEL = f"{GROUP}/signing-keys"  # on the signing-key Secret
+# Held by the operator on the signing-key Secret: a deletion waits for it, and the operator
+# puts the same keys back (operator/infra.py); replacing keys is REPLACE_KEYS_ANNOTATION's.
+KEYS_FINALIZER = f"{GROUP}/keep-keys"
+# A new value asks once for new signing and seal keys, every old one dropped now (a leaked
+# key): every token is reissued and every application's aud changes.
+REPLACE_KEYS_ANNOTATION = f"{GROUP}/replace-keys"
+KEYS_REPLACED_FOR_ANNOTATION = f"{GROUP}/keys-replaced-for"
 LAST_SEEN_LABEL = f"{GROUP}/last-seen"  # on the last-seen ConfigMaps
 COMPONENT_LABEL = "app.kubernetes.io/component"
 GATEWAY_COMPONENT = "gateway"

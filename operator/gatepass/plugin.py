@@ -26,6 +26,7 @@ from gatepass.contract import (
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
     REACTIVATE_ANNOTATION,
     REFRESH_ANNOTATION,
+    REPLACE_KEYS_ANNOTATION,
     REVOKE_SESSIONS_ANNOTATION,
     ROTATE_ANNOTATION,
     ROTATE_GRACE_ANNOTATION,
@@ -164,20 +165,36 @@ async def _revoke_sessions(api: client.ApiClient, ns: str, args: argparse.Namesp
     return f"accessapplication {ns}/{args.name}: sessions issued before now will be refused"
 
 
-async def _rotate_signing_key(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
-    """Annotate the signing-key Secret (the cluster admin's, in the operator's namespace)."""
+async def _annotate_keys(api: client.ApiClient, args: argparse.Namespace, annotation: str) -> str:
+    """Annotate the signing-key Secret (the cluster admin's, in the operator's namespace);
+    its name as the message's subject."""
     where = f"Secret {args.operator_namespace}/{args.secret}"
     try:
         await client.CoreV1Api(api).patch_namespaced_secret(
             args.secret,
             args.operator_namespace,
-            {"metadata": {"annotations": {ROTATE_SIGNING_KEY_ANNOTATION: now_stamp()}}},
+            {"metadata": {"annotations": {annotation: now_stamp()}}},
         )
     except ApiException as e:
         if e.status == 404:
             raise Fail(f"{where} not found (is gatepass installed there? see --operator-namespace)") from None
         raise Fail(f"cannot annotate {where}: {e.status} {e.reason}") from None
+    return where
+
+
+async def _rotate_signing_key(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    where = await _annotate_keys(api, args, ROTATE_SIGNING_KEY_ANNOTATION)
     return f"{where}: a new signing key was requested; the current one keeps verifying (7 days or more)"
+
+
+async def _replace_keys(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    if not args.yes:
+        raise Fail(
+            "replace-keys drops every signing key and the status-seal key now: every session ends, "
+            "every token gets new credentials, every application a new aud. Add --yes to do it."
+        )
+    where = await _annotate_keys(api, args, REPLACE_KEYS_ANNOTATION)
+    return f"{where}: new signing and seal keys requested; every token is reissued"
 
 
 async def _status(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
@@ -224,6 +241,7 @@ VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable
     "end-grace": _end_grace,
     "revoke-sessions": _revoke_sessions,
     "rotate-signing-key": _rotate_signing_key,
+    "replace-keys": _replace_keys,
     "status": _status,
     "headers": _headers,
 }
@@ -263,6 +281,13 @@ def parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("rotate-signing-key", help="sign JWTs with a new key from now (cluster admins)")
     keys.add_argument("--operator-namespace", default=DEFAULT_NAMESPACE, help="where gatepass runs")
     keys.add_argument("--secret", default=DEFAULT_KEY_SECRET, help="the signing-key Secret")
+    gone = sub.add_parser(
+        "replace-keys",
+        help="a leaked key: new signing and seal keys now, every token reissued (cluster admins)",
+    )
+    gone.add_argument("--operator-namespace", default=DEFAULT_NAMESPACE, help="where gatepass runs")
+    gone.add_argument("--secret", default=DEFAULT_KEY_SECRET, help="the signing-key Secret")
+    gone.add_argument("--yes", action="store_true", help="yes, end every session and reissue every token")
     st = sub.add_parser("status", help="tokens with expiry, days left and last use")
     st.add_argument("-A", "--all-namespaces", action="store_true")
     sub.add_parser("headers", help="print the two curl -H options (shows the secret!)").add_argument("name")

@@ -293,19 +293,24 @@ class Watches:
     # signing keys
     def _replace_keys(self, items: list[Obj]) -> None:
         if not items:
-            log.warning(
-                "signing-key Secret %s/%s not found", self.settings.key_namespace, self.settings.key_secret
-            )
-            self.state.set_keys([])
-            self.state.set_sealer(None)
+            self._keys_gone()
             return
         self._apply_keys("ADDED", items[0])
 
+    def _keys_gone(self) -> None:
+        """The Secret is not there. Before the first keys nothing is served; after, the keys
+        held keep serving (static stability: the operator puts the same keys back, and only
+        a new Secret replaces them)."""
+        where = f"{self.settings.key_namespace}/{self.settings.key_secret}"
+        if self.state.sealer is None:
+            log.warning("signing-key Secret %s not found", where)
+            return
+        log.warning("signing-key Secret %s is gone: serving with the keys held until it is back", where)
+        self._key_version = None
+
     def _apply_keys(self, kind: str, obj: Obj) -> None:
         if kind == "DELETED":
-            self.state.set_keys([])
-            self.state.set_sealer(None)
-            self._key_version = None
+            self._keys_gone()
             return
         version = obj["metadata"].get("resourceVersion")
         if version == self._key_version:

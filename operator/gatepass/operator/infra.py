@@ -12,9 +12,12 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from gatepass.contract import (
+    KEYS_FINALIZER,
     KEYS_LABEL,
+    KEYS_REPLACED_FOR_ANNOTATION,
     LAST_SEEN_LABEL,
     MANAGED_BY,
+    REPLACE_KEYS_ANNOTATION,
     ROTATE_SIGNING_KEY_ANNOTATION,
     SEAL_ENTRY,
     SIGNING_KEY_ROTATED_FOR_ANNOTATION,
@@ -79,6 +82,8 @@ class InfraReconciler:
         self.longest_session = longest_session
         # Set while the operator's namespace is missing: said once, and the probe fails.
         self.missing_namespace: str | None = None
+        # The key material last read or written: put back if the Secret is deleted outright.
+        self._last: dict[str, bytes] | None = None
 
     async def __call__(self, key: Key) -> datetime | None:
         try:
@@ -119,53 +124,90 @@ class InfraReconciler:
     async def keys(self) -> datetime:
         s = self.settings
         existing = await self.kube.get_secret(s.namespace, s.key_secret)
-        data = {k: base64.b64decode(v) for k, v in ((existing.data or {}) if existing else {}).items()}
-        current = signing.materials(data)
+        if existing is not None and existing.metadata.deletion_timestamp:
+            # Deleted (by accident: an apply --prune, a script): our finalizer kept it and its
+            # keys. Let it go and write the same keys again, so no token is reissued.
+            data, notes = _decoded(existing), dict(existing.metadata.annotations or {})
+            await self.kube.release_secret(existing, KEYS_FINALIZER)
+            log.warning(
+                "signing-key Secret %s/%s was deleted: restored with the same keys "
+                "(new keys: kubectl gatepass rotate-signing-key; a leak: kubectl gatepass replace-keys)",
+                s.namespace,
+                s.key_secret,
+            )
+            existing = None
+        elif existing is None and self._last is not None:
+            data, notes = dict(self._last), {}  # deleted outright: the keys this process holds
+            log.warning(
+                "signing-key Secret %s/%s is gone: written again with the keys in memory",
+                s.namespace,
+                s.key_secret,
+            )
+        else:
+            data = _decoded(existing) if existing is not None else {}
+            notes = dict((existing.metadata.annotations or {}) if existing else {})
         now = self.clock()
-        notes = dict((existing.metadata.annotations or {}) if existing else {})
-        asked = notes.get(ROTATE_SIGNING_KEY_ANNOTATION)
-        rotate_now = bool(asked) and asked != notes.get(SIGNING_KEY_ROTATED_FOR_ANNOTATION)
+        replace = _asked(notes, REPLACE_KEYS_ANNOTATION, KEYS_REPLACED_FOR_ANNOTATION)
+        if replace:
+            log.warning("new signing and seal keys requested (%s): every token is reissued", replace)
+            data = {}
+        current = signing.materials(data)
+        rotate = _asked(notes, ROTATE_SIGNING_KEY_ANNOTATION, SIGNING_KEY_ROTATED_FOR_ANNOTATION)
         plan = signing.plan_rotation(
             {m.kid: signing.cert_not_before(m.cert_pem) for m in current},
             now,
             parse(s.key_rotation),
             signing.keep_after_successor(self.longest_session()),
-            rotate_now=rotate_now,
+            rotate_now=bool(rotate),
         )
-        if rotate_now:
-            log.info("new signing key requested (%s=%s)", ROTATE_SIGNING_KEY_ANNOTATION, asked)
-            notes[SIGNING_KEY_ROTATED_FOR_ANNOTATION] = str(asked)
+        if rotate:
+            log.info("new signing key requested (%s=%s)", ROTATE_SIGNING_KEY_ANNOTATION, rotate)
+            notes[SIGNING_KEY_ROTATED_FOR_ANNOTATION] = rotate
+        if replace:
+            notes[KEYS_REPLACED_FOR_ANNOTATION] = replace
         seal = data.get(SEAL_ENTRY)
         if seal is not None and len(seal) < 32:
             log.error("%s in Secret %s/%s is too short: replacing it", SEAL_ENTRY, s.namespace, s.key_secret)
             seal = None
-        if existing is not None and seal is not None and not plan.generate and not plan.drop:
+        held = existing is not None and KEYS_FINALIZER in (existing.metadata.finalizers or [])
+        if existing is not None and seal is not None and held and not plan.generate and not plan.drop:
             self.seal_key.set(seal)
+            self._last = data
             return plan.wake_at
         keep = [m for m in current if m.kid not in plan.drop]
         if plan.generate:
             keep.append(signing.generate(now, s.issuer))
-        if seal is None:
+        if seal is None and not replace:
             log.warning("no status-seal key in Secret %s/%s: generating one", s.namespace, s.key_secret)
         seal = seal or generate_key()
+        written = {**signing.to_secret_data(keep), SEAL_ENTRY: seal}
         secret = client.V1Secret(
             metadata=client.V1ObjectMeta(
                 name=s.key_secret,
                 namespace=s.namespace,
                 labels={**MANAGED_BY, KEYS_LABEL: "true"},
                 annotations=notes or None,
+                finalizers=[KEYS_FINALIZER],
             ),
             type="Opaque",
-            data={
-                k: base64.b64encode(v).decode()
-                for k, v in {**signing.to_secret_data(keep), SEAL_ENTRY: seal}.items()
-            },
+            data={k: base64.b64encode(v).decode() for k, v in written.items()},
         )
         await self.kube.put_secret(secret, existing)
         self.seal_key.set(seal)
+        self._last = written
         log.info(
             "signing keys: %s; dropped %s",
             ", ".join(m.kid[:12] for m in keep),
             ", ".join(k[:12] for k in plan.drop) or "none",
         )
         return now + parse(s.key_rotation) if plan.generate else plan.wake_at
+
+
+def _decoded(secret: client.V1Secret) -> dict[str, bytes]:
+    return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+
+
+def _asked(notes: Mapping[str, str], ask: str, handled: str) -> str | None:
+    """The value of an ask-once annotation, if it has not been handled yet."""
+    value = notes.get(ask)
+    return value if value and value != notes.get(handled) else None

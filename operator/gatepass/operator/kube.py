@@ -350,6 +350,21 @@ class Kube:
                 raise Conflict(f"Secret {meta.namespace}/{meta.name} changed: {e.reason}") from None
             raise ApiException(status=e.status, reason=_safe_reason(e, secret)) from None
 
+    async def release_secret(self, secret: client.V1Secret, finalizer: str) -> None:
+        """Drop our finalizer from a Secret being deleted (it goes at once), guarded by the
+        resourceVersion read."""
+        meta = secret.metadata
+        rest = [f for f in (meta.finalizers or []) if f != finalizer]
+        # A merge patch replaces the list whole; the resourceVersion makes it conditional.
+        patch = {"metadata": {"resourceVersion": meta.resource_version, "finalizers": rest}}
+        kw: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+        try:
+            await self.core.patch_namespaced_secret(meta.name, meta.namespace, patch, **kw)
+        except ApiException as e:
+            if e.status in (404, 409):
+                raise Conflict(f"Secret {meta.namespace}/{meta.name} changed: {e.reason}") from None
+            raise ApiException(status=e.status, reason=str(e.reason)) from None
+
     async def get_secret(self, namespace: str, name: str) -> client.V1Secret | None:
         try:
             return await self.core.read_namespaced_secret(name, namespace)
