@@ -41,6 +41,8 @@ class GatewayProcess:
             "GATEPASS_PORT": str(self.port),
             "GATEPASS_ADMIN_PORT": str(self.admin_port),
             "GATEPASS_LOG_LEVEL": "DEBUG",
+            # No load balancer in front to wait for: stop at once (the drain has its tests).
+            "GATEPASS_DRAIN_SECONDS": env.get("GATEPASS_DRAIN_SECONDS", "0"),
         }
         self.logfile = logfile
         self.proc: subprocess.Popen[bytes] | None = None

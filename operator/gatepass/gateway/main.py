@@ -32,6 +32,11 @@ async def _first_done(wanted: Awaitable[None], other: Awaitable[object]) -> bool
     return tasks[0] in done
 
 
+def _both(*events: asyncio.Event) -> None:
+    for e in events:
+        e.set()
+
+
 async def run(settings: GatewaySettings) -> None:
     api = await connect()
     state = State(reserved_hosts(settings.issuer), settings.upstream_policy)
@@ -62,9 +67,10 @@ async def run(settings: GatewaySettings) -> None:
     if settings.admin_port:
         runners.append(web.AppRunner(gateway.admin_app(), access_log=None, handle_signals=False))
     stop = asyncio.Event()
+    interrupted = asyncio.Event()  # Ctrl-C: stop without the drain
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, _both, interrupted, stop)
     try:
         # The admin port (probes, metrics) first; the public port only once the
         # first full lists are in: before that every request would be a 404 or
@@ -90,9 +96,14 @@ async def run(settings: GatewaySettings) -> None:
             settings.issuer,
         )
         await stop.wait()
+        # Not ready from now; keep answering while the endpoints drop this pod.
+        gateway.draining = True
+        if not interrupted.is_set():
+            log.info("draining for %.0fs, then stopping", settings.drain_seconds)
+            await _first_done(asyncio.sleep(settings.drain_seconds), interrupted.wait())
         log.info("stopping")
     finally:
-        for runner in reversed(runners):
+        for runner in runners:  # the public port first; probes and metrics to the end
             await runner.cleanup()
         for t in tasks:
             t.cancel()

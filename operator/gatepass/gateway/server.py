@@ -81,6 +81,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.ended = ended  # background tasks (watches, flushes) that ended: /healthz fails
+        self.draining = False  # SIGTERM received: not ready, every answer closes its connection
         self.workloads = workloads  # pods' ServiceAccount tokens (None: turned off)
         self.refresh_keys = refresh_keys
         self.last_seen = last_seen
@@ -113,6 +114,7 @@ class Gateway:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=0)
+        app.on_response_prepare.append(self._close_when_draining)
         app.on_startup.append(self._start_client)
         app.on_cleanup.append(self._close_client)
         app.router.add_get(CERTS_PATH, self.certs)
@@ -131,6 +133,7 @@ class Gateway:
             access_log_class=AccessLogger,
             handle_signals=False,
             keepalive_timeout=s.header_timeout,  # aiohttp: no complete request by then -> closed
+            shutdown_timeout=s.shutdown_timeout,  # requests in flight after the drain
             max_line_size=s.max_header_line,
             max_field_size=s.max_header_line,
             max_headers=s.max_headers,
@@ -366,7 +369,18 @@ class Gateway:
             return web.Response(status=500, text=f"background task ended: {', '.join(ended)}")
         return web.Response(text="ok")
 
+    async def _close_when_draining(self, _: web.Request, response: web.StreamResponse) -> None:
+        # A keep-alive client learns to reconnect, and its next connection goes to a pod
+        # that stays (this one is leaving the endpoints). aiohttp has chosen the Connection
+        # header before this hook runs: say it ourselves, or the client would send its next
+        # request into a connection we close.
+        if self.draining:
+            response.force_close()
+            response.headers["Connection"] = "close"
+
     async def readyz(self, _: web.Request) -> web.Response:
+        if self.draining:
+            return web.Response(status=503, text="draining: shutting down")
         if self.ready():
             return web.Response(text="ok")
         return web.Response(

@@ -50,6 +50,12 @@ class GatewaySettings(BaseSettings):
     max_headers: int = Field(64, ge=8, le=1024)
     max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
+    # SIGTERM (a rollout, a drained node): /readyz fails at once and the gateway keeps serving
+    # for drain_seconds, every answer with Connection: close, while endpoints and proxies in
+    # front drop this pod; then it stops accepting and gives requests in flight
+    # shutdown_timeout. Their sum must stay inside terminationGracePeriodSeconds.
+    drain_seconds: float = Field(10.0, ge=0, le=300)
+    shutdown_timeout: float = Field(15.0, ge=0, le=300)
     # Pods' projected ServiceAccount tokens as credentials (gateway/workload.py): the gateway
     # then watches pods and ServiceAccounts (metadata only) and reads the issuer's keys.
     workload_identity: bool = True

@@ -45,6 +45,8 @@ def gateway_env(settings: OperatorSettings) -> dict[str, str]:
         "GATEPASS_ACCESS_LOG": str(settings.gateway_access_log).lower(),
         "GATEPASS_WORKLOAD_IDENTITY": str(settings.gateway_workload_identity).lower(),
         "GATEPASS_WORKLOAD_AUDIENCES": ",".join(settings.gateway_workload_audiences),
+        "GATEPASS_DRAIN_SECONDS": str(settings.gateway_drain_seconds),
+        "GATEPASS_SHUTDOWN_TIMEOUT": str(settings.gateway_shutdown_timeout),
     }
 
 
@@ -68,6 +70,10 @@ def deployment(settings: OperatorSettings) -> dict[str, Any]:
                     # Service links would inject GATEPASS_GATEWAY_PORT=tcp://... next
                     # to the GATEPASS_* settings the gateway reads.
                     "enableServiceLinks": False,
+                    # The drain, then requests in flight, then a margin: never SIGKILLed mid-answer.
+                    "terminationGracePeriodSeconds": (
+                        settings.gateway_drain_seconds + settings.gateway_shutdown_timeout + 5
+                    ),
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 10001,

@@ -78,6 +78,10 @@ class OperatorSettings(BaseSettings):
     gateway_memory_limit: str = "256Mi"
     gateway_cookie_secure: bool = True
     gateway_access_log: bool = Field(True, description="one JSON line per request on the gateway's stdout")
+    # A gateway pod's SIGTERM: serve while endpoints drop it, then give requests in flight
+    # this long (gateway/settings.py); the pod's termination grace covers both.
+    gateway_drain_seconds: int = Field(10, ge=0, le=300)
+    gateway_shutdown_timeout: int = Field(15, ge=0, le=300)
     # spec.rollout Auto may restart workloads (the chart grants the RBAC with the same value).
     rollout: bool = False
     # ...and ends a rotation's grace early once its consumers rolled out and the previous
