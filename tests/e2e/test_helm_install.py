@@ -154,7 +154,7 @@ def test_install_then_run_operator_and_gateway_as_the_charts_accounts(fresh: Fre
     assert not can("operator", "create", "deployments", "-n", "default")
     assert can("operator", "create", "deployments", "-n", NS)
 
-    # The operator with its own token and the chart's environment, in peering mode.
+    # The operator with its own token and the chart's environment, with its leader lease.
     (container,) = operator_dep.spec.template.spec.containers
     env = {e.name: e.value or "" for e in container.env if e.value_from is None}
     env.update(
@@ -210,10 +210,8 @@ def test_install_then_run_operator_and_gateway_as_the_charts_accounts(fresh: Fre
             timeout=10,
             what="the gateway Deployment",
         )
-        peering: dict[str, Any] = client.CustomObjectsApi(api).get_cluster_custom_object(  # type: ignore[assignment]
-            "kopf.dev", "v1", "clusterkopfpeerings", RELEASE
-        )
-        assert peering["metadata"]["name"] == RELEASE
+        lease = client.CoordinationV1Api(api).read_namespaced_lease(f"{RELEASE}-operator", NS)
+        assert lease.spec.holder_identity  # it leads, under the chart's RBAC
 
         gw_dep = apps.read_namespaced_deployment(f"{RELEASE}-gateway", NS)
         assert gw_dep.spec.template.spec.service_account_name == f"{RELEASE}-gateway"

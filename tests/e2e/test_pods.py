@@ -25,6 +25,7 @@ import yaml
 from tests.support.cluster import ROOT, localcluster
 from tests.support.pods import (
     GATEWAY_URL,
+    KEEPALIVE_STREAM,
     NS,
     STREAM,
     PodCluster,
@@ -193,8 +194,13 @@ def _stream(pc: PodCluster, seconds: float) -> subprocess.Popen[str]:
 
 
 def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
-    out, _ = proc.communicate(timeout=120)
-    return [(float(t), int(s)) for t, s in (line.split() for line in out.splitlines() if line.strip())]
+    return [(t, int(s)) for t, s in _lines(proc)]
+
+
+def _lines(proc: subprocess.Popen[str]) -> list[tuple[float, str]]:
+    """(time, what) per answer: a status, or (KEEPALIVE_STREAM) the name of a connection error."""
+    out, _ = proc.communicate(timeout=240)
+    return [(float(t), s) for t, s in (line.split() for line in out.splitlines() if line.strip())]
 
 
 def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: PodCluster) -> None:
@@ -218,6 +224,70 @@ def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: 
     after = [s for t, s in answers if t > killed_at + 6]
     assert after, answers[-5:]
     assert set(after) == {200}, after
+    pc.kubectl("wait", "--for=condition=Available", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
+
+
+def _keepalive_stream(pc: PodCluster, seconds: float, connections: int = 4) -> subprocess.Popen[str]:
+    headers = {
+        "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
+        "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
+    }
+    return subprocess.Popen(
+        [str(pc.cluster.bindir / "localcluster"), "kubectl", f"--kubeconfig={pc.cluster.kubeconfig}",
+         "exec", "-n", TEAM, consumer_pod(pc), "--", "python3", "-c", KEEPALIVE_STREAM, GATEWAY_URL + "/",
+         HOST, json.dumps(headers), str(seconds), str(connections)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _gateway_pods(pc: PodCluster) -> set[str]:
+    out = pc.kubectl("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=gateway",
+                     "-o", "jsonpath={.items[*].metadata.name}")  # fmt: skip
+    return set(out.split())
+
+
+def test_a_rollout_and_a_normal_pod_delete_drop_no_request(pc: PodCluster) -> None:
+    """Keep-alive clients through the gateway Service while `helm upgrade` changes a gateway
+    setting (a new ReplicaSet replaces both pods) and while a gateway pod is deleted the
+    normal way: zero failed requests, zero connection errors (the pods drain on SIGTERM)."""
+    before = _gateway_pods(pc)
+    seconds = 150
+    stream = _keepalive_stream(pc, seconds)
+    time.sleep(3)
+    started = time.time()
+    # The values a user keeps in a file, one gateway setting changed (no --reuse-values).
+    pc.helm(
+        "upgrade",
+        "gatepass",
+        CHART,
+        "-n",
+        NS,
+        "--set",
+        "gateway.drainSeconds=8",
+        "--wait",
+        "--timeout",
+        "180s",
+    )
+    wait_for(
+        lambda: not (_gateway_pods(pc) & before) and len(_gateway_pods(pc)) == 2,
+        timeout=120,
+        interval=1,
+        what="every gateway pod replaced by the rollout",
+    )
+    pc.kubectl("rollout", "status", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
+    rolled = time.time() - started
+    one = sorted(_gateway_pods(pc))[0]
+    pc.kubectl("delete", "pod", one, "-n", NS, "--wait=false")  # a normal delete: SIGTERM, grace
+    deleted = time.time() - started
+    answers = _lines(stream)  # until the stream ends, past the drain and exit of the deleted pod
+    print(
+        f"{len(answers)} requests over 4 keep-alive connections: "
+        f"rollout {rolled:.0f}s, pod deleted at {deleted:.0f}s"
+    )
+    assert deleted + 3 + 25 < seconds, "the stream ended too soon to cover the delete"
+    assert len(answers) > 500, answers[-5:]
+    failed = [(t, s) for t, s in answers if s != "200"]
+    assert not failed, failed[:10]
     pc.kubectl("wait", "--for=condition=Available", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
 
 

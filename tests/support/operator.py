@@ -29,6 +29,8 @@ class OperatorProcess:
         self.health_port = 0
 
     def start(self, failpoints: str = "", wait: bool = True, **extra_env: str) -> None:
+        """Standalone (active at once) unless GATEPASS_STANDALONE="false": then it takes part
+        in the leader lease, as the chart's replicas do."""
         assert self.proc is None, "already running"
         self.metrics_port, self.health_port = free_port(), free_port()
         env = {
@@ -57,9 +59,10 @@ class OperatorProcess:
             "GATEPASS_ROLLOUT_SETTLE_PERIOD": str(SETTLE_PERIOD),
             **extra_env,
         }
+        flag = [] if extra_env.get("GATEPASS_STANDALONE") == "false" else ["--standalone"]
         with self.logfile.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gatepass", "operator", "--standalone"],
+                [sys.executable, "-m", "gatepass", "operator", *flag],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -92,6 +92,49 @@ while time.time() < end:
 """
 
 
+# Requests over argv[5] kept-alive connections (http.client, as a pooled client sends them),
+# each reconnecting when told (Connection: close) or when a connection fails: one line per
+# answer, "<unix time> <status or error name>", until argv[4] seconds pass. argv: url host
+# headers-json seconds connections.
+KEEPALIVE_STREAM = """
+import http.client, json, sys, threading, time, urllib.parse
+url, host, headers_json = sys.argv[1:4]
+seconds, n = float(sys.argv[4]), int(sys.argv[5])
+where = urllib.parse.urlsplit(url)
+headers = {"Host": host}
+for k, v in json.loads(headers_json).items():
+    if v.startswith("@file:"):
+        v = open(v[6:]).read().strip()
+    headers[k] = v
+end = time.time() + seconds
+lock = threading.Lock()
+def run():
+    conn = None
+    while time.time() < end:
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection(where.hostname, where.port or 80, timeout=5)
+            conn.request("GET", where.path or "/", headers=headers)
+            r = conn.getresponse()
+            r.read()
+            status = str(r.status)
+            if r.will_close:
+                conn.close()
+                conn = None
+        except (OSError, http.client.HTTPException) as e:
+            status = type(e).__name__
+            conn = None
+        with lock:
+            print(f"{time.time():.3f} {status}", flush=True)
+        time.sleep(0.01)
+threads = [threading.Thread(target=run) for _ in range(n)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
 @dataclass
 class PodCluster:
     """A cluster of its own (control plane + node) with gatepass's image loaded."""

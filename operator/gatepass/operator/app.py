@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable, Mapping
+import os
+import socket
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +29,7 @@ from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
 from gatepass.operator.kube import Kube, load_config
 from gatepass.operator.lastseen import Reports
+from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
@@ -44,6 +48,13 @@ class OperatorApp:
         self.kube: Kube | None = None
         self.queues: list[WorkQueue] = []
         self.infra_reconciler: InfraReconciler | None = None
+        # Whether this replica holds the leader lease (operator/leader.py) and works its queues.
+        self.leading = False
+        self.leadership: Leadership | None = None
+        self._leader_task: asyncio.Task[None] | None = None
+        self._shards: list[tuple[str, Mapping[str, str]]] = []
+        self.lost_lease = False
+        self.exit: Callable[[], None] = lambda: None  # ends kopf (set by run())
         # Last use of each token (and of its previous secret), as the gateway reports it.
         served = set(config.namespaces)
         self.reports = Reports(
@@ -59,6 +70,7 @@ class OperatorApp:
         self.policy_names = PolicyNames()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[tuple[str, str]] = set()
+        self.known_apps: set[tuple[str, str]] = set()
         # The body of the event that queued a token, until its reconcile takes it (so the
         # backlog, never every token, is held): one GET less per new token.
         self.fresh: dict[tuple[str, str], Mapping[str, Any]] = {}
@@ -76,18 +88,10 @@ class OperatorApp:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
-        # Peering: one active operator per name, so two replicas never issue
-        # credentials for the same token; a standby takes over within lifetime.
-        settings.peering.name = self.config.peering
-        settings.peering.mandatory = not self.config.standalone
-        settings.peering.standalone = self.config.standalone
-        # Cluster-wide peering even when serving some namespaces: one object to
-        # create and one RBAC rule, whatever the namespaces.
-        settings.peering.clusterwide = True
-        # A killed operator pod leaves its peering entry behind, and its replacement
-        # (same priority) pauses until that entry expires: keep the lifetime short
-        # (kopf's default is 60 s; a keep-alive patch every 10-15 s is cheap).
-        settings.peering.lifetime = 20
+        # No kopf peering: the leader lease decides who writes (operator/leader.py); kopf's
+        # peering pauses every replica of one priority, and not our queues' timers.
+        settings.peering.standalone = True
+        settings.peering.mandatory = False
         # API errors retry with a short backoff; our own reconcile backoff
         # (workqueue) handles failures of reconcile logic.
         settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
@@ -99,8 +103,6 @@ class OperatorApp:
         await load_config()
         qps, burst = self.config.api_qps, self.config.api_burst
         self.kube = self.reports.kube = Kube(LimitedApiClient(TokenBucket(qps, burst) if qps else None))
-        if not self.config.standalone:
-            await self.kube.ensure_peering(self.config.peering)
         workers = self.config.workers
         self.apps_reconciler = AppReconciler(
             self.kube,
@@ -130,7 +132,6 @@ class OperatorApp:
         # Capped at 30 s: a namespace created late is noticed soon after.
         self.infra = WorkQueue(infra, concurrency=1, max_backoff=30.0)
         self.queues = [self.tokens, self.apps, self.infra]
-        self.infra.start()
         # The gateway's last reports of use, not only what status recorded; read before the
         # tokens, so an entry of a token missing from that listing is of a deleted one.
         reported = await self.kube.labelled_configmaps(self.config.namespace, LAST_SEEN_LABEL)
@@ -144,19 +145,51 @@ class OperatorApp:
             for body in page:
                 self.longest_session.see(body)
                 self.policy_names.put(_key(body), body)
+                self.known_apps.add(_key(body))
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
-        shards = [
+        self._shards = [
             (name, data) for name, _, data in reported if self.reports.is_shard(self.config.namespace, name)
         ]
-        self._spawn(self._prune(shards))
-        self.tokens.start()
-        self.apps.start()
-        self.infra.add(INFRA_KEY)
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
         log.info("gatepass operator started (%s)", ", ".join(self.config.namespaces) or "all namespaces")
+        if self.config.standalone:
+            await self._lead()
+            return
+        # Every replica watches and queues; only the lease holder works its queues.
+        identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}_{uuid.uuid4().hex[:6]}"
+        self.leadership = Leadership(
+            self.kube.api,
+            self.config.namespace,
+            f"{self.config.peering}-operator",
+            identity,
+            self._lead,
+            self._step_down,
+        )
+        self._leader_task = asyncio.create_task(self.leadership.run(), name="leader-election")
+
+    async def _lead(self) -> None:
+        """This replica writes from now: run the queues, with everything known queued once."""
+        self.leading = True
+        self._spawn(self._prune(self._shards))
+        for q in self.queues:
+            q.start()
+        self.infra.add(INFRA_KEY)
+        for key in self.known_tokens:
+            self.tokens.add(key)
+        for key in self.known_apps:
+            self.apps.add(key)
+
+    async def _step_down(self) -> None:
+        """The lease is lost: stop writing now, and end the process (it comes back as a
+        standby: nothing half-known is carried over)."""
+        self.leading = False
+        for q in self.queues:
+            await q.stop()
+        self.lost_lease = True
+        self.exit()
 
     def unlive(self) -> str | None:
         """Why the operator should be restarted (a work queue lost a worker), or None."""
@@ -173,8 +206,13 @@ class OperatorApp:
         return self.unlive()
 
     async def stop(self) -> None:
+        self.leading = False
         for q in self.queues:
             await q.stop()
+        if self._leader_task is not None:
+            self._leader_task.cancel()
+        if self.leadership is not None:
+            await self.leadership.release()  # after the queues: a successor starts at once
         if self.kube is not None:
             await self.kube.close()
 
@@ -223,6 +261,10 @@ class OperatorApp:
     def on_app(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None:
         key = (namespace, name)
         if event_type == "DELETED":
+            self.known_apps.discard(key)
+        else:
+            self.known_apps.add(key)
+        if event_type == "DELETED":
             self.apps.forget(key)
             if self.kube is not None:
                 self.kube.forget(APPS, namespace, name)
@@ -248,7 +290,11 @@ class OperatorApp:
             log.info("dropped %d last-use entries of deleted tokens", dropped)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Last-use housekeeping, off the watch: a failure is logged, retried by the next event."""
+        """Last-use housekeeping, off the watch: a failure is logged, retried by the next event.
+        Only the leader writes: a standby drops it (the leader does the same on the same event)."""
+        if not self.leading:
+            work.close()
+            return
 
         async def run() -> None:
             try:
@@ -297,6 +343,8 @@ def _key(body: Mapping[str, Any]) -> tuple[str, str]:
 
 async def run(config: OperatorSettings) -> None:
     app = OperatorApp(config)
+    stop_flag = asyncio.Event()
+    app.exit = stop_flag.set
     probes = None
     if config.health_port:
         probes = await health.serve(config.bind_address, config.health_port, app.unlive, app.unready)
@@ -307,9 +355,11 @@ async def run(config: OperatorSettings) -> None:
             registry=build_registry(app),
             clusterwide=not namespaces,
             namespaces=namespaces,
-            standalone=config.standalone,
-            peering_name=config.peering,
+            standalone=True,  # one writer by the leader lease (operator/leader.py), not kopf peering
+            stop_flag=stop_flag,
         )
     finally:
         if probes is not None:
             await probes.cleanup()
+    if app.lost_lease:
+        raise SystemExit("the leader lease was lost: exiting, to come back as a standby")

@@ -243,15 +243,6 @@ class Kube:
             return None
         return str(found.metadata.uid)
 
-    async def ensure_peering(self, name: str) -> None:
-        """kopf peering only works once its object exists: create it (idempotent)."""
-        body: Body = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
-        try:
-            await self.custom.create_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", body)
-        except ApiException as e:
-            if e.status != 409:
-                raise
-
     async def labelled_configmaps(self, namespace: str, label: str) -> list[tuple[str, str, dict[str, str]]]:
         """(name, resourceVersion, data) of the ConfigMaps with ``label=true``: one request."""
         listing = await self.core.list_namespaced_config_map(namespace, label_selector=f"{label}=true")

@@ -30,8 +30,10 @@ class OperatorSettings(BaseSettings):
         8080, ge=0, le=65535, description="probes: /healthz (live), /readyz (ready); 0 turns them off"
     )
     bind_address: str = "0.0.0.0"  # noqa: S104 - in a pod the probes come from the kubelet
-    peering: str = Field("gatepass", description="kopf peering name: one active operator per name")
-    standalone: bool = Field(False, description="skip peering (a single replica, or local runs)")
+    peering: str = Field("gatepass", description="one active operator per name: the Lease <peering>-operator")
+    standalone: bool = Field(
+        False, description="no leader lease: active at once (one replica, or local runs)"
+    )
     workers: int = Field(4, ge=1, le=64, description="reconciles running at once")
     # The operator's own requests (kopf's watches aside), as client-go's QPS/burst. 100/s:
     # 10,000 new tokens in ~7 min (4 requests each), a fifth of what this 2-core control
