@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jwt
 import pytest
 import pytest_asyncio
 
@@ -105,11 +106,16 @@ async def test_an_account_the_policies_do_not_name_is_forbidden(world: World, ku
 async def test_where_no_policy_names_accounts_authorization_is_the_origins(
     world: World, kube: Issuer
 ) -> None:
+    """The origin's own bearer tokens pass; a ServiceAccount token never does, whatever its
+    audience: the origin could replay it wherever that account is admitted."""
     world.app("open", [HOST], [{"decision": "bypass", "include": [{"everyone": {}}]}])
-    token = kube.token(aud=ISSUER)
-    status, _, _ = await world.get(HOST, headers=bearer(token))
-    assert status == 200
-    assert world.seen[-1]["headers"]["Authorization"] == f"Bearer {token}"
+    own = jwt.encode({"iss": "https://idp.example", "sub": "alice"}, "k" * 32, algorithm="HS256")
+    for origins in (f"Bearer {own}", "Bearer opaque-origin-token"):
+        assert (await world.get(HOST, headers={"Authorization": origins}))[0] == 200
+        assert world.seen[-1]["headers"]["Authorization"] == origins
+    for token in (kube.token(aud=ISSUER), kube.token(aud="https://kubernetes")):
+        assert (await world.get(HOST, headers=bearer(token)))[0] == 200
+        assert "Authorization" not in world.seen[-1]["headers"]
 
 
 @pytest.mark.parametrize(
