@@ -37,7 +37,7 @@ from gatepass.trust.credentials import contains_client_secret
 K8S_CLAIMS = "kubernetes.io"  # projected tokens' claim, and the prefix of legacy tokens' claims
 # A JWT whose header is JSON as every issuer writes it ('{"' is "eyJ"); groups: the payload.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*")
-MAX_JWTS = 4  # looked into per header: a header of many JWT-like words costs its sender little
+MAX_JWTS = 4  # JWT-like words looked into per header: a header made of them costs the gateway little
 _SESSION_COOKIE = COOKIE.lower()
 
 

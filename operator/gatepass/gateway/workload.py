@@ -63,7 +63,7 @@ class Workload:
     pod_uid: str | None
     kid: str
     exp: float
-    audiences: frozenset[str] = frozenset()  # the token's aud
+    audiences: frozenset[str]  # the token's aud
 
     @property
     def subject(self) -> str:
