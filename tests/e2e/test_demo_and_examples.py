@@ -68,7 +68,7 @@ def test_examples_apply_as_they_are(
     reader = client.AppsV1Api(api).read_namespaced_deployment("reports-reader", namespace).spec.template.spec
     assert (
         reader.volumes[0].projected.sources[0].service_account_token.audience
-        == "https://gatepass.example.com"
+        == "https://gatepass.example.com/reports-for-pods"  # the application the example defines
     )
 
 

@@ -80,7 +80,8 @@ def test_a_pod_is_admitted_by_its_service_account_token_until_its_pod_is_gone(
     )
     aud = Apps(api, namespace).wait_aud("pods")
     pod = make_pod(core, namespace, "reporter-1")
-    token = request_token(core, namespace, ISSUER, pod)
+    for_pods = f"{ISSUER}/{namespace}/pods"  # the audience that names this application
+    token = request_token(core, namespace, for_pods, pod)
 
     def get(bearer: str) -> requests.Response:
         headers = {"Host": host, "Authorization": f"Bearer {bearer}"}
@@ -96,9 +97,11 @@ def test_a_pod_is_admitted_by_its_service_account_token_until_its_pod_is_gone(
     assert claims["sub"] == claims["common_name"] == f"system:serviceaccount:{namespace}:{ACCOUNT}"
     assert claims["kubernetes.io"]["pod"] == {"name": "reporter-1"}
 
-    # The pod's everyday API token (audience: the API server) is never accepted.
-    api_token = request_token(core, namespace, "https://kubernetes.default.svc.cluster.local", pod)
-    assert get(api_token).json() == {"error": "wrong_audience"}
+    # The pod's everyday API token (audience: the API server) is never accepted, nor a token
+    # for another application, nor one for the gateway as a whole (what every application took).
+    for audience in ("https://kubernetes.default.svc.cluster.local", f"{ISSUER}/{namespace}/other", ISSUER):
+        assert get(request_token(core, namespace, audience, pod)).json() == {"error": "wrong_audience"}
+    assert get(request_token(core, namespace, f"{ISSUER}/pods", pod)).status_code == 200  # the short form
 
     # Delete the pod: its token stops working (by watch, no API call per request).
     core.delete_namespaced_pod("reporter-1", namespace, grace_period_seconds=0)
@@ -106,10 +109,10 @@ def test_a_pod_is_admitted_by_its_service_account_token_until_its_pod_is_gone(
     assert get(token).json() == {"error": "pod_gone"}
 
     # An unbound token (kubectl create token) lives with its account: delete and recreate it.
-    unbound = request_token(core, namespace, ISSUER)
+    unbound = request_token(core, namespace, for_pods)
     assert get(unbound).status_code == 200
     core.delete_namespaced_service_account(ACCOUNT, namespace)
     core.create_namespaced_service_account(namespace, client.V1ServiceAccount(metadata={"name": ACCOUNT}))
     wait_for(lambda: get(unbound).status_code == 401, timeout=10, what="the old account's token refused")
     assert get(unbound).json() == {"error": "service_account_gone"}
-    assert get(request_token(core, namespace, ISSUER)).status_code == 200  # the new account's works
+    assert get(request_token(core, namespace, for_pods)).status_code == 200  # the new account's works

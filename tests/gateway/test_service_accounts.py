@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jwt
 import pytest
 import pytest_asyncio
 
@@ -24,6 +25,7 @@ pytestmark = pytest.mark.asyncio
 HOST = "reports.example.com"
 REPORTER: dict[str, Any] = {"serviceAccount": {"name": "reporter"}}
 POLICIES = [{"name": "pods", "decision": "serviceAuth", "include": [REPORTER]}]
+FOR_REPORTS = f"{ISSUER}/{NS}/reports"  # the audience of a token for the application "reports"
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ async def test_a_pod_reaches_the_origin_with_its_service_account_token_and_no_se
     world: World, kube: Issuer
 ) -> None:
     aud = world.app("reports", [HOST], POLICIES)
-    status, body, resp = await world.get(HOST, "/q", headers=bearer(kube.token(aud=ISSUER)))
+    status, body, resp = await world.get(HOST, "/q", headers=bearer(kube.token(aud=FOR_REPORTS)))
     assert status == 200, body
     assert "Set-Cookie" not in resp.headers  # the projected token is the credential, each time
     seen = world.seen[-1]["headers"]
@@ -85,39 +87,49 @@ async def test_a_pod_reaches_the_origin_with_its_service_account_token_and_no_se
 
 async def test_the_token_works_in_cf_access_token_too_and_in_strict_mode(world: World, kube: Issuer) -> None:
     world.app("reports", [HOST], POLICIES, strictServiceTokenAuth=True)
-    status, body, _ = await world.get(HOST, headers={"cf-access-token": kube.token(aud=ISSUER)})
+    status, body, _ = await world.get(HOST, headers={"cf-access-token": kube.token(aud=FOR_REPORTS)})
     assert status == 200, body
 
 
 async def test_an_account_the_policies_do_not_name_is_forbidden(world: World, kube: Issuer) -> None:
     world.app("reports", [HOST], POLICIES)
-    intruder = kube.token(aud=ISSUER, account="intruder", account_uid="sa-uid-9", pod=("x", "pod-uid-9"))
+    intruder = kube.token(aud=FOR_REPORTS, account="intruder", account_uid="sa-uid-9", pod=("x", "pod-uid-9"))
     status, body, _ = await world.get(HOST, headers=bearer(intruder))
     assert (status, body) == (403, {"error": "not_allowed"})
     # A token rule of the same name admits no account, and the reverse.
     world.app(
         "reports", [HOST], [{"decision": "serviceAuth", "include": [{"serviceToken": {"name": "reporter"}}]}]
     )
-    status, _, _ = await world.get(HOST, headers=bearer(kube.token(aud=ISSUER)))
-    assert status == 401  # the application names no account: the bearer is the origin's business
+    status, _, _ = await world.get(HOST, headers=bearer(kube.token(aud=FOR_REPORTS)))
+    assert status == 401  # the application names no account: the bearer is not read (nor forwarded)
 
 
 async def test_where_no_policy_names_accounts_authorization_is_the_origins(
     world: World, kube: Issuer
 ) -> None:
+    """The origin's own bearer tokens pass; a ServiceAccount token never does, whatever its
+    audience: the origin could replay it wherever that account is admitted."""
     world.app("open", [HOST], [{"decision": "bypass", "include": [{"everyone": {}}]}])
-    token = kube.token(aud=ISSUER)
-    status, _, _ = await world.get(HOST, headers=bearer(token))
-    assert status == 200
-    assert world.seen[-1]["headers"]["Authorization"] == f"Bearer {token}"
+    own = jwt.encode({"iss": "https://idp.example", "sub": "alice"}, "k" * 32, algorithm="HS256")
+    for origins in (f"Bearer {own}", "Bearer opaque-origin-token"):
+        assert (await world.get(HOST, headers={"Authorization": origins}))[0] == 200
+        assert world.seen[-1]["headers"]["Authorization"] == origins
+    for token in (
+        kube.token(aud=FOR_REPORTS),
+        kube.token(aud=FOR_REPORTS),
+        kube.token(aud="https://kubernetes"),
+    ):
+        assert (await world.get(HOST, headers=bearer(token)))[0] == 200
+        assert "Authorization" not in world.seen[-1]["headers"]
 
 
 @pytest.mark.parametrize(
     ("token", "reason"),
     [
         ({"aud": "https://kubernetes.default.svc.cluster.local"}, "wrong_audience"),  # its API token
-        ({"aud": ISSUER, "pod": ("gone", "pod-uid-404")}, "pod_gone"),
-        ({"aud": ISSUER, "account_uid": "sa-uid-old"}, "service_account_gone"),
+        ({"aud": ISSUER}, "wrong_audience"),  # the gateway's bare audience: no application's
+        ({"aud": FOR_REPORTS, "pod": ("gone", "pod-uid-404")}, "pod_gone"),
+        ({"aud": FOR_REPORTS, "account_uid": "sa-uid-old"}, "service_account_gone"),
     ],
 )
 async def test_a_token_that_does_not_hold_is_refused(
@@ -131,9 +143,12 @@ async def test_a_token_that_does_not_hold_is_refused(
 async def test_a_token_and_client_credentials_at_once_are_refused(world: World, kube: Issuer) -> None:
     world.app("reports", [HOST], POLICIES)
     tok = world.token("ci-bot")
-    status, body, _ = await world.get(HOST, headers={**tok.headers, **bearer(kube.token(aud=ISSUER))})
+    status, body, _ = await world.get(HOST, headers={**tok.headers, **bearer(kube.token(aud=FOR_REPORTS))})
     assert (status, body) == (401, {"error": "duplicate_credentials"})
-    both = {**bearer(kube.token(aud=ISSUER)), "cf-access-token": kube.token(aud=ISSUER, jti="other")}
+    both = {
+        **bearer(kube.token(aud=FOR_REPORTS)),
+        "cf-access-token": kube.token(aud=FOR_REPORTS, jti="other"),
+    }
     status, body, _ = await world.get(HOST, headers=both)
     assert (status, body) == (401, {"error": "duplicate_credentials"})
 
@@ -155,12 +170,12 @@ async def test_a_new_issuer_key_is_fetched_when_a_token_names_it(world: World, k
     before = published.fetches
     kube.add_rsa("sa-key-2")  # the API server's key rotated
     try:
-        status, body, _ = await world.get(HOST, headers=bearer(kube.token(aud=ISSUER, kid="sa-key-2")))
+        status, body, _ = await world.get(HOST, headers=bearer(kube.token(aud=FOR_REPORTS, kid="sa-key-2")))
         assert status == 200, body
         assert published.fetches == before + 2  # the discovery document and the keys, once
         stranger = Issuer()
         stranger.add_rsa("made-up")
-        status, body, _ = await world.get(HOST, headers=bearer(stranger.token(aud=ISSUER)))
+        status, body, _ = await world.get(HOST, headers=bearer(stranger.token(aud=FOR_REPORTS)))
         assert (status, body) == (401, {"error": "unknown_service_account_key"})
     finally:
         del kube.keys["sa-key-2"]
@@ -181,7 +196,7 @@ async def test_get_identity_and_the_access_log_name_the_account_and_pod(
     world: World, kube: Issuer, caplog: pytest.LogCaptureFixture
 ) -> None:
     world.app("reports", [HOST], POLICIES)
-    token = kube.token(aud=ISSUER)
+    token = kube.token(aud=FOR_REPORTS)
     with caplog.at_level(logging.INFO, logger=LOGGER):
         status, body, _ = await world.get(HOST, "/cdn-cgi/access/get-identity", headers=bearer(token))
         assert status == 200
@@ -208,7 +223,7 @@ async def test_with_workload_identity_off_a_bearer_is_refused_not_guessed(
     await w.start()
     try:
         w.app("reports", [HOST], POLICIES)
-        status, body, _ = await w.get(HOST, headers=bearer(kube.token(aud=ISSUER)))
+        status, body, _ = await w.get(HOST, headers=bearer(kube.token(aud=FOR_REPORTS)))
         assert (status, body) == (401, {"error": "service_accounts_unavailable"})
     finally:
         await w.stop()
@@ -217,7 +232,7 @@ async def test_with_workload_identity_off_a_bearer_is_refused_not_guessed(
 async def test_the_assertion_a_pod_got_is_never_accepted_as_a_session(world: World, kube: Issuer) -> None:
     """An origin that replays the JWT it received gets nowhere: it has no gatepass_cred."""
     world.app("reports", [HOST], POLICIES)
-    await world.get(HOST, headers=bearer(kube.token(aud=ISSUER)))
+    await world.get(HOST, headers=bearer(kube.token(aud=FOR_REPORTS)))
     assertion = world.seen[-1]["headers"]["Cf-Access-Jwt-Assertion"]
     for replay in ({"cf-access-token": assertion}, {"Cookie": f"CF_Authorization={assertion}"}):
         status, body, _ = await world.get(HOST, headers=replay)

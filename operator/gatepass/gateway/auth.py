@@ -4,8 +4,10 @@
    Secret (two headers; or, where the application allows, one JSON header or
    Basic auth), or by a session JWT (``cf-access-token`` header or cookie; never
    in strict mode); where the application's policies name ServiceAccounts, a pod
-   by its projected ServiceAccount token (``Authorization: Bearer``, or
-   ``cf-access-token`` when it is not one of our JWTs; gateway/workload.py); or nobody;
+   by its projected ServiceAccount token for this application (``Authorization:
+   Bearer``, or ``cf-access-token`` when it is not one of our JWTs;
+   gateway/workload.py); or nobody. Whichever forms an application reads, none
+   reaches any origin (gateway/strip.py);
 2. :func:`authorize` — what the application's policies say about that caller;
 3. :func:`session` — the JWT the origin gets: the one presented, or a new one
    minted for credentials.
@@ -220,7 +222,7 @@ def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str
     """A ServiceAccount token, where the application's policies name ServiceAccounts: in
     ``Authorization: Bearer``, or in ``cf-access-token`` when not a JWT of ours."""
     if not app.admits_service_accounts:
-        return None  # an Authorization header is then the origin's business
+        return None  # Authorization is then the origin's (a credential in it never is: gateway/strip.py)
     values = headers.getall(AUTHORIZATION, [])
     bearer = [v[len(BEARER) :].strip() for v in values if v[: len(BEARER)].lower() == BEARER]
     presented, dup = _one(headers, TOKEN_HEADER)
@@ -233,11 +235,13 @@ def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str
     return bearer[0] if bearer else None
 
 
-def _by_workload(encoded: str, workloads: WorkloadTokens | None, now: float) -> Caller | Outcome:
+def _by_workload(
+    encoded: str, app: AppRecord, workloads: WorkloadTokens | None, now: float
+) -> Caller | Outcome:
     if workloads is None:
         return Outcome(401, "service_accounts_unavailable")  # turned off at this gateway
-    try:
-        return Caller(workload=workloads.verify(encoded, now))
+    try:  # a token for this application only (gateway/workload.py: audiences)
+        return Caller(workload=workloads.verify(encoded, now, app.namespace, app.name))
     except InvalidSession as e:
         return Outcome(401, e.reason)
 
@@ -261,8 +265,10 @@ def identify(
     account = _workload_token(headers, app, sessions)
     if isinstance(account, Outcome):
         return account
+    if account is not None and presented:
+        return Outcome(401, "duplicate_credentials")
     if account is not None:  # a credential like a Client Secret: strict mode takes it too
-        return Outcome(401, "duplicate_credentials") if presented else _by_workload(account, workloads, now)
+        return _by_workload(account, app, workloads, now)
     if presented is None and app.strict:
         return Caller(ignored_session=_presents_session(headers))
     if presented is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 
 import aiohttp
 from aiohttp import web
@@ -13,7 +13,14 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from gatepass.gateway import metrics
-from gatepass.gateway.headers import ASSERTION_HEADER, CLIENT_SECRET_HEADER, TOKEN_HEADER
+from gatepass.gateway.headers import (
+    ASSERTION_HEADER,
+    CLIENT_ID_HEADER,
+    CLIENT_SECRET_HEADER,
+    COOKIE_HEADER,
+    TOKEN_HEADER,
+)
+from gatepass.gateway.strip import cookies, is_credential
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +40,13 @@ HOP_BY_HOP = frozenset(
         "Content-Length",
     )
 )
-# Never to the origin: the client's secret, and any assertion the client made
-# up (only the gateway's own JWT is passed on).
-STRIPPED_UPSTREAM = frozenset(h.lower() for h in (CLIENT_SECRET_HEADER, ASSERTION_HEADER, TOKEN_HEADER))
+# Never to the origin, whatever their value: Cloudflare's credential headers, and any
+# assertion the client made up (only the gateway's own JWT is passed on). Credentials
+# under other names go by their value (gateway/strip.py).
+STRIPPED_UPSTREAM = frozenset(
+    h.lower() for h in (CLIENT_ID_HEADER, CLIENT_SECRET_HEADER, ASSERTION_HEADER, TOKEN_HEADER)
+)
+_COOKIE = COOKIE_HEADER.lower()
 
 
 def upstream_url(base: URL, path: str, query: str) -> URL:
@@ -76,10 +87,15 @@ class UpstreamSlots:
 
 
 def request_headers(
-    request: web.Request, assertion: str | None, credentials: frozenset[str] = frozenset()
+    request: web.Request,
+    assertion: str | None,
+    credentials: frozenset[str] = frozenset(),
+    issuers: Collection[str | None] = (),
 ) -> CIMultiDict[str]:
     """What the origin gets. ``credentials``: the lowercase names of the headers that may
-    carry this application's credentials (AppRecord.credential_headers), also stripped."""
+    carry this application's credentials (AppRecord.credential_headers), also stripped;
+    every other header goes only if its value is no credential (gateway/strip.py, which
+    ``issuers`` is for)."""
     connection = {v.strip().lower() for v in request.headers.get("Connection", "").split(",")}
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in request.headers.items():
@@ -88,6 +104,12 @@ def request_headers(
         # HTTP_CF_ACCESS_CLIENT_SECRET): strip every spelling of what we strip.
         dashed = low.replace("_", "-")
         if low in HOP_BY_HOP or dashed in STRIPPED_UPSTREAM or dashed in credentials or low in connection:
+            continue
+        if low == _COOKIE:
+            value = cookies(value, assertion, issuers)
+            if not value:
+                continue
+        elif is_credential(value, issuers):
             continue
         out.add(name, value)
     if assertion is not None:
@@ -119,6 +141,7 @@ async def forward(
     extra_headers: CIMultiDict[str],
     label: str = "-",
     credentials: frozenset[str] = frozenset(),
+    issuers: Collection[str | None] = (),
 ) -> web.StreamResponse:
     """Send the request to ``url`` (from :func:`upstream_url`) and stream the answer back."""
     body = request.content if request.body_exists else None
@@ -127,7 +150,7 @@ async def forward(
         async with session.request(
             request.method,
             url,
-            headers=request_headers(request, assertion, credentials),
+            headers=request_headers(request, assertion, credentials, issuers),
             data=body,
             allow_redirects=False,
             auto_decompress=False,

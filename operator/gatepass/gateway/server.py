@@ -216,6 +216,11 @@ class Gateway:
             result = decide(now)
         return result, now
 
+    def _issuers(self) -> tuple[str | None, ...]:
+        """Whose JWTs are credentials, never for an origin (gateway/strip.py): the gateway's
+        own sessions, and the cluster's ServiceAccount tokens (the issuer discovery found)."""
+        return self.settings.issuer, None if self.workloads is None else self.workloads.issuer
+
     def _unknown_host(self, request: web.Request) -> web.Response:
         metrics.REQUESTS.labels("-", "unknown_host").inc()
         return _error(request, 404, "unknown_host")
@@ -295,8 +300,10 @@ class Gateway:
                     headers["Retry-After"] = "1"
                     return _error(request, 503, "upstream_busy", headers)
                 cookie = self._cookie(outcome, route)
-                strip = app.credential_headers
-                return await forward(request, self.client, url, outcome.assertion, cookie, label, strip)
+                strip, issuers = app.credential_headers, self._issuers()
+                return await forward(
+                    request, self.client, url, outcome.assertion, cookie, label, strip, issuers
+                )
         finally:
             metrics.LATENCY.labels(label).observe(time.perf_counter() - start)
 

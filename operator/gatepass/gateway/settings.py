@@ -59,7 +59,8 @@ class GatewaySettings(BaseSettings):
     # Pods' projected ServiceAccount tokens as credentials (gateway/workload.py): the gateway
     # then watches pods and ServiceAccounts (metadata only) and reads the issuer's keys.
     workload_identity: bool = True
-    # The audiences such a token must name; empty: the gateway's issuer.
+    # What such a token's audience is under: <audience>/<namespace>/<name> of the application
+    # (or <audience>/<name> from its own namespace); empty: the gateway's issuer.
     workload_audiences: CommaList = Field(default_factory=list)
     # One JSON line per answered request on stdout (gateway/audit.py; schema in the README).
     access_log: bool = True

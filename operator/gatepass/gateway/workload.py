@@ -4,17 +4,20 @@ gateway checks it as the API server would, with nothing but what it watches.
 1. the signature, against the cluster's service-account issuer keys (the API server's
    ``/openid/v1/jwks``, fetched by gateway/discovery.py and again when a token names a
    key not seen yet);
-2. ``iss`` (the issuer's own discovery document), ``aud`` (one of the gateway's
-   audiences, by default its issuer: a token meant for the API server or any other
-   audience is refused, so a pod's everyday API token is never accepted), ``exp``,
-   ``nbf``, and ``sub`` agreeing with the ``kubernetes.io`` claim;
-3. the binding, on every request: the ServiceAccount still exists with the uid the
+2. ``iss`` (the issuer's own discovery document), ``exp``, ``nbf``, ``sub`` agreeing
+   with the ``kubernetes.io`` claim, and ``aud`` under one of the gateway's audiences
+   (by default its issuer): a token meant for the API server or any other audience is
+   refused, so a pod's everyday API token is never accepted;
+3. on every request, the application: ``aud`` names the one asked for (:func:`audiences`),
+   so a token that reached one application, or anything that application's origin runs,
+   opens no other;
+4. the binding, on every request: the ServiceAccount still exists with the uid the
    token names, and so does the pod it is bound to (a pod being deleted for more than
    a minute no longer counts, as the API server's TokenReview). Tokens bound to a
    Secret or only to a Node are refused: nothing here watches those.
 
-Steps 1-2 run once per token (cached until it expires, bounded LRU), step 3 is two
-dict lookups. Nothing here calls the API.
+Steps 1-2 run once per token (cached until it expires, bounded LRU), steps 3-4 are a
+few set and dict lookups. Nothing here calls the API.
 """
 
 from __future__ import annotations
@@ -40,6 +43,15 @@ def subject(namespace: str, name: str) -> str:
     return f"system:serviceaccount:{namespace}:{name}"
 
 
+def audiences(base: str, namespace: str, name: str) -> tuple[str, str]:
+    """The audiences naming one application under one of the gateway's audiences:
+    ``<base>/<namespace>/<name>``, from anywhere; ``<base>/<name>``, for pods of the
+    application's own namespace (a manifest that works in whichever namespace it is
+    applied). Namespaces and names hold no ``/``: neither form can name another application."""
+    base = base.rstrip("/")
+    return f"{base}/{namespace}/{name}", f"{base}/{name}"
+
+
 @dataclass(frozen=True)
 class Workload:
     """What a verified ServiceAccount token says about its bearer."""
@@ -51,6 +63,7 @@ class Workload:
     pod_uid: str | None
     kid: str
     exp: float
+    audiences: frozenset[str]  # the token's aud
 
     @property
     def subject(self) -> str:
@@ -91,7 +104,8 @@ class WorkloadTokens:
     """The issuer's keys and what still exists, as the watches report them."""
 
     def __init__(self, audiences: tuple[str, ...], cache_size: int = 10_000) -> None:
-        self.audiences = audiences
+        self.audiences = audiences  # the bases of applications' audiences (:func:`audiences`)
+        self._prefixes = tuple(a.rstrip("/") + "/" for a in audiences)
         self.cache_size = cache_size
         self.issuer: str | None = None
         self.keys: dict[str, jwt.PyJWK] = {}
@@ -121,8 +135,9 @@ class WorkloadTokens:
         return self.issuer is not None and bool(self.keys)
 
     # each request ------------------------------------------------------------
-    def verify(self, encoded: str, now: float) -> Workload:
-        """The caller, or :class:`InvalidSession` with a short reason."""
+    def verify(self, encoded: str, now: float, namespace: str, name: str) -> Workload:
+        """The caller at the application ``namespace``/``name``, or :class:`InvalidSession`
+        with a short reason."""
         found = self._cache.get(encoded)
         if found is None:
             found = self._verify_signature(encoded)
@@ -135,8 +150,17 @@ class WorkloadTokens:
             raise InvalidSession("service_account_token_expired")
         if found.kid not in self.keys:
             raise InvalidSession(UNKNOWN_KEY)  # the issuer dropped the key
+        if not self._for_application(found, namespace, name):
+            raise InvalidSession("wrong_audience")
         self._check_binding(found, now)
         return found
+
+    def _for_application(self, who: Workload, namespace: str, name: str) -> bool:
+        for base in self.audiences:
+            anywhere, here = audiences(base, namespace, name)
+            if anywhere in who.audiences or (here in who.audiences and who.namespace == namespace):
+                return True
+        return False
 
     def _check_binding(self, who: Workload, now: float) -> None:
         if self.accounts.get((who.namespace, who.name)) != who.account_uid:
@@ -167,20 +191,21 @@ class WorkloadTokens:
                 encoded,
                 key,
                 algorithms=[key.algorithm_name],
-                audience=list(self.audiences),
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                # aud is checked below: which one holds depends on the application asked for
+                options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
             raise InvalidSession("service_account_token_expired") from None
-        except (jwt.InvalidAudienceError, jwt.MissingRequiredClaimError) as e:
-            if isinstance(e, jwt.MissingRequiredClaimError) and e.claim != "aud":
-                raise InvalidSession("invalid_service_account_token") from None
-            raise InvalidSession("wrong_audience") from None
         except jwt.InvalidTokenError:
             raise InvalidSession("invalid_service_account_token") from None
+        aud = payload.get("aud")
+        listed = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+        auds = frozenset(a for a in listed if isinstance(a, str))
+        if not any(a.startswith(self._prefixes) for a in auds):
+            raise InvalidSession("wrong_audience")  # no application of this gateway's (not cached)
         ns, name, uid, pod, pod_uid = _binding(payload)
-        return Workload(ns, name, uid, pod, pod_uid, kid, float(payload["exp"]))
+        return Workload(ns, name, uid, pod, pod_uid, kid, float(payload["exp"]), auds)
 
     # the watches' side -------------------------------------------------------
     def set_accounts(self, accounts: dict[tuple[str, str], str]) -> None:

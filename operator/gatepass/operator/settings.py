@@ -91,7 +91,8 @@ class OperatorSettings(BaseSettings):
     rollout_settle_period: float = Field(600.0, ge=0)
     # Pods' projected ServiceAccount tokens as credentials (serviceAccount policy rules).
     gateway_workload_identity: bool = True
-    gateway_workload_audiences: CommaList = Field(default_factory=list)  # empty: the issuer
+    # Applications' audiences are under these (gateway/workload.py: audiences); empty: the issuer.
+    gateway_workload_audiences: CommaList = Field(default_factory=list)
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)

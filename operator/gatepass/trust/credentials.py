@@ -29,6 +29,7 @@ _CHECK_LEN = 6  # ceil(32 / log2(62))
 SECRET_LENGTH = len(SECRET_PREFIX) + _BODY_LEN + _CHECK_LEN
 _CLIENT_ID = re.compile(r"^[0-9a-f]{32}\.access$")
 _SECRET = re.compile(rf"^{SECRET_PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}$")
+_SECRET_ANYWHERE = re.compile(rf"{SECRET_PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}")
 
 
 def _base62(value: int, width: int) -> str:
@@ -65,6 +66,14 @@ def is_client_secret(text: str) -> bool:
         return False
     head, check = text[:-_CHECK_LEN], text[-_CHECK_LEN:]
     return hmac.compare_digest(_checksum(head), check)
+
+
+def contains_client_secret(text: str) -> bool:
+    """Whether a Client Secret (shape and checksum) is anywhere in ``text``, whatever
+    surrounds it: how a secret is told apart in a header the gateway does not read."""
+    if SECRET_PREFIX not in text:  # the common case, at the cost of one substring search
+        return False
+    return any(is_client_secret(m.group()) for m in _SECRET_ANYWHERE.finditer(text))
 
 
 def secret_hash(secret: str) -> str:

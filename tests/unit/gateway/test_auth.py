@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +19,11 @@ from gatepass.gateway.auth import Caller, Outcome, admit, authorize, identify, s
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
+from gatepass.gateway.workload import WorkloadTokens
 from gatepass.models.accessapplication import Policy
 from gatepass.trust import signing
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
+from tests.support.serviceaccounts import Issuer
 
 ISSUER = "https://gatepass.test"
 NOW = 1_800_000_000.0
@@ -265,3 +269,25 @@ def test_session_without_a_signing_key_is_503() -> None:
 def test_a_wrong_secret_is_refused_even_where_everyone_may_pass(sessions: Sessions) -> None:
     assert admit(creds(new_client_secret()), app(BYPASS), TOKENS, sessions, NOW).status == 401
     assert admit(headers(), app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"
+
+
+def test_a_workload_token_is_taken_only_by_the_application_it_names(sessions: Sessions) -> None:
+    kube = Issuer()
+    kube.add_ec("k")
+    workloads = WorkloadTokens((ISSUER,))
+    workloads.set_issuer(kube.issuer, kube.jwks())
+    workloads.set_accounts({("ns", "reporter"): "sa-uid-1"})
+    accounts = app({"decision": "serviceAuth", "include": [{"serviceAccount": {"name": "reporter"}}]})
+    accounts = replace(accounts, admits_service_accounts=True)
+    now = time.time()  # the token's times are real ones
+
+    def caller(aud: str, at: AppRecord = accounts) -> Caller | Outcome:
+        bearer = headers(Authorization="Bearer " + kube.token(namespace="ns", aud=aud, pod=None))
+        return identify(bearer, at, TOKENS, sessions, now, workloads)
+
+    admitted = caller(f"{ISSUER}/ns/app")
+    assert isinstance(admitted, Caller)
+    assert admitted.workload is not None
+    assert admitted.workload.name == "reporter"
+    assert caller(f"{ISSUER}/ns/app", replace(accounts, name="other")) == Outcome(401, "wrong_audience")
+    assert caller(ISSUER) == Outcome(401, "wrong_audience")

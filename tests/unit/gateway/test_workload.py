@@ -10,19 +10,31 @@ import jwt
 import pytest
 
 from gatepass.gateway.sessions import InvalidSession
-from gatepass.gateway.workload import UNKNOWN_KEY, Pod, WorkloadTokens
+from gatepass.gateway.workload import UNKNOWN_KEY, Pod, Workload, WorkloadTokens, audiences
 from tests.support.serviceaccounts import KUBE_ISSUER, Issuer
 
-AUD = "https://access.test"
+AUD = "https://access.test"  # the gateway's audience: applications' are under it
+APP = ("team-a", "reports")  # the application asked for, in the pods' namespace
+FOR_APP = f"{AUD}/team-a/reports"
 BOUND = {"namespace": "team-a", "serviceaccount": {"name": "reporter", "uid": "sa-uid-1"}}
+
+
+class AppIssuer(Issuer):
+    def token(self, *args: Any, **kw: Any) -> str:
+        """Issuer.token, for the application APP unless ``aud`` says otherwise."""
+        return super().token(*args, **{"aud": FOR_APP, **kw})
 
 
 @pytest.fixture(scope="module")
 def issuer() -> Issuer:
-    i = Issuer()
+    i = AppIssuer()
     i.add_rsa("rsa-1")
     i.add_ec("ec-1")
     return i
+
+
+def verify(w: WorkloadTokens, token: str, now: float | None = None, app: tuple[str, str] = APP) -> Workload:
+    return w.verify(token, time.time() if now is None else now, *app)
 
 
 def tokens(issuer: Issuer, **extra: Any) -> WorkloadTokens:
@@ -34,15 +46,15 @@ def tokens(issuer: Issuer, **extra: Any) -> WorkloadTokens:
     return w
 
 
-def reason(w: WorkloadTokens, token: str, now: float | None = None) -> str:
+def reason(w: WorkloadTokens, token: str, now: float | None = None, app: tuple[str, str] = APP) -> str:
     with pytest.raises(InvalidSession) as e:
-        w.verify(token, time.time() if now is None else now)
+        verify(w, token, now, app)
     return e.value.reason
 
 
 @pytest.mark.parametrize("kid", ["rsa-1", "ec-1"])
 def test_a_pod_bound_token_names_its_account_and_pod(issuer: Issuer, kid: str) -> None:
-    who = tokens(issuer).verify(issuer.token(kid=kid), time.time())
+    who = verify(tokens(issuer), issuer.token(kid=kid))
     assert (who.namespace, who.name, who.pod, who.pod_uid) == (
         "team-a",
         "reporter",
@@ -54,7 +66,7 @@ def test_a_pod_bound_token_names_its_account_and_pod(issuer: Issuer, kid: str) -
 
 def test_a_token_from_the_token_request_api_without_a_pod_needs_only_its_account(issuer: Issuer) -> None:
     w = tokens(issuer)
-    assert w.verify(issuer.token(pod=None), time.time()).pod is None
+    assert verify(w, issuer.token(pod=None)).pod is None
     w.put_account(("team-a", "reporter"), None)
     assert reason(w, issuer.token(pod=None)) == "service_account_gone"
 
@@ -113,7 +125,7 @@ def test_a_token_stops_working_once_what_it_is_bound_to_is_gone(
     issuer: Issuer, change: Any, expected: str
 ) -> None:
     w, token = tokens(issuer), issuer.token()
-    w.verify(token, time.time())  # verified once, cached: the binding is still checked each time
+    verify(w, token)  # verified once, cached: the binding is still checked each time
     change(w)
     assert reason(w, token) == expected
 
@@ -121,12 +133,12 @@ def test_a_token_stops_working_once_what_it_is_bound_to_is_gone(
 def test_a_pod_being_deleted_vouches_for_a_minute(issuer: Issuer) -> None:
     w, token = tokens(issuer), issuer.token()
     w.put_pod("pod-uid-1", Pod("team-a", deleting_since=time.time() - 30))
-    assert w.verify(token, time.time()).pod == "reporter-7d9"
+    assert verify(w, token).pod == "reporter-7d9"
 
 
 def test_a_cached_token_still_expires_and_still_needs_its_key(issuer: Issuer) -> None:
     w, token = tokens(issuer), issuer.token(lifetime=60)
-    w.verify(token, time.time())
+    verify(w, token)
     assert reason(w, token, now=time.time() + 61) == "service_account_token_expired"
     rotated = Issuer(keys={"ec-1": issuer.keys["ec-1"]})  # the issuer dropped rsa-1
     w.set_issuer(issuer.issuer, rotated.jwks())
@@ -141,7 +153,7 @@ def test_nothing_is_accepted_before_the_issuer_is_known_and_another_issuer_forge
     assert reason(w, issuer.token()) == "service_accounts_unavailable"
     w = tokens(issuer)
     token = issuer.token()
-    w.verify(token, time.time())
+    verify(w, token)
     w.set_issuer("https://elsewhere.example", issuer.jwks())
     assert reason(w, token) == "invalid_service_account_token"
 
@@ -157,13 +169,55 @@ def test_unusable_keys_in_the_set_are_skipped(issuer: Issuer) -> None:
 def test_the_cache_is_bounded(issuer: Issuer) -> None:
     w = tokens(issuer, cache_size=3)
     for i in range(5):
-        w.verify(issuer.token(jti=f"j{i}"), time.time())
+        verify(w, issuer.token(jti=f"j{i}"))
     assert len(w._cache) == 3
 
 
 def test_any_of_several_audiences(issuer: Issuer) -> None:
-    w = WorkloadTokens((AUD, "gatepass"))
+    w = WorkloadTokens((AUD, "gatepass/"))
     w.set_issuer(issuer.issuer, issuer.jwks())
     w.set_accounts({("team-a", "reporter"): "sa-uid-1"})
     w.set_pods({"pod-uid-1": Pod("team-a")})
-    assert w.verify(issuer.token(aud="gatepass"), time.time()).name == "reporter"
+    assert verify(w, issuer.token(aud="gatepass/team-a/reports")).name == "reporter"
+    assert verify(w, issuer.token(aud="gatepass/reports")).name == "reporter"
+
+
+def test_an_application_audience_names_one_application() -> None:
+    assert audiences("https://gp.example/", "team-a", "reports") == (
+        "https://gp.example/team-a/reports",
+        "https://gp.example/reports",
+    )
+
+
+@pytest.mark.parametrize(
+    ("aud", "app", "expected"),
+    [
+        (FOR_APP, APP, None),
+        (f"{AUD}/reports", APP, None),  # the short form: the application in the pod's namespace
+        ([f"{AUD}/team-a/other", FOR_APP], APP, None),  # one of several
+        (FOR_APP, ("team-a", "other"), "wrong_audience"),  # minted for another application
+        (FOR_APP, ("team-b", "reports"), "wrong_audience"),  # the same name elsewhere
+        (f"{AUD}/reports", ("team-b", "reports"), "wrong_audience"),  # short: the pod's namespace only
+        (f"{AUD}/team-b/reports", ("team-b", "reports"), None),  # another namespace's, named in full
+        (AUD, APP, "wrong_audience"),  # the bare gateway audience: every application once, none now
+        (f"{AUD}/team-a/reports/x", APP, "wrong_audience"),
+        (f"{AUD}x/team-a/reports", APP, "wrong_audience"),
+    ],
+)
+def test_a_token_is_for_the_application_its_audience_names(
+    issuer: Issuer, aud: str | list[str], app: tuple[str, str], expected: str | None
+) -> None:
+    w = tokens(issuer)
+    token = issuer.token(aud=aud)
+    if expected is None:
+        assert verify(w, token, app=app).name == "reporter"
+    else:
+        assert reason(w, token, app=app) == expected
+
+
+def test_a_token_verified_for_one_application_is_still_refused_at_another(issuer: Issuer) -> None:
+    """The cache is by token; the application is checked on every request."""
+    w, token = tokens(issuer), issuer.token()
+    verify(w, token)
+    assert reason(w, token, app=("team-a", "other")) == "wrong_audience"
+    assert verify(w, token).name == "reporter"

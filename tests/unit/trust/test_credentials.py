@@ -44,3 +44,17 @@ def test_hash_is_sha256_and_tells_secrets_apart() -> None:
     assert secret not in digest
     assert c.secret_hash(secret) == digest
     assert c.secret_hash(c.new_client_secret()) != digest
+
+
+def test_a_secret_is_found_anywhere_in_a_text_by_its_shape_and_checksum() -> None:
+    secret = c.new_client_secret()
+    for text in [
+        secret,
+        f'{{"cf-access-client-secret": "{secret}"}}',  # the one-header JSON
+        f"x{secret}x",  # glued to other characters: the secret is still all there
+        f"gpst_gpst_{secret}",
+        f"id.access:{secret}",  # Basic's decoded text
+    ]:
+        assert c.contains_client_secret(text), text
+    for text in ["", "gpst_", secret[:-1], secret.replace("gpst_", "GPST_"), "gpst_" + "A" * 49]:
+        assert not c.contains_client_secret(text), text
