@@ -181,7 +181,9 @@ def test_short_token_warns_once_then_expires(tokens: Tokens, running_operator: O
     # A restart re-reads state and does not warn again.
     running_operator.stop()
     running_operator.start()
-    time.sleep(1.5)
+    # Once its gauge is back, the new process has reconciled the token (Events go out first).
+    gauge = f'gatepass_service_token_ready{{name="short",namespace="{tokens.ns}"}}'
+    wait_for(lambda: gauge in running_operator.metrics(), timeout=10, what="the token reconciled again")
     assert tokens.reasons("short").count("ExpiringSoon") == 1
     assert tokens.reasons("short").count("Expired") == 1
 
