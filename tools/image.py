@@ -205,6 +205,12 @@ def ensure_wheels() -> Path:
     return wheels
 
 
+def build_args(wheelhouse: str) -> dict[str, str]:
+    """The Dockerfile's build arguments (BASE_IMAGE aside) for an offline build that finds
+    the wheels of :func:`ensure_wheels` at ``wheelhouse`` (tests run the Dockerfile with them)."""
+    return {"PIP_OPTS": f"--no-index --find-links={wheelhouse}", "UV_VERSION": uv_version()}
+
+
 def build() -> Path:
     """Build the image; return its docker-archive (cached by content)."""
     _ensure_tools()
@@ -220,8 +226,7 @@ def build() -> Path:
         "--quiet",
         f"--volume={wheels}:/wheelhouse:ro",
         f"--build-arg=BASE_IMAGE={base}",
-        "--build-arg=PIP_OPTS=--no-index --find-links=/wheelhouse",
-        f"--build-arg=UV_VERSION={uv_version()}",
+        *(f"--build-arg={k}={v}" for k, v in build_args("/wheelhouse").items()),
         f"--tag={name}",
         "--file=Dockerfile",
         str(ROOT),

@@ -6,7 +6,8 @@ import base64
 import json
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +16,7 @@ from kubernetes import client
 from gatepass.contract import SEAL_ENTRY
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
 from tests.support.tokens import Creds, Tokens
+from tests.support.waiting import wait_for
 
 KEY_SECRET = "gatepass-signing-keys"
 
@@ -36,6 +38,15 @@ def assert_one_valid_credential(tokens: Tokens, name: str) -> Creds:
     assert st["clientId"] == creds.client_id
     assert not any(k.startswith("pending") for k in st), st
     return creds
+
+
+def settled(tokens: Tokens, name: str, done: Callable[[dict[str, Any]], bool]) -> None:
+    """Wait until the token's status says ``done`` and no write is pending (no sleeping)."""
+    wait_for(
+        lambda: done(st := tokens.status(name)) and not any(k.startswith("pending") for k in st),
+        timeout=15,
+        what=f"{name} settled",
+    )
 
 
 @pytest.mark.parametrize("point", ["after-pending-status", "after-secret-write"])
@@ -71,7 +82,7 @@ def test_crash_during_rotation(tokens: Tokens, running_operator: OperatorProcess
     assert (written == old) is (point == "after-pending-status")
 
     running_operator.start()
-    time.sleep(0.5)
+    settled(tokens, "rot", lambda st: st.get("lastRotateRequest") == "now")
     new = assert_one_valid_credential(tokens, "rot")
     st = tokens.status("rot")
     assert new != old
@@ -102,10 +113,10 @@ def test_no_secret_reaches_logs_events_annotations_status_or_metrics(
     tokens.create("leak", {"rotationGracePeriod": "1h"})
     seen.append(assert_one_valid_credential(tokens, "leak"))
     tokens.annotate("leak", "gatepass.dev/rotate", "1")
-    time.sleep(0.5)
+    settled(tokens, "leak", lambda st: st.get("secretHash") != seen[-1].hash)
     seen.append(assert_one_valid_credential(tokens, "leak"))
     tokens.core.delete_namespaced_secret("leak", tokens.ns)
-    time.sleep(0.5)
+    settled(tokens, "leak", lambda st: st.get("secretHash") != seen[-1].hash)
     seen.append(assert_one_valid_credential(tokens, "leak"))
     assert len({c.client_secret for c in seen}) == 3
 

@@ -430,6 +430,30 @@ def test_gateway_metrics(env: Env) -> None:
     assert creds.client_secret not in text
 
 
+def test_a_deleted_applications_metric_series_go_with_it(env: Env) -> None:
+    """Deleting an AccessApplication drops its series from /metrics (a gone application's
+    would otherwise be exported for the life of the process); other applications' stay."""
+    host, _ = env.app("ephemeral")
+    creds = env.token("e")
+    wait_token_known(env, host, creds)  # allowed, a session minted
+    env.get(host)  # refused: no_credentials
+    kept, _ = env.app("kept")
+    env.get(kept)
+    gone, stays = f'app="{env.tokens.ns}/ephemeral"', f'app="{env.tokens.ns}/kept"'
+    families = ("requests_total", "request_duration_seconds_bucket", "jwts_minted_total")
+    before = env.gateway.metrics()
+    for family in families:
+        assert f"gatepass_gateway_{family}{{{gone}" in before
+    assert stays in before
+    env.apps.delete("ephemeral")
+    # The gateway's watch sees DELETED: the host is no longer routed, and in the same step
+    # the series go (a request to the deleted host is labelled "-", never with the app).
+    wait_for(lambda: env.get(host).status_code == 404, timeout=5, what="the gateway forgets the host")
+    after = env.gateway.metrics()
+    assert gone not in after
+    assert f'gatepass_gateway_requests_total{{{stays},outcome="no_credentials"}}' in after
+
+
 def test_last_seen_reaches_token_status(env: Env) -> None:
     """When, at which application and from which address the token was last used."""
     host, _ = env.app("seen")

@@ -150,10 +150,17 @@ def test_rotate_keeps_the_previous_hash_until_the_grace_ends(tokens: Tokens) -> 
     assert datetime.now(UTC) >= grace_end
     assert cleared["secretHash"] == new.hash
     assert "Rotated" in tokens.reasons("rot")
-    # The same annotation value again asks nothing.
-    tokens.annotate("rot", "gatepass.dev/rotate", "1")
-    time.sleep(1)
+    # The same annotation value again asks nothing. (Written alone it is no change at all:
+    # no event reaches the operator. With a spec edit it surely handles, observedGeneration
+    # says when it has.)
+    tokens.patch(
+        "rot",
+        {"metadata": {"annotations": {"gatepass.dev/rotate": "1"}}, "spec": {"rotationGracePeriod": "2h"}},
+    )
+    generation = tokens.get("rot")["metadata"]["generation"]
+    wait_for(lambda: tokens.status("rot").get("observedGeneration") == generation, timeout=5, what="the edit")
     assert tokens.creds("rot") == new
+    assert tokens.status("rot")["secretHash"] == new.hash
 
 
 def test_short_token_warns_once_then_expires(tokens: Tokens, running_operator: OperatorProcess) -> None:
@@ -174,7 +181,9 @@ def test_short_token_warns_once_then_expires(tokens: Tokens, running_operator: O
     # A restart re-reads state and does not warn again.
     running_operator.stop()
     running_operator.start()
-    time.sleep(1.5)
+    # Once its gauge is back, the new process has reconciled the token (Events go out first).
+    gauge = f'gatepass_service_token_ready{{name="short",namespace="{tokens.ns}"}}'
+    wait_for(lambda: gauge in running_operator.metrics(), timeout=10, what="the token reconciled again")
     assert tokens.reasons("short").count("ExpiringSoon") == 1
     assert tokens.reasons("short").count("Expired") == 1
 

@@ -346,15 +346,33 @@ async def test_unknown_host_and_discovery_endpoints(world: World) -> None:
     assert isinstance(body, dict)
     assert body["issuer"] == ISSUER
     assert body["jwks_uri"] == ISSUER + "/cdn-cgi/access/certs"
+
+
+async def test_certs_name_the_current_signing_key_and_hold_every_key(world: World) -> None:
+    """Mid-rotation (two keys): ``public_cert`` is the key sessions are signed with now,
+    the newest; ``keys`` and ``public_certs`` hold both, so a JWT minted before the
+    rotation still verifies for an origin that reads them."""
+    older, newest = sorted(world.all_keys, key=lambda k: k.not_before)
+    assert older.kid != newest.kid
+    world.state.set_keys(world.all_keys)  # as the watch loads the Secret (trust/signing.py: load)
+    world.app("reports", [HOST], SERVICE_AUTH_ANY)
+    _, _, resp = await world.get(HOST, headers=world.token("ci-bot").headers)
+    assert jwt.get_unverified_header(cookie_value(resp))["kid"] == newest.kid
     status, certs, _ = await world.get(HOST, "/cdn-cgi/access/certs")
     assert status == 200
     assert isinstance(certs, dict)
-    assert [k["kid"] for k in certs["keys"]] == [k.kid for k in world.state.keys]
-    assert certs["keys"][0]["kty"] == "RSA"
-    assert "d" not in certs["keys"][0]  # public parts only
-    assert certs["public_cert"]["kid"] == world.state.keys[0].kid
+    assert certs["public_cert"] == {"kid": newest.kid, "cert": newest.cert_pem}
     assert certs["public_cert"]["cert"].startswith("-----BEGIN CERTIFICATE-----")
-    assert certs["public_certs"] == [certs["public_cert"]]
+    assert sorted(certs["public_certs"], key=lambda c: c["kid"]) == sorted(
+        ({"kid": k.kid, "cert": k.cert_pem} for k in (older, newest)), key=lambda c: c["kid"]
+    )
+    jwks = {k["kid"]: k for k in certs["keys"]}
+    assert jwks.keys() == {older.kid, newest.kid}
+    for key in (older, newest):
+        assert jwks[key.kid]["kty"] == "RSA"
+        assert "d" not in jwks[key.kid]  # public parts only
+        public = jwt.PyJWK(jwks[key.kid]).key
+        assert public.public_numbers() == key.public_key.public_numbers()
 
 
 async def test_forward_auth_endpoint(world: World) -> None:

@@ -135,12 +135,7 @@ async def test_an_upstream_too_slow_for_the_timeout_is_a_504(signing_keys: list[
         await w.stop()
 
 
-async def test_a_deleted_applications_metrics_go_with_it(strict: World) -> None:
-    strict.app("gone", ["gone.test"], OPEN)
-    assert (await strict.get("gone.test"))[0] == 200
-    assert 'app="team-a/gone"' in metrics_text()
-    strict.gateway.forget_app("team-a", "gone")
-    assert 'app="team-a/gone"' not in metrics_text()
+# A deleted application's metric series: tests/e2e/test_gateway.py (through a real delete).
 
 
 def metrics_text() -> str:
