@@ -197,7 +197,8 @@ class Gateway:
         who = outcome.identity
         if who is not None and not who.service_account and self.last_seen is not None:
             client = None if ip is None else str(ip)
-            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret)
+            iat = outcome.session_iat
+            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret, iat)
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
         return outcome
@@ -349,7 +350,8 @@ class Gateway:
             if self.last_seen is not None:
                 label, client = _app_label(app), None if ip is None else str(ip)
                 token = caller.token
-                self.last_seen.saw(token.namespace, token.name, now, label, client, caller.previous_secret)
+                previous, iat = caller.previous_secret, caller.issued_at
+                self.last_seen.saw(token.namespace, token.name, now, label, client, previous, iat)
             document = identity_document(caller.token, caller.issued_at or now, str(ip or ""))
         return web.json_response(document, headers={"Cache-Control": "no-store"})
 
