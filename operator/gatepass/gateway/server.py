@@ -33,7 +33,7 @@ from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
 from gatepass.gateway.workload import UNKNOWN_KEY, Workload, WorkloadTokens
 from gatepass.routing.clientip import Address, MalformedForwardedFor, client_address
-from gatepass.routing.paths import AmbiguousPath, Route, normalized_path, segments
+from gatepass.routing.paths import AmbiguousPath, Route, folded, normalized_path, segments
 
 log = logging.getLogger(__name__)
 CERTS_PATH = "/cdn-cgi/access/certs"
@@ -238,7 +238,7 @@ class Gateway:
         origin could read otherwise (routing/paths.py)."""
         try:
             path = normalized_path(raw_path)
-            return path, self.state.route(host, segments(path))
+            return path, self.state.route(host, segments(path), folded(path))
         except AmbiguousPath:
             metrics.REQUESTS.labels("-", "ambiguous_path").inc()
             return _error(request, 400, "ambiguous_path")
