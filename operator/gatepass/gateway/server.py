@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
 from gatepass.gateway.audit import KEY as AUDIT_KEY
-from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note
+from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note, note_original
 from gatepass.gateway.auth import Outcome, admit, authorize, identify
 from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
@@ -305,6 +305,7 @@ class Gateway:
         rather than checked against the wrong application."""
         host = request.headers.get(FORWARDED_HOST) or request.host
         uri = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
+        note_original(request, host, uri)  # the access log's line is about that request
         if uri is None and self.state.routes.has_paths(host):
             metrics.REQUESTS.labels("-", "missing_forwarded_uri").inc()
             return _error(request, 400, "missing_forwarded_uri")
