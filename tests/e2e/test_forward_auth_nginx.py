@@ -95,3 +95,28 @@ def test_nginx_auth_request_lets_the_right_requests_through(
         timeout=2,
         what="the deleted token's cookie refused",
     )
+
+
+def test_behind_nginx_a_client_cannot_choose_its_address(
+    nginx: str, api: client.ApiClient, namespace: str, running_operator: OperatorProcess, upstream: Upstream
+) -> None:
+    """nginx (127.0.0.1) is a trusted proxy, as the README says to configure it; the client
+    writes X-Forwarded-For itself, naming an address an IP rule lets in."""
+    apps = Apps(api, namespace)
+    office, local = f"office.{namespace}.test", f"local.{namespace}.test"
+    for name, host, ranges in (("office", office, ["203.0.113.0/24"]), ("local", local, ["127.0.0.1"])):
+        bypass = [{"decision": "bypass", "include": [{"ip": {"ranges": ranges}}]}]
+        apps.create(name, {"hosts": [host], "upstream": "http://unused.invalid", "policies": bypass})
+        apps.wait_aud(name)
+    wait_for(
+        lambda: requests.get(nginx + "/", headers={"Host": local}, timeout=5).status_code == 200,
+        timeout=5,
+        what="the gateway serving the applications",
+    )  # the address nginx saw is the one checked
+    before = len(upstream.seen)
+    for forged in ("203.0.113.7", "198.51.100.1, 203.0.113.7"):
+        r = requests.get(nginx + "/", headers={"Host": office, "X-Forwarded-For": forged}, timeout=5)
+        assert r.status_code == 401, forged
+    assert len(upstream.seen) == before  # never reached the origin
+    forged_local = {"Host": local, "X-Forwarded-For": "203.0.113.7"}
+    assert requests.get(nginx + "/", headers=forged_local, timeout=5).status_code == 200

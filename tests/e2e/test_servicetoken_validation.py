@@ -97,6 +97,11 @@ BAD_SPECS: list[tuple[str, dict[str, Any], str]] = [
     ("burst of zero", {"rateLimit": {"requestsPerSecond": 1, "burst": 0}}, "spec.rateLimit.burst"),
     ("rollout not Auto or None", {"rollout": "Always"}, "spec.rollout: Unsupported value"),
     (
+        "rate limit of an unknown scope",
+        {"rateLimit": {"requestsPerSecond": 1, "scope": "Namespace"}},
+        "spec.rateLimit.scope: Unsupported value",
+    ),
+    (
         "consumers without rollout Auto",
         {"consumers": [{"kind": "Deployment", "name": "api"}]},
         "spec.consumers is used only with spec.rollout Auto",
@@ -153,6 +158,7 @@ GOOD_SPECS: list[dict[str, Any]] = [
     {"inactivity": {"after": "never"}},
     {"rateLimit": {"requestsPerSecond": 0.5}},
     {"rateLimit": {"requestsPerSecond": 100, "burst": 200}},
+    {"rateLimit": {"requestsPerSecond": 1, "scope": "Token"}},
     {"rollout": "Auto"},
     {
         "rollout": "Auto",
@@ -172,6 +178,8 @@ def test_good_spec_is_accepted_with_defaults(
     assert created["spec"]["rotationGracePeriod"] == spec.get("rotationGracePeriod", "24h")
     if "inactivity" in spec:
         assert created["spec"]["inactivity"]["action"] == spec["inactivity"].get("action", "disable")
+    if "rateLimit" in spec:
+        assert created["spec"]["rateLimit"]["scope"] == spec["rateLimit"].get("scope", "Application")
 
 
 def test_secret_name_is_immutable(api: client.ApiClient, crds: None, namespace: str) -> None:

@@ -62,7 +62,10 @@ async def test_an_allowed_request_says_who_reached_what_and_how(world: World, li
     status, _, resp = await world.get(HOST, "/reports/q1?secret-ish=1", headers=tok.headers)
     assert status == 200
     (line,) = await lines.take(1)
-    fields = "time method host path status latencyMs app decision reason policy token serviceAccount client"
+    fields = (
+        "time method host path status latencyMs app decision reason policy token serviceAccount client"
+        " originalHost originalPath"
+    )
     assert set(line) == set(fields.split())
     assert line["time"].endswith("Z")
     assert line["latencyMs"] >= 0
@@ -78,6 +81,8 @@ async def test_an_allowed_request_says_who_reached_what_and_how(world: World, li
         "token": {"namespace": "team-a", "name": "ci-bot", "clientId": tok.client_id},
         "serviceAccount": None,
         "client": "127.0.0.1",
+        "originalHost": None,  # forward-auth only
+        "originalPath": None,
     }
     cookie = resp.cookies["CF_Authorization"].value
     await world.get(HOST, headers={"Cookie": f"CF_Authorization={cookie}"})
@@ -111,9 +116,10 @@ async def test_refusals_and_unknown_hosts_are_logged_without_the_secret(world: W
 async def test_forward_auth_and_get_identity_are_logged(world: World, lines: Lines) -> None:
     world.app("reports", [HOST], POLICIES)
     tok = world.token("ci-bot")
+    uri = "/reports/q1?access_token=not-for-logs&x=1"
     async with world.http.get(
         world.url + "/cdn-cgi/access/authorize",
-        headers={"Host": "gw", "X-Forwarded-Host": HOST, **tok.headers},
+        headers={"Host": "gw", "X-Forwarded-Host": HOST, "X-Forwarded-Uri": uri, **tok.headers},
     ) as resp:
         assert resp.status == 200
     assert (await world.get(HOST, "/cdn-cgi/access/get-identity", headers=tok.headers))[0] == 200
@@ -123,7 +129,33 @@ async def test_forward_auth_and_get_identity_are_logged(world: World, lines: Lin
         "allow",
         "team-a/reports",
     )
+    # The request the ingress asked about: its host and path, never its query.
+    assert (authorize["originalHost"], authorize["originalPath"]) == (HOST, "/reports/q1")
+    assert "not-for-logs" not in json.dumps(authorize)
     assert (identity["decision"], identity["token"]["name"]) == ("allow", "ci-bot")
+    assert (identity["originalHost"], identity["originalPath"]) == (None, None)
+
+
+async def test_a_forward_auth_refusal_names_the_request_it_refused(world: World, lines: Lines) -> None:
+    world.app("reports", [HOST], POLICIES)
+    world.app("admin", [f"{HOST}/admin"], POLICIES)
+    authorize = world.url + "/cdn-cgi/access/authorize"
+    for uri in ("/admin/x?token=1", "/x/..;/admin", None):
+        forwarded = {"X-Forwarded-Uri": uri} if uri else {}
+        async with world.http.get(authorize, headers={"Host": HOST, **forwarded}) as resp:
+            assert resp.status in (400, 401)
+    denied, ambiguous, missing = await lines.take(3)
+    assert (denied["reason"], denied["originalHost"], denied["originalPath"]) == (
+        "no_credentials",
+        HOST,
+        "/admin/x",
+    )
+    assert (ambiguous["reason"], ambiguous["originalPath"]) == ("ambiguous_path", "/x/..;/admin")
+    assert (missing["reason"], missing["originalHost"], missing["originalPath"]) == (
+        "missing_forwarded_uri",
+        HOST,
+        None,
+    )
 
 
 async def test_the_access_log_can_be_turned_off(quiet: World, lines: Lines) -> None:

@@ -117,3 +117,39 @@ async def test_a_host_with_only_paths_answers_nothing_else(world: World) -> None
     assert (await world.get(HOST, "/v1/x", headers=ci.headers))[0] == 200
     status, body, _ = await world.get(HOST, "/v2/x", headers=ci.headers)
     assert (status, body) == (404, {"error": "unknown_host"})
+
+
+@pytest.fixture
+def open_host(world: World) -> World:
+    """A public site, with its settings protected (the issue's neighbouring bypass)."""
+    world.app("site", [HOST], [{"name": "open", "decision": "bypass", "include": [{"everyone": {}}]}])
+    world.app("settings", [f"{HOST}/settings", f"{HOST}/admin/audit", f"{HOST}/profile"], ADMIN_ONLY)
+    return world
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/%C5%BFettings",  # long s: .NET, Java, Go and Python (casefold) origins read /settings
+        "/%C5%BFETTINGS/x",
+        "/settings/../%C5%BFettings",
+        "/admin/aud%C4%B1t",  # dotless i: /admin/audit to .NET and Java
+        "/admin/aud%C4%B0t",  # capital I with dot: /admin/audit to Java's equalsIgnoreCase
+        "/pro%EF%AC%81le",  # the fi ligature: /profile to Python's casefold
+    ],
+)
+async def test_a_letter_an_origin_folds_into_ascii_does_not_slip_past_an_application(
+    open_host: World, path: str
+) -> None:
+    assert await raw_get(open_host, path, {}) == (400, {"error": "ambiguous_path"})
+    authorize = "/cdn-cgi/access/authorize"
+    status, body, _ = await open_host.get(HOST, authorize, headers={"X-Forwarded-Uri": path})
+    assert (status, body) == (400, {"error": "ambiguous_path"})
+    assert open_host.seen == []  # never reached the origin
+
+
+async def test_a_non_ascii_letter_that_moves_no_request_is_routed_as_usual(open_host: World) -> None:
+    assert (await raw_get(open_host, "/stra%C3%9Fe", {}))[0] == 200  # sharp s: no /strasse here
+    assert (await raw_get(open_host, "/%C5%BFettings-help", {}))[0] == 200  # no application's segment
+    assert (await raw_get(open_host, "/%E2%84%AAeys", {}))[0] == 200  # Kelvin sign: plain k, no /keys
+    assert (await raw_get(open_host, "/%E2%84%AAEYS/../settings", {}))[0] == 401  # resolved first

@@ -38,6 +38,51 @@ async def test_a_session_counts_like_credentials(world: World) -> None:
     assert (await world.get(HOST, headers=cookie))[0] == 429
 
 
+async def test_an_origin_replaying_its_assertion_spends_the_token_only_at_its_own_application(
+    world: World,
+) -> None:
+    """team-b's partner application admits team-a's tokens; its origin keeps the assertion
+    a client sent it and replays it, over and over, later on."""
+    world.app("reports", [HOST], ANY)  # the token's own team's application
+    partner = [{"decision": "serviceAuth", "include": [{"anyServiceToken": {"namespaces": ["team-a"]}}]}]
+    world.app("partner", ["partner.example.com"], partner, namespace="team-b")
+    tok = world.token("ci-bot", spec={"rateLimit": {"requestsPerSecond": 0.001, "burst": 3}})
+    assert (await world.get("partner.example.com", headers=tok.headers))[0] == 200
+    minted = world.clock.now
+    stolen = {"cf-access-token": world.seen[-1]["headers"]["Cf-Access-Jwt-Assertion"]}
+    world.last_seen.take()
+    world.clock.now += 600  # a request per 1000 s: not one more yet
+    replays = [(await world.get("partner.example.com", headers=stolen))[0] for _ in range(3)]
+    assert replays == [200, 200, 429]  # its bucket at partner: spent
+    # Bound to the application it was minted for: no use anywhere else...
+    assert (await world.get(HOST, headers=stolen))[:2] == (401, {"error": "wrong_audience"})
+    # ...and the token's own application still has the token's whole burst.
+    assert [(await world.get(HOST, headers=tok.headers))[0] for _ in range(3)] == [200, 200, 200]
+    assert (await world.get(HOST, headers=tok.headers))[0] == 429
+    # The replays do not make the token look used after its client last authenticated.
+    ((key, (at, app, _)),) = world.last_seen.take().items()
+    assert (key, at, app) == ((("team-a", "ci-bot"), False), world.clock.now, "team-a/reports")
+    world.clock.now += 1000
+    assert (await world.get("partner.example.com", headers=stolen))[0] == 200  # refilled: one more
+    ((_, (at, app, _)),) = world.last_seen.take().items()
+    assert (int(at), app) == (int(minted), "team-b/partner")  # when it was minted, not now
+    identity = await world.get("partner.example.com", "/cdn-cgi/access/get-identity", headers=stolen)
+    assert identity[0] == 200
+    ((_, (at, _, _)),) = world.last_seen.take().items()
+    assert int(at) == int(minted)  # get-identity neither
+
+
+async def test_a_token_may_ask_for_one_bucket_across_applications(world: World) -> None:
+    world.app("reports", [HOST], ANY)
+    world.app("other", ["other.example.com"], ANY)
+    shared = {"requestsPerSecond": 0.001, "burst": 2, "scope": "Token"}
+    tok = world.token("ci-bot", spec={"rateLimit": shared})
+    assert (await world.get(HOST, headers=tok.headers))[0] == 200
+    assert (await world.get("other.example.com", headers=tok.headers))[0] == 200
+    assert (await world.get(HOST, headers=tok.headers))[0] == 429
+    assert (await world.get("other.example.com", headers=tok.headers))[0] == 429
+
+
 async def test_an_applications_default_limits_each_token_there(world: World) -> None:
     world.app("reports", [HOST], ANY, tokenRateLimit={"requestsPerSecond": 1, "burst": 1})
     world.app("other", ["other.example.com"], ANY)

@@ -28,6 +28,12 @@ http {{
 
 # nginx asks gatepass (auth_request) and forwards only what it allows, with the assertion;
 # the client's secret never reaches the origin. Keep-alive to both, as a production ingress.
+# The subrequest carries the client's own headers: whatever gatepass reads from nginx is set
+# here, X-Forwarded-For included, or a client writes it (nginx being a trusted proxy, its
+# X-Forwarded-For is the client's address to IP rules). $remote_addr: nginx faces clients;
+# behind a load balancer, $proxy_add_x_forwarded_for, with the balancer's addresses in
+# gateway.trustedProxies too (and nginx's set_real_ip_from left off, or $remote_addr is a
+# header's value).
 FORWARD_AUTH = """  upstream gatepass {{ server 127.0.0.1:{gateway}; keepalive 64; }}
   upstream origin {{ server 127.0.0.1:{upstream}; keepalive 64; }}
   server {{
@@ -41,6 +47,7 @@ FORWARD_AUTH = """  upstream gatepass {{ server 127.0.0.1:{gateway}; keepalive 6
       proxy_set_header Content-Length "";
       proxy_set_header X-Forwarded-Host $host;
       proxy_set_header X-Forwarded-Uri $request_uri;
+      proxy_set_header X-Forwarded-For $remote_addr;
     }}
     location / {{
       auth_request /_gatepass;

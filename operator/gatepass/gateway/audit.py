@@ -3,7 +3,8 @@
 Who reached what, decided how, for whom: the gateway notes its decision on the
 request (:func:`note`), and aiohttp's access logger, called once the response is
 out, writes the line with the final status and latency. The schema is in the
-README ("Access log"); it never holds a secret, a JWT, a header or a query string.
+README ("Access log"); it never holds a secret, a JWT, a header or a query string. For
+forward-auth it also names the request the ingress asked about (:func:`note_original`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,35 @@ class Decision:
 KEY = RequestKey("gatepass.access", Decision)  # where the decision waits on the request
 
 
+@dataclass(frozen=True)
+class Original:
+    """Forward-auth: the request the ingress asks about (its host, and its path without
+    the query, which may carry anything; None when the ingress sent none)."""
+
+    host: str
+    path: str | None
+
+
+ORIGINAL = RequestKey("gatepass.original", Original)
+
+
 def note(request: BaseRequest, decision: Decision) -> None:
     request[KEY] = decision
 
 
+def note_original(request: BaseRequest, host: str, uri: str | None) -> None:
+    request[ORIGINAL] = Original(host, None if uri is None else uri.split("?", 1)[0].split("#", 1)[0])
+
+
 def entry(
-    when: datetime, method: str, host: str, path: str, status: int, seconds: float, decision: Decision | None
+    when: datetime,
+    method: str,
+    host: str,
+    path: str,
+    status: int,
+    seconds: float,
+    decision: Decision | None,
+    original: Original | None = None,
 ) -> dict[str, Any]:
     """One line of the access log, as a dict (the README documents each field)."""
     d = decision or Decision(reason="")
@@ -68,6 +92,8 @@ def entry(
         if account is None
         else {"namespace": account.namespace, "name": account.name, "pod": account.pod},
         "client": d.client,
+        "originalHost": None if original is None else original.host,
+        "originalPath": None if original is None else original.path,
     }
 
 
@@ -83,6 +109,7 @@ class AccessLogger(AbstractAccessLogger):
             response.status,
             time,
             request.get(KEY),
+            request.get(ORIGINAL),
         )
         text = json.dumps(line, separators=(",", ":"))
         handlers = self.logger.handlers

@@ -62,6 +62,7 @@ class Outcome:
     policy: str = ""
     retry_after: float | None = None  # 429: seconds until the token's bucket has a request
     previous_secret: bool = False  # admitted by the previous secret (rotation grace)
+    session_iat: float | None = None  # admitted by a session JWT: when it was minted
 
     @property
     def allowed(self) -> bool:
@@ -347,4 +348,6 @@ def admit(
     if not allowed.allowed:
         return allowed
     outcome = session(allowed, caller, app, sessions, now)
-    return replace(outcome, previous_secret=True) if caller.previous_secret else outcome
+    if caller.previous_secret or caller.session is not None:
+        outcome = replace(outcome, previous_secret=caller.previous_secret, session_iat=caller.issued_at)
+    return outcome

@@ -11,6 +11,13 @@ each token's ``status.lastSeenAt``. No API call on the request path.
 A use of the previous secret (during a rotation's grace period: the Client Secret, or a
 session minted with it) is reported under its own key as well: the operator ends the
 grace early only once the previous secret has gone unused for a while (spec.rollout).
+
+A session JWT counts as a use of its token when it was minted (its ``iat``), not when it
+is presented: the origin it was forwarded to holds it too and may replay it at its own
+application, and must not keep a token its client stopped using from being deactivated
+for disuse. (The client presented its credentials when the session was minted, and that
+use was reported then.) A previous secret's session is reported as used now: that only
+keeps the grace from ending early, never past its sealed end.
 """
 
 from __future__ import annotations
@@ -41,12 +48,23 @@ class LastSeen:
         self.pending: dict[Entry, Use] = {}
 
     def saw(
-        self, namespace: str, name: str, now: float, app: str, client: str | None, previous: bool = False
+        self,
+        namespace: str,
+        name: str,
+        now: float,
+        app: str,
+        client: str | None,
+        previous: bool = False,
+        session_iat: float | None = None,
     ) -> None:
+        """A use of a token now; ``session_iat``: by a session JWT minted then (see above)."""
         key = (namespace, name)
-        self.pending[key, False] = use = (now, app, client)
+        at = now if session_iat is None else min(now, session_iat)
+        held = self.pending.get((key, False))
+        if held is None or held[0] <= at:  # a session's older time never hides a newer use
+            self.pending[key, False] = (at, app, client)
         if previous:
-            self.pending[key, True] = use
+            self.pending[key, True] = (now, app, client)
 
     def take(self) -> dict[Entry, Use]:
         batch, self.pending = self.pending, {}

@@ -1,5 +1,12 @@
-"""Per-token rate limits: a token bucket per token (its spec.rateLimit) or per token and
-application (the application's tokenRateLimit), in this gateway replica's memory.
+"""Per-token rate limits: a token bucket per token and application, in this gateway
+replica's memory. The limit is the token's spec.rateLimit, else the application's
+tokenRateLimit.
+
+Per application because every origin a token reaches receives a session JWT that the
+gateway accepts again at that origin's application: with one bucket for the token, an
+origin replaying it would spend the token's requests at every other application. Per
+application, a replay spends only what the token has at the replayer's own application.
+A token's owner may still ask for one bucket across applications (scope Token).
 
 Limits are per replica, as with most proxies' local limiters: N replicas admit up to
 N times the rate in total (the README says so). No API call, no lock (one event loop).
@@ -24,10 +31,11 @@ SWEEP_EVERY = 4096
 class Limit:
     rate: float  # requests per second, on average
     burst: int  # requests at once after a quiet spell
+    shared: bool = False  # one bucket across applications (the token's scope: Token)
 
     @classmethod
     def of(cls, spec: RateLimit | None) -> Limit | None:
-        return None if spec is None else cls(*spec.bucket)
+        return None if spec is None else cls(*spec.bucket, shared=spec.shared)
 
 
 @dataclass
@@ -46,16 +54,15 @@ class Limits:
         self._takes = 0
 
     def take(self, token: TokenRecord, app: AppRecord, now: float) -> float:
-        """Take one request from the token's bucket: 0 if allowed, else the seconds until
-        one would be (for Retry-After)."""
+        """Take one request from the token's bucket at ``app``: 0 if allowed, else the
+        seconds until one would be (for Retry-After)."""
         limit = token.rate_limit or app.token_rate_limit
         if limit is None:
             return 0.0
         self._takes += 1
         if self._takes % SWEEP_EVERY == 0:
             self._sweep(now)
-        # The token's own limit holds across applications; an application's, at that one.
-        key = (token.client_id, "" if token.rate_limit else app.uid)
+        key = (token.client_id, "" if limit.shared else app.uid)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(float(limit.burst), now, limit)

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
 from gatepass.gateway.audit import KEY as AUDIT_KEY
-from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note
+from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note, note_original
 from gatepass.gateway.auth import Outcome, admit, authorize, identify
 from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
@@ -33,7 +33,7 @@ from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
 from gatepass.gateway.workload import UNKNOWN_KEY, Workload, WorkloadTokens
 from gatepass.routing.clientip import Address, MalformedForwardedFor, client_address
-from gatepass.routing.paths import AmbiguousPath, Route, normalized_path, segments
+from gatepass.routing.paths import AmbiguousPath, Route, folded, normalized_path, segments
 
 log = logging.getLogger(__name__)
 CERTS_PATH = "/cdn-cgi/access/certs"
@@ -200,7 +200,8 @@ class Gateway:
         who = outcome.identity
         if who is not None and not who.service_account and self.last_seen is not None:
             client = None if ip is None else str(ip)
-            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret)
+            iat = outcome.session_iat
+            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret, iat)
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
         return outcome
@@ -245,7 +246,7 @@ class Gateway:
         origin could read otherwise (routing/paths.py)."""
         try:
             path = normalized_path(raw_path)
-            return path, self.state.route(host, segments(path))
+            return path, self.state.route(host, segments(path), folded(path))
         except AmbiguousPath:
             metrics.REQUESTS.labels("-", "ambiguous_path").inc()
             return _error(request, 400, "ambiguous_path")
@@ -314,6 +315,7 @@ class Gateway:
         rather than checked against the wrong application."""
         host = request.headers.get(FORWARDED_HOST) or request.host
         uri = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
+        note_original(request, host, uri)  # the access log's line is about that request
         if uri is None and self.state.routes.has_paths(host):
             metrics.REQUESTS.labels("-", "missing_forwarded_uri").inc()
             return _error(request, 400, "missing_forwarded_uri")
@@ -359,7 +361,8 @@ class Gateway:
             if self.last_seen is not None:
                 label, client = _app_label(app), None if ip is None else str(ip)
                 token = caller.token
-                self.last_seen.saw(token.namespace, token.name, now, label, client, caller.previous_secret)
+                previous, iat = caller.previous_secret, caller.issued_at
+                self.last_seen.saw(token.namespace, token.name, now, label, client, previous, iat)
             document = identity_document(caller.token, caller.issued_at or now, str(ip or ""))
         return web.json_response(document, headers={"Cache-Control": "no-store"})
 

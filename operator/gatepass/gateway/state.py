@@ -323,10 +323,13 @@ class State:
             return app
         return replace(app, aud=aud, upstream_refusal=refusal)
 
-    def route(self, host: str, path: Segments = ()) -> Route[AppRecord] | None:
+    def route(
+        self, host: str, path: Segments = (), folded: Segments | None = None
+    ) -> Route[AppRecord] | None:
         """The application for a request: its host, then the longest destination path
-        that prefixes ``path`` (routing/paths.py)."""
-        return self.routes.match(host, path)
+        that prefixes ``path``; AmbiguousPath when the ``folded`` reading finds another
+        (routing/paths.py)."""
+        return self.routes.match(host, path, folded)
 
     # signing keys -------------------------------------------------------
     def set_keys(self, keys: list[SigningKey]) -> None:

@@ -89,6 +89,27 @@ class RateLimit(CamelModel):
         """(refill rate per second, capacity)."""
         return self.requests_per_second, self.burst or max(1, math.ceil(self.requests_per_second))
 
+    @property
+    def shared(self) -> bool:
+        """One bucket across every application (only a token's own limit can ask for it)."""
+        return False
+
+
+# Application: a bucket per application the token reaches (the default). Token: one bucket
+# across all of them, which the origin of any of them can drain by replaying the session it
+# received (gateway/limits.py).
+RateLimitScope = Literal["Application", "Token"]
+
+
+class TokenRateLimit(RateLimit):
+    """A token's own spec.rateLimit: a RateLimit, and where its bucket is kept."""
+
+    scope: RateLimitScope = "Application"
+
+    @property
+    def shared(self) -> bool:
+        return self.scope == "Token"
+
 
 WorkloadKind = Literal["Deployment", "StatefulSet", "DaemonSet"]
 
@@ -110,7 +131,7 @@ class ServiceTokenSpec(CamelModel):
     rotation_grace_period: str = DEFAULT_GRACE
     rotation: Rotation | None = None
     inactivity: Inactivity | None = None  # None: the operator's default
-    rate_limit: RateLimit | None = None  # None: the application's tokenRateLimit, if any
+    rate_limit: TokenRateLimit | None = None  # None: the application's tokenRateLimit, if any
     # Auto: after a rotation, restart the workloads of this namespace that read the Secret
     # from their environment (decisions/rollout.py).
     rollout: Literal["Auto", "None"] = "None"

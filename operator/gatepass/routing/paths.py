@@ -15,6 +15,16 @@ separator, ``;parameters`` dropped (Tomcat's ``/admin;x``), empty segments skipp
 (``//admin``) and case ignored. Each of these can only send a request to a *more*
 specific destination than a strict origin would, never to a less specific one. A path
 hiding a dot-segment where an origin could find one (``..%2F``, ``..;``) is refused.
+
+Case is ignored the ASCII way (destinations are ASCII), but origins ignore it in more
+ways than one: .NET's ToUpperInvariant and Java's equalsIgnoreCase read the dotless i
+(U+0131) as ``i`` and the long s (U+017F) as ``s``, Go's EqualFold the long s and the
+Kelvin sign as ``s`` and ``k``, Python's casefold the sharp s (U+00DF) as ``ss``, so
+``/%C5%BFettings`` is ``/settings`` to them. A path with such a letter is also read with
+all of them folded to ASCII (:func:`folded`); when that reading falls under another
+application than the plain one, which one the origin sees depends on the origin, and
+the path is refused. (Folding only some of them, as a given origin may, reaches no
+further destination: a segment left with a non-ASCII letter matches none.)
 """
 
 from __future__ import annotations
@@ -61,8 +71,29 @@ def normalized_path(raw: str) -> str:
     return "/" + "/".join(out)
 
 
-def segments(path: str) -> Segments:
-    """The segments a normalized path is matched on (see the module's docstring)."""
+# Every character outside ASCII that a case-insensitive comparison of some origin reads as
+# ASCII letters (simple or full case mapping, folding, upper or lower), and those letters.
+# tests/unit/routing/test_paths.py derives it again from every code point.
+ASCII_FOLDS = str.maketrans(
+    {
+        "\u00df": "ss",  # sharp s: upper SS, casefold ss
+        "\u0130": "i",  # capital I with dot: simple lowercase i (Java's equalsIgnoreCase)
+        "\u0131": "i",  # dotless i: upper I
+        "\u017f": "s",  # long s: upper S, casefold s
+        "\u1e9e": "ss",  # capital sharp s: casefold ss
+        "\u212a": "k",  # Kelvin sign: lower k
+        "\ufb00": "ff",  # the Latin ligatures: upper FF..., casefold ff...
+        "\ufb01": "fi",
+        "\ufb02": "fl",
+        "\ufb03": "ffi",
+        "\ufb04": "ffl",
+        "\ufb05": "st",
+        "\ufb06": "st",
+    }
+)
+
+
+def _parts(path: str) -> list[str]:
     out: list[str] = []
     for segment in path.split("/"):
         for part in unquote(segment).replace("\\", "/").split("/"):
@@ -70,8 +101,25 @@ def segments(path: str) -> Segments:
             if plain in (".", ".."):
                 raise AmbiguousPath(path)  # "..;": a dot-segment to Tomcat and its kin
             if plain:
-                out.append(plain.lower())
-    return tuple(out)
+                out.append(plain)
+    return out
+
+
+def segments(path: str) -> Segments:
+    """The segments a normalized path is matched on (see the module's docstring)."""
+    return tuple(p.lower() for p in _parts(path))
+
+
+def folded(path: str) -> Segments | None:
+    """The segments with every letter some origin folds into ASCII folded (ASCII_FOLDS),
+    or None when there is none: the reading :meth:`Routes.match` checks against."""
+    if path.isascii() and "%" not in path:
+        return None  # the common case, at the cost of a scan
+    parts = _parts(path)
+    if all(p.isascii() for p in parts):
+        return None
+    out = tuple(p.translate(ASCII_FOLDS).lower() for p in parts)
+    return None if out == tuple(p.lower() for p in parts) else out
 
 
 def split(dest: str) -> tuple[str, Segments]:
@@ -98,12 +146,21 @@ class Routes(Generic[V]):
             paths.sort(key=lambda p: len(p[0]), reverse=True)  # longest first
         self._by_host = by_host
 
-    def match(self, host: str, path: Segments) -> Route[V] | None:
-        for prefix, value in self._by_host.get(normalize(host), ()):
-            if path[: len(prefix)] == prefix:
-                return Route(value, "/" + "/".join(prefix))
-        return None
+    def match(self, host: str, path: Segments, folded: Segments | None = None) -> Route[V] | None:
+        """The destination of ``host`` with the longest path prefixing ``path``; raises
+        AmbiguousPath when ``folded`` (the path's :func:`folded` reading) falls under
+        another one."""
+        paths = self._by_host.get(normalize(host), ())
+        found = _longest(paths, path)
+        if folded is not None and paths and _longest(paths, folded) is not found:
+            raise AmbiguousPath("/".join(path))
+        return None if found is None else Route(found[1], "/" + "/".join(found[0]))
 
     def has_paths(self, host: str) -> bool:
         """Whether some destination of ``host`` has a path: a request's path then matters."""
         return any(prefix for prefix, _ in self._by_host.get(normalize(host), ()))
+
+
+def _longest(paths: Iterable[tuple[Segments, V]], path: Segments) -> tuple[Segments, V] | None:
+    """The first (paths are longest first) whose prefix is a prefix of ``path``."""
+    return next((entry for entry in paths if path[: len(entry[0])] == entry[0]), None)

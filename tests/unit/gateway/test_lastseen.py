@@ -42,3 +42,15 @@ def test_a_flush_is_one_patch_per_shard_used_with_a_tokens_entries_together() ->
     one = LastSeen()
     one.saw("ns", "t1", 10.0, "ns/app", None)
     assert list(by_shard("gp-last-seen", one.take())) == [last_seen_shard("gp-last-seen", ("ns", "t1"))]
+
+
+def test_a_session_counts_as_used_when_it_was_minted_never_later() -> None:
+    seen = LastSeen()
+    seen.saw("ns", "a", 100.0, "ns/app", "10.0.0.1", session_iat=40.0)  # a session minted at 40
+    assert seen.take() == {(A, False): (40.0, "ns/app", "10.0.0.1")}
+    seen.saw("ns", "a", 100.0, "ns/app", "10.0.0.1")  # the credentials themselves
+    seen.saw("ns", "a", 110.0, "ns/origin", "10.9.9.9", session_iat=40.0)  # replayed later
+    assert seen.take() == {(A, False): (100.0, "ns/app", "10.0.0.1")}  # not hidden by the older time
+    # A previous secret's session keeps its grace from ending early: reported as used now.
+    seen.saw("ns", "a", 120.0, "ns/app", None, previous=True, session_iat=40.0)
+    assert seen.take() == {(A, False): (40.0, "ns/app", None), (A, True): (120.0, "ns/app", None)}

@@ -8,7 +8,7 @@ from yarl import URL
 from gatepass.gateway import limits as limits_module
 from gatepass.gateway.limits import Limit, Limits
 from gatepass.gateway.state import AppRecord, TokenRecord
-from gatepass.models.servicetoken import RateLimit
+from gatepass.models.servicetoken import RateLimit, TokenRateLimit
 
 
 def token(limit: Limit | None = None, client_id: str = "a" * 32 + ".access") -> TokenRecord:
@@ -36,12 +36,20 @@ def test_no_limit_is_no_limit() -> None:
     assert len(limits) == 0
 
 
-def test_a_tokens_own_limit_holds_across_applications_and_wins() -> None:
+def test_a_tokens_own_limit_is_a_bucket_at_each_application_and_wins() -> None:
     limits, tok = Limits(), token(Limit(rate=1, burst=1))
     generous = app("a", Limit(rate=100, burst=100))
     assert limits.take(tok, generous, 0.0) == 0
-    assert limits.take(tok, app("b"), 0.0) > 0  # the same bucket at another application
     assert limits.take(tok, generous, 0.0) > 0  # the application's default does not raise it
+    # Spending it at a (an origin replaying its session there, say) leaves b's untouched.
+    assert limits.take(tok, app("b"), 0.0) == 0
+    assert limits.take(tok, app("b"), 0.0) > 0
+
+
+def test_a_tokens_shared_limit_is_one_bucket_across_applications() -> None:
+    limits, tok = Limits(), token(Limit(rate=1, burst=1, shared=True))
+    assert limits.take(tok, app("a"), 0.0) == 0
+    assert limits.take(tok, app("b"), 0.0) > 0  # the same bucket at another application
 
 
 def test_an_applications_default_is_per_token_at_that_application() -> None:
@@ -69,3 +77,9 @@ def test_the_burst_defaults_to_the_rate_rounded_up() -> None:
     assert Limit.of(RateLimit(requests_per_second=0.1)) == Limit(0.1, 1)
     assert Limit.of(RateLimit(requests_per_second=5, burst=20)) == Limit(5, 20)
     assert Limit.of(None) is None
+
+
+def test_only_a_tokens_own_limit_may_be_shared() -> None:
+    assert Limit.of(TokenRateLimit(requests_per_second=1)) == Limit(1, 1, shared=False)
+    assert Limit.of(TokenRateLimit(requests_per_second=1, scope="Token")) == Limit(1, 1, shared=True)
+    assert not RateLimit(requests_per_second=1).shared  # an application's tokenRateLimit
