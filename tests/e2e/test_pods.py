@@ -24,6 +24,7 @@ import yaml
 
 from tests.support.cluster import ROOT, localcluster
 from tests.support.pods import (
+    DETACHED,
     GATEWAY_URL,
     KEEPALIVE_STREAM,
     NS,
@@ -194,13 +195,8 @@ def _stream(pc: PodCluster, seconds: float) -> subprocess.Popen[str]:
 
 
 def _answers(proc: subprocess.Popen[str]) -> list[tuple[float, int]]:
-    return [(t, int(s)) for t, s in _lines(proc)]
-
-
-def _lines(proc: subprocess.Popen[str]) -> list[tuple[float, str]]:
-    """(time, what) per answer: a status, or (KEEPALIVE_STREAM) the name of a connection error."""
-    out, _ = proc.communicate(timeout=240)
-    return [(float(t), s) for t, s in (line.split() for line in out.splitlines() if line.strip())]
+    out, _ = proc.communicate(timeout=120)
+    return [(float(t), int(s)) for t, s in (line.split() for line in out.splitlines() if line.strip())]
 
 
 def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: PodCluster) -> None:
@@ -227,17 +223,36 @@ def test_a_gateway_pod_killed_under_load_leaves_the_other_replica_answering(pc: 
     pc.kubectl("wait", "--for=condition=Available", "deploy/gatepass-gateway", "-n", NS, "--timeout=120s")
 
 
-def _keepalive_stream(pc: PodCluster, seconds: float, connections: int = 4) -> subprocess.Popen[str]:
+def _keepalive_stream(pc: PodCluster, seconds: float, connections: int = 4) -> str:
+    """Start KEEPALIVE_STREAM in the consumer pod, detached; the file it writes to."""
     headers = {
         "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
         "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
     }
-    return subprocess.Popen(
-        [str(pc.cluster.bindir / "localcluster"), "kubectl", f"--kubeconfig={pc.cluster.kubeconfig}",
-         "exec", "-n", TEAM, consumer_pod(pc), "--", "python3", "-c", KEEPALIVE_STREAM, GATEWAY_URL + "/",
-         HOST, json.dumps(headers), str(seconds), str(connections)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    out = f"/tmp/keepalive-{time.monotonic_ns()}.out"
+    script = [
+        "-c",
+        KEEPALIVE_STREAM,
+        GATEWAY_URL + "/",
+        HOST,
+        json.dumps(headers),
+        str(seconds),
+        str(connections),
+    ]
+    pc.kubectl("exec", "-n", TEAM, consumer_pod(pc), "--", "python3", "-c", DETACHED, out, *script)
+    return out
+
+
+def _stream_result(pc: PodCluster, out: str, timeout: float) -> list[tuple[float, str]]:
+    """(time, status or the name of a connection error) per answer, once the stream has ended."""
+
+    def ended() -> str | None:
+        text = pc.kubectl("exec", "-n", TEAM, consumer_pod(pc), "--", "cat", out, check=False)
+        return text if text.rstrip().endswith("done") else None
+
+    text = wait_for(ended, timeout=timeout, interval=2, what="the stream's end")
+    lines = (line.split() for line in text.splitlines() if line.strip() and line.strip() != "done")
+    return [(float(t), s) for t, s in lines]
 
 
 def _gateway_pods(pc: PodCluster) -> set[str]:
@@ -279,7 +294,7 @@ def test_a_rollout_and_a_normal_pod_delete_drop_no_request(pc: PodCluster) -> No
     one = sorted(_gateway_pods(pc))[0]
     pc.kubectl("delete", "pod", one, "-n", NS, "--wait=false")  # a normal delete: SIGTERM, grace
     deleted = time.time() - started
-    answers = _lines(stream)  # until the stream ends, past the drain and exit of the deleted pod
+    answers = _stream_result(pc, stream, timeout=seconds + 30)  # past the drain and exit of the deleted pod
     print(
         f"{len(answers)} requests over 4 keep-alive connections: "
         f"rollout {rolled:.0f}s, pod deleted at {deleted:.0f}s"

@@ -132,6 +132,15 @@ for t in threads:
     t.start()
 for t in threads:
     t.join()
+print("done", flush=True)
+"""
+
+# Runs argv[2:] (a python3 -c script and its arguments) detached, its output to argv[1]: a
+# long stream outlives no kubectl exec (whose connection may break on a loaded machine).
+DETACHED = """
+import subprocess, sys
+subprocess.Popen(["python3", *sys.argv[2:]], stdout=open(sys.argv[1], "w"), stderr=subprocess.STDOUT,
+                 stdin=subprocess.DEVNULL, start_new_session=True)
 """
 
 
@@ -161,8 +170,19 @@ class PodCluster:
             timeout=timeout,
         )
         if out.returncode:
-            raise AssertionError(f"helm {' '.join(args)}: {out.stderr}")
+            raise AssertionError(f"helm {' '.join(args)}: {out.stderr}\n{self.diagnose()}")
         return out.stdout
+
+    def diagnose(self) -> str:
+        """What a failed wait needs to be understood: the pods, recent events, gatepass's logs."""
+        parts = []
+        for args in (
+            ("get", "pods", "-A", "-o", "wide"),
+            ("get", "events", "-n", NS, "--sort-by=.lastTimestamp"),
+            ("logs", "-n", NS, "-l", "app.kubernetes.io/component=operator", "--tail=40", "--all-containers"),
+        ):
+            parts.append(f"$ kubectl {' '.join(args)}\n{self.kubectl(*args, check=False)[-4000:]}")
+        return "\n".join(parts)
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         out = subprocess.run(
