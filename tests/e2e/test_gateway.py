@@ -517,7 +517,12 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(env: Env) -> None
     assert 90 <= int(refused.headers["Retry-After"]) <= 100  # one request per 100 s
     other = env.token("fast-bot")  # another token is not slowed
     assert wait_token_known(env, host, other).status_code == 200
-    assert 'gatepass_gateway_rate_limited_total{name="slow-bot"' in env.gateway.metrics()
+    series = f'gatepass_gateway_rate_limited_total{{name="slow-bot",namespace="{env.tokens.ns}"}}'
+    assert series in env.gateway.metrics()
+    # The token goes, and its series with it (not exported for the life of the process).
+    env.tokens.delete("slow-bot")
+    wait_for(lambda: env.get(host, headers=headers_of(creds)).status_code == 401, timeout=5, what="refused")
+    assert series not in env.gateway.metrics()
 
 
 def test_a_deleted_last_seen_shard_comes_back_and_the_gateway_reports_into_it(env: Env) -> None:

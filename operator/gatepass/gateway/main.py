@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from gatepass.gateway import metrics
 from gatepass.gateway.discovery import Discovery
 from gatepass.gateway.kube import connect, get_json
 from gatepass.gateway.lastseen import LastSeen, flush_forever
@@ -53,7 +54,14 @@ async def run(settings: GatewaySettings) -> None:
         refresh_keys=None if discovery is None else discovery.refresh,
         ended=lambda: [t.get_name() for t in tasks if t.done()],
     )
-    watches = Watches(api, settings, state, app_gone=gateway.forget_app, workloads=workloads)
+    watches = Watches(
+        api,
+        settings,
+        state,
+        app_gone=gateway.forget_app,
+        token_gone=metrics.forget_token,
+        workloads=workloads,
+    )
     tasks: list[asyncio.Task[None]] = []
     tasks += watches.start()
     if discovery is not None:

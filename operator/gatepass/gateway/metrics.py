@@ -62,3 +62,9 @@ def forget_app(label: str) -> None:
             for labels in series:
                 with contextlib.suppress(KeyError):
                     metric.remove(*labels)
+
+
+def forget_token(namespace: str, name: str) -> None:
+    """Drop the series of a token that is gone (its rate-limit refusals)."""
+    with contextlib.suppress(KeyError):
+        RATE_LIMITED.remove(namespace, name)

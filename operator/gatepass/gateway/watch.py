@@ -176,12 +176,14 @@ class Watches:
         settings: GatewaySettings,
         state: State,
         app_gone: Callable[[str, str], None] = lambda _ns, _name: None,
+        token_gone: Callable[[str, str], None] = lambda _ns, _name: None,
         workloads: WorkloadTokens | None = None,
     ) -> None:
         self.state = state
         self.workloads = workloads
         self.settings = settings
         self.app_gone = app_gone  # (namespace, name) of a deleted application
+        self.token_gone = token_gone  # ...and of a deleted token
         custom = client.CustomObjectsApi(api)
         core = client.CoreV1Api(api)
         self._key_version: str | None = None
@@ -244,11 +246,16 @@ class Watches:
         return None if record is None else (_key(obj), record)
 
     def _replace_tokens(self, entries: list[tuple[tuple[str, str], TokenRecord] | None]) -> None:
-        self.state.set_tokens(dict(e for e in entries if e is not None))
+        tokens = dict(e for e in entries if e is not None)
+        for gone in self.state.tokens.keys() - tokens.keys():
+            self.token_gone(*gone)  # deleted while we were not watching
+        self.state.set_tokens(tokens)
 
     def _apply_token(self, kind: str, obj: Obj) -> None:
         if self._watched(obj):
             self.state.put_token(_key(obj), None if kind == "DELETED" else token_record(obj))
+            if kind == "DELETED":
+                self.token_gone(*_key(obj))
 
     # applications
     def _replace_apps(self, items: list[Obj]) -> None:
