@@ -15,12 +15,13 @@ LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv lock upgrade localcluster image test-deps chart-crds bench lint test unit e2e demo cluster-up cluster-down clean \
+.PHONY: help venv lock upgrade localcluster image test-deps chart-crds bench lint test soak unit e2e demo cluster-up cluster-down clean \
         actionlint version-check bump release-notes chart-package chart-push image-docker image-publish image-sign kind-e2e
 
 help:
 	@echo "make demo          run the service-token story on a local control plane"
 	@echo "make test          lint, type-check, unit and end-to-end tests (builds what it needs)"
+	@echo "make soak          the long fault runs: outage, rollouts under load, upgrade from the last release"
 	@echo "make bench         gatepass beside oauth2-proxy and nginx, revocation, operator and gateway at scale (bench/README.md)"
 	@echo "make cluster-up    start the local control plane and node in the background (.localcluster/)"
 	@echo "                   (GATEPASS_NODE=0: the control plane alone, no pods)"
@@ -75,7 +76,12 @@ e2e: venv localcluster test-deps
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 test: venv localcluster test-deps lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not soak" $(PYTEST_ARGS)
+
+# Long fault runs (an API server away for a minute, rollouts under load, the upgrade from the
+# last release): minutes each, so apart from `make test`; CI runs both.
+soak: venv localcluster test-deps
+	$(BIN)/pytest -m soak $(PYTEST_ARGS)
 
 # Speed is measured here, never asserted in tests. Results: bench/results/.
 bench: venv localcluster

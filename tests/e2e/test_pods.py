@@ -65,6 +65,17 @@ def consumer_pod(pc: PodCluster) -> str:
     )
 
 
+def deploy_consumer(pc: PodCluster) -> None:
+    """The examples' token and application, an origin, and a consumer pod mounting the Secret."""
+    pc.kubectl("create", "namespace", TEAM)
+    token = yaml.safe_load((ROOT / "examples" / "servicetoken.yaml").read_text())
+    app = yaml.safe_load((ROOT / "examples" / "accessapplication.yaml").read_text())
+    app["spec"]["upstream"] = f"http://reports.{TEAM}.svc.cluster.local:8080"
+    pc.apply(token, app, *origin_and_consumer(pc.image), namespace=TEAM)
+    for deploy in ("reports", "reporter"):
+        pc.kubectl("rollout", "status", f"deploy/{deploy}", "-n", TEAM, "--timeout=120s")
+
+
 def secret_value(pc: PodCluster, key: str = "CF_ACCESS_CLIENT_SECRET", name: str = "ci-bot") -> str:
     raw = pc.kubectl("get", "secret", name, "-n", TEAM, "-o", f"jsonpath={{.data.{key}}}")
     return base64.b64decode(raw).decode()
@@ -118,13 +129,7 @@ def test_helm_install_runs_the_operator_and_two_gateway_replicas_behind_the_serv
 def test_a_consumer_reaches_the_upstream_through_the_gateway_service_with_its_mounted_secret(
     pc: PodCluster,
 ) -> None:
-    pc.kubectl("create", "namespace", TEAM)
-    token = yaml.safe_load((ROOT / "examples" / "servicetoken.yaml").read_text())
-    app = yaml.safe_load((ROOT / "examples" / "accessapplication.yaml").read_text())
-    app["spec"]["upstream"] = f"http://reports.{TEAM}.svc.cluster.local:8080"
-    pc.apply(token, app, *origin_and_consumer(pc.image), namespace=TEAM)
-    for deploy in ("reports", "reporter"):
-        pc.kubectl("rollout", "status", f"deploy/{deploy}", "-n", TEAM, "--timeout=120s")
+    deploy_consumer(pc)
     pod = consumer_pod(pc)
     secret = secret_value(pc)
     assert secret.startswith("gpst_")
@@ -229,7 +234,7 @@ def _keepalive_stream(pc: PodCluster, seconds: float, connections: int = 4) -> s
         "CF-Access-Client-Id": secret_value(pc, "CF_ACCESS_CLIENT_ID"),
         "CF-Access-Client-Secret": f"@file:{SECRET_FILE}",
     }
-    out = f"/tmp/keepalive-{time.monotonic_ns()}.out"
+    out = f"/dev/shm/keepalive-{time.monotonic_ns()}.out"  # the root filesystem is read-only
     script = [
         "-c",
         KEEPALIVE_STREAM,
@@ -261,10 +266,14 @@ def _gateway_pods(pc: PodCluster) -> set[str]:
     return set(out.split())
 
 
+@pytest.mark.soak
 def test_a_rollout_and_a_normal_pod_delete_drop_no_request(pc: PodCluster) -> None:
     """Keep-alive clients through the gateway Service while `helm upgrade` changes a gateway
     setting (a new ReplicaSet replaces both pods) and while a gateway pod is deleted the
     normal way: zero failed requests, zero connection errors (the pods drain on SIGTERM)."""
+    if not pc.kubectl("get", "namespace", TEAM, "--ignore-not-found", "-o", "name"):
+        deploy_consumer(pc)  # run alone (make soak): what the earlier tests set up
+    first_200(pc, consumer_pod(pc), HOST, FROM_SECRET, "the consumer served")
     before = _gateway_pods(pc)
     seconds = 150
     stream = _keepalive_stream(pc, seconds)

@@ -115,6 +115,7 @@ def test_gateway_answers_from_memory_while_the_apiserver_hangs(stack: Stack) -> 
 OUTAGE = 60.0  # seconds without an API server
 
 
+@pytest.mark.soak
 def test_a_minute_without_the_api_server_costs_no_request_and_loses_no_change(stack: Stack) -> None:
     """Static stability: with the API server gone for a minute the gateway admits the tokens
     it knows, refuses the rest, stays ready and is not restarted; once it is back, both
