@@ -355,6 +355,49 @@ def test_a_killed_operator_pod_comes_back_and_issues_a_token_created_meanwhile(p
     assert new != victim
 
 
+@pytest.mark.soak
+def test_two_operator_replicas_one_writes_and_the_standby_takes_over(pc: PodCluster) -> None:
+    """operator.replicas: 2. The lease holder is deleted the normal way; a token created right
+    after is issued by the standby within seconds, exactly once."""
+    if not pc.kubectl("get", "namespace", TEAM, "--ignore-not-found", "-o", "name"):
+        pc.kubectl("create", "namespace", TEAM)
+    pc.helm(
+        "upgrade", "gatepass", CHART, "-n", NS, "--set", "operator.replicas=2", "--wait", "--timeout", "180s"
+    )
+    selector = "app.kubernetes.io/component=operator"
+
+    def holder() -> str:
+        return pc.kubectl("get", "lease", "gatepass-operator", "-n", NS, "--ignore-not-found",
+                          "-o", "jsonpath={.spec.holderIdentity}")  # fmt: skip
+
+    first = wait_for(holder, timeout=60, what="a lease holder")
+    active = first.rsplit("_", 1)[0]  # <pod name>_<suffix>
+    pods = pc.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}")
+    assert active in pods.split(), (active, pods)
+    assert len(pods.split()) == 2, pods
+    pc.kubectl("delete", "pod", active, "-n", NS, "--wait=false")
+    token = {"apiVersion": "gatepass.dev/v1alpha1", "kind": "ServiceToken", "metadata": {"name": "failover"}}
+    pc.apply(token, namespace=TEAM)
+    started = time.monotonic()
+    wait_for(
+        lambda: pc.kubectl("get", "secret", "failover", "-n", TEAM, "--ignore-not-found", "-o", "name"),
+        timeout=60,
+        interval=0.5,
+        what="the token issued by the standby",
+    )
+    took = time.monotonic() - started
+    print(f"token issued {took:.1f}s after the lease holder was deleted")
+    assert took < 30
+    assert holder() not in ("", first)
+    events = json.loads(pc.kubectl("get", "events", "-n", TEAM, "--field-selector",
+                                   "involvedObject.name=failover", "-o", "json"))  # fmt: skip
+    assert [e["reason"] for e in events["items"]] == ["Issued"]  # one writer: one Event, one Secret
+    secrets = pc.kubectl(
+        "get", "secrets", "-n", TEAM, "-l", "gatepass.dev/service-token=failover", "-o", "name"
+    )
+    assert len(secrets.split()) == 1
+
+
 def test_a_pod_without_any_secret_reaches_the_origin_by_its_service_account(pc: PodCluster) -> None:
     """examples/workload-identity.yaml: a projected ServiceAccount token is the credential."""
     account, app, deploy = yaml.safe_load_all((ROOT / "examples" / "workload-identity.yaml").read_text())
