@@ -3,8 +3,6 @@ at once to the few fields the gateway keeps (the API server's side: tests/e2e)."
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,34 +14,9 @@ from gatepass.gateway.kube import CHUNK
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import State
 from gatepass.gateway.workload import Pod, WorkloadTokens
+from tests.support.responses import Response
 
 BIG = {"x.example/blob": "a" * 100_000}  # what a tenant may hang on any object
-
-
-class Content:
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-    async def iter_chunked(self, size: int) -> AsyncIterator[bytes]:
-        for start in range(0, len(self.response.body), size):
-            self.response.read += 1
-            yield self.response.body[start : start + size]
-
-
-class Response:
-    """An unread answer (``_preload_content=False``), as aiohttp gives it."""
-
-    def __init__(self, listing: dict[str, Any], status: int = 200) -> None:
-        self.body = json.dumps(listing).encode()
-        self.status, self.reason = status, "Gone" if status == 410 else "OK"
-        self.read = 0  # chunks handed out so far
-        self.content = Content(self)
-
-    async def __aenter__(self) -> Response:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        pass
 
 
 def obj(name: str, ns: str = "team-a") -> dict[str, Any]:
@@ -66,7 +39,7 @@ async def test_each_object_is_converted_as_it_arrives_page_by_page() -> None:
 
     def convert(o: dict[str, Any]) -> str:
         page = pages[len(calls) - 1]
-        seen.append((o["metadata"]["name"], page.read, -(-len(page.body) // CHUNK)))
+        seen.append((o["metadata"]["name"], page.read, page.chunks(CHUNK)))
         return str(o["metadata"]["name"])
 
     informer = watch.Informer("t", list_fn, lambda _: None, lambda *_: None, convert)
