@@ -3,6 +3,7 @@ an early end is an error, and one item's text is held at a time, never the page'
 
 from __future__ import annotations
 
+import itertools
 import json
 import tracemalloc
 from collections.abc import AsyncIterator
@@ -117,10 +118,9 @@ def test_one_items_text_is_held_at_a_time_not_the_pages() -> None:
     names = 0
     tracemalloc.start()
     try:
-        for data in chunks():
-            for obj in stream.feed(data):
+        for data in itertools.chain(chunks(), [None]):  # one chunk at a time, then the end
+            for obj in stream.feed(data or b"", end=data is None):
                 names += obj["metadata"]["name"] == "x"
-        list(stream.feed(b"", end=True))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
