@@ -6,10 +6,14 @@ owner references and managedFields: a page of 500 read whole (bytes, text, then 
 object) is hundreds of MiB before anything is converted. Here the bytes are decoded as
 they come and each item is handed over as soon as it is whole; the caller converts it
 to the few fields it keeps and drops it. What is held at once is one item's JSON text
-(and what arrived after it), whatever the page holds: about 3x the largest item. The API
-server bounds an item: 1.5 MiB stored (etcd's request limit), which is at most ~9 MiB of
-JSON when every byte is escaped (``<`` becomes ``\\u003c``; 8.4 MiB measured for a
-ServiceAccount a tenant made, 26 MiB held while reading it).
+and what arrived after it, whatever the page holds: about 3x the largest item, 4x that
+again when the item holds a character past U+FFFF (Python then stores the whole text
+at 4 bytes a character). The API server bounds an item: 1.5 MiB stored (etcd's request
+limit), which is at most ~9 MiB of JSON when every byte is escaped (``<`` becomes
+``\\u003c``; a tenant's ServiceAccount measured 8.8 MB). Held while reading an item of 8.4
+MiB (tracemalloc): 25 MiB, 94 MiB with one emoji in it; 6 MiB for an ordinary 1.3 MiB one.
+(Escaping non-ASCII to keep the text narrow costs a Python call per run of characters: a
+tenant could make a listing far slower instead. Not done.)
 
 Each value is parsed by :mod:`json`'s C scanner (``raw_decode``). A value whose end
 has not arrived fails to parse; it is tried again only once 1.5 times as much text is
