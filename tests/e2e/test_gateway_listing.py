@@ -39,9 +39,7 @@ async def test_a_listing_of_seven_in_pages_of_two_has_all_seven(
         def name_of(obj: dict[str, Any]) -> str:
             return str(obj["metadata"]["name"])
 
-        informer = watch.Informer(
-            "t", list_tokens, lambda _: None, lambda *_: None, aapi.sanitize_for_serialization, name_of
-        )
+        informer = watch.Informer("t", list_tokens, lambda _: None, lambda *_: None, name_of)
         names, version = await informer._list()
         assert sorted(names) == [f"t{i}" for i in range(7)]
         assert len(calls) == 4  # 2 + 2 + 2 + 1
@@ -58,7 +56,6 @@ async def test_a_listing_of_seven_in_pages_of_two_has_all_seven(
             metadata_lister(aapi, f"/api/v1/namespaces/{namespace}/serviceaccounts"),
             lambda _: None,
             lambda *_: None,
-            aapi.sanitize_for_serialization,
             name_of,
         )
         listed, _ = await accounts._list()

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,36 +117,46 @@ class Consumer:
         return f"{self.kind}/{self.name}"
 
 
-def _consumer(kind: str, obj: Obj, env: bool) -> Consumer:
+# Longer than any rotation name (``<time>/<tag>``, 29 characters): a template annotation
+# past this cannot name one, and is not kept (tenants write it, up to 256 KiB).
+ROTATION_MAX = 64
+
+
+@dataclass(frozen=True)
+class Workload:
+    """All a rollout keeps of a listed workload, for one Secret: a workload is converted
+    to this as soon as it is read, so a listing's memory follows the count of the
+    namespace's workloads, not their size."""
+
+    consumer: Consumer  # as a consumer (env: reads the Secret from its environment)
+    uses: bool  # its pod template reads or mounts the Secret
+
+
+def workload(kind: str, obj: Obj, secret: str) -> Workload:
+    """What the rollout reads of one workload object (as the API returns it) for ``secret``."""
     template = (obj.get("spec") or {}).get("template") or {}
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
-    restarted_for = annotations.get(ROTATION_ANNOTATION)
-    return Consumer(kind, obj["metadata"]["name"], env, restarted_for, rolled_out(kind, obj))
-
-
-def consumer(kind: str, obj: Obj, secret: str) -> Consumer | None:
-    """The workload as a consumer of ``secret``, or None if it does not use it."""
-    pod_spec = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+    pod_spec = template.get("spec") or {}
+    restarted_for = ((template.get("metadata") or {}).get("annotations") or {}).get(ROTATION_ANNOTATION)
+    if not isinstance(restarted_for, str) or len(restarted_for) > ROTATION_MAX:
+        restarted_for = None  # names no rotation: restarted for none
     env = reads_from_env(pod_spec, secret)
-    if not env and not mounts(pod_spec, secret):
-        return None
-    return _consumer(kind, obj, env)
-
-
-Found = Sequence[tuple[str, Obj]]  # (kind, workload) as listed
+    done = rolled_out(kind, obj)
+    return Workload(
+        Consumer(kind, obj["metadata"]["name"], env, restarted_for, done), env or mounts(pod_spec, secret)
+    )
 
 
 def consumers(
-    found: Found, secret: str, named: Sequence[ConsumerRef] | None
+    found: Sequence[Workload], named: Sequence[ConsumerRef] | None
 ) -> tuple[list[Consumer], list[str]]:
     """The Secret's consumers among the namespace's workloads, and the named ones not found.
     Named (spec.consumers): exactly those, each restarted; else those whose pod template
     uses the Secret."""
     if named is None:
-        return [c for kind, obj in found if (c := consumer(kind, obj, secret))], []
-    by_label = {f"{kind}/{obj['metadata']['name']}": (kind, obj) for kind, obj in found}
+        return [w.consumer for w in found if w.uses], []
+    by_label = {w.consumer.label: w.consumer for w in found}
     labels = list(dict.fromkeys(f"{r.kind}/{r.name}" for r in named))
-    picked = [_consumer(*by_label[label], env=True) for label in labels if label in by_label]
+    picked = [replace(by_label[label], env=True) for label in labels if label in by_label]
     return picked, [label for label in labels if label not in by_label]
 
 

@@ -3,10 +3,13 @@ service-account issuer's keys, and patches its last-seen ConfigMap)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from gatepass.liststream import ListStream
 
 
 async def connect() -> client.ApiClient:
@@ -16,6 +19,23 @@ async def connect() -> client.ApiClient:
     except config.ConfigException:
         await config.load_kube_config()
     return client.ApiClient()
+
+
+# Bytes read from a list response at a time (gatepass/liststream.py).
+CHUNK = 64 * 1024
+
+
+async def read_list(
+    list_fn: Callable[..., Awaitable[Any]], listing: ListStream, **params: Any
+) -> AsyncIterator[Any]:
+    """The items of one list request, each as soon as it has arrived: the response is
+    read unparsed and streamed through ``listing`` (which then holds its metadata)."""
+    response = await list_fn(_preload_content=False, **params)
+    async with response:
+        if response.status != 200:  # unread, the client raises nothing itself
+            raise ApiException(status=response.status, reason=response.reason)
+        async for item in listing.read(response.content.iter_chunked(CHUNK)):
+            yield item
 
 
 # Metadata is all the gateway needs of pods and ServiceAccounts (gateway/workload.py):

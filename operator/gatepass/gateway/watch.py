@@ -14,28 +14,32 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION
-from gatepass.gateway.kube import metadata_lister
+from gatepass.gateway.kube import metadata_lister, read_list
 from gatepass.gateway.settings import GatewaySettings
-from gatepass.gateway.state import State, TokenRecord, app_record, token_record
+from gatepass.gateway.state import AppRecord, State, TokenRecord, app_record, token_record
 from gatepass.gateway.workload import Pod, WorkloadTokens
-from gatepass.routing.hosts import claim_of
+from gatepass.liststream import ListStream
+from gatepass.routing.hosts import Claim, claim_of
 from gatepass.trust import signing
 from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+T = TypeVar("T")
 ListFn = Callable[..., Awaitable[Any]]
 
 
-# Objects per list request: the raw objects of one page at a time are in memory, never
-# all of them (100k ServiceTokens listed at once would be gigabytes of dicts).
+# Objects per list request. A page is read as it streams in, one object at a time, each
+# converted at once to what the gateway keeps (gatepass/liststream.py): memory follows
+# the count of objects, never their size (tenants write pods and ServiceAccounts with
+# up to 256 KiB of annotations each: a page of 500 read whole was over 100 MiB).
 PAGE = 500
 # Retries while the API server is away stay a few seconds apart (one small request per
 # informer each time), so a gateway catches up within seconds of its return.
@@ -49,15 +53,13 @@ class Informer:
         list_fn: ListFn,
         replace: Callable[[list[Any]], None],
         apply: Callable[[str, Obj], None],
-        to_dict: Callable[[Any], Obj],
-        convert: Callable[[Obj], Any] = lambda o: o,
+        convert: Callable[[Obj], Any],
     ) -> None:
         self.name = name
-        self.list_fn = list_fn
+        self.list_fn = list_fn  # called with _preload_content=False: it answers the response
         self.replace = replace  # with every object listed, each as convert() made it
         self.apply = apply
-        self.to_dict = to_dict
-        self.convert = convert  # what the listing keeps of an object (default: all of it)
+        self.convert = convert  # what the listing keeps of an object (None: nothing)
         self.synced = asyncio.Event()
         self._version: str | None = None  # the last resourceVersion seen: where a watch resumes
         self._streamed = False  # the current watch delivered something
@@ -68,14 +70,15 @@ class Informer:
         kept: list[Any] = []
         more: str | None = None
         while True:
-            page = self.to_dict(await self.list_fn(limit=PAGE, **({"_continue": more} if more else {})))
-            for o in page.get("items") or []:
-                converted = self._guarded(self.convert, self.to_dict(o))
+            page = ListStream()
+            async for o in read_list(self.list_fn, page, limit=PAGE, **({"_continue": more} if more else {})):
+                converted = self._guarded(self.convert, o)
                 if converted is not None:
                     kept.append(converted)
-            more = page["metadata"].get("continue")
+            meta = page.fields["metadata"]
+            more = meta.get("continue")
             if not more:
-                return kept, page["metadata"]["resourceVersion"]
+                return kept, meta["resourceVersion"]
 
     def _guarded(self, step: Callable[..., Any], *args: Any) -> Any:
         """One object's conversion or event: whatever it raises costs that object only (it
@@ -139,8 +142,8 @@ class Informer:
                 async for event in stream:
                     self._streamed = True
                     kind = event["type"]
-                    if kind != "BOOKMARK":
-                        self._guarded(self.apply, kind, self.to_dict(event["raw_object"]))
+                    if kind != "BOOKMARK":  # one object (the API server bounds its size), applied at once
+                        self._guarded(self.apply, kind, event["raw_object"])
                     self._version = w.resource_version or self._version
 
 
@@ -164,6 +167,13 @@ def _epoch(stamp: str | None) -> float | None:
 def _pod(obj: Obj) -> tuple[str, Pod]:
     meta = obj["metadata"]
     return meta["uid"], Pod(meta["namespace"], _epoch(meta.get("deletionTimestamp")))
+
+
+def _account(obj: Obj) -> tuple[tuple[str, str], str]:
+    return _key(obj), obj["metadata"]["uid"]
+
+
+AppEntry = tuple[tuple[str, str], AppRecord | None, Claim | None]
 
 
 class Watches:
@@ -201,19 +211,16 @@ class Watches:
                 settings.key_namespace, field_selector=f"metadata.name={settings.key_secret}", **kw
             )
 
-        # Plain JSON dicts everywhere (typed models for Secrets would be one more copy).
-        to_dict = api.sanitize_for_serialization
+        # Plain JSON dicts everywhere (typed models for Secrets would be one more copy); each
+        # listed object is converted at once to what is kept of it.
         self.informers = [
             Informer(
-                "servicetokens",
-                lister(TOKENS),
-                self._replace_tokens,
-                self._apply_token,
-                to_dict,
-                self._token_entry,
+                "servicetokens", lister(TOKENS), self._replace_tokens, self._apply_token, self._token_entry
             ),
-            Informer("accessapplications", lister(APPS), self._replace_apps, self._apply_app, to_dict),
-            Informer("signing-keys", list_key_secret, self._replace_keys, self._apply_keys, to_dict),
+            Informer(
+                "accessapplications", lister(APPS), self._replace_apps, self._apply_app, self._app_entry
+            ),
+            Informer("signing-keys", list_key_secret, self._replace_keys, self._apply_keys, lambda o: o),
         ]
         if workloads is not None:
 
@@ -226,18 +233,23 @@ class Watches:
                 return metadata_lister(api, core_path(plural))
 
             self.informers += [
-                Informer("pods", metadata("pods"), self._replace_pods, self._apply_pod, to_dict),
+                Informer(
+                    "pods", metadata("pods"), self._replace_pods, self._apply_pod, self._watched_only(_pod)
+                ),
                 Informer(
                     "serviceaccounts",
                     metadata("serviceaccounts"),
                     self._replace_accounts,
                     self._apply_account,
-                    to_dict,
+                    self._watched_only(_account),
                 ),
             ]
 
     def _watched(self, obj: Obj) -> bool:
         return not self.settings.namespaces or obj["metadata"]["namespace"] in self.settings.namespaces
+
+    def _watched_only(self, convert: Callable[[Obj], T]) -> Callable[[Obj], T | None]:
+        return lambda obj: convert(obj) if self._watched(obj) else None
 
     # tokens
     def _token_entry(self, obj: Obj) -> tuple[tuple[str, str], TokenRecord] | None:
@@ -245,8 +257,8 @@ class Watches:
         record = token_record(obj) if self._watched(obj) else None
         return None if record is None else (_key(obj), record)
 
-    def _replace_tokens(self, entries: list[tuple[tuple[str, str], TokenRecord] | None]) -> None:
-        tokens = dict(e for e in entries if e is not None)
+    def _replace_tokens(self, entries: list[tuple[tuple[str, str], TokenRecord]]) -> None:
+        tokens = dict(entries)
         for gone in self.state.tokens.keys() - tokens.keys():
             self.token_gone(*gone)  # deleted while we were not watching
         self.state.set_tokens(tokens)
@@ -258,10 +270,13 @@ class Watches:
                 self.token_gone(*_key(obj))
 
     # applications
-    def _replace_apps(self, items: list[Obj]) -> None:
-        watched = [o for o in items if self._watched(o)]
-        records = {_key(o): app_record(o) for o in watched}
-        claims = {_key(o): claim_of(o) for o in watched}
+    def _app_entry(self, obj: Obj) -> AppEntry | None:
+        """What the listing keeps of an application (also one it cannot serve: its claim)."""
+        return (_key(obj), app_record(obj), claim_of(obj)) if self._watched(obj) else None
+
+    def _replace_apps(self, entries: list[AppEntry]) -> None:
+        records = {key: record for key, record, _ in entries}
+        claims = {key: claim for key, _, claim in entries}
         for gone in (self.state.apps.keys() | self.state.claims.keys()) - records.keys():
             self.app_gone(*gone)  # deleted while we were not watching
         self.state.set_apps(
@@ -278,9 +293,9 @@ class Watches:
                 self.state.put_app(_key(obj), app_record(obj), claim_of(obj))
 
     # pods and ServiceAccounts: what a ServiceAccount token may be bound to
-    def _replace_pods(self, items: list[Obj]) -> None:
+    def _replace_pods(self, entries: list[tuple[str, Pod]]) -> None:
         assert self.workloads is not None
-        self.workloads.set_pods(dict(_pod(o) for o in items if self._watched(o)))
+        self.workloads.set_pods(dict(entries))
 
     def _apply_pod(self, kind: str, obj: Obj) -> None:
         assert self.workloads is not None
@@ -288,9 +303,9 @@ class Watches:
             uid, pod = _pod(obj)
             self.workloads.put_pod(uid, None if kind == "DELETED" else pod)
 
-    def _replace_accounts(self, items: list[Obj]) -> None:
+    def _replace_accounts(self, entries: list[tuple[tuple[str, str], str]]) -> None:
         assert self.workloads is not None
-        self.workloads.set_accounts({_key(o): o["metadata"]["uid"] for o in items if self._watched(o)})
+        self.workloads.set_accounts(dict(entries))
 
     def _apply_account(self, kind: str, obj: Obj) -> None:
         assert self.workloads is not None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,9 +20,11 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass import __version__
 from gatepass.contract import APPS, GROUP, TOKENS, VERSION, ObjectKey
+from gatepass.decisions import rollout
 from gatepass.decisions.secretdata import credentials, current, render
 from gatepass.decisions.secretmeta import SecretMetadata
 from gatepass.decisions.servicetoken import SecretView
+from gatepass.liststream import ListStream
 from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
 from gatepass.models.events import Event
 from gatepass.models.meta import ObjectMeta
@@ -37,6 +39,9 @@ COMPONENT = "gatepass-operator"
 
 # Status writes per object whose watch events are recognised as our own.
 OWN_WRITES_KEPT = 3
+# Objects per list request, and bytes read from a streamed one at a time.
+PAGE = 500
+CHUNK = 64 * 1024
 
 
 class Conflict(Exception):
@@ -88,6 +93,19 @@ def _ignore_404(e: ApiException) -> None:
         raise e
 
 
+async def _read_list(
+    list_fn: Callable[..., Awaitable[Any]], listing: ListStream, *args: Any, **params: Any
+) -> AsyncIterator[Any]:
+    """The items of one list request, each as soon as it has arrived: the response is
+    read unparsed and streamed through ``listing`` (which then holds its metadata)."""
+    response = await list_fn(*args, _preload_content=False, **params)
+    async with response:
+        if response.status != 200:  # unread, the client raises nothing itself
+            raise ApiException(status=response.status, reason=response.reason)
+        async for item in listing.read(response.content.iter_chunked(CHUNK)):
+            yield item
+
+
 class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
@@ -131,7 +149,7 @@ class Kube:
         for ns in scopes:
             token = None
             while True:
-                kw: dict[str, Any] = {"limit": 500, **({"_continue": token} if token else {})}
+                kw: dict[str, Any] = {"limit": PAGE, **({"_continue": token} if token else {})}
                 if ns is None:
                     page = await self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw)
                 else:
@@ -286,9 +304,11 @@ class Kube:
                 raise Conflict(f"configmap {namespace}/{name} changed") from None
             raise
 
-    async def workloads(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
-        """(kind, object as JSON) of every Deployment, StatefulSet and DaemonSet of one
-        namespace: the only place spec.rollout restarts anything."""
+    async def workloads(self, namespace: str, secret: str) -> list[rollout.Workload]:
+        """Every Deployment, StatefulSet and DaemonSet of one namespace (the only place
+        spec.rollout restarts anything), as the rollout sees it for ``secret``. Tenants
+        write these objects (up to 1.5 MiB each): each is read alone, page by page, and
+        kept only as its few fields (gatepass/liststream.py)."""
         apps = client.AppsV1Api(self.api)
         listings = (
             ("Deployment", apps.list_namespaced_deployment),
@@ -297,8 +317,15 @@ class Kube:
         )
         found = []
         for kind, list_fn in listings:
-            listing = self.api.sanitize_for_serialization(await list_fn(namespace))
-            found += [(kind, item) for item in listing.get("items") or []]
+            more = None
+            while True:
+                page = ListStream()
+                params = {"limit": PAGE, **({"_continue": more} if more else {})}
+                async for obj in _read_list(list_fn, page, namespace, **params):
+                    found.append(rollout.workload(kind, obj, secret))
+                more = page.fields["metadata"].get("continue")
+                if not more:
+                    break
         return found
 
     async def restart(self, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> bool:

@@ -211,12 +211,12 @@ class Reconciler:
         if not open_ or rotation is None or st.rolled_out_for != rotation:
             return Following(self.settle)
         try:
-            found = await self.kube.workloads(token.metadata.namespace)
+            found = await self.kube.workloads(token.metadata.namespace, token.secret_name)
         except ApiException as e:
             if e.status != 403:
                 raise
             return None  # may not look (RolloutNotAllowed said so): the grace runs its course
-        listed, _ = rollout.consumers(found, token.secret_name, token.spec.consumers)
+        listed, _ = rollout.consumers(found, token.spec.consumers)
         return Following(self.settle, rotation, rollout.pending(listed, rotation))
 
     async def _roll_out(self, token: ServiceToken, sealer: Sealer) -> ServiceToken:
@@ -243,8 +243,8 @@ class Reconciler:
 
     async def _restart(self, token: ServiceToken, rotation: str) -> Event:
         namespace = token.metadata.namespace
-        found = await self.kube.workloads(namespace)
-        listed, missing = rollout.consumers(found, token.secret_name, token.spec.consumers)
+        found = await self.kube.workloads(namespace, token.secret_name)
+        listed, missing = rollout.consumers(found, token.spec.consumers)
         restarted = []
         for c in rollout.to_restart(listed, rotation):
             if await self.kube.restart(c.kind, namespace, c.name, rollout.restart_patch(rotation)):

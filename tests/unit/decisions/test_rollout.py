@@ -10,9 +10,10 @@ import pytest
 from gatepass.decisions.rollout import (
     POLL_MAX,
     POLL_MIN,
+    ROTATION_MAX,
     Consumer,
     Following,
-    consumer,
+    Workload,
     consumers,
     due,
     next_look,
@@ -23,6 +24,7 @@ from gatepass.decisions.rollout import (
     summary,
     to_restart,
     track,
+    workload,
 )
 from gatepass.models.servicetoken import ConsumerRef, ServiceTokenSpec, ServiceTokenStatus
 
@@ -30,7 +32,7 @@ SECRET = "ci-bot"
 DAY = timedelta(days=1)
 
 
-def workload(pod: dict[str, Any], name: str = "app") -> dict[str, Any]:
+def deployment(pod: dict[str, Any], name: str = "app") -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {"template": {"metadata": {"annotations": {}}, "spec": pod}}}
 
 
@@ -69,8 +71,9 @@ OTHER = {
     ids=["envFrom", "env valueFrom", "init container", "volume", "projected", "both", "other", "empty"],
 )
 def test_who_consumes_the_secret_and_how(pod: dict[str, Any], expected: bool | None) -> None:
-    found = consumer("Deployment", workload(pod), SECRET)
-    assert (found.env if found else None) == expected
+    found = workload("Deployment", deployment(pod), SECRET)
+    assert (found.consumer.env if found.uses else None) == expected
+    assert found.uses or not found.consumer.env
 
 
 def test_only_environment_consumers_not_yet_restarted_for_this_rotation() -> None:
@@ -98,9 +101,35 @@ def test_the_patch_is_a_pod_template_annotation_with_the_rotation() -> None:
             }
         }
     }
-    annotated = workload(ENV_FROM)
+    annotated = deployment(ENV_FROM)
     annotated["spec"]["template"]["metadata"]["annotations"] = {"gatepass.dev/rotation": "x"}
-    assert consumer("Deployment", annotated, SECRET) == Consumer("Deployment", "app", True, "x")
+    assert workload("Deployment", annotated, SECRET).consumer == Consumer("Deployment", "app", True, "x")
+
+
+def test_a_workload_is_kept_as_its_few_fields_never_its_tenants_values() -> None:
+    """What a listing keeps of a workload (converted as it is read): name, how it uses the
+    Secret, the rotation its template names, whether it rolled out. Not its annotations,
+    env values or anything else a tenant may make large."""
+    big = "v" * 200_000
+    pod = {
+        "containers": [
+            {"name": "c", "envFrom": [{"secretRef": {"name": SECRET}}], "env": [{"name": "X", "value": big}]}
+        ]
+    }
+    obj = deployment(pod, "api")
+    obj["metadata"]["annotations"] = {"blob": big}
+    obj["spec"]["template"]["metadata"]["annotations"] = {"gatepass.dev/rotation": big, "blob": big}
+    obj["status"] = {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    kept = workload("Deployment", obj, SECRET)
+    assert kept == Workload(Consumer("Deployment", "api", True, None, done=True), uses=True)
+    rotation = "2026-11-23T10:00:00Z/aaaa1111"
+    assert len(rotation) < ROTATION_MAX
+    # A template annotation too long to name a rotation is kept as naming none: the same
+    # decisions (restarted for this rotation, never pending on it).
+    assert to_restart([kept.consumer], rotation) == [kept.consumer]
+    assert pending([kept.consumer], rotation) == ()
+    obj["spec"]["template"]["metadata"]["annotations"] = {"gatepass.dev/rotation": rotation}
+    assert workload("Deployment", obj, SECRET).consumer.restarted_for == rotation
 
 
 T = datetime(2026, 11, 23, 10, 0, 0, tzinfo=UTC)
@@ -242,9 +271,9 @@ def test_rolled_out_as_kubectl_rollout_status_says(
 def test_named_consumers_are_exactly_those_each_restarted_and_the_missing_ones_said() -> None:
     plain = {"containers": [{"name": "c"}]}  # reads the Secret in a way no template shows
     found = [
-        ("Deployment", workload(plain, "api")),
-        ("StatefulSet", workload(VOLUME, "db")),
-        ("Deployment", workload(ENV_FROM, "not-named")),
+        workload("Deployment", deployment(plain, "api"), SECRET),
+        workload("StatefulSet", deployment(VOLUME, "db"), SECRET),
+        workload("Deployment", deployment(ENV_FROM, "not-named"), SECRET),
     ]
     named = [
         ConsumerRef(kind="Deployment", name="api"),
@@ -252,10 +281,10 @@ def test_named_consumers_are_exactly_those_each_restarted_and_the_missing_ones_s
         ConsumerRef(kind="Deployment", name="api"),
         ConsumerRef(kind="DaemonSet", name="api"),  # same name, another kind: not found
     ]
-    picked, missing = consumers(found, SECRET, named)
+    picked, missing = consumers(found, named)
     assert [(c.label, c.env) for c in picked] == [("Deployment/api", True), ("StatefulSet/db", True)]
     assert missing == ["DaemonSet/api"]
-    found_by_template, none_missing = consumers(found, SECRET, None)
+    found_by_template, none_missing = consumers(found, None)
     assert [(c.label, c.env) for c in found_by_template] == [
         ("StatefulSet/db", False),
         ("Deployment/not-named", True),

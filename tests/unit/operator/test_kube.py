@@ -1,5 +1,6 @@
 """The operator's bookkeeping of its own status writes (which watch events are its own
-echo). The API server's side of a status write is tested in tests/e2e."""
+echo), and its workload listing for rollouts (paged, each workload kept as its few
+fields). The API server's side is tested in tests/e2e."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import TOKENS
+from gatepass.decisions.rollout import Workload
 from gatepass.models.meta import ObjectMeta
-from gatepass.operator.kube import OWN_WRITES_KEPT, Kube
+from gatepass.operator.kube import OWN_WRITES_KEPT, PAGE, Kube
+from tests.support.responses import Response
 
 
 class StatusWrites:
@@ -40,3 +44,71 @@ async def test_the_echo_of_an_earlier_write_is_ours_too() -> None:
     kube.forget(TOKENS, "ns", "t")
     assert not kube.wrote(TOKENS, "ns", "t")
     await kube.close()
+
+
+class Workloads:
+    """Stands in for AppsV1Api's lists: Deployments in two pages, one StatefulSet, no DaemonSet."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        big = {"x.example/blob": "a" * 100_000}  # what a tenant may hang on any workload
+        env = {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "ci-bot"}}]}]}
+
+        def workload(name: str, pod: dict[str, Any]) -> dict[str, Any]:
+            return {"metadata": {"name": name, "annotations": big}, "spec": {"template": {"spec": pod}}}
+
+        self.pages = {
+            ("deployments", None): Response(
+                {"metadata": {"continue": "more"}, "items": [workload("a", env), workload("b", {})]}
+            ),
+            ("deployments", "more"): Response({"metadata": {}, "items": [workload("c", env)]}),
+            ("statefulsets", None): Response({"metadata": {}, "items": [workload("db", env)]}),
+            ("daemonsets", None): Response({"metadata": {}, "items": []}),
+        }
+
+    def _list(self, plural: str) -> Any:
+        async def list_fn(namespace: str, **kw: Any) -> Response:
+            self.calls.append((plural, namespace, kw))
+            return self.pages[plural, kw.get("_continue")]
+
+        return list_fn
+
+    def __getattr__(self, name: str) -> Any:
+        return self._list(name.removeprefix("list_namespaced_").replace("_", "") + "s")
+
+
+@pytest.mark.asyncio
+async def test_workloads_are_listed_page_by_page_and_kept_as_their_few_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake = Workloads()
+    monkeypatch.setattr(client, "AppsV1Api", lambda _api: fake)
+    kube = Kube(client.ApiClient())
+    found = await kube.workloads("team-a", "ci-bot")
+    await kube.close()
+    assert [(w.consumer.label, w.consumer.env, w.uses) for w in found] == [
+        ("Deployment/a", True, True),
+        ("Deployment/b", False, False),
+        ("Deployment/c", True, True),
+        ("StatefulSet/db", True, True),
+    ]
+    assert all(isinstance(w, Workload) for w in found)  # never the objects
+    assert [(plural, kw) for plural, _, kw in fake.calls] == [
+        ("deployments", {"_preload_content": False, "limit": PAGE}),
+        ("deployments", {"_preload_content": False, "limit": PAGE, "_continue": "more"}),
+        ("statefulsets", {"_preload_content": False, "limit": PAGE}),
+        ("daemonsets", {"_preload_content": False, "limit": PAGE}),
+    ]
+    assert {ns for _, ns, _ in fake.calls} == {"team-a"}
+
+
+@pytest.mark.asyncio
+async def test_a_refused_workload_listing_raises_its_status(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = Workloads()
+    fake.pages["deployments", None] = Response({"kind": "Status", "code": 403}, status=403)
+    monkeypatch.setattr(client, "AppsV1Api", lambda _api: fake)
+    kube = Kube(client.ApiClient())
+    with pytest.raises(ApiException) as refused:
+        await kube.workloads("team-a", "ci-bot")
+    await kube.close()
+    assert refused.value.status == 403  # RolloutNotAllowed (operator/reconcile.py)

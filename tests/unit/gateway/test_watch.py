@@ -1,0 +1,97 @@
+"""The gateway's listings: a page is read as it streams in and each object is converted
+at once to the few fields the gateway keeps (the API server's side: tests/e2e)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import client
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from gatepass.gateway import watch
+from gatepass.gateway.kube import CHUNK
+from gatepass.gateway.settings import GatewaySettings
+from gatepass.gateway.state import State
+from gatepass.gateway.workload import Pod, WorkloadTokens
+from tests.support.responses import Response
+
+BIG = {"x.example/blob": "a" * 100_000}  # what a tenant may hang on any object
+
+
+def obj(name: str, ns: str = "team-a") -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}", "annotations": BIG}}
+
+
+@pytest.mark.asyncio
+async def test_each_object_is_converted_as_it_arrives_page_by_page() -> None:
+    pages = [
+        Response({"metadata": {"continue": "next"}, "items": [obj("a"), obj("b")]}),
+        Response({"metadata": {"resourceVersion": "9"}, "items": [obj("c")]}),
+    ]
+    calls: list[dict[str, Any]] = []
+
+    async def list_fn(**kw: Any) -> Response:
+        calls.append(kw)
+        return pages[len(calls) - 1]
+
+    seen: list[tuple[str, int, int]] = []
+
+    def convert(o: dict[str, Any]) -> str:
+        page = pages[len(calls) - 1]
+        seen.append((o["metadata"]["name"], page.read, page.chunks(CHUNK)))
+        return str(o["metadata"]["name"])
+
+    informer = watch.Informer("t", list_fn, lambda _: None, lambda *_: None, convert)
+    assert await informer._list() == (["a", "b", "c"], "9")
+    assert calls == [
+        {"_preload_content": False, "limit": watch.PAGE},
+        {"_preload_content": False, "limit": watch.PAGE, "_continue": "next"},
+    ]
+    name, read, chunks = seen[0]
+    assert (name, chunks) == ("a", 4)
+    assert read < chunks  # converted before its page's last byte was read
+
+
+@pytest.mark.asyncio
+async def test_an_error_answer_is_raised_with_its_status() -> None:
+    async def list_fn(**_: Any) -> Response:
+        return Response({"kind": "Status", "code": 410}, status=410)
+
+    informer = watch.Informer("t", list_fn, lambda _: None, lambda *_: None, lambda o: o)
+    with pytest.raises(ApiException) as raised:
+        await informer._list()
+    assert raised.value.status == 410  # the informer lists again
+
+
+@pytest.mark.asyncio
+async def test_what_the_gateway_keeps_of_pods_accounts_and_applications() -> None:
+    state, workloads = State(), WorkloadTokens(("aud",))
+    async with client.ApiClient() as api:
+        watches = watch.Watches(api, GatewaySettings(namespaces=["team-a"]), state, workloads=workloads)
+    informers = {i.name: i for i in watches.informers}
+
+    deleting = obj("p")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    pod = informers["pods"].convert(deleting)
+    assert pod == ("uid-p", Pod("team-a", 1767225600.0))
+    assert informers["pods"].convert(obj("q", ns="team-b")) is None  # not watched: not kept
+    informers["pods"].replace([pod])
+    assert workloads.pods == {"uid-p": Pod("team-a", 1767225600.0)}
+
+    account = informers["serviceaccounts"].convert(obj("sa"))
+    assert account == (("team-a", "sa"), "uid-sa")
+    informers["serviceaccounts"].replace([account])
+    assert workloads.accounts == {("team-a", "sa"): "uid-sa"}
+
+    app = obj("app")
+    app["spec"] = {"hosts": ["a.example"], "upstream": "http://svc.team-a.svc"}
+    key, record, claim = informers["accessapplications"].convert(app)
+    assert key == ("team-a", "app")
+    assert record is not None
+    assert claim is not None
+    assert claim.hosts == record.claim.hosts
+    unreadable = informers["accessapplications"].convert({**obj("bad"), "spec": {"hosts": "x"}})
+    assert unreadable == (("team-a", "bad"), None, None)  # kept as known: not taken for deleted
+    informers["accessapplications"].replace([(key, record, claim), unreadable])
+    assert set(state.claims) == {("team-a", "app")}
