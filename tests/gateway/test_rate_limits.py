@@ -30,6 +30,18 @@ async def test_over_its_limit_a_token_gets_429_with_retry_after(world: World) ->
     )
 
 
+async def test_get_identity_counts_against_the_limit_too(world: World) -> None:
+    """An unlimited side door would let a client (or a replaying origin) probe as often as it
+    likes: get-identity spends the same bucket."""
+    world.app("reports", [HOST], ANY)
+    tok = world.token("ci-bot", spec={"rateLimit": {"requestsPerSecond": 0.5, "burst": 2}})
+    path = "/cdn-cgi/access/get-identity"
+    answers = [(await world.get(HOST, path, headers=tok.headers))[:2] for _ in range(3)]
+    assert [a[0] for a in answers] == [200, 200, 429]
+    assert answers[2][1] == {"error": "rate_limited"}
+    assert (await world.get(HOST, headers=tok.headers))[0] == 429  # one bucket with the app's requests
+
+
 async def test_a_session_counts_like_credentials(world: World) -> None:
     world.app("reports", [HOST], ANY)
     tok = world.token("ci-bot", spec={"rateLimit": {"requestsPerSecond": 1, "burst": 1}})
@@ -66,6 +78,7 @@ async def test_an_origin_replaying_its_assertion_spends_the_token_only_at_its_ow
     assert (await world.get("partner.example.com", headers=stolen))[0] == 200  # refilled: one more
     ((_, (at, app, _)),) = world.last_seen.take().items()
     assert (int(at), app) == (int(minted), "team-b/partner")  # when it was minted, not now
+    world.clock.now += 1000  # get-identity spends the same bucket: let one more refill
     identity = await world.get("partner.example.com", "/cdn-cgi/access/get-identity", headers=stolen)
     assert identity[0] == 200
     ((_, (at, _, _)),) = world.last_seen.take().items()

@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gatepass.gateway import metrics
 from gatepass.gateway.audit import KEY as AUDIT_KEY
 from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note, note_original
-from gatepass.gateway.auth import Outcome, admit, authorize, identify
+from gatepass.gateway.auth import Outcome, admit, authorize, identify, limit
 from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.limits import Limits
@@ -350,6 +350,8 @@ class Gateway:
         outcome = caller if isinstance(caller, Outcome) else authorize(app, caller, ip)
         if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
             outcome = Outcome(401, "no_credentials")
+        if outcome.allowed and not isinstance(caller, Outcome):  # counted like any request
+            outcome = limit(outcome, caller, app, self.limits, now)
         metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()  # what was answered
         _note(request, outcome, _app_label(app), ip)
         if isinstance(caller, Outcome) or not outcome.allowed:
