@@ -386,9 +386,18 @@ def test_two_operator_replicas_one_writes_and_the_standby_takes_over(pc: PodClus
         what="the token issued by the standby",
     )
     took = time.monotonic() - started
+    # (issued by whichever writes: the leaving holder until it has stopped, then the standby)
     print(f"token issued {took:.1f}s after the lease holder was deleted")
     assert took < 30
-    assert holder() not in ("", first)
+    pc.kubectl("wait", "--for=delete", f"pod/{active}", "-n", NS, "--timeout=90s")
+    assert holder() not in ("", first)  # the standby leads now
+    pc.apply({**token, "metadata": {"name": "after"}}, namespace=TEAM)
+    wait_for(
+        lambda: pc.kubectl("get", "secret", "after", "-n", TEAM, "--ignore-not-found", "-o", "name"),
+        timeout=30,
+        interval=0.5,
+        what="a token issued by the new holder",
+    )
     events = json.loads(pc.kubectl("get", "events", "-n", TEAM, "--field-selector",
                                    "involvedObject.name=failover", "-o", "json"))  # fmt: skip
     assert [e["reason"] for e in events["items"]] == ["Issued"]  # one writer: one Event, one Secret
