@@ -19,10 +19,10 @@ import pytest
 import requests
 from kubernetes import client
 
-from gatepass.contract import DEFAULT_LAST_SEEN_CONFIGMAP, last_seen_shard
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.reports import shard_of
 from tests.support.tokens import Creds, Tokens, altered, stamp
 from tests.support.waiting import wait_for
 
@@ -498,7 +498,7 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(env: Env) -> None
 
 def test_a_deleted_last_seen_shard_comes_back_and_the_gateway_reports_into_it(env: Env) -> None:
     core = client.CoreV1Api(env.tokens.core.api_client)
-    shard = last_seen_shard(DEFAULT_LAST_SEEN_CONFIGMAP, (env.tokens.ns, "used-again"))
+    shard = shard_of(env.tokens.core.api_client, (env.tokens.ns, "used-again"))
     core.delete_namespaced_config_map(shard, OPERATOR_NAMESPACE)
     wait_for(
         lambda: (

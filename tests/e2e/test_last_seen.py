@@ -1,8 +1,11 @@
-"""The last-seen report on a real API server: sixteen shards the gateway patches, the
-operator's housekeeping (deleted tokens, ended graces, gatepass 0.2's single ConfigMap).
+"""The last-seen report on a real API server: the shards the gateway patches, the
+operator's housekeeping (deleted tokens, ended graces, gatepass 0.2's single ConfigMap),
+and what a tenant can do to another's reports.
 
 The gateway's side (a use reaches status) is in test_gateway.py; here entries are written
-as the gateway would write them, so each test is about what the operator does with them."""
+as the gateway would write them (its own flush, in this process, where a test needs more
+uses than real requests would make quickly), so each test is about what the API server
+and the operator do with them."""
 
 from __future__ import annotations
 
@@ -11,30 +14,23 @@ from datetime import UTC, datetime, timedelta
 from kubernetes import client
 
 from gatepass.contract import (
-    DEFAULT_LAST_SEEN_CONFIGMAP,
     LAST_SEEN_LABEL,
     MANAGED_BY,
     REFRESH_ANNOTATION,
     LastUse,
     last_seen_entry,
-    last_seen_shard,
     last_seen_shards,
 )
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.reports import PREFIX, shard_data, shard_of
 from tests.support.tokens import Tokens, stamp, ts
 from tests.support.waiting import wait_for
-
-PREFIX = DEFAULT_LAST_SEEN_CONFIGMAP
-
-
-def shard_data(core: client.CoreV1Api, name: str) -> dict[str, str]:
-    return dict(core.read_namespaced_config_map(name, OPERATOR_NAMESPACE).data or {})
 
 
 def report(core: client.CoreV1Api, namespace: str, token: str, use: LastUse, previous: bool = False) -> str:
     """Write an entry into the token's shard, as the gateway does; its key."""
     key, value = last_seen_entry((namespace, token), use, previous)
-    shard = last_seen_shard(PREFIX, (namespace, token))
+    shard = shard_of(core.api_client, (namespace, token))
     core.patch_namespaced_config_map(shard, OPERATOR_NAMESPACE, {"data": {key: value}})
     return key
 
@@ -43,7 +39,7 @@ def recent(minutes: int = 1) -> datetime:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).replace(microsecond=0)
 
 
-def test_the_operator_keeps_sixteen_shards(api: client.ApiClient, running_operator: OperatorProcess) -> None:
+def test_the_operator_keeps_the_shards(api: client.ApiClient, running_operator: OperatorProcess) -> None:
     core = client.CoreV1Api(api)
 
     def names() -> set[str]:
@@ -53,7 +49,7 @@ def test_the_operator_keeps_sixteen_shards(api: client.ApiClient, running_operat
         return {cm.metadata.name for cm in listing.items}
 
     # (A deleted shard comes back: test_gateway.py, where the gateway then reports into it.)
-    wait_for(lambda: set(last_seen_shards(PREFIX)) <= names(), timeout=15, what="the sixteen shards")
+    wait_for(lambda: set(last_seen_shards(PREFIX)) <= names(), timeout=15, what="the shards")
 
 
 def test_a_report_reaches_status_and_a_deleted_tokens_entries_leave_its_shard(
@@ -67,7 +63,7 @@ def test_a_report_reaches_status_and_a_deleted_tokens_entries_leave_its_shard(
     seen = wait_for(lambda: tokens.status("reported").get("lastSeenAt"), timeout=10, what="lastSeenAt")
     assert ts(seen) == used
     assert tokens.status("reported")["lastSeenClient"] == "10.1.2.3"
-    shard = last_seen_shard(PREFIX, (namespace, "reported"))
+    shard = shard_of(api, (namespace, "reported"))
     tokens.delete("reported")
     wait_for(lambda: key not in shard_data(core, shard), timeout=10, what="the deleted token's entry dropped")
 
@@ -112,11 +108,11 @@ def test_entries_of_tokens_deleted_while_no_operator_ran_are_pruned_at_start(
     other = report(core, "some-other-namespace", "whatever", LastUse(recent()))  # no such token either
     running_operator.proc = None
     running_operator.start()
-    stale_shard = last_seen_shard(PREFIX, (namespace, "long-gone"))
+    stale_shard = shard_of(api, (namespace, "long-gone"))
     wait_for(lambda: stale not in shard_data(core, stale_shard), timeout=20, what="the stale entry pruned")
-    assert kept in shard_data(core, last_seen_shard(PREFIX, (namespace, "alive")))
+    assert kept in shard_data(core, shard_of(api, (namespace, "alive")))
     # The session operator serves every namespace: an entry of a token that exists nowhere goes too.
-    assert other not in shard_data(core, last_seen_shard(PREFIX, ("some-other-namespace", "whatever")))
+    assert other not in shard_data(core, shard_of(api, ("some-other-namespace", "whatever")))
 
 
 def test_gatepass_0_2s_single_configmap_is_moved_into_the_shards(
@@ -142,12 +138,12 @@ def test_gatepass_0_2s_single_configmap_is_moved_into_the_shards(
     try:
         core.create_namespaced_config_map(OPERATOR_NAMESPACE, client.V1ConfigMap(metadata=meta, data=entries))
         wait_for(lambda: not shard_data(core, PREFIX), timeout=15, what="the old ConfigMap emptied")
-        moved = shard_data(core, last_seen_shard(PREFIX, (namespace, "old-user")))
+        moved = shard_data(core, shard_of(api, (namespace, "old-user")))
         key = f"{namespace}.old-user"
         assert moved[key] == entries[key]
-        both = shard_data(core, last_seen_shard(PREFIX, (namespace, "both-wrote")))
+        both = shard_data(core, shard_of(api, (namespace, "both-wrote")))
         assert both[newest_key].startswith(stamp(newer))  # the shard's newer use stays
-        deleted = last_seen_shard(PREFIX, (namespace, "deleted-since"))
+        deleted = shard_of(api, (namespace, "deleted-since"))
         assert f"{namespace}.deleted-since" not in shard_data(core, deleted)
         seen = wait_for(lambda: tokens.status("old-user").get("lastSeenAt"), timeout=10, what="lastSeenAt")
         assert ts(seen) == old
