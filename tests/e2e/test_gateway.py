@@ -19,6 +19,7 @@ import pytest
 import requests
 from kubernetes import client
 
+from gatepass.contract import APP_MAX, TRUNCATED
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
@@ -442,6 +443,22 @@ def test_last_seen_reaches_token_status(env: Env) -> None:
     assert before - 5 <= stamp <= time.time()
     st = env.tokens.status("used")
     assert (st["lastSeenApplication"], st["lastSeenClient"]) == (f"{env.tokens.ns}/seen", "127.0.0.1")
+
+
+def test_a_use_at_the_longest_named_application_is_recorded_within_bounds(env: Env) -> None:
+    """An application named with 253 characters, as the API server admits, used by a token
+    with the longest name that can be issued (63: its Secret's label holds it): the report
+    cuts the application to APP_MAX and marks it so, whatever a tenant names it."""
+    app, token = "a" * 253, "t" * 63
+    host = f"longest.{env.tokens.ns}.test"
+    env.apps.create(app, {"hosts": [host], "upstream": env.upstream.url + "/app", "policies": ANY_TOKEN})
+    env.apps.wait_aud(app)
+    wait_for(lambda: env.get(host).status_code != 404, timeout=5, what=f"gateway routes {host}")
+    creds = env.token(token)
+    assert wait_token_known(env, host, creds).status_code == 200
+    wait_for(lambda: env.tokens.status(token).get("lastSeenAt"), timeout=10, what="status.lastSeenAt")
+    label = env.tokens.status(token)["lastSeenApplication"]
+    assert label == f"{env.tokens.ns}/{app}"[: APP_MAX - len(TRUNCATED)] + TRUNCATED
 
 
 def test_the_access_log_says_who_reached_what_and_never_the_secret(env: Env) -> None:
