@@ -36,6 +36,7 @@ from bench import peers, report, tools  # noqa: E402
 from gatepass.contract import LAST_SEEN_LABEL, MANAGED_BY, last_seen_shards  # noqa: E402
 from gatepass.gateway.lastseen import LastSeen, flush  # noqa: E402
 from gatepass.operator.lastseen import Reports  # noqa: E402
+from gatepass.trust.seal import Sealer, generate_key  # noqa: E402
 
 ROWS = ("gatepass-cookie", "gatepass-headers")
 PREFIX = "gatepass-last-seen"
@@ -80,7 +81,7 @@ async def last_seen_at(kubeconfig: Path, used: int, ns: str) -> dict[str, float]
                 f"10.{i % 250}.{i % 200}.1",
             )
         start = time.monotonic()
-        written = await flush(core, ns, PREFIX, seen)
+        written = await flush(core, ns, PREFIX, seen, Sealer(generate_key()))
         flushed = time.monotonic() - start
         if written != used:
             raise SystemExit(f"only {written} of {used} entries written (see the warnings above)")

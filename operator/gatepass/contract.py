@@ -8,8 +8,8 @@ one timestamp format. Nothing here imports gatepass; everything may import it.
 
 from __future__ import annotations
 
+import hashlib
 import re
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -121,43 +121,102 @@ def parse_ts(text: str) -> datetime | None:
 PREVIOUS_PREFIX = "previous_"
 
 
-# The report is split over LAST_SEEN_SHARDS ConfigMaps, ``<prefix>-00`` .. ``-15``, by a
-# stable hash of the token's key: one ConfigMap holds at most 1 MiB (~13k entries of ~80 B),
-# sixteen hold ~200k, and a flush rewrites only the shards whose tokens were used. A
-# token's two entries (current and previous secret) share its shard. Fixed, not a
-# setting: the gateway's RBAC names each shard.
-LAST_SEEN_SHARDS = 16
+# The report is split over LAST_SEEN_SHARDS ConfigMaps, ``<prefix>-00`` .. ``-31``. One
+# ConfigMap is at most ~1.5 MiB in etcd, its keys counted twice (the API server's
+# managedFields name each), and the operator keeps each under a budget well below
+# (decisions/shardbudget.py): 100k tokens in use with realistic names cost ~0.5 MiB a
+# shard there, ~200k fit. A flush rewrites only the shards whose tokens were used, and each
+# write rewrites a smaller object. Which shard holds a token is an HMAC with the
+# status-seal key (Sealer.last_seen_shard): a tenant cannot choose names that land in
+# another's shard. A token's two entries (current and previous secret) share its shard.
+# Readers never compute it: the operator reads every shard and takes an entry by its key
+# wherever it sits (a new seal key, or a gateway of another release, puts it elsewhere).
+# Fixed, not a setting: the gateway's RBAC names each shard.
+LAST_SEEN_SHARDS = 32
 
 
 def last_seen_shards(prefix: str) -> tuple[str, ...]:
-    return tuple(f"{prefix}-{i:02d}" for i in range(LAST_SEEN_SHARDS))
+    return tuple(last_seen_shard_name(prefix, i) for i in range(LAST_SEEN_SHARDS))
 
 
-def last_seen_shard(prefix: str, key: ObjectKey) -> str:
-    """The ConfigMap holding a token's entries (crc32: the same in every process)."""
-    return f"{prefix}-{zlib.crc32(f'{key[0]}.{key[1]}'.encode()) % LAST_SEEN_SHARDS:02d}"
+def last_seen_shard_name(prefix: str, index: int) -> str:
+    return f"{prefix}-{index % LAST_SEEN_SHARDS:02d}"
+
+
+# What bounds an entry, whatever a tenant names its tokens and applications or a client
+# sends: a ConfigMap key is at most 253 of ``[-._a-zA-Z0-9]`` (one longer makes the API
+# server refuse the whole patch), an application label at most APP_MAX characters, an
+# address at most 45. An entry is then at most ENTRY_MAX bytes.
+KEY_MAX = 253
+APP_MAX = 128
+CLIENT_MAX = 45
+# A key too long to be ``<namespace>.<name>`` is ``<namespace>._<digest>`` and its value
+# carries the name: "_" is in no namespace or name, so no token's plain key looks like it.
+LONG_MARK = "_"
+_DIGEST_HEX = 32
+ENTRY_MAX = (
+    len(PREVIOUS_PREFIX)
+    + 63
+    + 2
+    + _DIGEST_HEX  # the long key
+    + len("2026-01-02T03:04:05Z")
+    + APP_MAX
+    + CLIENT_MAX
+    + 253
+    + 3  # time, app, client, name
+)
+
+
+def _digest(key: ObjectKey) -> str:
+    return hashlib.sha256(f"{key[0]}/{key[1]}".encode()).hexdigest()[:_DIGEST_HEX]
 
 
 def last_seen_key(key: ObjectKey, previous: bool = False) -> str:
-    """A ConfigMap key; namespaces have no dots, so the first dot splits it back."""
-    return f"{PREVIOUS_PREFIX if previous else ''}{key[0]}.{key[1]}"
+    """A ConfigMap key; namespaces have no dots, so the first dot splits it back. Within
+    KEY_MAX: a longer one is the namespace and a digest of the name (LONG_MARK)."""
+    prefix = PREVIOUS_PREFIX if previous else ""
+    plain = f"{prefix}{key[0]}.{key[1]}"
+    return plain if len(plain) <= KEY_MAX else f"{prefix}{key[0]}.{LONG_MARK}{_digest(key)}"
 
 
 @dataclass(frozen=True)
 class LastUse:
     at: datetime
-    app: str | None = None  # the AccessApplication, namespace/name
+    app: str | None = None  # the AccessApplication, namespace/name (at most APP_MAX: see bounded_app)
     client: str | None = None  # the client's address
 
 
 # What may stand for an application or an address in a report (anything else is dropped).
 _APP = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}/[a-z0-9][a-z0-9.-]{0,252}$")
 _CLIENT = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
+TRUNCATED = "..."  # no name ends in a dot: a label that does was cut to APP_MAX
+
+
+def bounded_app(label: str | None) -> str | None:
+    """An application label as a report holds it: at most APP_MAX characters (a longer
+    one cut, and marked so), None if it is no ``namespace/name``."""
+    if label is None or not _APP.match(label):
+        return None
+    return label if len(label) <= APP_MAX else label[: APP_MAX - len(TRUNCATED)] + TRUNCATED
 
 
 def last_seen_entry(key: ObjectKey, use: LastUse, previous: bool = False) -> tuple[str, str]:
-    """``<RFC 3339> <app or -> <client or ->`` (older gateways wrote the time alone)."""
-    return last_seen_key(key, previous), f"{format_ts(use.at)} {use.app or '-'} {use.client or '-'}"
+    """``<RFC 3339> <app or -> <client or ->``, and the name when the key holds only its
+    digest (older gateways wrote the time alone). At most ENTRY_MAX bytes, whatever the use."""
+    entry = last_seen_key(key, previous)
+    client = use.client if use.client and _CLIENT.match(use.client) else None
+    value = f"{format_ts(use.at)} {bounded_app(use.app) or '-'} {client or '-'}"
+    return entry, (f"{value} {key[1]}" if _is_long(entry) else value)
+
+
+def _is_long(entry: str) -> bool:
+    return entry.removeprefix(PREVIOUS_PREFIX).partition(".")[2].startswith(LONG_MARK)
+
+
+def entry_namespace(entry: str) -> str:
+    """The namespace a ConfigMap key of the report belongs to ("" if none)."""
+    namespace, sep, _ = entry.removeprefix(PREVIOUS_PREFIX).partition(".")
+    return namespace if sep else ""
 
 
 @dataclass(frozen=True)
@@ -172,10 +231,14 @@ class Report:
 def parse_last_seen(entry: str, value: str) -> Report | None:
     previous = entry.startswith(PREVIOUS_PREFIX)
     namespace, sep, name = entry.removeprefix(PREVIOUS_PREFIX).partition(".")
-    at, app, client = ([*value.split(" ", 2), "", ""])[:3]
+    at, app, client, long_name = ([*value.split(" ", 3), "", "", ""])[:4]
     when = parse_ts(at)
     if not (sep and namespace and name and when):
         return None
+    if name.startswith(LONG_MARK):  # a digest: the value names the token, and must match it
+        if not long_name or last_seen_key((namespace, long_name), previous) != entry:
+            return None
+        name = long_name
     use = LastUse(when, app if _APP.match(app) else None, client if _CLIENT.match(client) else None)
     return Report((namespace, name), use, previous)
 

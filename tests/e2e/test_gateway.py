@@ -19,10 +19,11 @@ import pytest
 import requests
 from kubernetes import client
 
-from gatepass.contract import DEFAULT_LAST_SEEN_CONFIGMAP, last_seen_shard
+from gatepass.contract import APP_MAX, TRUNCATED
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.reports import shard_of
 from tests.support.tokens import Creds, Tokens, altered, stamp
 from tests.support.waiting import wait_for
 
@@ -468,6 +469,22 @@ def test_last_seen_reaches_token_status(env: Env) -> None:
     assert (st["lastSeenApplication"], st["lastSeenClient"]) == (f"{env.tokens.ns}/seen", "127.0.0.1")
 
 
+def test_a_use_at_the_longest_named_application_is_recorded_within_bounds(env: Env) -> None:
+    """An application named with 253 characters, as the API server admits, used by a token
+    with the longest name that can be issued (63: its Secret's label holds it): the report
+    cuts the application to APP_MAX and marks it so, whatever a tenant names it."""
+    app, token = "a" * 253, "t" * 63
+    host = f"longest.{env.tokens.ns}.test"
+    env.apps.create(app, {"hosts": [host], "upstream": env.upstream.url + "/app", "policies": ANY_TOKEN})
+    env.apps.wait_aud(app)
+    wait_for(lambda: env.get(host).status_code != 404, timeout=5, what=f"gateway routes {host}")
+    creds = env.token(token)
+    assert wait_token_known(env, host, creds).status_code == 200
+    wait_for(lambda: env.tokens.status(token).get("lastSeenAt"), timeout=10, what="status.lastSeenAt")
+    label = env.tokens.status(token)["lastSeenApplication"]
+    assert label == f"{env.tokens.ns}/{app}"[: APP_MAX - len(TRUNCATED)] + TRUNCATED
+
+
 def test_the_access_log_says_who_reached_what_and_never_the_secret(env: Env) -> None:
     """The gateway process's stdout: one JSON line per request (its own log, at DEBUG here,
     shares the file); the Client Secret appears nowhere, in no encoding."""
@@ -527,7 +544,7 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(env: Env) -> None
 
 def test_a_deleted_last_seen_shard_comes_back_and_the_gateway_reports_into_it(env: Env) -> None:
     core = client.CoreV1Api(env.tokens.core.api_client)
-    shard = last_seen_shard(DEFAULT_LAST_SEEN_CONFIGMAP, (env.tokens.ns, "used-again"))
+    shard = shard_of(env.tokens.core.api_client, (env.tokens.ns, "used-again"))
     core.delete_namespaced_config_map(shard, OPERATOR_NAMESPACE)
     wait_for(
         lambda: (

@@ -16,7 +16,6 @@ import requests
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 
-from gatepass.contract import DEFAULT_LAST_SEEN_CONFIGMAP, last_seen_shard
 from gatepass.operator.kube import Kube
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
@@ -25,6 +24,7 @@ from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import OPERATOR_NAMESPACE, SETTLE_PERIOD, OperatorProcess
+from tests.support.reports import shard_of
 from tests.support.tenants import tenant_api
 from tests.support.tokens import Tokens, ts
 from tests.support.waiting import wait_for
@@ -215,7 +215,7 @@ def test_the_grace_ends_early_once_consumers_rolled_out_and_the_previous_secret_
     core = client.CoreV1Api(api)
 
     def reported() -> set[str]:
-        shard = last_seen_shard(DEFAULT_LAST_SEEN_CONFIGMAP, (namespace, "ci-bot"))
+        shard = shard_of(api, (namespace, "ci-bot"))
         return set(core.read_namespaced_config_map(shard, OPERATOR_NAMESPACE).data or {})
 
     assert f"{namespace}.ci-bot" in reported()

@@ -1,20 +1,26 @@
 """The wire contract: encodings both sides must read back exactly."""
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from gatepass.contract import (
+    APP_MAX,
+    ENTRY_MAX,
     LAST_SEEN_SHARDS,
+    TRUNCATED,
     LastUse,
     Report,
     format_ts,
     last_seen_entry,
-    last_seen_shard,
+    last_seen_shard_name,
     last_seen_shards,
     parse_last_seen,
     parse_ts,
 )
+from gatepass.decisions.shardbudget import SHARD_BUDGET
+from gatepass.trust.seal import Sealer, generate_key
 
 WHEN = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -71,25 +77,59 @@ def test_timestamps_are_whole_seconds_in_utc() -> None:
     assert parse_ts(format_ts(t)) == t.replace(microsecond=0)
 
 
-def test_a_tokens_entries_share_one_shard_the_same_in_every_process() -> None:
+def test_the_shards_are_thirty_two_named_by_their_prefix() -> None:
     shards = last_seen_shards("gp-last-seen")
-    assert len(set(shards)) == LAST_SEEN_SHARDS == 16
-    assert (shards[0], shards[-1]) == ("gp-last-seen-00", "gp-last-seen-15")
-    assert last_seen_shard("gp-last-seen", ("team-a", "ci.bot")) in shards
-    # crc32 of "team-a.ci.bot": a fixed value, unlike hash(), which differs per process.
-    assert last_seen_shard("gp-last-seen", ("team-a", "ci.bot")) == "gp-last-seen-06"
+    assert len(set(shards)) == LAST_SEEN_SHARDS == 32
+    assert (shards[0], shards[-1]) == ("gp-last-seen-00", "gp-last-seen-31")
+    assert last_seen_shard_name("gp-last-seen", 32 + 3) == "gp-last-seen-03"
 
 
-def test_a_hundred_thousand_used_tokens_fit_every_shard_under_the_configmap_limit() -> None:
-    """The API server refuses a ConfigMap whose data exceeds 1 MiB. Realistic names:
-    40 namespaces of 2,500 tokens, an application each, IPv4 clients; 5 % in a grace."""
+def test_a_hundred_thousand_used_tokens_fit_every_shard_under_the_operators_budget() -> None:
+    """Realistic names: 40 namespaces of 2,500 tokens, an application each, IPv4 clients;
+    5 % in a grace. Under the budget past which the operator evicts (so a large but honest
+    cluster never sees an eviction), far under the API server's ~1.5 MiB."""
+    sealer = Sealer(generate_key())
     sizes = dict.fromkeys(last_seen_shards("gatepass-last-seen"), 0)
     for i in range(100_000):
         key = (f"team-{i % 40:02d}-production", f"deploy-bot-{i:06d}")
         use = LastUse(WHEN, f"{key[0]}/internal-api", f"10.{i % 250}.{i % 200}.{i % 254}")
-        shard = last_seen_shard("gatepass-last-seen", key)
+        shard = sealer.last_seen_shard("gatepass-last-seen", key)
         for previous in (False, True) if i % 20 == 0 else (False,):
             entry, value = last_seen_entry(key, use, previous)
             sizes[shard] += len(entry) + len(value)
-    assert max(sizes.values()) < 0.8 * 1024 * 1024  # room to spare
-    assert max(sizes.values()) < 1.1 * min(sizes.values())  # evenly spread
+    assert max(sizes.values()) < 0.5 * SHARD_BUDGET  # room to spare: ~200k fit
+    assert max(sizes.values()) < 1.15 * min(sizes.values())  # evenly spread
+
+
+CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")  # what the API server admits
+
+
+@pytest.mark.parametrize("previous", [False, True])
+def test_an_entry_is_bounded_whatever_a_tenant_names_things_or_a_client_sends(previous: bool) -> None:
+    """The longest namespace (63) and token name (253), used at the longest application name
+    from a hostile address: a key the API server admits (a longer one made it refuse the whole
+    shard's patch) and at most ENTRY_MAX bytes, read back to the same token."""
+    key = ("n" * 63, "t" * 253)
+    use = LastUse(WHEN, "a" * 63 + "/" + "b" * 253, "f" * 40 + "%" + "e" * 200)
+    entry, value = last_seen_entry(key, use, previous)
+    assert CONFIGMAP_KEY.match(entry)
+    assert len(entry) + len(value) <= ENTRY_MAX < 600
+    parsed = parse_last_seen(entry, value)
+    assert parsed is not None
+    assert (parsed.key, parsed.previous, parsed.use.at, parsed.use.client) == (key, previous, WHEN, None)
+    assert parsed.use.app == "a" * 63 + "/" + "b" * (APP_MAX - 64 - len(TRUNCATED)) + TRUNCATED
+    assert len(parsed.use.app) == APP_MAX
+
+
+def test_a_key_within_the_limit_stays_namespace_dot_name_and_only_longer_ones_are_digests() -> None:
+    fits = ("n" * 63, "t" * (253 - 64))
+    assert last_seen_entry(fits, LastUse(WHEN))[0] == f"{fits[0]}.{fits[1]}"
+    longer = ("n" * 63, "t" * (253 - 63))
+    entry, value = last_seen_entry(longer, LastUse(WHEN))
+    assert entry.startswith(f"{'n' * 63}._")
+    assert len(entry) < 253
+    assert value.endswith(f" {longer[1]}")
+    # A digest key whose value names another token is no one's.
+    forged = value.replace(" " + longer[1], " " + "u" * 190)
+    assert parse_last_seen(entry, forged) is None
+    assert parse_last_seen(entry, value.removesuffix(" " + longer[1])) is None

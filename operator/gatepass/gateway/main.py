@@ -68,7 +68,12 @@ async def run(settings: GatewaySettings) -> None:
         tasks.append(asyncio.create_task(discovery.run(), name="service-account-issuer"))
     if seen is not None:
         flush = flush_forever(
-            api, settings.key_namespace, settings.last_seen_configmap, settings.last_seen_interval, seen
+            api,
+            settings.key_namespace,
+            settings.last_seen_configmap,
+            settings.last_seen_interval,
+            seen,
+            lambda: state.sealer,
         )
         tasks.append(asyncio.create_task(flush, name="last-seen"))
     runners = [gateway.runner()]

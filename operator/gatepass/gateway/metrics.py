@@ -37,6 +37,11 @@ RATE_LIMITED = Counter(
     "Requests refused with 429 by a token's rate limit, by token (namespace, name).",
     ["namespace", "name"],
 )
+LAST_SEEN_DROPPED = Counter(
+    "gatepass_gateway_last_seen_dropped_total",
+    "Last-use entries the API server refused twice (their shard full): not reported until the "
+    "token's next use.",
+)
 OBJECTS = Gauge("gatepass_gateway_state_objects", "Objects in the gateway's watched state.", ["kind"])
 
 PER_APP: tuple[tuple[Counter | Histogram, tuple[str, ...]], ...] = (

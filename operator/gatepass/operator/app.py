@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
+from gatepass.operator.sweeper import Sweeper
 from gatepass.operator.workqueue import WorkQueue
 from gatepass.routing.hosts import HostIndex, claim_of, reserved_hosts
 
@@ -52,13 +54,16 @@ class OperatorApp:
         self.leading = False
         self.leadership: Leadership | None = None
         self._leader_task: asyncio.Task[None] | None = None
-        self._shards: list[tuple[str, Mapping[str, str]]] = []
         self.lost_lease = False
         self.exit: Callable[[], None] = lambda: None  # ends kopf (set by run())
+        self.sweeper: Sweeper | None = None
         # Last use of each token (and of its previous secret), as the gateway reports it.
         served = set(config.namespaces)
         self.reports = Reports(
-            config.namespace, config.last_seen_configmap, lambda ns: not served or ns in served
+            config.namespace,
+            config.last_seen_configmap,
+            lambda ns: not served or ns in served,
+            budget=config.last_seen_shard_budget,
         )
         self._background: set[asyncio.Task[None]] = set()
         # Every application's hosts, from its watch events: who owns a host, no API call.
@@ -103,6 +108,11 @@ class OperatorApp:
         await load_config()
         qps, burst = self.config.api_qps, self.config.api_burst
         self.kube = self.reports.kube = Kube(LimitedApiClient(TokenBucket(qps, burst) if qps else None))
+        # Removals from the shards, one patch per shard per period (never one per token),
+        # written only while this replica leads (_lead).
+        self.sweeper = self.reports.sweeper = Sweeper(
+            functools.partial(self.kube.drop_configmap_keys, self.config.namespace), active=False
+        )
         workers = self.config.workers
         self.apps_reconciler = AppReconciler(
             self.kube,
@@ -149,9 +159,8 @@ class OperatorApp:
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
-        self._shards = [
-            (name, data) for name, _, data in reported if self.reports.is_shard(self.config.namespace, name)
-        ]
+        if pending := sum(map(len, self.sweeper.pending.values())):
+            log.info("removing %d last-use entries (of deleted tokens, left over, or past a budget)", pending)
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
         log.info("gatepass operator started (%s)", ", ".join(self.config.namespaces) or "all namespaces")
@@ -173,7 +182,8 @@ class OperatorApp:
     async def _lead(self) -> None:
         """This replica writes from now: run the queues, with everything known queued once."""
         self.leading = True
-        self._spawn(self._prune(self._shards))
+        if self.sweeper is not None:
+            self.sweeper.activate()  # removals gathered while standing by go out now
         for q in self.queues:
             q.start()
         self.infra.add(INFRA_KEY)
@@ -209,6 +219,8 @@ class OperatorApp:
         self.leading = False
         for q in self.queues:
             await q.stop()
+        if self.sweeper is not None:
+            self.sweeper.stop()  # what it had not removed, the next start finds again
         if self._leader_task is not None:
             self._leader_task.cancel()
         if self.leadership is not None:
@@ -241,7 +253,7 @@ class OperatorApp:
                 self.kube.forget(PLURAL, namespace, name)
             self.tokens.forget(key)
             metrics.forget(namespace, name)
-            self._spawn(self.reports.forget(key))
+            self.reports.forget(key)
         else:
             self.known_tokens.add(key)
             if not self._own(PLURAL, namespace, name, version):
@@ -282,12 +294,7 @@ class OperatorApp:
     async def _forget_previous(self, key: tuple[str, str]) -> None:
         """A grace is over: its report of the previous secret's last use goes (one entry
         less in the last-seen ConfigMaps)."""
-        await self.reports.forget(key, current=False)
-
-    async def _prune(self, shards: Iterable[tuple[str, Mapping[str, str]]]) -> None:
-        dropped = await self.reports.prune(shards, self.known_tokens.__contains__)
-        if dropped:
-            log.info("dropped %d last-use entries of deleted tokens", dropped)
+        self.reports.forget(key, current=False)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Last-use housekeeping, off the watch: a failure is logged, retried by the next event.
@@ -321,10 +328,18 @@ class OperatorApp:
         legacy = self.reports.is_legacy(namespace, name)
         if not (legacy or self.reports.is_shard(namespace, name)):
             return
-        for key in self.reports.read(data):
+        if legacy:
+            due = self.reports.read(data)
+        else:  # and what the shard should not hold goes
+            due = self.reports.read(data, name, self.known_tokens.__contains__)
+        for key in due:
             self.tokens.add(key)
         if legacy and data and version:
-            self._spawn(self.reports.move_legacy(version, data, self.known_tokens.__contains__))
+            self._spawn(self._move_legacy(version, data))
+
+    async def _move_legacy(self, version: str, data: Mapping[str, str]) -> None:
+        sealer = await self.seal_key.get()  # names each token's shard
+        await self.reports.move_legacy(version, data, self.known_tokens.__contains__, sealer)
 
     def on_last_seen_deleted(self, namespace: str, name: str) -> None:
         if self.reports.is_shard(namespace, name):

@@ -1,10 +1,16 @@
 """The gateway's reports of token use, as the operator reads and tidies them.
 
-The gateway writes them (gateway/lastseen.py) into sixteen ConfigMaps, a token's entries
-always in the same one (contract.last_seen_shard). The operator keeps the newest use of
-each token in memory (reconcile copies it to status) and only ever removes entries: a
-deleted token's, a finished grace's, and those gatepass 0.2 wrote into its single
-ConfigMap (named like the shards' prefix), which it moves into the shards.
+The gateway writes them (gateway/lastseen.py) into thirty-two ConfigMaps, a token's entries
+in the one its keyed hash names. The operator never computes that: it reads every shard
+and takes each entry by its key wherever it sits (a new seal key, or a gateway of another
+release, writes a token's entries elsewhere). It keeps the newest use of each token in
+memory (reconcile copies it to status) and only ever removes entries, through the
+sweeper (operator/sweeper.py: one patch per shard per period, never one per token): a
+deleted token's (where it was last read, and wherever else it shows up), a finished
+grace's, a copy older than one elsewhere (left by a seal key that changed), those
+gatepass 0.2 wrote into its single ConfigMap (named like the shards' prefix), which it
+moves into the shards, and the largest writers' past a shard's budget
+(decisions/shardbudget.py).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from gatepass.contract import (
     LAST_SEEN_LABEL,
@@ -20,32 +27,49 @@ from gatepass.contract import (
     LastUse,
     ObjectKey,
     Report,
+    last_seen_entry,
     last_seen_key,
-    last_seen_shard,
     last_seen_shards,
     parse_last_seen,
 )
 from gatepass.decisions.servicetoken import LAST_SEEN_STEP
+from gatepass.decisions.shardbudget import SHARD_BUDGET, evictions
 from gatepass.operator.kube import Conflict, Kube
+from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
 
 LABELS = {**MANAGED_BY, LAST_SEEN_LABEL: "true"}
 # A shard written by the gateway between our read and our write: read again, this often.
 MERGE_ATTEMPTS = 5
+# A copy of an entry this much older than the newest use known of it is left over
+# (another shard holds the newer one): far longer than replicas' flushes lag each other.
+STALE_COPY = timedelta(hours=1)
 
 Exists = Callable[[ObjectKey], bool]
 
 
+class Drops(Protocol):
+    """Where removals go (operator/sweeper.py: batched per shard)."""
+
+    def drop(self, shard: str, keys: Iterable[str]) -> None: ...
+
+
 class Reports:
-    def __init__(self, namespace: str, prefix: str, serves: Callable[[str], bool]) -> None:
+    def __init__(
+        self, namespace: str, prefix: str, serves: Callable[[str], bool], budget: int = SHARD_BUDGET
+    ) -> None:
         self.namespace = namespace
         self.prefix = prefix  # also the name of gatepass 0.2's single ConfigMap
         self.shards = last_seen_shards(prefix)
+        self._shard_names = {name: name for name in self.shards}  # one string each, held once
         self.serves = serves  # whether a namespace's tokens are ours to prune
+        self.budget = budget  # bytes a shard may hold before its largest writers' entries go
         self.current: dict[ObjectKey, LastUse] = {}
         self.previous: dict[ObjectKey, LastUse] = {}  # of the previous secret, in a grace
+        self.shard_of: dict[ObjectKey, str] = {}  # where a token's newest entries were read
         self.kube: Kube | None = None
+        self.sweeper: Drops | None = None
         self._moving = asyncio.Lock()
         self._nudged: dict[ObjectKey, datetime] = {}  # the last use a reconcile was asked for
 
@@ -55,80 +79,109 @@ class Reports:
     def is_legacy(self, namespace: str, name: str) -> bool:
         return namespace == self.namespace and name == self.prefix
 
-    def read(self, data: Mapping[str, str]) -> set[ObjectKey]:
+    def read(
+        self, data: Mapping[str, str], shard: str | None = None, exists: Exists | None = None
+    ) -> set[ObjectKey]:
         """Take in a ConfigMap's entries (only forward: replicas, shards and the legacy
         ConfigMap may disagree); the tokens to reconcile for it. A use of the current
         secret only once it is a status step (LAST_SEEN_STEP) past the last one that was:
         at 100k tokens in use, a reconcile per token per report would be two GETs each,
         thousands a second, to change nothing. The exact time stays here for decisions
         (a reconcile at an inactivity deadline reads it); a use of a previous secret, rare
-        and what ends a grace, always."""
+        and what ends a grace, always.
+
+        Of a shard, with ``exists``, also what it should not hold goes to the sweeper, in
+        the same pass (at 100k tokens each entry is read once a minute per gateway): the
+        entries of tokens that do not exist (in served namespaces only: another operator's
+        gateway may report into the same ConfigMaps), a copy an hour older than one read
+        elsewhere, and past the shard's budget the largest writers' oldest."""
         due: set[ObjectKey] = set()
+        where = None if shard is None else self._shard_names.get(shard, shard)
+        gone: list[str] = []
         for entry, value in data.items():
             report = parse_last_seen(entry, value)
             if report is None:
                 continue
-            known = self.previous if report.previous else self.current
-            old = known.get(report.key)
-            if old is not None and report.use.at <= old.at:
-                continue
-            known[report.key] = report.use
-            if report.previous:
+            if exists is not None and self._unwanted(report, exists):
+                gone.append(entry)
+            elif self._take(report, where):
                 due.add(report.key)
-                continue
-            nudged = self._nudged.get(report.key)
-            if nudged is None or report.use.at >= nudged + LAST_SEEN_STEP:
-                self._nudged[report.key] = report.use.at
-                due.add(report.key)
+        if where is not None and exists is not None:
+            dropping = set(gone)
+            rest = {e: v for e, v in data.items() if e not in dropping} if dropping else data
+            gone += evictions(rest, self.budget)
+            if gone and self.sweeper is not None:
+                self.sweeper.drop(where, gone)
         return due
 
-    async def forget(self, key: ObjectKey, current: bool = True, previous: bool = True) -> None:
-        """A token is gone (or its grace is over): its entries go from memory and its shard."""
-        if current:
-            self._nudged.pop(key, None)
+    def _unwanted(self, report: Report, exists: Exists) -> bool:
+        """Of a token that does not exist (its use forgotten too), or a left-over copy."""
+        if self.serves(report.key[0]) and not exists(report.key):
+            self._forget_memory(report.key, current=not report.previous, previous=report.previous)
+            return True
+        newest = (self.previous if report.previous else self.current).get(report.key)
+        return newest is not None and report.use.at < newest.at - STALE_COPY
+
+    def _take(self, report: Report, where: str | None) -> bool:
+        """Remember a use newer than the one known; whether its token is due a reconcile."""
+        key, known = report.key, self.previous if report.previous else self.current
+        old = known.get(key)
+        if old is not None and report.use.at <= old.at:
+            return False
+        known[key] = report.use
+        if where is not None:
+            self.shard_of[key] = where
+        if report.previous:
+            return True
+        nudged = self._nudged.get(key)
+        if nudged is None or report.use.at >= nudged + LAST_SEEN_STEP:
+            self._nudged[key] = report.use.at
+            return True
+        return False
+
+    def forget(self, key: ObjectKey, current: bool = True, previous: bool = True) -> None:
+        """A token is gone (or its grace is over): its entries go from memory and, with
+        the others due in the sweeper's period, from the shard they were read from (any
+        copy elsewhere goes when that shard is next read)."""
+        shard = self.shard_of.get(key)
         entries = [
             last_seen_key(key, prev)
             for prev, known, wanted in ((False, self.current, current), (True, self.previous, previous))
-            if wanted and known.pop(key, None) is not None
+            if wanted and key in known
         ]
-        if entries and self.kube is not None:
-            await self.kube.drop_configmap_keys(self.namespace, last_seen_shard(self.prefix, key), entries)
+        self._forget_memory(key, current, previous)
+        if entries and shard is not None and self.sweeper is not None:
+            self.sweeper.drop(shard, entries)
 
-    async def prune(self, shards: Iterable[tuple[str, Mapping[str, str]]], exists: Exists) -> int:
-        """Drop the entries of tokens deleted while no operator watched (served namespaces
-        only: another operator's gateway may report into the same ConfigMaps)."""
-        assert self.kube is not None
-        dropped = 0
-        for name, data in shards:
-            stale: dict[str, Report] = {}
-            for entry, value in data.items():
-                report = parse_last_seen(entry, value)
-                if report is not None and self.serves(report.key[0]) and not exists(report.key):
-                    stale[entry] = report
-            for report in stale.values():
-                (self.previous if report.previous else self.current).pop(report.key, None)
-                if not report.previous:
-                    self._nudged.pop(report.key, None)
-            if stale:
-                await self.kube.drop_configmap_keys(self.namespace, name, list(stale))
-                dropped += len(stale)
-        return dropped
+    def _forget_memory(self, key: ObjectKey, current: bool, previous: bool) -> None:
+        if current:
+            self.current.pop(key, None)
+            self._nudged.pop(key, None)
+        if previous:
+            self.previous.pop(key, None)
+        if key not in self.current and key not in self.previous:
+            self.shard_of.pop(key, None)
 
-    async def move_legacy(self, version: str, data: Mapping[str, str], exists: Exists) -> None:
-        """Move what gatepass 0.2's single ConfigMap holds into the shards, then empty it.
-        Again on each of its changes: a 0.2 gateway may still write it during an upgrade."""
+    async def move_legacy(
+        self, version: str, data: Mapping[str, str], exists: Exists, sealer: Sealer
+    ) -> None:
+        """Move what gatepass 0.2's single ConfigMap holds into the shards (bounded as the
+        gateway now writes them, each in its keyed shard), then empty it. Again on each of
+        its changes: a 0.2 gateway may still write it during an upgrade."""
         assert self.kube is not None
         async with self._moving:
             by_shard: dict[str, dict[str, str]] = {}
             for entry, value in data.items():
                 report = parse_last_seen(entry, value)
                 if report is not None and exists(report.key):
-                    by_shard.setdefault(last_seen_shard(self.prefix, report.key), {})[entry] = value
+                    shard = sealer.last_seen_shard(self.prefix, report.key)
+                    key, bounded = last_seen_entry(report.key, report.use, report.previous)
+                    by_shard.setdefault(shard, {})[key] = bounded
             await self.kube.ensure_configmaps(self.namespace, self.shards, LABELS)
             failed: set[str] = set()
             for shard, entries in by_shard.items():
                 if not await self._merge(shard, entries):
-                    failed |= entries.keys()
+                    failed |= entries.keys()  # 0.2's keys are within 253 bytes: the same
             gone = [e for e in data if e not in failed]  # moved, unreadable, or of a deleted token
             try:
                 await self.kube.patch_configmap_data(

@@ -15,6 +15,7 @@ from gatepass.contract import (
     CommaList,
     Namespaces,
 )
+from gatepass.decisions.shardbudget import SHARD_BUDGET
 from gatepass.models.durations import NEVER, parse_inactivity
 from gatepass.models.servicetoken import Inactivity, InactivityAction
 from gatepass.routing.clientip import TrustedProxies
@@ -96,6 +97,10 @@ class OperatorSettings(BaseSettings):
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     gateway_last_seen_interval: float = Field(60.0, ge=0)
+    # What one last-seen shard's entries may cost in etcd (bytes, keys twice) before the
+    # operator removes the oldest of the namespaces holding the most
+    # (decisions/shardbudget.py). Raise it only with etcd's --max-request-bytes.
+    last_seen_shard_budget: int = Field(SHARD_BUDGET, ge=16 * 1024, le=1024 * 1024)
 
     @field_validator("inactivity_after")
     @classmethod

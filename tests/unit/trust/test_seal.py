@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
 
+from gatepass.contract import LAST_SEEN_SHARDS, last_seen_shards
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.trust.seal import Sealer, generate_key, has_credentials, token_fields
 
@@ -73,3 +76,32 @@ def test_seals_written_before_deactivated_at_existed_still_verify() -> None:
     assert Sealer(b"k" * 32).trusts("uid-1", "ns", "tok", status)
     deactivated = status.model_copy(update={"deactivated_at": datetime(2026, 1, 1, tzinfo=UTC)})
     assert not Sealer(b"k" * 32).trusts("uid-1", "ns", "tok", deactivated)
+
+
+def test_the_last_seen_shard_is_keyed_the_same_in_every_process() -> None:
+    key = ("team-a", "ci.bot")
+    fixed = Sealer(b"k" * 32)
+    assert fixed.last_seen_shard("gp-last-seen", key) == "gp-last-seen-28"  # every replica agrees
+    assert fixed.last_seen_shard("gp-last-seen", key) in last_seen_shards("gp-last-seen")
+    names = [("team-a", f"bot-{i}") for i in range(200)]
+    other = Sealer(generate_key())
+    moved = sum(fixed.last_seen_shard("p", n) != other.last_seen_shard("p", n) for n in names)
+    assert moved > 150  # another key, another layout (~97 % move)
+
+
+def test_a_tenant_cannot_aim_its_reports_at_another_tenants_shard() -> None:
+    """Names a tenant picks so that a public hash (crc32, as before) puts them all in the
+    victim's shard spread over every shard under the keyed one: without the seal key no
+    choice of names fills one shard faster than any other."""
+    victim = ("victim", "payments-bot")
+
+    def public(key: tuple[str, str]) -> int:
+        return zlib.crc32(f"{key[0]}.{key[1]}".encode()) % LAST_SEEN_SHARDS
+
+    aimed = [k for i in range(40_000) if public(k := ("attacker", f"x{i}")) == public(victim)][:640]
+    assert len(aimed) == 640
+    sealer = Sealer(generate_key())
+    target = sealer.last_seen_shard("p", victim)
+    landed = Counter(sealer.last_seen_shard("p", k) for k in aimed)
+    assert len(landed) == LAST_SEEN_SHARDS
+    assert landed[target] < 3 * 640 / LAST_SEEN_SHARDS  # ~20 expected, as in any other shard
