@@ -182,7 +182,10 @@ class PodEnd(threading.Thread):
     def run(self) -> None:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            out = self.pc.kubectl("get", "pod", self.name, "-n", NS, "--ignore-not-found", "-o", "json")
+            try:
+                out = self.pc.kubectl("get", "pod", self.name, "-n", NS, "--ignore-not-found", "-o", "json")
+            except AssertionError:  # the cluster went away (a test failed): seconds() says so
+                return
             if not out.strip():
                 self.ended = datetime.now(UTC)
                 return
