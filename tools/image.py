@@ -6,6 +6,7 @@ cluster of ``make cluster-up``:
 
     python tools/image.py build          # print the image archive's path
     python tools/image.py load DIR       # build, then import into DIR's node (if one runs)
+    python tools/image.py release TAG    # the image as released at TAG (archive path, name)
 
 How, and why this way:
 
@@ -27,11 +28,14 @@ How, and why this way:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,17 +50,17 @@ def log(msg: str) -> None:
     print(f"[image] {msg}", file=sys.stderr, flush=True)
 
 
-def app_version() -> str:
-    for line in (ROOT / "charts" / "gatepass" / "Chart.yaml").read_text().splitlines():
+def app_version(root: Path = ROOT) -> str:
+    for line in (root / "charts" / "gatepass" / "Chart.yaml").read_text().splitlines():
         if line.startswith("appVersion:"):
             return line.split(":", 1)[1].strip().strip("\"'")
     raise RuntimeError("charts/gatepass/Chart.yaml has no appVersion")
 
 
-def chart_repository() -> str:
+def chart_repository(root: Path = ROOT) -> str:
     """values.yaml's image.repository (read by line: this file uses the stdlib only)."""
     in_image = False
-    for line in (ROOT / "charts" / "gatepass" / "values.yaml").read_text().splitlines():
+    for line in (root / "charts" / "gatepass" / "values.yaml").read_text().splitlines():
         if not line.startswith(" "):
             in_image = line.startswith("image:")
         elif in_image and line.strip().startswith("repository:"):
@@ -77,8 +81,8 @@ def qualified(name: str) -> str:
     return f"docker.io/{name}" if "/" in name else f"docker.io/library/{name}"
 
 
-def uv_version() -> str:
-    for line in (ROOT / "pyproject.toml").read_text().splitlines():
+def uv_version(root: Path = ROOT) -> str:
+    for line in (root / "pyproject.toml").read_text().splitlines():
         if line.startswith("required-version"):
             return line.split("==", 1)[1].strip().strip("\"'")
     raise RuntimeError("pyproject.toml has no [tool.uv] required-version")
@@ -174,10 +178,11 @@ def ensure_base() -> str:
 EXPORT_TO = ("--frozen", "--no-dev", "--no-emit-project", "--quiet", "--format=requirements-txt", "-o")
 
 
-def ensure_wheels() -> Path:
+def ensure_wheels(root: Path = ROOT) -> Path:
     """Wheels for the Dockerfile's offline pip, once per uv.lock: every locked runtime
-    dependency (hash-checked against the lock), uv itself and the build backend."""
-    key = hashlib.sha256((ROOT / "uv.lock").read_bytes() + uv_version().encode()).hexdigest()[:12]
+    dependency (hash-checked against the lock), uv itself and the build backend. ``root``:
+    the source tree whose uv.lock and pyproject.toml say which (a release's, too)."""
+    key = hashlib.sha256((root / "uv.lock").read_bytes() + uv_version(root).encode()).hexdigest()[:12]
     wheels = _cache() / f"wheels-{key}"
     if (wheels / ".complete").exists():
         return wheels
@@ -186,7 +191,7 @@ def ensure_wheels() -> Path:
     requirements = wheels / "requirements.txt"
     subprocess.run(
         [str(_uv()), "export", *EXPORT_TO, str(requirements)],
-        cwd=ROOT,
+        cwd=root,
         check=True,
     )
     pip = [
@@ -200,24 +205,23 @@ def ensure_wheels() -> Path:
         str(wheels),
     ]
     subprocess.run([*pip, "--require-hashes", "-r", str(requirements)], check=True)
-    subprocess.run([*pip, "setuptools>=69", "wheel", f"uv=={uv_version()}"], check=True)
+    subprocess.run([*pip, "setuptools>=69", "wheel", f"uv=={uv_version(root)}"], check=True)
     (wheels / ".complete").touch()
     return wheels
 
 
-def build_args(wheelhouse: str) -> dict[str, str]:
+def build_args(wheelhouse: str, root: Path = ROOT) -> dict[str, str]:
     """The Dockerfile's build arguments (BASE_IMAGE aside) for an offline build that finds
     the wheels of :func:`ensure_wheels` at ``wheelhouse`` (tests run the Dockerfile with them)."""
-    return {"PIP_OPTS": f"--no-index --find-links={wheelhouse}", "UV_VERSION": uv_version()}
+    return {"PIP_OPTS": f"--no-index --find-links={wheelhouse}", "UV_VERSION": uv_version(root)}
 
 
-def build() -> Path:
-    """Build the image; return its docker-archive (cached by content)."""
+def _bud(root: Path, name: str) -> None:
+    """``buildah bud`` of ``root``'s Dockerfile, offline, tagged ``name``."""
     _ensure_tools()
     base = ensure_base()
-    wheels = ensure_wheels()
-    name = image_name()
-    log(f"building {name} from Dockerfile (base {base})")
+    wheels = ensure_wheels(root)
+    log(f"building {name} from {root / 'Dockerfile'} (base {base})")
     _buildah(
         "bud",
         "--pull=never",
@@ -226,11 +230,17 @@ def build() -> Path:
         "--quiet",
         f"--volume={wheels}:/wheelhouse:ro",
         f"--build-arg=BASE_IMAGE={base}",
-        *(f"--build-arg={k}={v}" for k, v in build_args("/wheelhouse").items()),
+        *(f"--build-arg={k}={v}" for k, v in build_args("/wheelhouse", root).items()),
         f"--tag={name}",
-        "--file=Dockerfile",
-        str(ROOT),
+        f"--file={root / 'Dockerfile'}",
+        str(root),
     )
+
+
+def build() -> Path:
+    """Build the image; return its docker-archive (cached by content)."""
+    name = image_name()
+    _bud(ROOT, name)
     image_id = _buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", name).strip()
     archive = _cache() / f"gatepass-{image_id[:16]}.tar"
     if not archive.exists():
@@ -241,6 +251,61 @@ def build() -> Path:
         tmp.rename(archive)
     log(f"{name}: {archive.stat().st_size / 2**20:.0f} MiB")
     return archive
+
+
+def release_commit(tag: str) -> str:
+    """The commit a release tag names (the tags are in the repository: ``git fetch --tags``)."""
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{tag}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(f"no tag {tag} in {ROOT} (git fetch --tags)")
+    return out.stdout.strip()
+
+
+def export_tree(commit: str, dest: Path, *paths: str) -> Path:
+    """The files of ``commit`` (or only ``paths`` of it) written under ``dest``, as they were
+    committed: ``git archive``, so the repository gains no worktree to clean up after a
+    crash."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, *paths], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def released_name(tree: Path) -> str:
+    """The name a release's image is loaded under here: the chart's repository and
+    ``<appVersion>-released`` (the working tree's build may carry the same version)."""
+    return f"{chart_repository(tree)}:{app_version(tree)}-released"
+
+
+def build_release(tag: str) -> tuple[Path, str]:
+    """The image as released at ``tag``: that commit's Dockerfile, uv.lock and sources,
+    built once per machine (a docker-archive cached under the commit; a lock keeps two
+    sessions from building it at once). Returns the archive and the image's name."""
+    commit = release_commit(tag)
+    releases = _cache() / "releases"
+    releases.mkdir(exist_ok=True)
+    archive = releases / f"gatepass-{commit[:16]}.tar"
+    with open(releases / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with tempfile.TemporaryDirectory(dir=releases) as tmp:
+            tree = export_tree(commit, Path(tmp))
+            name = released_name(tree)
+            if archive.exists():
+                return archive, name
+            started = time.monotonic()
+            _bud(tree, name)
+            part = archive.with_suffix(".tmp")
+            _buildah("push", "--quiet", name, f"docker-archive:{part}:{qualified(name)}")
+            part.rename(archive)
+        log(f"{name} ({tag}, {commit[:12]}) built in {time.monotonic() - started:.0f}s: {archive}")
+        return archive, name
 
 
 def load(workdir: Path) -> None:
@@ -266,6 +331,10 @@ def load(workdir: Path) -> None:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["build"]:
         print(build())
+        return 0
+    if argv[:1] == ["release"] and len(argv) == 2:
+        archive, name = build_release(argv[1])
+        print(archive, name)
         return 0
     if argv[:1] == ["load"] and len(argv) == 2:
         load(Path(argv[1]).resolve())
