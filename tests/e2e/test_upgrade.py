@@ -52,10 +52,13 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import image
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("GATEPASS_TEST_CLUSTER", "local") != "local" or not localcluster.node_wanted(),
-    reason="needs the local node (GATEPASS_NODE=1, the default)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("GATEPASS_TEST_CLUSTER", "local") != "local" or not localcluster.node_wanted(),
+        reason="needs the local node (GATEPASS_NODE=1, the default)",
+    ),
+    pytest.mark.soak,  # minutes, and a cluster of its own: make soak
+]
 
 # The last release. When the next one is tagged, the test moves to it, and the checks of what
 # 0.2.0 did differently (marked "0.2.0" below) go with the CHANGELOG entries they prove.
