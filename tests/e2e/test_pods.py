@@ -370,11 +370,15 @@ def test_two_operator_replicas_one_writes_and_the_standby_takes_over(pc: PodClus
         return pc.kubectl("get", "lease", "gatepass-operator", "-n", NS, "--ignore-not-found",
                           "-o", "jsonpath={.spec.holderIdentity}")  # fmt: skip
 
-    first = wait_for(holder, timeout=60, what="a lease holder")
+    def operators() -> list[str]:
+        out = pc.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}")
+        return out.split()
+
+    # (an upgrade that changed the operator's template leaves the old pods terminating a while)
+    wait_for(lambda: len(operators()) == 2, timeout=120, interval=1, what="exactly two operator pods")
+    first = wait_for(lambda: (h := holder()) and h.rsplit("_", 1)[0] in operators() and h, timeout=60,
+                     what="a lease holder among them")  # fmt: skip
     active = first.rsplit("_", 1)[0]  # <pod name>_<suffix>
-    pods = pc.kubectl("get", "pods", "-n", NS, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}")
-    assert active in pods.split(), (active, pods)
-    assert len(pods.split()) == 2, pods
     pc.kubectl("delete", "pod", active, "-n", NS, "--wait=false")
     token = {"apiVersion": "gatepass.dev/v1alpha1", "kind": "ServiceToken", "metadata": {"name": "failover"}}
     pc.apply(token, namespace=TEAM)
