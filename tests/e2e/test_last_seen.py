@@ -217,6 +217,7 @@ def restart(op: OperatorProcess, budget: int | None = None) -> None:
         op.start(GATEPASS_LAST_SEEN_SHARD_BUDGET=str(budget))
 
 
+@pytest.mark.soak  # a scale run: thousands of entries, hundreds of tokens
 @pytest.mark.asyncio
 async def test_a_tenant_filling_a_shard_to_its_limit_cannot_keep_anothers_use_from_being_recorded(
     cluster: ClusterInfo,
@@ -273,6 +274,7 @@ async def test_a_tenant_filling_a_shard_to_its_limit_cannot_keep_anothers_use_fr
     wait_for(lambda: len(shard_data(core, shard)) < 10, timeout=20, what="the shard emptied of non-tokens")
 
 
+@pytest.mark.soak  # a scale run: thousands of entries, hundreds of tokens
 @pytest.mark.asyncio
 async def test_past_its_budget_a_shard_loses_the_largest_writers_entries_never_the_victims(
     cluster: ClusterInfo,
@@ -331,6 +333,7 @@ def api_writes(op: OperatorProcess) -> float:
     return 0.0
 
 
+@pytest.mark.soak  # a scale run: thousands of entries, hundreds of tokens
 @pytest.mark.asyncio
 async def test_deleting_many_tokens_costs_a_write_per_shard_not_one_per_token(
     cluster: ClusterInfo, api: client.ApiClient, namespace: str, running_operator: OperatorProcess

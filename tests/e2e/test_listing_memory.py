@@ -56,6 +56,10 @@ def create_all(create: Callable[[int], object]) -> None:
     print(f"{COUNT} objects of {BLOB // 1024} KiB created in {time.monotonic() - started:.1f} s")
 
 
+# A scale run (hundreds of 200 KiB objects, peak RSS): make soak.
+pytestmark = pytest.mark.soak
+
+
 @pytest.fixture
 def intruder(api: client.ApiClient, cluster: ClusterInfo) -> Iterator[tuple[str, client.ApiClient]]:
     ns = new_namespace(api, "intruder")
