@@ -8,7 +8,7 @@ secret (nothing reissued, no Secret rewritten), a session minted by 0.2.0 still 
 application, the mounted Secret still works, every application keeps its aud. What
 changes on purpose is asserted as the CHANGELOG's Migrating section says it: a
 ServiceAccount token must name its application, a token's rate limit holds per
-application, the last-seen report moves into sixteen shards, the signing-key Secret gains
+application, the last-seen report moves into the shards, the signing-key Secret gains
 a finalizer.
 
 The released image is loaded as ``<repository>:0.2.0-released`` (this tree may carry the
@@ -36,6 +36,7 @@ import jwt
 import pytest
 import yaml
 
+from gatepass.contract import LAST_SEEN_SHARDS
 from tests.support.cluster import ROOT, localcluster
 from tests.support.pods import (
     CALL,
@@ -552,7 +553,7 @@ def test_a_service_account_token_must_now_name_its_application(up: Upgrade) -> N
 
 
 def test_the_last_seen_report_moves_into_the_shards(up: Upgrade) -> None:
-    """Documented change: the operator moves 0.2.0's single ConfigMap into sixteen shards and
+    """Documented change: the operator moves 0.2.0's single ConfigMap into the shards and
     empties it; no token's last use is lost."""
     pc, before = up.pc, up.before
     reports = wait_for(
@@ -562,7 +563,7 @@ def test_the_last_seen_report_moves_into_the_shards(up: Upgrade) -> None:
         what="0.2.0's last-seen ConfigMap emptied",
     )
     shards = {k: v for name, data in reports.items() if name != "gatepass-last-seen" for k, v in data.items()}
-    assert len(reports) == 17
+    assert len(reports) == 1 + LAST_SEEN_SHARDS
     key = f"{TEAM}.ci-bot"
     assert shards[key].split()[0] >= before.last_seen[key].split()[0]
     assert get(pc, "st", "ci-bot")["status"]["lastSeenAt"] >= before.tokens["ci-bot"]["lastSeenAt"]
