@@ -253,8 +253,12 @@ def build() -> Path:
     return archive
 
 
+# Each release's commit, for a clone that came without its tags (main's history has them).
+RELEASE_COMMITS = {"v0.2.0": "dc827e1b16d0027521121442e4f7b88cd9de7249"}
+
+
 def release_commit(tag: str) -> str:
-    """The commit a release tag names (the tags are in the repository: ``git fetch --tags``)."""
+    """The commit a release tag names (the tag, else RELEASE_COMMITS)."""
     out = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{tag}^{{commit}}"],
         capture_output=True,
@@ -262,6 +266,8 @@ def release_commit(tag: str) -> str:
         check=False,
     )
     if out.returncode:
+        if tag in RELEASE_COMMITS:
+            return RELEASE_COMMITS[tag]
         raise RuntimeError(f"no tag {tag} in {ROOT} (git fetch --tags)")
     return out.stdout.strip()
 
