@@ -114,11 +114,11 @@ def test_a_signature_by_another_key_or_algorithm_is_refused(issuer: Issuer) -> N
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda w: w.put_pod("pod-uid-1", None), "pod_gone"),
-        (lambda w: w.put_pod("pod-uid-1", Pod("team-b")), "pod_gone"),  # a uid from another namespace
-        (lambda w: w.put_pod("pod-uid-1", Pod("team-a", deleting_since=time.time() - 61)), "pod_gone"),
-        (lambda w: w.put_account(("team-a", "reporter"), None), "service_account_gone"),
-        (lambda w: w.put_account(("team-a", "reporter"), "sa-uid-2"), "service_account_gone"),  # made anew
+        (lambda w, now: w.put_pod("pod-uid-1", None), "pod_gone"),
+        (lambda w, now: w.put_pod("pod-uid-1", Pod("team-b")), "pod_gone"),  # a uid from another namespace
+        (lambda w, now: w.put_pod("pod-uid-1", Pod("team-a", deleting_since=now - 61)), "pod_gone"),
+        (lambda w, now: w.put_account(("team-a", "reporter"), None), "service_account_gone"),
+        (lambda w, now: w.put_account(("team-a", "reporter"), "sa-uid-2"), "service_account_gone"),  # anew
     ],
 )
 def test_a_token_stops_working_once_what_it_is_bound_to_is_gone(
@@ -126,7 +126,7 @@ def test_a_token_stops_working_once_what_it_is_bound_to_is_gone(
 ) -> None:
     w, token = tokens(issuer), issuer.token()
     verify(w, token)  # verified once, cached: the binding is still checked each time
-    change(w)
+    change(w, time.time())  # the clock read here, when the test runs
     assert reason(w, token) == expected
 
 
