@@ -14,6 +14,7 @@ from kubernetes import client, config
 from tests.support.cluster import ROOT, ClusterInfo, provide_cluster
 from tests.support.gateway import GatewayProcess, Upstream, deployment_env
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
+from tests.support.tenants import new_namespace, tenant_api
 from tests.support.waiting import wait_for
 
 # Speed is measured in benchmarks, never asserted per example: hypothesis's 200 ms deadline
@@ -48,6 +49,16 @@ def namespace(api: client.ApiClient, request: pytest.FixtureRequest) -> Iterator
 
 def _has_default_sa(core: client.CoreV1Api, ns: str) -> bool:
     return any(sa.metadata.name == "default" for sa in core.list_namespaced_service_account(ns).items)
+
+
+@pytest.fixture
+def intruder(api: client.ApiClient, cluster: ClusterInfo) -> Iterator[tuple[str, client.ApiClient]]:
+    """A hostile tenant: its own namespace, and an API client that is only its identity there
+    (`*` on gatepass.dev, tests/support/tenants.py)."""
+    ns = new_namespace(api, "intruder")
+    with tenant_api(cluster, api, ns) as tenant:
+        yield ns, tenant
+    client.CoreV1Api(api).delete_namespace(ns)
 
 
 @pytest.fixture(scope="session")

@@ -4,10 +4,8 @@ costs that tenant only; everyone else keeps being served, revoked and issued."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 from kubernetes import client
 
@@ -15,20 +13,11 @@ from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import OperatorProcess
-from tests.support.tenants import new_namespace, tenant_api
 from tests.support.tokens import Creds, Tokens
 from tests.support.waiting import wait_for
 
 # Valid RFC 3339, stored by the API server; past year 9999 once moved to UTC.
 PAST_9999 = "9999-12-31T23:00:00-05:00"
-
-
-@pytest.fixture
-def intruder(api: client.ApiClient, cluster: ClusterInfo) -> Iterator[tuple[str, client.ApiClient]]:
-    ns = new_namespace(api, "intruder")
-    with tenant_api(cluster, api, ns) as tenant:
-        yield ns, tenant
-    client.CoreV1Api(api).delete_namespace(ns)
 
 
 def status_code(gateway: GatewayProcess, host: str, creds: Creds) -> int:

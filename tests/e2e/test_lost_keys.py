@@ -6,8 +6,6 @@ nothing. Replacing the keys is a deliberate command of its own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 from kubernetes import client
@@ -17,21 +15,12 @@ from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess
-from tests.support.tenants import new_namespace, tenant_api
 from tests.support.tokens import Creds, Tokens
 from tests.support.waiting import wait_for
 
 KEYS = "gatepass-signing-keys"
 SEAL = "status-seal.hmac"
 CREDENTIAL_EVENTS = {"UntrustedStatus", "CredentialsReissued"}
-
-
-@pytest.fixture
-def intruder(api: client.ApiClient, cluster: ClusterInfo) -> Iterator[tuple[str, client.ApiClient]]:
-    ns = new_namespace(api, "intruder")
-    with tenant_api(cluster, api, ns) as tenant:
-        yield ns, tenant
-    client.CoreV1Api(api).delete_namespace(ns)
 
 
 class Victim:

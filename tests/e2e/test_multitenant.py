@@ -5,7 +5,6 @@ what another gets. Each hostile act goes through a namespace-scoped identity wit
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,14 +22,6 @@ from tests.support.tokens import Creds, Tokens
 from tests.support.waiting import wait_for
 
 EVERYONE = [{"name": "open", "decision": "bypass", "include": [{"everyone": {}}]}]
-
-
-@pytest.fixture
-def intruder(api: client.ApiClient, cluster: ClusterInfo) -> Iterator[tuple[str, client.ApiClient]]:
-    ns = new_namespace(api, "intruder")
-    with tenant_api(cluster, api, ns) as tenant:
-        yield ns, tenant
-    client.CoreV1Api(api).delete_namespace(ns)
 
 
 def served_path(gateway: GatewayProcess, upstream: Upstream, host: str) -> str | None:
