@@ -34,7 +34,7 @@ from gatepass.gateway.state import State, app_record, token_record  # noqa: E402
 from gatepass.models.servicetoken import ServiceTokenStatus  # noqa: E402
 from gatepass.routing.upstreams import UpstreamPolicy  # noqa: E402
 from gatepass.trust import signing  # noqa: E402
-from gatepass.trust.seal import Sealer, generate_key, token_fields  # noqa: E402
+from gatepass.trust.seal import Sealer, generate_key  # noqa: E402
 
 NS = "bench"
 
@@ -56,9 +56,9 @@ def build_state(creds: list[tuple[str, str]], apps: int, upstream_port: int, iss
     for i, (client_id, digest) in enumerate(creds):
         name, uid = f"t{i}", f"uid-t{i}"
         status: dict[str, Any] = {"clientId": client_id, "secretHash": digest}
-        fields = token_fields(uid, NS, name, ServiceTokenStatus.model_validate(status))
+        seals = sealer.stamps(uid, NS, name, ServiceTokenStatus.model_validate(status))
         obj = {"metadata": {"namespace": NS, "name": name, "uid": uid}, "spec": {},
-               "status": {**status, "seal": sealer.seal(fields)}}  # fmt: skip
+               "status": {**status, **seals}}  # fmt: skip
         record = token_record(obj)
         assert record is not None
         tokens[(NS, name)] = record

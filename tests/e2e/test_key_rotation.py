@@ -76,8 +76,8 @@ def test_a_new_signing_key_on_request(
     core = client.CoreV1Api(api)
     before = kids(gateway)
 
-    def ask(value: str) -> None:
-        note = {"metadata": {"annotations": {"gatepass.dev/rotate-signing-key": value}}}
+    def ask(value: str, **more: str) -> None:
+        note = {"metadata": {"annotations": {"gatepass.dev/rotate-signing-key": value, **more}}}
         core.patch_namespaced_secret("gatepass-signing-keys", OPERATOR_NAMESPACE, note)
 
     ask(f"now-{before[0][:8]}")
@@ -87,6 +87,7 @@ def test_a_new_signing_key_on_request(
     secret = core.read_namespaced_secret("gatepass-signing-keys", OPERATOR_NAMESPACE)
     assert secret.metadata.annotations["gatepass.dev/signing-key-rotated-for"] == f"now-{before[0][:8]}"
     assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "gatepass"
-    ask(f"now-{before[0][:8]}")  # the same value again asks nothing
+    # The Secret changes again (so the operator sees it) with the same value: nothing asked.
+    ask(f"now-{before[0][:8]}", **{"example.com/touched": "1"})
     time.sleep(2)
     assert kids(gateway) == after

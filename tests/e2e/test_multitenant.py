@@ -193,6 +193,59 @@ def test_status_a_tenant_writes_is_never_trusted(
     assert minted["aud"] == [my_aud]
 
 
+def test_an_older_sealed_record_written_back_is_never_trusted(
+    api: client.ApiClient,
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    """A status writer keeps a record the operator sealed while the previous secret was in
+    its grace, ends the grace, and writes the old record back to revive that secret. The
+    seal still verifies (same object), but it is older than one already written: the
+    gateway keeps the newer record and the operator reissues (the writer's own cost)."""
+    ns, tenant = intruder
+    mine, my_apps, admin_view = Tokens(tenant, ns), Apps(tenant, ns), Tokens(api, ns)
+    host = f"replay.{ns}.test"
+    my_apps.create("app", {"hosts": [host], "upstream": upstream.url + "/r", "policies": ANY_TOKEN})
+    mine.create("tok", {"rotationGracePeriod": "1h"})
+    first = mine.wait_ready("tok")
+    old = admin_view.creds("tok")
+    wait_for(lambda: call(gateway, host, *id_and_secret(old)).ok, timeout=15, what="the token served")
+    mine.annotate("tok", "gatepass.dev/rotate", "1")
+    wait_for(lambda: mine.status("tok").get("secretHash") != first["secretHash"], timeout=15, what="rotated")
+    new = admin_view.creds("tok")
+    kept = mine.status("tok")  # sealed, with the previous secret in its grace
+    assert kept.get("previousSecretHash") == old.hash
+    # The grace ended early, then the annotation taken away so nothing asks for it again.
+    mine.annotate("tok", "gatepass.dev/previous-secret-expires-at", "2000-01-01T00:00:00Z")
+    wait_for(lambda: not mine.status("tok").get("previousSecretHash"), timeout=15, what="grace ended")
+    wait_for(lambda: call(gateway, host, *id_and_secret(old)).status_code == 401, timeout=15)
+    mine.patch("tok", {"metadata": {"annotations": {"gatepass.dev/previous-secret-expires-at": None}}})
+
+    fields = ("clientId", "secretHash", "expiresAt", "previousSecretHash", "previousSecretExpiresAt")
+    mine.patch_status(
+        "tok",
+        {
+            **{f: kept.get(f) for f in fields},
+            "rotatedAt": kept.get("rotatedAt"),
+            "seal": kept["seal"],
+            "sealV2": kept["sealV2"],
+        },
+    )
+    wait_for(lambda: "UntrustedStatus" in admin_view.reasons("tok"), timeout=15, what="UntrustedStatus Event")
+    reissued = wait_for(
+        lambda: (st := mine.status("tok")).get("secretHash") not in (None, old.hash, new.hash) and st,
+        timeout=15,
+        what="new credentials for the replayed record",
+    )
+    assert not reissued.get("previousSecretHash")
+    latest = admin_view.creds("tok")
+    wait_for(lambda: call(gateway, host, *id_and_secret(latest)).ok, timeout=15, what="the reissued secret")
+    for _ in range(5):  # the revived secret never works again
+        assert call(gateway, host, *id_and_secret(old)).status_code == 401
+
+
 def test_an_application_cannot_aim_the_gateway_at_another_namespace(
     api: client.ApiClient,
     namespace: str,

@@ -192,3 +192,16 @@ def test_secret_name_is_immutable(api: client.ApiClient, crds: None, namespace: 
     with pytest.raises(ApiException) as err:
         tokens.patch("u", {"spec": {"secretName": "later"}})
     assert "spec.secretName is immutable" in json.loads(err.value.body)["message"]
+
+
+def test_a_name_too_long_to_label_its_secret_is_rejected(
+    api: client.ApiClient, crds: None, namespace: str
+) -> None:
+    """A name over 63 characters could never be issued (the Secret's label holds it)."""
+    tokens = Tokens(api, namespace)
+    with pytest.raises(ApiException) as e:
+        tokens.create("t" * 64)
+    assert e.value.status == 422
+    assert "metadata.name of a ServiceToken has at most 63 characters" in e.value.body
+    tokens.create("t" * 63)
+    assert tokens.get("t" * 63) is not None

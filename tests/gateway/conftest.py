@@ -27,7 +27,7 @@ from gatepass.gateway.workload import WorkloadTokens
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.trust.seal import Sealer, generate_key, token_fields
+from gatepass.trust.seal import Sealer, generate_key
 from gatepass.trust.signing import SigningKey, generate, load, to_secret_data
 from tests.support.waiting import free_port
 
@@ -109,8 +109,8 @@ class World:
     def sealed_status(self, tok: Token, **status: Any) -> dict[str, Any]:
         """The token's status as the operator writes it, seal included."""
         st = {"clientId": tok.client_id, "secretHash": secret_hash(tok.client_secret), **status}
-        fields = token_fields(self.uid(tok), tok.namespace, tok.name, ServiceTokenStatus.model_validate(st))
-        return {**st, "seal": self.sealer.seal(fields)}
+        record = ServiceTokenStatus.model_validate(st)
+        return {**st, **self.sealer.stamps(self.uid(tok), tok.namespace, tok.name, record)}
 
     @staticmethod
     def uid(tok: Token) -> str:

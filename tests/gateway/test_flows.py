@@ -231,7 +231,7 @@ async def test_a_token_deactivated_for_inactivity_is_refused_until_the_operator_
     # Someone who may write status clears deactivatedAt but keeps the operator's seal: the
     # seal covers deactivatedAt, so the record is no longer served at all.
     sealed = world.sealed_status(tok, deactivatedAt="2026-01-01T00:00:00Z")
-    world.put_token(tok, sealed=False, seal=sealed["seal"])
+    world.put_token(tok, sealed=False, seal=sealed["seal"], sealV2=sealed["sealV2"])
     assert (await world.get(HOST, headers=tok.headers))[0] == 401
     assert (await world.get(HOST, headers=cookie))[0] == 401
     world.put_token(tok)  # the operator reactivates it

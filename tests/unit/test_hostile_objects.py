@@ -23,7 +23,7 @@ from gatepass.operator.infra import LongestSession
 from gatepass.operator.policynames import PolicyNames
 from gatepass.routing.hosts import claim_of
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.trust.seal import Sealer, generate_key, token_fields
+from gatepass.trust.seal import Sealer, generate_key
 from tests.support.schemas import crd_schema, rfc3339, strategy
 
 SEALER = Sealer(generate_key())
@@ -52,8 +52,10 @@ def sealed(obj: dict[str, Any]) -> dict[str, Any]:
     except ValueError:
         return obj
     meta = obj["metadata"]
-    seal = SEALER.seal(token_fields(meta["uid"], meta["namespace"], meta["name"], record))
-    return {**obj, "status": {**status, "seal": seal}}
+    return {
+        **obj,
+        "status": {**status, **SEALER.stamps(meta["uid"], meta["namespace"], meta["name"], record)},
+    }
 
 
 def gateway_takes_token(obj: dict[str, Any], state: State) -> None:

@@ -62,7 +62,7 @@ from gatepass.models.conditions import (
 from gatepass.models.durations import GRACE_MAX, grace_error, parse
 from gatepass.models.events import Event, EventType
 from gatepass.models.servicetoken import Inactivity, ServiceToken, ServiceTokenSpec, ServiceTokenStatus
-from gatepass.trust.seal import Sealer
+from gatepass.trust.seal import Sealer, has_credentials, sealed_at
 
 log = logging.getLogger(__name__)
 
@@ -138,13 +138,19 @@ def view(
     named_by: str | None = None,
     previous_seen: LastUse | None = None,
     following: Following | None = None,
+    newest: int = 0,
 ) -> TokenView:
     """What decide() needs of a token: a status the seal vouches for, or one read as lost.
     ``inactivity``: the operator's default rule; ``named_by``: an application of the token's
-    namespace whose policy names it."""
+    namespace whose policy names it; ``newest``: the newest sealed time the operator knows
+    for it (trust/seal.py Freshness): an older sealed record was written back."""
     meta, status = token.metadata, token.status
     # A stored status that does not parse was read as empty (models/servicetoken.py): lost.
-    trusted = status.unreadable is None and sealer.trusts(meta.uid, meta.namespace, meta.name, status)
+    trusted = (
+        status.unreadable is None
+        and sealer.trusts(meta.uid, meta.namespace, meta.name, status)
+        and not (has_credentials(status) and sealed_at(status.seal_v2) < newest)
+    )
     return TokenView(
         spec=token.spec,
         status=status if trusted else distrust(status),
@@ -305,6 +311,7 @@ def distrust(status: ServiceTokenStatus) -> ServiceTokenStatus:
                 "expires_at",
                 "deactivated_at",
                 "seal",
+                "seal_v2",
             )
         )
     )
@@ -314,8 +321,8 @@ UNTRUSTED = Event(
     "Warning",
     "UntrustedStatus",
     "status was edited by someone other than the operator (status.seal does not match the "
-    "credential record, or a value does not parse): the gateway ignores the record and new "
-    "credentials are issued",
+    "credential record, the record is older than one the operator wrote since, or a value does "
+    "not parse): the gateway ignores the record and new credentials are issued",
 )
 
 

@@ -27,7 +27,7 @@ from gatepass.routing.hosts import Claim, destination, owners
 from gatepass.routing.paths import Route, Routes, Segments
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import secret_hash, session_tag
-from gatepass.trust.seal import Fields, Sealer, token_fields
+from gatepass.trust.seal import Fields, Freshness, Sealer, vouching
 from gatepass.trust.signing import SigningKey
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
     meta, st = token.metadata, token.status
     if not st.client_id or not st.secret_hash:
         return None
+    sealed, seal = vouching(meta.uid, meta.namespace, meta.name, st)
     return TokenRecord(
         namespace=meta.namespace,
         name=meta.name,
@@ -164,8 +165,8 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
         previous_expires_at=_epoch(st.previous_secret_expires_at),
         created=meta.creation_timestamp or "",
         rate_limit=Limit.of(token.spec.rate_limit),
-        sealed=token_fields(meta.uid, meta.namespace, meta.name, st),
-        seal=st.seal,
+        sealed=sealed,
+        seal=seal,
     )
 
 
@@ -220,6 +221,7 @@ class State:
         self.sealer: Sealer | None = None
         self.tokens: dict[Key, TokenRecord] = {}  # every issued token seen, sealed or not
         self.tokens_by_id: dict[str, TokenRecord] = {}  # the ones the operator vouches for
+        self.freshness = Freshness()  # the newest sealed record seen per token: no replays
         self.apps: dict[Key, AppRecord] = {}
         self.claims: dict[Key, Claim] = {}
         self.routes: Routes[AppRecord] = Routes()
@@ -237,6 +239,7 @@ class State:
 
     def _vouched(self, record: TokenRecord) -> bool:
         if self.sealer is not None and self.sealer.verify(record.sealed, record.seal):
+            self.freshness.see((record.namespace, record.name), record.seal)
             return True
         if self.sealer is not None:
             log.warning(
@@ -261,10 +264,28 @@ class State:
         self.tokens_by_id[record.client_id] = record
 
     # tokens -------------------------------------------------------------
+    def _replayed(self, record: TokenRecord) -> bool:
+        """A record the operator sealed, older than one already seen for the token: written
+        back by someone who kept it (to undo a rotation, an end of grace, a deactivation)."""
+        key = (record.namespace, record.name)
+        if not self.freshness.stale(key, record.seal):
+            return False
+        if self.sealer is None or not self.sealer.verify(record.sealed, record.seal):
+            return False  # not vouched for at all: _vouched says so
+        log.warning(
+            "ignoring ServiceToken %s/%s: its status is an older sealed record written back;"
+            " the newer one stays",
+            record.namespace,
+            record.name,
+        )
+        return True
+
     def put_token(self, key: Key, record: TokenRecord | None) -> None:
         if record is not None and self.tokens.get(key) == record:
             return  # the same token (a status write we do not read): the same record, whose
             # identity is what the gateway's minted-JWT reuse keys on (gateway/sessions.py)
+        if record is not None and self._replayed(record):
+            return
         old = self.tokens.pop(key, None)
         if old is not None and self.tokens_by_id.get(old.client_id) is old:
             del self.tokens_by_id[old.client_id]
@@ -272,8 +293,15 @@ class State:
             self.tokens[key] = record
             if self._vouched(record):
                 self._index(record)
+        else:
+            self.freshness.forget(key)
 
     def set_tokens(self, tokens: dict[Key, TokenRecord]) -> None:
+        # A replayed record in a listing: the newer one held stays.
+        tokens = {
+            k: self.tokens[k] if k in self.tokens and self._replayed(r) else r for k, r in tokens.items()
+        }
+        self.freshness.retain(tokens.keys())
         self.tokens = tokens
         self.tokens_by_id = {}
         # Oldest first, so a duplicated Client ID stays with the token that had it first.

@@ -220,8 +220,10 @@ class ServiceTokenStatus(CamelModel):
     last_previous_secret_expires_request: str | None = None
     observed_generation: int | None = None
     conditions: list[Condition] = Field(default_factory=list)
-    # HMAC by the operator over the credential fields (see trust/seal.py).
+    # HMACs by the operator over the credential fields (see trust/seal.py): as 0.2 reads
+    # it, and with rotatedAt and the time it was made.
     seal: str | None = None
+    seal_v2: str | None = None
     # Why the status as stored could not be read (then this status is empty): not a field.
     _unreadable: str | None = PrivateAttr(None)
 

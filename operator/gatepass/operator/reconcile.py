@@ -37,7 +37,7 @@ from gatepass.operator.kube import Conflict, Kube, SecretContent, secret_view
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Retry
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.trust.seal import Sealer, token_fields
+from gatepass.trust.seal import Freshness, Sealer, token_fields, v1_fields
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,16 @@ class SecretRefused(Exception):
         self.token = token
 
 
-def sealed(meta: ObjectMeta, status: ServiceTokenStatus, sealer: Sealer) -> ServiceTokenStatus:
-    """The status as the operator writes it: with the seal over its credential record."""
-    fields = token_fields(meta.uid, meta.namespace, meta.name, status)
-    return status.model_copy(update={"seal": sealer.seal(fields)})
+def sealed(
+    meta: ObjectMeta, status: ServiceTokenStatus, sealer: Sealer, now: datetime, floor: int = 0
+) -> ServiceTokenStatus:
+    """The status as the operator writes it: with the seals over its credential record
+    (trust/seal.py). ``sealV2`` is kept if it already covers the record; else a new one,
+    later than ``floor``, the newest sealed time known for the token."""
+    ident = (meta.uid, meta.namespace, meta.name)
+    at = int(now.timestamp() * 1_000_000)
+    v2 = sealer.reseal(token_fields(*ident, status), status.seal_v2, at, floor)
+    return status.model_copy(update={"seal": sealer.seal_v1(v1_fields(*ident, status)), "seal_v2": v2})
 
 
 def never_issued(status: ServiceTokenStatus) -> bool:
@@ -101,19 +107,22 @@ class Reconciler:
         self.settle = settle  # ...and end a grace early once the previous secret is unused this long
         self.previous_seen = previous_seen
         self.forget_previous = forget_previous  # drops a report of a grace that is over
+        # The newest seal written or verified per token: an older sealed record written
+        # back (a replay) is read as untrusted (trust/seal.py).
+        self.freshness = Freshness()
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
+        sealer = await self.seal_key.get()
         try:
-            body = self.fresh(key)
-            token = parse_token(body) if body is not None else await self.kube.get_token(namespace, name)
+            token = await self._read(key, sealer)
         except InvalidServiceToken as e:  # reported in status, not crashed on later
             await self._invalid(e)
             return None
         if token is None or token.metadata.deletion_timestamp:
             metrics.forget(namespace, name)
+            self.freshness.forget(key)
             return None
-        sealer = await self.seal_key.get()
         # A token never issued has no Secret of ours: no GET. Should one of that name exist
         # (someone else's), creating it fails after the pending status write, and the retry
         # reads it (that status says an issuance began: it is never trusted).
@@ -134,6 +143,7 @@ class Reconciler:
                 self.named_by(key),
                 self.previous_seen(key),
                 following,
+                newest=self.freshness.newest(key),
             ),
             secret_view(existing, token.metadata.uid, token.spec.secret_template),
             candidate,
@@ -184,7 +194,7 @@ class Reconciler:
     ) -> ServiceToken:
         """Pending status, Secret, final status: each only if the plan has it."""
         if plan.pending is not None:
-            token = await self.kube.put_token_status(token, sealed(token.metadata, plan.pending, sealer))
+            token = await self._put_sealed(token, plan.pending, sealer)
             failpoints.hit("after-pending-status")
         if plan.secret is not None:
             write = plan.secret
@@ -196,10 +206,41 @@ class Reconciler:
             if new is not None:
                 failpoints.hit("after-secret-write")
                 metrics.CREDENTIALS.labels(action=plan.action.value).inc()
-        status = sealed(token.metadata, plan.status, sealer)
+        status = self._seal(token, plan.status, sealer)
         if status.wire() != token.status.wire():
-            token = await self.kube.put_token_status(token, status)
+            token = await self._put(token, status)
         return token
+
+    async def _read(self, key: ObjectKey, sealer: Sealer) -> ServiceToken | None:
+        """The token: the watch event's body when it has one we trust, else a GET."""
+        body = self.fresh(key)
+        token = parse_token(body) if body is not None else await self.kube.get_token(*key)
+        if token is not None and body is not None and not self._trusted(token, sealer):
+            # The event may predate our own last write: only a fresh read can tell a
+            # record written back by someone else from one we have since replaced.
+            token = await self.kube.get_token(*key)
+        if token is not None and self._trusted(token, sealer):
+            self.freshness.see(key, token.status.seal_v2)
+        return token
+
+    def _trusted(self, token: ServiceToken, sealer: Sealer) -> bool:
+        key = (token.metadata.namespace, token.metadata.name)
+        return not view(token, sealer, newest=self.freshness.newest(key)).tampered
+
+    def _seal(self, token: ServiceToken, status: ServiceTokenStatus, sealer: Sealer) -> ServiceTokenStatus:
+        meta = token.metadata
+        return sealed(meta, status, sealer, self.clock(), self.freshness.newest((meta.namespace, meta.name)))
+
+    async def _put(self, token: ServiceToken, status: ServiceTokenStatus) -> ServiceToken:
+        """Write a sealed status; its seal is then the newest known for the token."""
+        written = await self.kube.put_token_status(token, status)
+        self.freshness.see((written.metadata.namespace, written.metadata.name), written.status.seal_v2)
+        return written
+
+    async def _put_sealed(
+        self, token: ServiceToken, status: ServiceTokenStatus, sealer: Sealer
+    ) -> ServiceToken:
+        return await self._put(token, self._seal(token, status, sealer))
 
     async def _following(self, token: ServiceToken) -> Following | None:
         """spec.rollout Auto, allowed: how the consumers restarted for the rotation in its
@@ -237,7 +278,7 @@ class Reconciler:
                 # Once, not retried: the cluster admin has to act (the chart grants it).
                 event = Event("Warning", "RolloutNotAllowed", rollout.forbidden(meta.namespace, e.reason))
         status = token.status.model_copy(update={"rolled_out_for": rotation})
-        token = await self.kube.put_token_status(token, sealed(meta, status, sealer))
+        token = await self._put_sealed(token, status, sealer)
         await self.kube.post_event(token, event)
         return token
 
@@ -262,7 +303,7 @@ class Reconciler:
             status.conditions, READY, "False", "SecretRefused", message, self.clock(), gen
         )
         try:
-            token = await self.kube.put_token_status(token, sealed(token.metadata, status, sealer))
+            token = await self._put_sealed(token, status, sealer)
         except Conflict:
             return  # someone changed the token: the next run reports afresh
         if old is None or (old.reason, old.message) != ("SecretRefused", message):

@@ -15,6 +15,19 @@ namespace):
   another application's audience;
 * which last-seen shard holds a token's reports is keyed the same way: a tenant cannot
   choose names whose reports land in another tenant's shard.
+
+Two seals, so that releases can be mixed during an upgrade or a rollback:
+
+* ``status.seal`` (``v1.<mac>``), as gatepass 0.2 wrote and reads it, still written;
+* ``status.sealV2`` (``v2.<sealed at, µs since 1970>.<mac>``): also over ``rotatedAt`` (it
+  bounds how far the previous secret's grace may be moved) and over its own time, which
+  orders the records the operator wrote for one object. A namespace that saved an older
+  sealed record (before a rotation, an early end of grace, a deactivation) and writes it
+  back presents a record older than one already seen: :class:`Freshness` remembers the
+  newest time per token (in the operator and in each gateway, in memory), and an older
+  record is read as untrusted. Readers of this release check ``sealV2`` when present, else
+  ``seal`` alone (a record 0.2 wrote: time 0, the oldest); the operator adds ``sealV2`` at
+  its first pass over each token.
 """
 
 from __future__ import annotations
@@ -24,16 +37,21 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from gatepass.contract import ObjectKey, format_ts, last_seen_shard_name
 from gatepass.models.servicetoken import ServiceTokenStatus
 
 KEY_BYTES = 32
-_VERSION = "v1"
+# A sealed time past this (year ~2286) is not one the operator wrote: read as no time.
+_MAX_AT = 10**16
 
 Fields = tuple[str | None, ...]
+
+
+def _b64(mac: bytes) -> str:
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
 def generate_key() -> bytes:
@@ -46,9 +64,24 @@ def _ts(t: datetime | None) -> str | None:
 
 def token_fields(uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> Fields:
     """Everything in a token's status that grants access (or will, once the Secret holds it),
-    or withholds it: ``deactivatedAt`` (spec.inactivity) is appended only when set, so the
-    seals of every status without it stay as they were before it existed."""
-    fields = (
+    or withholds it, or bounds a change to it: what a v2 seal covers."""
+    return (
+        *_v1_base(uid, namespace, name, status),
+        _ts(status.deactivated_at),
+        _ts(status.rotated_at),
+    )
+
+
+def vouching(uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> tuple[Fields, str | None]:
+    """The seal that vouches for a status (``sealV2``, or ``seal`` alone on a record 0.2
+    wrote) and the fields it must cover."""
+    if status.seal_v2 is not None:
+        return token_fields(uid, namespace, name, status), status.seal_v2
+    return v1_fields(uid, namespace, name, status), status.seal
+
+
+def _v1_base(uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> Fields:
+    return (
         uid,
         namespace,
         name,
@@ -61,7 +94,53 @@ def token_fields(uid: str, namespace: str, name: str, status: ServiceTokenStatus
         status.pending_secret_hash,
         status.pending_action,
     )
+
+
+def v1_fields(uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> Fields:
+    """v1 (gatepass 0.2): ``deactivatedAt`` appended only when set, ``rotatedAt`` not sealed."""
+    fields = _v1_base(uid, namespace, name, status)
     return fields if status.deactivated_at is None else (*fields, _ts(status.deactivated_at))
+
+
+def _v2_time(seal: str) -> int | None:
+    parts = seal.split(".")
+    if len(parts) != 3 or parts[0] != "v2" or not parts[1].isdigit() or len(parts[1]) > 16:
+        return None
+    at = int(parts[1])
+    return at if at < _MAX_AT else None
+
+
+def sealed_at(seal: str | None) -> int:
+    """The time a v2 seal says it was made (µs since 1970; unverified: check the seal
+    first); 0 for a v1 seal and for anything that does not parse."""
+    return (_v2_time(seal) if seal else None) or 0
+
+
+class Freshness:
+    """The newest sealed time seen per token (namespace, name): a verified record older
+    than that is a replay. In memory: after a restart the first record seen sets the mark."""
+
+    def __init__(self) -> None:
+        self._newest: dict[ObjectKey, int] = {}
+
+    def stale(self, key: ObjectKey, seal: str | None) -> bool:
+        return sealed_at(seal) < self._newest.get(key, 0)
+
+    def see(self, key: ObjectKey, seal: str | None) -> None:
+        """Record a seal that verified (and is not stale)."""
+        at = sealed_at(seal)
+        if at > self._newest.get(key, 0):
+            self._newest[key] = at
+
+    def newest(self, key: ObjectKey) -> int:
+        return self._newest.get(key, 0)
+
+    def forget(self, key: ObjectKey) -> None:
+        self._newest.pop(key, None)
+
+    def retain(self, keys: Collection[ObjectKey]) -> None:
+        """Forget every token not in ``keys`` (a fresh listing)."""
+        self._newest = {k: v for k, v in self._newest.items() if k in keys}
 
 
 def has_credentials(status: ServiceTokenStatus) -> bool:
@@ -97,18 +176,51 @@ class Sealer:
         message = json.dumps([purpose, *fields], separators=(",", ":")).encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
-    def seal(self, fields: Fields) -> str:
-        mac = self._mac("servicetoken", fields)
-        return f"{_VERSION}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+    def seal_v1(self, fields: Fields) -> str:
+        """``status.seal`` as gatepass 0.2 reads it, over v1_fields()."""
+        return f"v1.{_b64(self._mac('servicetoken', fields))}"
+
+    def seal(self, fields: Fields, at: int = 0) -> str:
+        """A v2 seal over ``fields`` (token_fields) made at ``at`` (µs since 1970)."""
+        if not 0 <= at < _MAX_AT:
+            raise ValueError("a seal's time lies between 1970 and 2286")
+        mac = self._mac("servicetoken/v2", (str(at), *fields))
+        return f"v2.{at}.{_b64(mac)}"
+
+    def stamps(
+        self, uid: str, namespace: str, name: str, status: ServiceTokenStatus, at: int = 0
+    ) -> dict[str, str]:
+        """Both seals of a status, as the wire has them (tests, benches, tools)."""
+        return {
+            "seal": self.seal_v1(v1_fields(uid, namespace, name, status)),
+            "sealV2": self.seal(token_fields(uid, namespace, name, status), at),
+        }
+
+    def reseal(self, fields: Fields, previous: str | None, now: int, floor: int = 0) -> str:
+        """The seal to write: ``previous`` when it is a v2 seal over these same fields (an
+        unchanged record keeps its seal, so writing it again is no change), else a new one
+        later than ``floor`` and than ``previous`` (the newest time known for the object),
+        even if this replica's clock is behind the one that wrote it."""
+        if previous is not None and self.verify(fields, previous):
+            return previous
+        return self.seal(fields, max(now, floor + 1, sealed_at(previous) + 1))
 
     def verify(self, fields: Fields, seal: str | None) -> bool:
-        return seal is not None and hmac.compare_digest(self.seal(fields).encode(), seal.encode())
+        """``fields``: as vouching() gives them with ``seal``."""
+        if not seal:
+            return False
+        if seal.startswith("v1."):
+            expected = self.seal_v1(fields)
+        else:
+            at = _v2_time(seal)
+            if at is None:
+                return False
+            expected = self.seal(fields, at)
+        return hmac.compare_digest(expected.encode(), seal.encode())
 
     def trusts(self, uid: str, namespace: str, name: str, status: ServiceTokenStatus) -> bool:
         """A status with no credentials needs no seal; any other needs a valid one."""
-        return not has_credentials(status) or self.verify(
-            token_fields(uid, namespace, name, status), status.seal
-        )
+        return not has_credentials(status) or self.verify(*vouching(uid, namespace, name, status))
 
     def last_seen_shard(self, prefix: str, key: ObjectKey) -> str:
         """The ConfigMap of the gateway's report (contract.LAST_SEEN_SHARDS) that holds a

@@ -22,9 +22,11 @@ from gatepass.decisions.servicetoken import (
     decide,
     distrust,
     ready,
+    view,
 )
 from gatepass.models.conditions import EXPIRING_SOON, READY, ROTATING, Condition, find
-from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
+from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus, parse_token
+from gatepass.trust.seal import Sealer, generate_key
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -767,3 +769,16 @@ def test_a_secret_from_before_the_template_record_gets_it_quietly() -> None:
     assert plan.secret is not None
     assert SECRET_TEMPLATE_ANNOTATION in plan.secret.metadata.annotations
     assert plan.events == ()  # an upgrade does not post an Event per token
+
+
+def test_a_sealed_record_older_than_the_newest_known_is_read_as_tampered() -> None:
+    sealer = Sealer(generate_key())
+    status = ServiceTokenStatus(client_id="a" * 32 + ".access", secret_hash="sha256:" + "1" * 64)
+    meta = {"namespace": "ns", "name": "t", "uid": "u1", "generation": 1}
+    seals = sealer.stamps("u1", "ns", "t", status, at=500)
+    token = parse_token({"metadata": meta, "spec": {}, "status": {**status.wire(), **seals}})
+    assert not view(token, sealer).tampered
+    assert not view(token, sealer, newest=500).tampered  # the newest itself
+    replayed = view(token, sealer, newest=501)
+    assert replayed.tampered
+    assert replayed.status.client_id is None  # distrusted: the record is read as lost

@@ -9,7 +9,7 @@ from gatepass.gateway.state import AppRecord, State, app_record, token_record
 from gatepass.models.servicetoken import ServiceTokenStatus
 from gatepass.routing.hosts import claim_of
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.trust.seal import Sealer, generate_key, token_fields
+from gatepass.trust.seal import Sealer, generate_key
 
 SEALER = Sealer(generate_key())
 
@@ -21,7 +21,7 @@ def token_obj(
     uid = f"uid-{ns}-{name}"
     st: dict[str, Any] = {"clientId": cid, "secretHash": secret_hash(new_client_secret()), **status}
     if sealer is not None:
-        st["seal"] = sealer.seal(token_fields(uid, ns, name, ServiceTokenStatus.model_validate(st)))
+        st.update(sealer.stamps(uid, ns, name, ServiceTokenStatus.model_validate(st)))
     meta = {"namespace": ns, "name": name, "uid": uid, "creationTimestamp": created}
     return {"metadata": meta, "spec": {}, "status": st}
 
@@ -197,3 +197,35 @@ def test_the_gateways_own_host_is_never_an_applications() -> None:
     state = sealed_state(reserved=frozenset({"access.test"}))
     state.put_app(("t", "a"), app_record(_app("t", "a", "2026-01-01T00:00:00Z", "access.test")))
     assert root_app(state, "access.test") is None
+
+
+def _at(obj: dict[str, Any], at: int) -> dict[str, Any]:
+    """``obj`` sealed as the operator would have at time ``at``."""
+    meta, st = obj["metadata"], obj["status"]
+    record = ServiceTokenStatus.model_validate(st)
+    return {
+        **obj,
+        "status": {**st, **SEALER.stamps(meta["uid"], meta["namespace"], meta["name"], record, at)},
+    }
+
+
+def test_an_older_sealed_record_written_back_is_ignored_and_the_newer_one_stays() -> None:
+    state = sealed_state()
+    cid = new_client_id()
+    old = _at(token_obj("t", cid, previousSecretHash=secret_hash(new_client_secret())), 100)
+    newer = _at(token_obj("t", cid), 200)
+    put(state, old)
+    put(state, newer)
+    assert state.tokens_by_id[cid].previous_hash is None
+    put(state, old)  # written back by someone who kept it: its seal still verifies
+    assert state.tokens_by_id[cid].previous_hash is None
+    assert state.tokens[("ns", "t")].seal == newer["status"]["sealV2"]
+    # ...and in a listing (a relist after a watch gap) as well.
+    state.set_tokens({("ns", "t"): token_record(old)})
+    assert state.tokens_by_id[cid].previous_hash is None
+    # A later record is taken; a deleted token's mark goes with it (a new one starts afresh).
+    put(state, later := _at(token_obj("t", cid), 300))
+    assert state.tokens[("ns", "t")].seal == later["status"]["sealV2"]
+    state.put_token(("ns", "t"), None)
+    put(state, old)
+    assert state.tokens_by_id[cid].previous_hash is not None

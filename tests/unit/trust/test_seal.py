@@ -10,7 +10,7 @@ import pytest
 
 from gatepass.contract import LAST_SEEN_SHARDS, last_seen_shards
 from gatepass.models.servicetoken import ServiceTokenStatus
-from gatepass.trust.seal import Sealer, generate_key, has_credentials, token_fields
+from gatepass.trust.seal import Freshness, Sealer, generate_key, has_credentials, sealed_at, token_fields
 
 STATUS = ServiceTokenStatus(
     client_id="0123456789abcdef0123456789abcdef.access",
@@ -21,8 +21,8 @@ STATUS = ServiceTokenStatus(
 
 def test_a_seal_binds_every_credential_field_and_the_objects_identity() -> None:
     sealer = Sealer(generate_key())
-    seal = sealer.seal(token_fields("uid-1", "ns", "t", STATUS))
-    status = STATUS.model_copy(update={"seal": seal})
+    seals = sealer.stamps("uid-1", "ns", "t", STATUS)
+    status = STATUS.model_copy(update={"seal": seals["seal"], "seal_v2": seals["sealV2"]})
     assert sealer.trusts("uid-1", "ns", "t", status)
     # Another object (uid, namespace or name) with the same status does not verify.
     for ident in (("uid-2", "ns", "t"), ("uid-1", "other", "t"), ("uid-1", "ns", "u")):
@@ -36,7 +36,9 @@ def test_a_seal_binds_every_credential_field_and_the_objects_identity() -> None:
         {"pending_client_id": "e" * 32 + ".access"},
         {"pending_secret_hash": "sha256:" + "4" * 64},
         {"deactivated_at": datetime(2026, 1, 1, tzinfo=UTC)},
-        {"seal": None},
+        {"rotated_at": datetime(2026, 1, 1, tzinfo=UTC)},
+        {"seal_v2": None, "seal": None},
+        {"seal_v2": seals["seal"]},
     ):
         assert not sealer.trusts("uid-1", "ns", "t", status.model_copy(update=change)), change
     assert not Sealer(generate_key()).trusts("uid-1", "ns", "t", status)
@@ -105,3 +107,67 @@ def test_a_tenant_cannot_aim_its_reports_at_another_tenants_shard() -> None:
     landed = Counter(sealer.last_seen_shard("p", k) for k in aimed)
     assert len(landed) == LAST_SEEN_SHARDS
     assert landed[target] < 3 * 640 / LAST_SEEN_SHARDS  # ~20 expected, as in any other shard
+
+
+def test_v2_seals_bind_rotated_at_and_their_time() -> None:
+    sealer = Sealer(generate_key())
+    rotated = STATUS.model_copy(update={"rotated_at": datetime(2026, 6, 1, tzinfo=UTC)})
+    seals = sealer.stamps("u", "ns", "t", rotated, at=1_700_000_000_000_000)
+    assert seals["sealV2"].startswith("v2.1700000000000000.")
+    assert sealed_at(seals["sealV2"]) == 1_700_000_000_000_000
+    status = rotated.model_copy(update={"seal": seals["seal"], "seal_v2": seals["sealV2"]})
+    assert sealer.trusts("u", "ns", "t", status)
+    # rotatedAt bounds how far the grace may be moved: a later one does not verify.
+    moved = status.model_copy(update={"rotated_at": datetime(2026, 7, 1, tzinfo=UTC)})
+    assert not sealer.trusts("u", "ns", "t", moved)
+    # The time is under the MAC: a record made "newer" by hand does not verify.
+    mac = seals["sealV2"].rsplit(".", 1)[1]
+    newer = status.model_copy(update={"seal_v2": f"v2.1800000000000000.{mac}"})
+    assert not sealer.trusts("u", "ns", "t", newer)
+    # Without sealV2 the record reads as 0.2 wrote it: v1 alone, the oldest time (0), which
+    # Freshness refuses once a newer record of the token was seen.
+    assert sealer.trusts("u", "ns", "t", status.model_copy(update={"seal_v2": None}))
+    assert sealed_at(None) == 0
+
+
+@pytest.mark.parametrize(
+    "seal", [None, "", "v2", "v2..x", "v2.-1.x", "v2.1e5.x", "v2.99999999999999999.x", "v3.1.x", "v1.x.y"]
+)
+def test_a_seal_that_does_not_parse_has_no_time_and_never_verifies(seal: str | None) -> None:
+    assert sealed_at(seal) == 0
+    sealer = Sealer(generate_key())
+    v1 = sealer.stamps("u", "ns", "t", STATUS)["seal"]
+    assert not sealer.trusts("u", "ns", "t", STATUS.model_copy(update={"seal": seal}))
+    # A v1 seal that verifies does not save a sealV2 that does not.
+    assert not sealer.trusts("u", "ns", "t", STATUS.model_copy(update={"seal": v1, "seal_v2": seal or "x"}))
+
+
+def test_reseal_keeps_a_seal_that_covers_the_record_and_moves_forward_otherwise() -> None:
+    sealer = Sealer(generate_key())
+    fields = token_fields("u", "ns", "t", STATUS)
+    first = sealer.reseal(fields, None, now=1_000)
+    assert sealed_at(first) == 1_000
+    assert sealer.reseal(fields, first, now=5_000) == first  # unchanged: no new write
+    changed = token_fields("u", "ns", "t", STATUS.model_copy(update={"secret_hash": "sha256:" + "9" * 64}))
+    # A replica whose clock is behind still seals later than what it knows of.
+    assert sealed_at(sealer.reseal(changed, first, now=10)) == 1_001
+    assert sealed_at(sealer.reseal(changed, None, now=10, floor=7_000)) == 7_001
+    # Something that is not a v2 seal of these fields is replaced.
+    assert sealer.reseal(fields, "v1.abc", now=2_000).startswith("v2.2000.")
+
+
+def test_freshness_refuses_older_records_per_token() -> None:
+    fresh = Freshness()
+    key = ("ns", "t")
+    fresh.see(key, "v2.200.x")
+    assert fresh.stale(key, "v2.100.x")
+    assert fresh.stale(key, "v1.x")  # a 0.2 seal, once a v2 one was seen
+    assert not fresh.stale(key, "v2.200.x")
+    assert not fresh.stale(("ns", "other"), "v2.100.x")
+    fresh.see(key, "v2.150.x")  # never backwards
+    assert fresh.newest(key) == 200
+    fresh.retain([("ns", "other")])
+    assert not fresh.stale(key, "v2.100.x")
+    fresh.see(key, "v2.300.x")
+    fresh.forget(key)
+    assert fresh.newest(key) == 0
