@@ -88,8 +88,10 @@ FROM_SECRET = {
 TOKENS = ("ci-bot", "limited", "idle")
 APPS = ("reports", "billing", "reports-for-pods")
 # The records that say which credentials a token has: none may move.
+# "seal" too: 0.2's seal is written unchanged beside the new sealV2, so replicas of either
+# release verify every record while the rollout mixes them.
 CREDENTIAL_FIELDS = ("clientId", "secretHash", "createdAt", "expiresAt", "refreshedAt", "rotatedAt",
-                     "reissuedAt", "previousSecretHash", "pendingSecretHash")  # fmt: skip
+                     "reissuedAt", "previousSecretHash", "pendingSecretHash", "seal")  # fmt: skip
 # A pod's projected ServiceAccount tokens: 0.2's audience (the bare issuer, as its example
 # had it) and, added before the upgrade as the CHANGELOG advises, the application's.
 BARE, NAMED = "/var/run/secrets/gatepass/token", "/var/run/secrets/gatepass/token-app"
@@ -485,6 +487,7 @@ def test_no_token_is_reissued_and_no_secret_rewritten(up: Upgrade) -> None:
         assert {k: status.get(k) for k in CREDENTIAL_FIELDS} == {k: was.get(k) for k in CREDENTIAL_FIELDS}, (
             name
         )
+        assert "sealV2" not in was and status.get("sealV2", "").startswith("v2."), name
         secret = get(pc, "secret", before.secrets[name]["metadata"]["name"])
         assert secret["data"] == before.secrets[name]["data"], name
         assert secret["metadata"]["resourceVersion"] == before.secrets[name]["metadata"]["resourceVersion"], (
