@@ -3,7 +3,7 @@ import pytest
 from gatepass.cli import main
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gatewayconfig import GatewayConfig, to_env
-from gatepass.operator.settings import OperatorSettings
+from gatepass.operator.settings import SHARED, OperatorSettings
 from tests.support.settings import read_from
 
 
@@ -147,3 +147,12 @@ def test_a_shared_setting_set_for_the_gateway_alone_stops_the_operator(
     assert "GATEPASS_GATEWAY_ISSUER: the gateway takes these from the operator's own settings" in err
     with pytest.raises(ValueError, match="GATEPASS_GATEWAY_ADMIN_PORT=0"):
         read_from(OperatorSettings, {"GATEPASS_GATEWAY_ADMIN_PORT": "0"})
+
+
+def test_shared_settings_mean_the_same_to_operator_and_gateway() -> None:
+    """A gateway run by hand, without them, agrees with an operator run without them."""
+    operator, gateway = read_from(OperatorSettings, {}), read_from(GatewaySettings, {})
+    for field in SHARED:
+        assert OperatorSettings.model_fields[field].annotation == GatewayConfig.model_fields[field].annotation
+        assert getattr(operator, field) == getattr(gateway, field), field
+    assert operator.gateway.model_dump() == gateway.model_dump()
