@@ -65,6 +65,23 @@ LAST_SEEN_LABEL = f"{GROUP}/last-seen"  # on the last-seen ConfigMaps
 COMPONENT_LABEL = "app.kubernetes.io/component"
 GATEWAY_COMPONENT = "gateway"
 
+
+def gateway_selector(name: str) -> dict[str, str]:
+    """The labels that pick the pods of the gateway Deployment ``name``: its selector (which
+    never changes), and the chart's PodDisruptionBudget's (tests/chart ties the two)."""
+    return {
+        "app.kubernetes.io/name": "gatepass",
+        "app.kubernetes.io/instance": name,
+        COMPONENT_LABEL: GATEWAY_COMPONENT,
+    }
+
+
+def gateway_labels(name: str) -> dict[str, str]:
+    """The labels on the gateway's Deployment, Services and pods (the operator watches
+    Deployments and Services by MANAGED_BY and COMPONENT_LABEL)."""
+    return {**gateway_selector(name), **MANAGED_BY}
+
+
 # --- a token's Secret -----------------------------------------------------------------
 # Cloudflare's header names for the two credentials (the gateway reads them; a Secret
 # may carry them rendered as a file).

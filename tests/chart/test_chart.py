@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from gatepass.contract import last_seen_shards
-from gatepass.operator.settings import OperatorSettings
+from gatepass.gatewayconfig import GatewayConfig
+from gatepass.operator.settings import SHARED, OperatorSettings, gateway_env_name
+from tests.support.chart import CHART, K8S, objects, template
 from tests.support.cluster import ROOT, localcluster
 
-CHART = ROOT / "charts" / "gatepass"
-K8S = localcluster.K8S_VERSION.lstrip("v")
 EVERYTHING = [
     "--set",
     "metrics.serviceMonitor.enabled=true",
@@ -26,24 +26,6 @@ EVERYTHING = [
     "--set",
     "operator.rollout.enabled=true",
 ]
-
-
-@pytest.fixture(scope="module")
-def helm() -> str:
-    return str(localcluster.build() / "helm")
-
-
-def template(helm: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [helm, "template", "gp", str(CHART), "--namespace", "gatepass-system", "--kube-version", K8S, *args],
-        capture_output=True,
-        text=True,
-        check=check,
-    )
-
-
-def objects(helm: str, *args: str) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(template(helm, *args).stdout) if d]
 
 
 def test_helm_lint_is_clean(helm: str) -> None:
@@ -206,7 +188,9 @@ def test_operator_pod_is_locked_down(helm: str) -> None:
 def test_operator_env_names_real_settings(helm: str) -> None:
     (dep,) = [d for d in objects(helm) if d["kind"] == "Deployment"]
     names = {e["name"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
-    fields = {f"GATEPASS_{f.upper()}" for f in OperatorSettings.model_fields}
+    fields = {f"GATEPASS_{f.upper()}" for f in OperatorSettings.model_fields if f != "gateway"}
+    # The gateway's own settings, nested (the shared ones are the operator's, above).
+    fields |= {gateway_env_name(f) for f in GatewayConfig.model_fields if f not in {*SHARED, "key_namespace"}}
     assert names <= fields, names - fields
     assert {"GATEPASS_NAMESPACE", "GATEPASS_ISSUER", "GATEPASS_GATEWAY_IMAGE", "GATEPASS_KEY_SECRET"} <= names
 

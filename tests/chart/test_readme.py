@@ -18,6 +18,7 @@ from gatepass.operator import manifests
 from gatepass.operator.settings import OperatorSettings
 from gatepass.plugin import parser
 from tests.support.cluster import ROOT, localcluster
+from tests.support.settings import container_env, read_from
 
 README = (ROOT / "README.md").read_text()
 CHART = ROOT / "charts" / "gatepass"
@@ -35,12 +36,8 @@ def settings() -> OperatorSettings:
         check=True,
     ).stdout
     (dep,) = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
-    env: dict[str, Any] = {}
-    for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in e:
-            env[e["name"].removeprefix("GATEPASS_").lower()] = e["value"]
-    env["namespace"] = NAMESPACE  # the fieldRef: the release's namespace
-    return OperatorSettings.model_validate(env)
+    # GATEPASS_NAMESPACE is a fieldRef: the release's namespace.
+    return read_from(OperatorSettings, {**container_env(dep), "GATEPASS_NAMESPACE": NAMESPACE})
 
 
 def test_the_gateway_service_and_port_the_readme_names_are_published(settings: OperatorSettings) -> None:
@@ -65,12 +62,12 @@ def test_in_cluster_urls_in_the_readme_reach_a_published_port(settings: Operator
 
 def test_the_admin_port_and_metrics_service_are_as_the_readme_says(settings: OperatorSettings) -> None:
     (port,) = re.findall(r"Admin port \(default (\d+)\)", README)
-    assert int(port) == settings.gateway_admin_port
+    assert int(port) == settings.gateway.admin_port
     metrics = manifests.metrics_service(settings)
     assert f"Service `{metrics['metadata']['name']}`" in README
-    assert {p["port"] for p in metrics["spec"]["ports"]} == {settings.gateway_admin_port}
+    assert {p["port"] for p in metrics["spec"]["ports"]} == {settings.gateway.admin_port}
     # ...and never on the public one.
-    assert settings.gateway_admin_port not in {
+    assert settings.gateway.admin_port not in {
         p["port"] for p in manifests.service(settings)["spec"]["ports"]
     }
 

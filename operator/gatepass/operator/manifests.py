@@ -8,46 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from gatepass.contract import COMPONENT_LABEL, GATEWAY_COMPONENT, MANAGED_BY
+from gatepass.contract import gateway_labels, gateway_selector
+from gatepass.gatewayconfig import to_env
 from gatepass.operator.settings import OperatorSettings
 
 
 def labels(settings: OperatorSettings) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "gatepass",
-        "app.kubernetes.io/instance": settings.gateway_name,
-        COMPONENT_LABEL: GATEWAY_COMPONENT,
-        **MANAGED_BY,
-    }
+    return gateway_labels(settings.gateway_name)
 
 
 def selector(settings: OperatorSettings) -> dict[str, str]:
     """The labels that pick the gateway's pods (stable across upgrades)."""
-    lab = labels(settings)
-    return {k: lab[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance", COMPONENT_LABEL)}
+    return gateway_selector(settings.gateway_name)
 
 
 def gateway_env(settings: OperatorSettings) -> dict[str, str]:
     """The gateway's whole configuration (tests run a local gateway with exactly this)."""
-    return {
-        "GATEPASS_ISSUER": settings.issuer,
-        "GATEPASS_KEY_NAMESPACE": settings.namespace,
-        "GATEPASS_KEY_SECRET": settings.key_secret,
-        "GATEPASS_NAMESPACES": ",".join(settings.namespaces),
-        "GATEPASS_PORT": str(settings.gateway_port),
-        "GATEPASS_ADMIN_PORT": str(settings.gateway_admin_port),
-        "GATEPASS_COOKIE_SECURE": str(settings.gateway_cookie_secure).lower(),
-        "GATEPASS_LAST_SEEN_CONFIGMAP": settings.last_seen_configmap,
-        "GATEPASS_LAST_SEEN_INTERVAL": str(settings.gateway_last_seen_interval),
-        "GATEPASS_UPSTREAM_ALLOW": ",".join(settings.upstream_allow),
-        "GATEPASS_CLUSTER_DOMAIN": settings.cluster_domain,
-        "GATEPASS_TRUSTED_PROXIES": ",".join(settings.trusted_proxies),
-        "GATEPASS_ACCESS_LOG": str(settings.gateway_access_log).lower(),
-        "GATEPASS_WORKLOAD_IDENTITY": str(settings.gateway_workload_identity).lower(),
-        "GATEPASS_WORKLOAD_AUDIENCES": ",".join(settings.gateway_workload_audiences),
-        "GATEPASS_DRAIN_SECONDS": str(settings.gateway_drain_seconds),
-        "GATEPASS_SHUTDOWN_TIMEOUT": str(settings.gateway_shutdown_timeout),
-    }
+    return to_env(settings.gateway)
 
 
 def deployment(settings: OperatorSettings) -> dict[str, Any]:
@@ -71,9 +48,7 @@ def deployment(settings: OperatorSettings) -> dict[str, Any]:
                     # to the GATEPASS_* settings the gateway reads.
                     "enableServiceLinks": False,
                     # The drain, then requests in flight, then a margin: never SIGKILLed mid-answer.
-                    "terminationGracePeriodSeconds": (
-                        settings.gateway_drain_seconds + settings.gateway_shutdown_timeout + 5
-                    ),
+                    "terminationGracePeriodSeconds": settings.gateway_grace_seconds,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": 10001,
@@ -88,8 +63,8 @@ def deployment(settings: OperatorSettings) -> dict[str, Any]:
                             "args": ["gateway"],
                             "env": [{"name": k, "value": v} for k, v in gateway_env(settings).items()],
                             "ports": [
-                                {"name": "http", "containerPort": settings.gateway_port},
-                                {"name": "admin", "containerPort": settings.gateway_admin_port},
+                                {"name": "http", "containerPort": settings.gateway.port},
+                                {"name": "admin", "containerPort": settings.gateway.admin_port},
                             ],
                             "livenessProbe": probe,
                             "readinessProbe": {**probe, "httpGet": {"path": "/readyz", "port": "admin"}},
@@ -134,7 +109,7 @@ def metrics_service(settings: OperatorSettings) -> dict[str, Any]:
         metrics_service_name(settings),
         settings,
         "ClusterIP",
-        {"name": "metrics", "port": settings.gateway_admin_port, "targetPort": "admin", "protocol": "TCP"},
+        {"name": "metrics", "port": settings.gateway.admin_port, "targetPort": "admin", "protocol": "TCP"},
     )
 
 

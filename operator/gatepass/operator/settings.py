@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+import os
+from typing import Any, Literal, Self
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gatepass import IMAGE_REPOSITORY, __version__
 from gatepass.contract import (
@@ -16,14 +19,50 @@ from gatepass.contract import (
     Namespaces,
 )
 from gatepass.decisions.shardbudget import SHARD_BUDGET
+from gatepass.gatewayconfig import ENV_PREFIX, GatewayConfig
 from gatepass.models.durations import NEVER, parse_inactivity
 from gatepass.models.servicetoken import Inactivity, InactivityAction
 from gatepass.routing.clientip import TrustedProxies
 from gatepass.routing.upstreams import UpstreamPolicy
 
+# The operator reads the gateway's setting <FIELD> as GATEPASS_GATEWAY_<FIELD> and writes it
+# into the gateway's pods as GATEPASS_<FIELD> (gatewayconfig.to_env): one rule, no table.
+GATEWAY_ENV_PREFIX = f"{ENV_PREFIX}GATEWAY_"
+# Gateway settings that are the operator's own too (the same name; key_namespace is the
+# operator's namespace): both must agree, so the gateway takes the operator's value and
+# GATEPASS_GATEWAY_<FIELD> is refused.
+SHARED = (
+    "issuer",
+    "key_secret",
+    "namespaces",
+    "last_seen_configmap",
+    "upstream_allow",
+    "cluster_domain",
+    "trusted_proxies",
+)
+
+
+def gateway_env_name(field: str) -> str:
+    """The operator's environment variable for the gateway's setting ``field``."""
+    return GATEWAY_ENV_PREFIX + field.upper()
+
+
+class _GatewayEnv(PydanticBaseSettingsSource):
+    """GATEPASS_GATEWAY_<FIELD> into ``gateway.<field>`` (the other sources never see them)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, "", False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in os.environ.items()}
+        found = {
+            f: env[gateway_env_name(f)] for f in GatewayConfig.model_fields if gateway_env_name(f) in env
+        }
+        return {"gateway": found} if found else {}
+
 
 class OperatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GATEPASS_")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
 
     namespaces: Namespaces = Field(default_factory=list)
     metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus /metrics; 0 turns it off")
@@ -65,6 +104,9 @@ class OperatorSettings(BaseSettings):
 
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
+    # The gateway's settings (GATEPASS_GATEWAY_<FIELD>), written into its pods as they are;
+    # the SHARED ones are this model's own. The gateway_* fields below shape the Deployment.
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     gateway_name: str = "gatepass-gateway"
     # The operator's own Deployment (the chart names it): the owner of the gateway it runs,
     # so that deleting the operator (helm uninstall) garbage-collects the gateway too.
@@ -74,33 +116,52 @@ class OperatorSettings(BaseSettings):
     gateway_replicas: int = Field(2, ge=0, le=100)
     gateway_service_account: str = "gatepass-gateway"
     gateway_service_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
-    gateway_port: int = Field(8000, ge=1, le=65535)
-    gateway_admin_port: int = Field(9091, ge=1, le=65535)
     gateway_cpu_request: str = "100m"
     gateway_memory_request: str = "128Mi"
     gateway_memory_limit: str = "256Mi"
-    gateway_cookie_secure: bool = True
-    gateway_access_log: bool = Field(True, description="one JSON line per request on the gateway's stdout")
-    # A gateway pod's SIGTERM: serve while endpoints drop it, then give requests in flight
-    # this long (gateway/settings.py); the pod's termination grace covers both.
-    gateway_drain_seconds: int = Field(10, ge=0, le=300)
-    gateway_shutdown_timeout: int = Field(15, ge=0, le=300)
     # spec.rollout Auto may restart workloads (the chart grants the RBAC with the same value).
     rollout: bool = False
     # ...and ends a rotation's grace early once its consumers rolled out and the previous
     # secret went unused this long (seconds; longer than the gateway's last-seen interval).
     rollout_settle_period: float = Field(600.0, ge=0)
-    # Pods' projected ServiceAccount tokens as credentials (serviceAccount policy rules).
-    gateway_workload_identity: bool = True
-    # Applications' audiences are under these (gateway/workload.py: audiences); empty: the issuer.
-    gateway_workload_audiences: CommaList = Field(default_factory=list)
     # The gateway reports token use here; the operator copies it to status.lastSeenAt.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
-    gateway_last_seen_interval: float = Field(60.0, ge=0)
     # What one last-seen shard's entries may cost in etcd (bytes, keys twice) before the
     # operator removes the oldest of the namespaces holding the most
     # (decisions/shardbudget.py). Raise it only with etcd's --max-request-bytes.
     last_seen_shard_budget: int = Field(SHARD_BUDGET, ge=16 * 1024, le=1024 * 1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _GatewayEnv(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _share(self) -> Self:
+        """The gateway's SHARED settings are the operator's; its pods need an admin port."""
+        shared = {**{f: getattr(self, f) for f in SHARED}, "key_namespace": self.namespace}
+        # Set apart from the operator's (GATEPASS_GATEWAY_ISSUER=...): refused, not ignored.
+        apart = sorted(
+            f for f in self.gateway.model_fields_set & shared.keys() if getattr(self.gateway, f) != shared[f]
+        )
+        if apart:
+            names = ", ".join(gateway_env_name(f) for f in apart)
+            raise ValueError(f"{names}: the gateway takes these from the operator's own settings")
+        if self.gateway.admin_port == 0:
+            raise ValueError(f"{gateway_env_name('admin_port')}=0: the gateway's probes need its admin port")
+        self.gateway = self.gateway.model_copy(update=shared)
+        return self
+
+    @property
+    def gateway_grace_seconds(self) -> int:
+        """A gateway pod's termination grace: the drain, then requests in flight, then a margin."""
+        return math.ceil(self.gateway.drain_seconds + self.gateway.shutdown_timeout) + 5
 
     @field_validator("inactivity_after")
     @classmethod
@@ -118,9 +179,5 @@ class OperatorSettings(BaseSettings):
 
     @property
     def upstream_policy(self) -> UpstreamPolicy:
-        return UpstreamPolicy(
-            allow=tuple(self.upstream_allow),
-            system_namespace=self.namespace,
-            cluster_domain=self.cluster_domain,
-            own_ports=frozenset({self.gateway_port, self.gateway_admin_port}),
-        )
+        """The gateway's, which is what the operator's checks must agree with."""
+        return self.gateway.upstream_policy
