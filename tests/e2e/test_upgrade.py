@@ -487,7 +487,8 @@ def test_no_token_is_reissued_and_no_secret_rewritten(up: Upgrade) -> None:
         assert {k: status.get(k) for k in CREDENTIAL_FIELDS} == {k: was.get(k) for k in CREDENTIAL_FIELDS}, (
             name
         )
-        assert "sealV2" not in was and status.get("sealV2", "").startswith("v2."), name
+        assert "sealV2" not in was, name
+        assert status.get("sealV2", "").startswith("v2."), name
         secret = get(pc, "secret", before.secrets[name]["metadata"]["name"])
         assert secret["data"] == before.secrets[name]["data"], name
         assert secret["metadata"]["resourceVersion"] == before.secrets[name]["metadata"]["resourceVersion"], (
