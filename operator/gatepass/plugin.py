@@ -49,7 +49,7 @@ class Fail(Exception):
 
 
 def now_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_ts(datetime.now(UTC))
 
 
 async def _api(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClient, str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.contract import ObjectKey as TokenKey
+from gatepass.contract import format_ts
 from gatepass.decisions.policy import Overruled, overruled_denies
 from gatepass.models.accessapplication import (
     AccessApplication,
@@ -124,9 +125,7 @@ def decide_app(
     st.aud = aud  # derived from the uid (trust/seal.py): whatever else was written is put right
     if revoke_request and revoke_request != st.last_revoke_sessions_request:
         st.sessions_revoked_before = now
-        events.append(
-            Event("Normal", "SessionsRevoked", f"JWTs issued before {now:%Y-%m-%dT%H:%M:%SZ} are refused")
-        )
+        events.append(Event("Normal", "SessionsRevoked", f"JWTs issued before {format_ts(now)} are refused"))
     st.last_revoke_sessions_request = revoke_request
 
     refs = referenced_tokens(spec, namespace)

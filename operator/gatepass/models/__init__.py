@@ -1,0 +1,2 @@
+"""Pydantic models of the CRDs (spec and status), durations, timestamps, conditions, events.
+Pure; may import only contract."""
