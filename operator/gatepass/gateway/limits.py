@@ -15,12 +15,9 @@ N times the rate in total (the README says so). No API call, no lock (one event 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gatepass.models.servicetoken import RateLimit
-
-if TYPE_CHECKING:  # state.py holds Limit in its records
-    from gatepass.gateway.state import AppRecord, TokenRecord
 
 # Buckets that have filled up again are forgotten now and then: an idle bucket is the same
 # as none, so memory follows the tokens in use, not every token ever limited.
@@ -38,6 +35,25 @@ class Limit:
         return None if spec is None else cls(*spec.bucket, shared=spec.shared)
 
 
+class Limited(Protocol):
+    """A token as the limiter reads it (state.TokenRecord): state.py holds Limit in its
+    records, so this module names only what it reads, not the records."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def rate_limit(self) -> Limit | None: ...
+
+
+class Application(Protocol):
+    """An application as the limiter reads it (state.AppRecord)."""
+
+    @property
+    def uid(self) -> str: ...
+    @property
+    def token_rate_limit(self) -> Limit | None: ...
+
+
 @dataclass
 class _Bucket:
     level: float
@@ -53,7 +69,7 @@ class Limits:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._takes = 0
 
-    def take(self, token: TokenRecord, app: AppRecord, now: float) -> float:
+    def take(self, token: Limited, app: Application, now: float) -> float:
         """Take one request from the token's bucket at ``app``: 0 if allowed, else the
         seconds until one would be (for Retry-After)."""
         limit = token.rate_limit or app.token_rate_limit
