@@ -10,20 +10,19 @@ import pytest
 
 from gatepass.contract import MANAGED_BY, SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL, LastUse
 from gatepass.decisions.rollout import Following, rotation_name
-from gatepass.decisions.servicetoken import (
-    CREDENTIAL_CHECKS,
-    READY_CHECKS,
-    Action,
+from gatepass.decisions.token.chains import Action, Input
+from gatepass.decisions.token.conditions import READY_CHECKS, ready
+from gatepass.decisions.token.credentials import CREDENTIAL_CHECKS, credential_action
+from gatepass.decisions.token.inputs import (
     Candidate,
-    Plan,
+    Observed,
     SecretView,
     TokenView,
-    credential_action,
-    decide,
     distrust,
-    ready,
+    trusted,
     view,
 )
+from gatepass.decisions.token.plan import Plan, decide
 from gatepass.models.conditions import EXPIRING_SOON, READY, ROTATING, Condition, find
 from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus, parse_token
 from gatepass.trust.seal import Sealer, generate_key
@@ -749,16 +748,17 @@ def test_each_credential_check_answers_in_its_turn(name: str) -> None:
         rotate_request=None if scheduled else "r1",
         tampered=tampered,
     )
-    now = T0 + 2 * H
-    answered = [n for n, check in CREDENTIAL_CHECKS if check(token, secret, now) is not None]
+    facts = Input(token, secret, T0 + 2 * H, token.status)
+    answered = [n for n, check in CREDENTIAL_CHECKS if check(facts) is not None]
     assert answered[0] == name
-    assert credential_action(token, secret, now) == dict(CREDENTIAL_CHECKS)[name](token, secret, now)
+    assert credential_action(facts) == dict(CREDENTIAL_CHECKS)[name](facts)
 
 
 def test_the_last_ready_check_always_answers() -> None:
     token = TokenView(spec=ServiceTokenSpec(), status=ServiceTokenStatus())
-    assert READY_CHECKS[-1][1](token, ServiceTokenStatus(), Action.NONE, T0) is not None
-    assert ready(token, ServiceTokenStatus(), Action.CONFLICT, T0)[1] == "SecretConflict"
+    empty = SecretView(exists=False)
+    assert READY_CHECKS[-1][1](Input(token, empty, T0, ServiceTokenStatus(), Action.NONE)) is not None
+    assert ready(Input(token, empty, T0, ServiceTokenStatus(), Action.CONFLICT))[1] == "SecretConflict"
 
 
 def test_a_secret_from_before_the_template_record_gets_it_quietly() -> None:
@@ -777,8 +777,9 @@ def test_a_sealed_record_older_than_the_newest_known_is_read_as_tampered() -> No
     meta = {"namespace": "ns", "name": "t", "uid": "u1", "generation": 1}
     seals = sealer.stamps("u1", "ns", "t", status, at=500)
     token = parse_token({"metadata": meta, "spec": {}, "status": {**status.wire(), **seals}})
-    assert not view(token, sealer).tampered
-    assert not view(token, sealer, newest=500).tampered  # the newest itself
-    replayed = view(token, sealer, newest=501)
+    assert trusted(token, sealer)
+    assert trusted(token, sealer, newest=500)  # the newest itself
+    assert not trusted(token, sealer, newest=501)
+    replayed = view(Observed(token=token, now=T0, trusted=trusted(token, sealer, newest=501)))
     assert replayed.tampered
     assert replayed.status.client_id is None  # distrusted: the record is read as lost
