@@ -62,7 +62,6 @@ class TokenView:
     spec: ServiceTokenSpec
     status: ServiceTokenStatus
     name: str = ""
-    namespace: str = ""
     generation: int | None = None
     refresh_request: str | None = None  # value of gatepass.dev/refresh
     rotate_request: str | None = None  # value of gatepass.dev/rotate
@@ -106,7 +105,6 @@ def view(seen: Observed) -> TokenView:
         spec=token.spec,
         status=token.status if seen.trusted else distrust(token.status),
         name=meta.name,
-        namespace=meta.namespace,
         tampered=not seen.trusted,
         generation=meta.generation,
         refresh_request=token.refresh_request,
