@@ -22,6 +22,7 @@ from kubernetes_asyncio import config as aconfig
 
 from gatepass.contract import DEFAULT_KEY_SECRET, REACTIVATE_ANNOTATION, SEAL_ENTRY
 from gatepass.operator.clock import utcnow
+from gatepass.operator.gather import Known
 from gatepass.operator.kube import Kube
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
@@ -86,7 +87,9 @@ async def reconciler_days_on(
             for body in page:
                 meta = body["metadata"]
                 names.put((meta["namespace"], meta["name"]), body)
-        yield Reconciler(kube, seal, clock=lambda: utcnow() + days[0] * DAY, named_by=names.named_by)
+        yield Reconciler(
+            kube, seal, clock=lambda: utcnow() + days[0] * DAY, known=Known(named_by=names.named_by)
+        )
 
 
 @pytest.mark.asyncio

@@ -19,6 +19,7 @@ from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 from prometheus_client import REGISTRY
 
+from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.kube import Kube
 from gatepass.operator.ratelimit import LimitedApiClient
 from gatepass.operator.reconcile import Reconciler
@@ -40,6 +41,11 @@ def counted() -> dict[str, float]:
     }
 
 
+def _taken(bodies: dict[Any, Any], key: Any) -> Parsed | None:
+    body = bodies.pop(key, None)
+    return None if body is None else parsed(body)
+
+
 @asynccontextmanager
 async def reconciler(cluster: ClusterInfo, bodies: dict[Any, Any]) -> AsyncIterator[Reconciler]:
     cfg = aclient.Configuration()
@@ -47,7 +53,8 @@ async def reconciler(cluster: ClusterInfo, bodies: dict[Any, Any]) -> AsyncItera
     async with LimitedApiClient(None, configuration=cfg) as api:
         seal = SealKey()
         seal.set(generate_key())
-        yield Reconciler(Kube(api), seal, fresh=lambda key: bodies.pop(key, None))
+        # The watch event's body, parsed where it arrives (operator/app.py), taken once.
+        yield Reconciler(Kube(api), seal, known=Known(fresh=lambda key: _taken(bodies, key)))
 
 
 @pytest.mark.asyncio

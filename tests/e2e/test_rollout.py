@@ -16,6 +16,7 @@ import requests
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 
+from gatepass.operator.gather import Known
 from gatepass.operator.kube import Kube
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
@@ -255,7 +256,7 @@ async def test_an_operator_the_api_server_refuses_workloads_says_so_once_and_goe
     async with aclient.ApiClient(cfg) as aapi:
         seal = SealKey()
         seal.set(generate_key())
-        reconcile = Reconciler(Kube(aapi), seal, rollout=True)
+        reconcile = Reconciler(Kube(aapi), seal, known=Known(rollout=True))
         await reconcile(key)
         tokens.annotate("ci-bot", "gatepass.dev/rotate", "now")
         await reconcile(key)  # rotates; listing the workloads is refused: no exception

@@ -14,7 +14,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from gatepass.decisions.accessapplication import decide_app
-from gatepass.decisions.servicetoken import Candidate, SecretView, decide, view
+from gatepass.decisions.token.inputs import Candidate, Observed, SecretView, trusted
+from gatepass.decisions.token.plan import plan
 from gatepass.gateway.state import State, app_record, token_record
 from gatepass.models.accessapplication import AccessApplication
 from gatepass.models.servicetoken import InvalidServiceToken, ServiceTokenStatus, parse_token
@@ -70,7 +71,8 @@ def operator_takes_token(obj: dict[str, Any]) -> None:
         return  # said in status as InvalidSpec: that object only
     secret = SecretView(exists=True, owned=True, client_id=token.status.client_id)
     candidate = Candidate(new_client_id(), secret_hash(new_client_secret()))
-    decide(view(token, SEALER), secret, candidate, datetime.now(UTC))
+    seen = Observed(token=token, now=datetime.now(UTC), trusted=trusted(token, SEALER), secret=secret)
+    plan(seen, candidate)
     metrics.observe("tenant-a", obj["metadata"]["name"], token.status)
 
 
@@ -136,4 +138,4 @@ def test_the_offset_that_moves_a_time_past_9999_loses_the_status_and_the_seal_ch
     token = parse_token(obj)
     assert token.status.unreadable is not None
     assert "expiresAt" in token.status.unreadable
-    assert view(token, SEALER).tampered  # the operator reissues, with the UntrustedStatus Warning
+    assert not trusted(token, SEALER)  # the operator reissues, with the UntrustedStatus Warning

@@ -189,7 +189,7 @@ class ServiceTokenStatus(CamelModel):
     secret_name: str | None = None
     secret_hash: str | None = None
     # Written before the Secret, so a crash between the two writes can be told
-    # apart from a tampered Secret (see decisions/servicetoken.py).
+    # apart from a tampered Secret (see decisions/token/).
     pending_secret_hash: str | None = None
     pending_client_id: str | None = None
     pending_action: str | None = None

@@ -26,6 +26,7 @@ from gatepass.contract import (
 from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import health, metrics
 from gatepass.operator.applications import AppReconciler
+from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
 from gatepass.operator.kube import Kube, load_config
@@ -76,9 +77,9 @@ class OperatorApp:
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[tuple[str, str]] = set()
         self.known_apps: set[tuple[str, str]] = set()
-        # The body of the event that queued a token, until its reconcile takes it (so the
-        # backlog, never every token, is held): one GET less per new token.
-        self.fresh: dict[tuple[str, str], Mapping[str, Any]] = {}
+        # The token of the event that queued it, parsed once here, until its reconcile
+        # takes it (so the backlog, never every token, is held): one GET less per new token.
+        self.fresh: dict[tuple[str, str], Parsed] = {}
         self.seal_key = SealKey(on_change=self._recheck_all)
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
@@ -121,18 +122,17 @@ class OperatorApp:
             hosts=self.hosts,
             upstreams=self.config.upstream_policy,
         )
-        reconciler = Reconciler(
-            self.kube,
-            self.seal_key,
+        known = Known(
             last_seen=self.reports.current.get,
-            inactivity=self.config.inactivity,
+            previous_seen=self.reports.previous.get,
             named_by=self.policy_names.named_by,
+            fresh=lambda key: self.fresh.pop(key, None),
+            forget_previous=self._forget_previous,
+            inactivity=self.config.inactivity,
             rollout=self.config.rollout,
             settle=timedelta(seconds=self.config.rollout_settle_period),
-            previous_seen=self.reports.previous.get,
-            forget_previous=self._forget_previous,
-            fresh=lambda key: self.fresh.pop(key, None),
         )
+        reconciler = Reconciler(self.kube, self.seal_key, known=known)
         self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
         infra = InfraReconciler(
@@ -264,7 +264,7 @@ class OperatorApp:
                     and self.kube is not None
                     and not self.kube.wrote(PLURAL, namespace, name)
                 ):
-                    self.fresh[key] = body
+                    self.fresh[key] = parsed(body)
                 self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
             for app in self.policy_names.apps_naming(key):

@@ -23,7 +23,7 @@ from gatepass.contract import APPS, GROUP, TOKENS, VERSION, ObjectKey
 from gatepass.decisions import rollout
 from gatepass.decisions.secretdata import credentials, current, render
 from gatepass.decisions.secretmeta import SecretMetadata
-from gatepass.decisions.servicetoken import SecretView
+from gatepass.decisions.token.inputs import SecretView
 from gatepass.liststream import ListStream
 from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
 from gatepass.models.events import Event

@@ -32,8 +32,8 @@ from gatepass.contract import (
     last_seen_shards,
     parse_last_seen,
 )
-from gatepass.decisions.servicetoken import LAST_SEEN_STEP
 from gatepass.decisions.shardbudget import SHARD_BUDGET, evictions
+from gatepass.decisions.token.lifetime import LAST_SEEN_STEP
 from gatepass.operator.kube import Conflict, Kube
 from gatepass.trust.seal import Sealer
 

@@ -1,43 +1,44 @@
-"""One ServiceToken reconcile: read -> decide (pure) -> carry out the plan.
+"""One ServiceToken reconcile: gather (operator/gather.py) -> decide (decisions/token/,
+pure) -> carry out the plan (here).
 
-Every run starts from a fresh GET of the token and its Secret, so a timer, a
-watch event and a retry all see the same truth; status writes carry the
-resourceVersion read, so a stale run fails with a conflict instead of
-overwriting newer state. The plan says everything that is written; this module
-only writes it, in order (decisions/servicetoken.py explains the order).
+Every run starts from a fresh read of the token and its Secret, so a timer, a watch
+event and a retry all see the same truth; status writes carry the resourceVersion read,
+so a stale run fails with a conflict instead of overwriting newer state. The plan says
+everything that is written; this module only writes it, in order (decisions/token/
+explains the order), and asks decisions/token/refusals.py what a refusal means.
+
+Status writes per pass: one (the final status), except
+* a new secret: the pending record first, before the Secret (crash safety);
+* spec.rollout restarting consumers: ``rolledOutFor`` after the restarts. The restarts
+  must follow the final status (the gateway accepts the new secret only from it), and
+  the record must follow the restarts: recorded first, a crash in between would leave
+  the consumers on the old secret with nothing left to restart them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import LastUse, ObjectKey
+from gatepass.contract import ObjectKey
 from gatepass.decisions import rollout
-from gatepass.decisions.rollout import Following
-from gatepass.decisions.servicetoken import Candidate, Plan, decide, view
-from gatepass.models.conditions import READY, find, set_condition
+from gatepass.decisions.token import refusals, restarts
+from gatepass.decisions.token.inputs import Candidate
+from gatepass.decisions.token.plan import Plan, plan
 from gatepass.models.events import Event
 from gatepass.models.meta import ObjectMeta
-from gatepass.models.servicetoken import (
-    Inactivity,
-    InvalidServiceToken,
-    ServiceToken,
-    ServiceTokenStatus,
-    parse_token,
-)
+from gatepass.models.servicetoken import InvalidServiceToken, ServiceToken, ServiceTokenStatus
 from gatepass.operator import failpoints, metrics
 from gatepass.operator.clock import Clock, utcnow
-from gatepass.operator.kube import Conflict, Kube, SecretContent, secret_view
+from gatepass.operator.gather import Gatherer, Known
+from gatepass.operator.kube import Conflict, Kube, SecretContent
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.workqueue import Retry
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
-from gatepass.trust.seal import Freshness, Sealer, token_fields, v1_fields
+from gatepass.trust.seal import Sealer, token_fields, v1_fields
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,7 @@ class SecretRefused(Exception):
     """The API server would not write the token's Secret (quota, admission, RBAC...)."""
 
     def __init__(self, token: ServiceToken, error: ApiException) -> None:
-        # Status code and reason only: an API error body may echo the request.
-        super().__init__(
-            f"the API server refused to write Secret {token.secret_name}: {error.status} {error.reason}; "
-            "retrying with backoff"
-        )
+        super().__init__(refusals.refusal_message(token.secret_name, error.status, error.reason))
         self.token = token
 
 
@@ -66,113 +63,59 @@ def sealed(
     return status.model_copy(update={"seal": sealer.seal_v1(v1_fields(*ident, status)), "seal_v2": v2})
 
 
-def never_issued(status: ServiceTokenStatus) -> bool:
-    """No credentials were ever recorded (a status that did not parse may have had some)."""
-    return (
-        status.unreadable is None
-        and status.client_id is None
-        and status.secret_hash is None
-        and status.pending_secret_hash is None
-    )
-
-
 class Reconciler:
     def __init__(
-        self,
-        kube: Kube,
-        seal_key: SealKey,
-        clock: Clock = utcnow,
-        last_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
-        inactivity: Inactivity | None = None,
-        named_by: Callable[[ObjectKey], str | None] = lambda _: None,
-        rollout: bool = False,
-        settle: timedelta = timedelta(minutes=10),
-        previous_seen: Callable[[ObjectKey], LastUse | None] = lambda _: None,
-        forget_previous: Callable[[ObjectKey], Awaitable[None]] | None = None,
-        fresh: Callable[[ObjectKey], Mapping[str, Any] | None] = lambda _: None,
+        self, kube: Kube, seal_key: SealKey, *, known: Known | None = None, clock: Clock = utcnow
     ) -> None:
         self.kube = kube
-        # The body of the watch event that queued the token, if any (taken once): no GET.
-        # If it is stale, the status write (always first) meets a conflict, and the retry
-        # reads the token from the API server.
-        self.fresh = fresh
         self.seal_key = seal_key
         self.clock = clock
-        self.last_seen = last_seen
-        # spec.inactivity: the operator's default rule, and which application of the
-        # token's namespace names it in a policy (which exempts it).
-        self.inactivity = inactivity
-        self.named_by = named_by
-        self.rollout = rollout  # the cluster admin lets spec.rollout restart workloads
-        self.settle = settle  # ...and end a grace early once the previous secret is unused this long
-        self.previous_seen = previous_seen
-        self.forget_previous = forget_previous  # drops a report of a grace that is over
-        # The newest seal written or verified per token: an older sealed record written
-        # back (a replay) is read as untrusted (trust/seal.py).
-        self.freshness = Freshness()
+        self.known = known or Known()
+        self.gather = Gatherer(kube, self.known, clock)
+        self.freshness = self.gather.freshness
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
         sealer = await self.seal_key.get()
         try:
-            token = await self._read(key, sealer)
+            gathered = await self.gather(key, sealer)
         except InvalidServiceToken as e:  # reported in status, not crashed on later
             await self._invalid(e)
             return None
-        if token is None or token.metadata.deletion_timestamp:
+        if gathered is None:
             metrics.forget(namespace, name)
             self.freshness.forget(key)
             return None
-        # A token never issued has no Secret of ours: no GET. Should one of that name exist
-        # (someone else's), creating it fails after the pending status write, and the retry
-        # reads it (that status says an issuance began: it is never trusted).
-        existing = (
-            None if never_issued(token.status) else await self.kube.get_secret(namespace, token.secret_name)
-        )
         # Generated every time (microseconds), used only if the plan issues it: the secret
-        # stays here, decide() sees its hash.
+        # stays here, the decision sees its hash.
         client_secret = new_client_secret()
-        candidate = Candidate(new_client_id(), secret_hash(client_secret))
-        following = await self._following(token)
-        plan = decide(
-            view(
-                token,
-                sealer,
-                self.last_seen(key),
-                self.inactivity,
-                self.named_by(key),
-                self.previous_seen(key),
-                following,
-                newest=self.freshness.newest(key),
-            ),
-            secret_view(existing, token.metadata.uid, token.spec.secret_template),
-            candidate,
-            self.clock(),
-        )
-        if plan.delete:
-            await self._delete(token, plan)
+        todo = plan(gathered.observed, Candidate(new_client_id(), secret_hash(client_secret)))
+        token = gathered.observed.token
+        if todo.delete:
+            await self._delete(token, todo)
             return None
         try:
-            token = await self._carry_out(token, plan, existing, client_secret, sealer)
-            token = await self._roll_out(token, sealer)
-            if token.status.previous_secret_hash is None and self.previous_seen(key) and self.forget_previous:
-                await self.forget_previous(key)
+            token = await self._carry_out(token, todo, gathered.secret, client_secret, sealer)
+            if todo.restart is not None:
+                token = await self._roll_out(token, todo.restart, sealer)
+            if todo.forget_previous:
+                await self.known.forget_previous(key)
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
         except SecretRefused as e:
             await self._refused(e.token, sealer, str(e))
             raise  # the work queue backs off (to minutes); our own status write does not wake it
-        if plan.reason:
-            log.info("%s/%s: %s (%s)", namespace, name, plan.action.value, plan.reason)
-        for event in plan.events:
+        if todo.reason:
+            log.info("%s/%s: %s (%s)", namespace, name, todo.action.value, todo.reason)
+        for event in todo.events:
             await self.kube.post_event(token, event)
         metrics.observe(namespace, name, token.status)
-        return plan.wake_at
+        return todo.wake_at
 
-    async def _delete(self, token: ServiceToken, plan: Plan) -> None:
+    async def _delete(self, token: ServiceToken, todo: Plan) -> None:
         """spec.inactivity action delete: say why on the token, then delete it as read."""
-        for event in plan.events:  # first: they outlive the token (an Event lives an hour)
+        for event in todo.events:  # first: they outlive the token (an Event lives an hour)
             await self.kube.post_event(token, event)
         try:
             deleted = await self.kube.delete_token(token)
@@ -182,22 +125,22 @@ class Reconciler:
         if not deleted:
             return
         metrics.DELETED_INACTIVE.inc()
-        log.info("%s/%s: deleted (%s)", token.metadata.namespace, token.metadata.name, plan.reason)
+        log.info("%s/%s: deleted (%s)", token.metadata.namespace, token.metadata.name, todo.reason)
 
     async def _carry_out(
         self,
         token: ServiceToken,
-        plan: Plan,
+        todo: Plan,
         existing: client.V1Secret | None,
         client_secret: str,
         sealer: Sealer,
     ) -> ServiceToken:
         """Pending status, Secret, final status: each only if the plan has it."""
-        if plan.pending is not None:
-            token = await self._put_sealed(token, plan.pending, sealer)
+        if todo.pending is not None:
+            token = await self._put(token, self._seal(token, todo.pending, sealer))
             failpoints.hit("after-pending-status")
-        if plan.secret is not None:
-            write = plan.secret
+        if todo.secret is not None:
+            write = todo.secret
             new = None if write.client_id is None else SecretContent(write.client_id, client_secret)
             try:
                 await self.kube.write_secret(token, write.metadata, existing, new, write.rerender)
@@ -205,27 +148,11 @@ class Reconciler:
                 raise SecretRefused(token, e) from None
             if new is not None:
                 failpoints.hit("after-secret-write")
-                metrics.CREDENTIALS.labels(action=plan.action.value).inc()
-        status = self._seal(token, plan.status, sealer)
-        if status.wire() != token.status.wire():
+                metrics.CREDENTIALS.labels(action=todo.action.value).inc()
+        status = self._seal(token, todo.status, sealer)
+        if status.wire() != token.status.wire():  # nothing changed: no write
             token = await self._put(token, status)
         return token
-
-    async def _read(self, key: ObjectKey, sealer: Sealer) -> ServiceToken | None:
-        """The token: the watch event's body when it has one we trust, else a GET."""
-        body = self.fresh(key)
-        token = parse_token(body) if body is not None else await self.kube.get_token(*key)
-        if token is not None and body is not None and not self._trusted(token, sealer):
-            # The event may predate our own last write: only a fresh read can tell a
-            # record written back by someone else from one we have since replaced.
-            token = await self.kube.get_token(*key)
-        if token is not None and self._trusted(token, sealer):
-            self.freshness.see(key, token.status.seal_v2)
-        return token
-
-    def _trusted(self, token: ServiceToken, sealer: Sealer) -> bool:
-        key = (token.metadata.namespace, token.metadata.name)
-        return not view(token, sealer, newest=self.freshness.newest(key)).tampered
 
     def _seal(self, token: ServiceToken, status: ServiceTokenStatus, sealer: Sealer) -> ServiceTokenStatus:
         meta = token.metadata
@@ -237,48 +164,15 @@ class Reconciler:
         self.freshness.see((written.metadata.namespace, written.metadata.name), written.status.seal_v2)
         return written
 
-    async def _put_sealed(
-        self, token: ServiceToken, status: ServiceTokenStatus, sealer: Sealer
-    ) -> ServiceToken:
-        return await self._put(token, self._seal(token, status, sealer))
-
-    async def _following(self, token: ServiceToken) -> Following | None:
-        """spec.rollout Auto, allowed: how the consumers restarted for the rotation in its
-        grace are doing (listed only until they have all rolled out)."""
-        if not self.rollout or token.spec.rollout != "Auto":
-            return None
-        st, rotation = token.status, rollout.current(token.status)
-        open_ = st.previous_secret_hash is not None and st.consumers_rolled_out_at is None
-        if not open_ or rotation is None or st.rolled_out_for != rotation:
-            return Following(self.settle)
+    async def _roll_out(self, token: ServiceToken, rotation: str, sealer: Sealer) -> ServiceToken:
+        """Restart the consumers for ``rotation`` (decisions/rollout.py), then record it."""
         try:
-            found = await self.kube.workloads(token.metadata.namespace, token.secret_name)
+            event = await self._restart(token, rotation)
         except ApiException as e:
             if e.status != 403:
                 raise
-            return None  # may not look (RolloutNotAllowed said so): the grace runs its course
-        listed, _ = rollout.consumers(found, token.spec.consumers)
-        return Following(self.settle, rotation, rollout.pending(listed, rotation))
-
-    async def _roll_out(self, token: ServiceToken, sealer: Sealer) -> ServiceToken:
-        """spec.rollout Auto: once per new secret, restart the namespace's workloads that
-        read the Secret from their environment (decisions/rollout.py), then record it."""
-        rotation = rollout.due(token.spec, token.status)
-        if rotation is None:
-            return token
-        meta = token.metadata
-        if not self.rollout:
-            event = Event("Warning", "RolloutNotAllowed", rollout.NOT_ALLOWED)
-        else:
-            try:
-                event = await self._restart(token, rotation)
-            except ApiException as e:
-                if e.status != 403:
-                    raise
-                # Once, not retried: the cluster admin has to act (the chart grants it).
-                event = Event("Warning", "RolloutNotAllowed", rollout.forbidden(meta.namespace, e.reason))
-        status = token.status.model_copy(update={"rolled_out_for": rotation})
-        token = await self._put_sealed(token, status, sealer)
+            event = restarts.forbidden(token.metadata.namespace, e.reason)
+        token = await self._put(token, self._seal(token, restarts.recorded(token.status, rotation), sealer))
         await self.kube.post_event(token, event)
         return token
 
@@ -289,36 +183,25 @@ class Reconciler:
         restarted = []
         for c in rollout.to_restart(listed, rotation):
             if await self.kube.restart(c.kind, namespace, c.name, rollout.restart_patch(rotation)):
-                restarted.append(c)
+                restarted.append(c)  # else gone meanwhile
         metrics.ROLLOUTS.inc(len(restarted))
-        mounted = [c for c in listed if not c.env]
-        return Event("Normal", "RolledOut", rollout.summary(restarted, mounted, missing))
+        return restarts.rolled_out(restarted, listed, missing)
 
     async def _refused(self, token: ServiceToken, sealer: Sealer, message: str) -> None:
         """Say in status, and once in an Event, that the Secret cannot be written."""
-        status = token.status.model_copy(deep=True)
-        old = find(status.conditions, READY)
-        gen = token.metadata.generation
-        status.conditions = set_condition(
-            status.conditions, READY, "False", "SecretRefused", message, self.clock(), gen
-        )
+        said = refusals.refused(token.status, token.metadata.generation, message, self.clock())
         try:
-            token = await self._put_sealed(token, status, sealer)
+            token = await self._put(token, self._seal(token, said.status, sealer))
         except Conflict:
             return  # someone changed the token: the next run reports afresh
-        if old is None or (old.reason, old.message) != ("SecretRefused", message):
-            await self.kube.post_event(token, Event("Warning", "SecretRefused", message))
+        if said.event is not None:
+            await self.kube.post_event(token, said.event)
 
     async def _invalid(self, error: InvalidServiceToken) -> None:  # status as read: no new seal
         """A spec the CRD should have rejected (e.g. an older CRD): say so in status."""
-        status = error.status.model_copy(deep=True)
-        gen = error.metadata.generation
-        status.conditions = set_condition(
-            status.conditions, READY, "False", "InvalidSpec", str(error), self.clock(), gen
-        )
-        status.observed_generation = gen
+        said = refusals.invalid(error.status, error.metadata.generation, str(error), self.clock())
         token = ServiceToken(metadata=error.metadata, status=error.status)
         try:
-            await self.kube.put_token_status(token, status)
+            await self.kube.put_token_status(token, said.status)
         except Conflict:
             raise Retry from None

@@ -10,7 +10,9 @@ import pytest
 
 from gatepass.contract import MANAGED_BY, TOKEN_LABEL, LastUse
 from gatepass.decisions.inactivity import DEFAULT, SPEC, WARNING, State, assess, last_activity, rule_for
-from gatepass.decisions.servicetoken import Action, Candidate, SecretView, TokenView, decide
+from gatepass.decisions.token.chains import Action
+from gatepass.decisions.token.inputs import Candidate, SecretView, TokenView
+from gatepass.decisions.token.plan import decide
 from gatepass.models.conditions import INACTIVE_SOON, READY, find
 from gatepass.models.servicetoken import Inactivity, ServiceTokenSpec, ServiceTokenStatus
 

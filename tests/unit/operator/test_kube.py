@@ -111,4 +111,4 @@ async def test_a_refused_workload_listing_raises_its_status(monkeypatch: pytest.
     with pytest.raises(ApiException) as refused:
         await kube.workloads("team-a", "ci-bot")
     await kube.close()
-    assert refused.value.status == 403  # RolloutNotAllowed (operator/reconcile.py)
+    assert refused.value.status == 403  # RolloutNotAllowed (decisions/token/restarts.py)

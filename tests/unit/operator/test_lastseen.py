@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from gatepass.contract import LastUse, last_seen_entry
-from gatepass.decisions.servicetoken import LAST_SEEN_STEP
 from gatepass.decisions.shardbudget import entry_cost
+from gatepass.decisions.token.lifetime import LAST_SEEN_STEP
 from gatepass.operator.lastseen import Reports
 
 T0 = datetime(2026, 12, 6, tzinfo=UTC)

@@ -3,59 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from gatepass.contract import MANAGED_BY, SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL, LastUse
+from gatepass.contract import SECRET_TEMPLATE_ANNOTATION, TOKEN_LABEL, LastUse
 from gatepass.decisions.rollout import Following, rotation_name
-from gatepass.decisions.servicetoken import (
-    CREDENTIAL_CHECKS,
-    READY_CHECKS,
-    Action,
-    Candidate,
-    Plan,
-    SecretView,
-    TokenView,
-    credential_action,
-    decide,
-    distrust,
-    ready,
-    view,
-)
-from gatepass.models.conditions import EXPIRING_SOON, READY, ROTATING, Condition, find
-from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus, parse_token
-from gatepass.trust.seal import Sealer, generate_key
-
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
-H = timedelta(hours=1)
-CID = "0123456789abcdef0123456789abcdef.access"
-H1 = "sha256:" + "1" * 64
-H2 = "sha256:" + "2" * 64
-H9 = "sha256:" + "9" * 64
-NEW = Candidate("fedcba9876543210fedcba9876543210.access", H9)  # what the executor generated
-LABELS = {**MANAGED_BY, TOKEN_LABEL: "tok"}  # what the operator puts on the Secret
-OURS = SecretView(exists=True, owned=True, client_id=CID, secret_hash=H1, labels=LABELS)
-NONE = SecretView(exists=False)
-
-
-def cond(type_: str, status: str, reason: str) -> Condition:
-    return Condition(type=type_, status=status, reason=reason, last_transition_time=T0)
-
-
-def issued(**over: Any) -> dict[str, Any]:
-    """Status of a token issued at T0 with duration 100h."""
-    base: dict[str, Any] = {
-        "client_id": CID,
-        "secret_name": "tok",
-        "secret_hash": H1,
-        "created_at": T0,
-        "expires_at": T0 + 100 * H,
-        "observed_duration": "100h",
-        "conditions": [cond(READY, "True", "Issued"), cond(EXPIRING_SOON, "False", "NotExpiringSoon")],
-    }
-    return {**base, **over}
+from gatepass.decisions.token.chains import Action
+from gatepass.decisions.token.inputs import SecretView, TokenView, distrust
+from gatepass.decisions.token.plan import Plan, decide
+from gatepass.models.conditions import EXPIRING_SOON, READY, ROTATING, find
+from gatepass.models.servicetoken import ServiceTokenSpec, ServiceTokenStatus
+from tests.unit.decisions.token.common import CID, H1, H2, H9, LABELS, NEW, NONE, OURS, T0, H, cond, issued
 
 
 @dataclass
@@ -722,45 +682,6 @@ def test_someone_elses_secret_is_never_relabelled() -> None:
     assert decide(token, SecretView(exists=True, owned=False), NEW, T0).secret is None
 
 
-# Each credential check, in a case where it is the first to answer.
-FIRST = {
-    "InterruptedIssuance": (
-        {"pending_secret_hash": H2, "pending_client_id": CID},
-        SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2),
-        False,
-    ),
-    "SecretMissing": (issued(), NONE, False),
-    "SecretNotOwned": (issued(), SecretView(exists=True, owned=False), True),
-    "StatusUntrusted": ({}, OURS, True),
-    "StatusLost": ({}, OURS, False),
-    "SecretChanged": (issued(), SecretView(exists=True, owned=True, client_id=CID, secret_hash=H2), False),
-    "RotationRequested": (issued(), OURS, False),
-    "RotationScheduled": (issued(), OURS, False),
-}
-
-
-@pytest.mark.parametrize("name", [name for name, _ in CREDENTIAL_CHECKS])
-def test_each_credential_check_answers_in_its_turn(name: str) -> None:
-    status, secret, tampered = FIRST[name]
-    scheduled = name == "RotationScheduled"  # the one check that needs no request
-    token = TokenView(
-        spec=ServiceTokenSpec.model_validate({"rotation": {"every": "1h"}}),
-        status=ServiceTokenStatus.model_validate(status),
-        rotate_request=None if scheduled else "r1",
-        tampered=tampered,
-    )
-    now = T0 + 2 * H
-    answered = [n for n, check in CREDENTIAL_CHECKS if check(token, secret, now) is not None]
-    assert answered[0] == name
-    assert credential_action(token, secret, now) == dict(CREDENTIAL_CHECKS)[name](token, secret, now)
-
-
-def test_the_last_ready_check_always_answers() -> None:
-    token = TokenView(spec=ServiceTokenSpec(), status=ServiceTokenStatus())
-    assert READY_CHECKS[-1][1](token, ServiceTokenStatus(), Action.NONE, T0) is not None
-    assert ready(token, ServiceTokenStatus(), Action.CONFLICT, T0)[1] == "SecretConflict"
-
-
 def test_a_secret_from_before_the_template_record_gets_it_quietly() -> None:
     spec = ServiceTokenSpec.model_validate({"duration": "100h", "secretTemplate": {"labels": {"team": "a"}}})
     token = TokenView(spec=spec, status=ServiceTokenStatus.model_validate(issued()), name="tok")
@@ -769,16 +690,3 @@ def test_a_secret_from_before_the_template_record_gets_it_quietly() -> None:
     assert plan.secret is not None
     assert SECRET_TEMPLATE_ANNOTATION in plan.secret.metadata.annotations
     assert plan.events == ()  # an upgrade does not post an Event per token
-
-
-def test_a_sealed_record_older_than_the_newest_known_is_read_as_tampered() -> None:
-    sealer = Sealer(generate_key())
-    status = ServiceTokenStatus(client_id="a" * 32 + ".access", secret_hash="sha256:" + "1" * 64)
-    meta = {"namespace": "ns", "name": "t", "uid": "u1", "generation": 1}
-    seals = sealer.stamps("u1", "ns", "t", status, at=500)
-    token = parse_token({"metadata": meta, "spec": {}, "status": {**status.wire(), **seals}})
-    assert not view(token, sealer).tampered
-    assert not view(token, sealer, newest=500).tampered  # the newest itself
-    replayed = view(token, sealer, newest=501)
-    assert replayed.tampered
-    assert replayed.status.client_id is None  # distrusted: the record is read as lost
