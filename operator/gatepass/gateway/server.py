@@ -248,9 +248,9 @@ class Gateway:
         origin could read otherwise (routing/paths.py)."""
         try:
             path = normalized_path(raw_path)
+            return path, self.state.route(host, segments(path), folded(path))
         except AmbiguousPath:
             raise Refused(Reason.AMBIGUOUS_PATH, 400) from None
-        return path, self.state.route(host, segments(path), folded(path))
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
