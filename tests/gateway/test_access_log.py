@@ -113,6 +113,25 @@ async def test_refusals_and_unknown_hosts_are_logged_without_the_secret(world: W
         assert secret not in text
 
 
+async def test_an_upstream_that_does_not_answer_is_logged_by_the_error_sent(
+    world: World, lines: Lines
+) -> None:
+    """Admitted, then refused by the upstream: the line keeps who and the policy, and its
+    reason is the body's error (as for upstream_busy)."""
+    world.app("down", [HOST], POLICIES, upstream="http://127.0.0.1:1")
+    tok = world.token("ci-bot")
+    status, body, _ = await world.get(HOST, headers=tok.headers)
+    assert (status, body) == (502, {"error": "upstream_unavailable"})
+    (line,) = await lines.take(1)
+    assert (line["status"], line["decision"], line["reason"], line["policy"]) == (
+        502,
+        "allow",
+        "upstream_unavailable",
+        "ci",
+    )
+    assert line["token"] == {"namespace": "team-a", "name": "ci-bot", "clientId": tok.client_id}
+
+
 async def test_forward_auth_and_get_identity_are_logged(world: World, lines: Lines) -> None:
     world.app("reports", [HOST], POLICIES)
     tok = world.token("ci-bot")

@@ -12,6 +12,7 @@
 3. :func:`session` — the JWT the origin gets: the one presented, or a new one
    minted for credentials.
 
+Each step returns what it found or raises :class:`Refused` (gateway/refusals.py):
 401: credentials missing, malformed, duplicated, half-present, wrong, or of a
      deleted/disabled/expired token; a JWT that does not verify, or minted with a
      Client Secret that no longer works.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -41,6 +43,7 @@ from gatepass.gateway.headers import (
     TOKEN_HEADER,
 )
 from gatepass.gateway.limits import Limits
+from gatepass.gateway.refusals import Reason, Refused
 from gatepass.gateway.sessions import InvalidSession, Sessions
 from gatepass.gateway.state import PREVIOUS, AppRecord, TokenRecord
 from gatepass.gateway.workload import Workload, WorkloadTokens
@@ -53,20 +56,16 @@ class Headers(Protocol):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    status: int  # 200 allowed, else the error status
-    reason: str  # short code: for the body, logs and metrics
+class Admission:
+    """A request let through (a refusal is raised as :class:`Refused` instead)."""
+
+    reason: Reason  # allowed, or bypass
     assertion: str | None = None  # the JWT for the origin (None on bypass)
     minted_exp: float | None = None  # set when a new JWT was minted (send the cookie)
     identity: Identity | None = None
     policy: str = ""
-    retry_after: float | None = None  # 429: seconds until the token's bucket has a request
     previous_secret: bool = False  # admitted by the previous secret (rotation grace)
     session_iat: float | None = None  # admitted by a session JWT: when it was minted
-
-    @property
-    def allowed(self) -> bool:
-        return self.status == 200
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def _one(headers: Headers, name: str) -> tuple[str | None, bool]:
     return (values[0] if len(values) == 1 else None), len(values) > 1
 
 
-Presented = tuple[str, str] | Outcome | None  # (Client ID, Secret), a refusal, or nothing
+Presented = tuple[str, str] | None  # (Client ID, Secret), or nothing
 
 
 def _header_pair(headers: Headers) -> Presented:
@@ -103,9 +102,11 @@ def _header_pair(headers: Headers) -> Presented:
     client_id, dup_id = _one(headers, CLIENT_ID_HEADER)
     client_secret, dup_secret = _one(headers, CLIENT_SECRET_HEADER)
     if dup_id or dup_secret:
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     if client_id is None or client_secret is None:
-        return None if client_id == client_secret else Outcome(401, "incomplete_credentials")
+        if client_id == client_secret:
+            return None
+        raise Refused(Reason.INCOMPLETE_CREDENTIALS)
     return client_id, client_secret
 
 
@@ -113,16 +114,16 @@ def _json_header(headers: Headers, name: str) -> Presented:
     """One header holding ``{"cf-access-client-id": ..., "cf-access-client-secret": ...}``."""
     value, dup = _one(headers, name)
     if dup:
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     if value is None:
         return None
     try:
         doc = json.loads(value)
     except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
-        return Outcome(401, "malformed_credentials")
+        raise Refused(Reason.MALFORMED_CREDENTIALS) from None
     pair = (doc.get(JSON_CLIENT_ID), doc.get(JSON_CLIENT_SECRET)) if isinstance(doc, dict) else None
     if pair is None or not all(isinstance(v, str) for v in pair):
-        return Outcome(401, "malformed_credentials")
+        raise Refused(Reason.MALFORMED_CREDENTIALS)
     return str(pair[0]), str(pair[1])
 
 
@@ -133,13 +134,15 @@ def _basic(headers: Headers) -> Presented:
     if not basic:
         return None
     if len(values) > 1:
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     try:
         raw = base64.b64decode(basic[0][6:].strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        return Outcome(401, "malformed_credentials")
+        raise Refused(Reason.MALFORMED_CREDENTIALS) from None
     client_id, colon, client_secret = raw.partition(":")
-    return (client_id, client_secret) if colon else Outcome(401, "malformed_credentials")
+    if not colon:
+        raise Refused(Reason.MALFORMED_CREDENTIALS)
+    return client_id, client_secret
 
 
 def _credentials(headers: Headers, app: AppRecord) -> Presented:
@@ -150,25 +153,24 @@ def _credentials(headers: Headers, app: AppRecord) -> Presented:
         ways.append(_json_header(headers, app.credentials_header))
     if app.basic_auth:
         ways.append(_basic(headers))
-    given = [w for w in ways if w is not None]
-    pairs = [w for w in given if isinstance(w, tuple)]
-    if len(pairs) < len(given):
-        return next(w for w in given if isinstance(w, Outcome))
+    pairs = [w for w in ways if w is not None]
     if len(pairs) != 1:
-        return None if not pairs else Outcome(401, "duplicate_credentials")
+        if not pairs:
+            return None
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     client_id, client_secret = pairs[0]
     if not is_client_id(client_id) or not is_client_secret(client_secret):
-        return Outcome(401, "malformed_credentials")
+        raise Refused(Reason.MALFORMED_CREDENTIALS)
     return client_id, client_secret
 
 
 def _by_credentials(
     client_id: str, client_secret: str, tokens: Mapping[str, TokenRecord], now: float
-) -> Caller | Outcome:
+) -> Caller:
     token = tokens.get(client_id)
     version = None if token is None else token.secret_version(client_secret, now)
     if token is None or version is None:
-        return Outcome(401, "invalid_credentials")
+        raise Refused(Reason.INVALID_CREDENTIALS)
     return Caller(token, previous_secret=version == PREVIOUS)
 
 
@@ -190,10 +192,10 @@ def session_cookies(headers: Headers) -> list[str]:
 
 def _by_session(
     headers: Headers, app: AppRecord, tokens: Mapping[str, TokenRecord], sessions: Sessions, now: float
-) -> Caller | Outcome:
+) -> Caller:
     presented, dup = _one(headers, TOKEN_HEADER)
     if dup:
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     candidates = [presented] if presented else session_cookies(headers)
     if not candidates:
         return Caller()
@@ -206,20 +208,20 @@ def _by_session(
             failure = failure or e
     else:
         assert failure is not None
-        return Outcome(401, failure.reason)
+        raise Refused(failure.reason)
     token = tokens.get(claims.common_name)
     if token is None:
-        return Outcome(401, "token_revoked")  # deleted: its sessions end with it
+        raise Refused(Reason.TOKEN_REVOKED)  # deleted: its sessions end with it
     version = token.session_version(claims.cred, now)
     if version is None:
-        return Outcome(401, "secret_replaced")  # rotated (grace over) or reissued
+        raise Refused(Reason.SECRET_REPLACED)  # rotated (grace over) or reissued
     return Caller(token, candidate, claims.iat, previous_secret=version == PREVIOUS)
 
 
 BEARER = "bearer "
 
 
-def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str | Outcome | None:
+def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str | None:
     """A ServiceAccount token, where the application's policies name ServiceAccounts: in
     ``Authorization: Bearer``, or in ``cf-access-token`` when not a JWT of ours."""
     if not app.admits_service_accounts:
@@ -230,21 +232,19 @@ def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str
     if presented is not None and not sessions.is_ours(presented):
         bearer.append(presented)
     elif dup:
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     if len(bearer) > 1 or (bearer and len(values) > 1):
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     return bearer[0] if bearer else None
 
 
-def _by_workload(
-    encoded: str, app: AppRecord, workloads: WorkloadTokens | None, now: float
-) -> Caller | Outcome:
+def _by_workload(encoded: str, app: AppRecord, workloads: WorkloadTokens | None, now: float) -> Caller:
     if workloads is None:
-        return Outcome(401, "service_accounts_unavailable")  # turned off at this gateway
+        raise Refused(Reason.SERVICE_ACCOUNTS_UNAVAILABLE)  # turned off at this gateway
     try:  # a token for this application only (gateway/workload.py: audiences)
         return Caller(workload=workloads.verify(encoded, now, app.namespace, app.name))
     except InvalidSession as e:
-        return Outcome(401, e.reason)
+        raise Refused(e.reason) from None
 
 
 def _presents_session(headers: Headers) -> bool:
@@ -258,16 +258,12 @@ def identify(
     sessions: Sessions,
     now: float,
     workloads: WorkloadTokens | None = None,
-) -> Caller | Outcome:
-    """Step 1: the caller, or why its credentials do not authenticate (401)."""
+) -> Caller:
+    """Step 1: the caller, or :class:`Refused` (401): why its credentials do not authenticate."""
     presented = _credentials(headers, app)
-    if isinstance(presented, Outcome):
-        return presented
     account = _workload_token(headers, app, sessions)
-    if isinstance(account, Outcome):
-        return account
     if account is not None and presented:
-        return Outcome(401, "duplicate_credentials")
+        raise Refused(Reason.DUPLICATE_CREDENTIALS)
     if account is not None:  # a credential like a Client Secret: strict mode takes it too
         return _by_workload(account, app, workloads, now)
     if presented is None and app.strict:
@@ -276,56 +272,62 @@ def identify(
         caller = _by_session(headers, app, tokens, sessions, now)
     else:
         caller = _by_credentials(*presented, tokens, now)
-    if isinstance(caller, Outcome) or caller.token is None:
+    if caller.token is None:
         return caller
     why = caller.token.usable_at(now)
-    return caller if why is None else Outcome(401, why)
+    if why is not None:
+        raise Refused(why)
+    return caller
 
 
-def authorize(app: AppRecord, caller: Caller, ip: Address | None = None) -> Outcome:
+def authorize(app: AppRecord, caller: Caller, ip: Address | None = None) -> Admission:
     """Step 2: the policies decide (decisions/policy.py: allowing ones first, then deny),
     on the caller and the address it comes from (routing/clientip.py); nothing matching
-    is 401 without an identity, 403 with one."""
+    is refused, 401 without an identity, 403 with one."""
     who = caller.identity
     verdict = evaluate(app.policies, app.namespace, who, ip)
-    if verdict.decision == "bypass":
-        return Outcome(200, "bypass", identity=who, policy=verdict.policy)
     if verdict.decision == "deny":
-        return Outcome(403, "denied_by_policy", identity=who, policy=verdict.policy)
-    if who is None:
-        return Outcome(401, "session_not_accepted" if caller.ignored_session else "no_credentials")
-    if verdict.decision is None:
-        return Outcome(403, "not_allowed", identity=who)
-    return Outcome(200, "allowed", identity=who, policy=verdict.policy)
+        raise Refused(Reason.DENIED_BY_POLICY, 403, identity=who, policy=verdict.policy)
+    if verdict.decision == "bypass":
+        reason = Reason.BYPASS
+    elif who is None:
+        raise Refused(Reason.SESSION_NOT_ACCEPTED if caller.ignored_session else Reason.NO_CREDENTIALS)
+    elif verdict.decision is None:
+        raise Refused(Reason.NOT_ALLOWED, 403, identity=who)
+    else:
+        reason = Reason.ALLOWED
+    previous, iat = caller.previous_secret, caller.issued_at
+    return Admission(reason, identity=who, policy=verdict.policy, previous_secret=previous, session_iat=iat)
 
 
-def session(allowed: Outcome, caller: Caller, app: AppRecord, sessions: Sessions, now: float) -> Outcome:
+def session(allowed: Admission, caller: Caller, app: AppRecord, sessions: Sessions, now: float) -> Admission:
     """Step 3: the assertion for the origin (a bypass gets none). A pod gets one per
     request and no cookie: its ServiceAccount token is its credential each time."""
-    if allowed.reason == "allowed" and caller.workload is not None:
-        try:
-            return replace(allowed, assertion=sessions.mint_for_workload(app, caller.workload, now))
-        except InvalidSession as e:
-            return Outcome(503, e.reason, identity=allowed.identity)
-    if allowed.reason != "allowed" or caller.token is None:
+    if allowed.reason is not Reason.ALLOWED:
         return allowed
-    if caller.session is not None:
-        return replace(allowed, assertion=caller.session)
     try:
+        if caller.workload is not None:
+            return replace(allowed, assertion=sessions.mint_for_workload(app, caller.workload, now))
+        if caller.token is None:
+            return allowed
+        if caller.session is not None:
+            return replace(allowed, assertion=caller.session)
         assertion, exp = sessions.mint(app, caller.token, now, previous=caller.previous_secret)
     except InvalidSession as e:
-        return Outcome(503, e.reason, identity=allowed.identity)
+        raise Refused(e.reason, 503, identity=allowed.identity) from None
     return replace(allowed, assertion=assertion, minted_exp=exp)
 
 
-def limit(allowed: Outcome, caller: Caller, app: AppRecord, limits: Limits, now: float) -> Outcome:
-    """Step 3, before any JWT is minted: the token's rate limit (gateway/limits.py)."""
+def limit(allowed: Admission, caller: Caller, app: AppRecord, limits: Limits, now: float) -> Admission:
+    """Step 3, before any JWT is minted: the token's rate limit (gateway/limits.py); the
+    429 says when its bucket has a request again."""
     if caller.token is None:
         return allowed
     wait = limits.take(caller.token, app, now)
     if wait <= 0:
         return allowed
-    return Outcome(429, "rate_limited", identity=allowed.identity, policy=allowed.policy, retry_after=wait)
+    retry = {"Retry-After": str(max(1, math.ceil(wait)))}
+    raise Refused(Reason.RATE_LIMITED, 429, identity=allowed.identity, policy=allowed.policy, headers=retry)
 
 
 def admit(
@@ -337,17 +339,11 @@ def admit(
     ip: Address | None = None,
     limits: Limits | None = None,
     workloads: WorkloadTokens | None = None,
-) -> Outcome:
-    """identify -> authorize -> limit -> session: the whole decision for one request."""
+) -> Admission:
+    """identify -> authorize -> limit -> session: the whole decision for one request, or
+    :class:`Refused`."""
     caller = identify(headers, app, tokens, sessions, now, workloads)
-    if isinstance(caller, Outcome):
-        return caller
     allowed = authorize(app, caller, ip)
-    if allowed.allowed and limits is not None:
+    if limits is not None:
         allowed = limit(allowed, caller, app, limits, now)
-    if not allowed.allowed:
-        return allowed
-    outcome = session(allowed, caller, app, sessions, now)
-    if caller.previous_secret or caller.session is not None:
-        outcome = replace(outcome, previous_secret=caller.previous_secret, session_iat=caller.issued_at)
-    return outcome
+    return session(allowed, caller, app, sessions, now)

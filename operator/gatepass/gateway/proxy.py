@@ -12,7 +12,6 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from gatepass.gateway import metrics
 from gatepass.gateway.headers import (
     ASSERTION_HEADER,
     CLIENT_ID_HEADER,
@@ -20,6 +19,7 @@ from gatepass.gateway.headers import (
     COOKIE_HEADER,
     TOKEN_HEADER,
 )
+from gatepass.gateway.refusals import Reason, Refused
 from gatepass.gateway.strip import cookies, is_credential
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,8 @@ async def forward(
     credentials: frozenset[str] = frozenset(),
     issuers: Collection[str | None] = (),
 ) -> web.StreamResponse:
-    """Send the request to ``url`` (from :func:`upstream_url`) and stream the answer back."""
+    """Send the request to ``url`` (from :func:`upstream_url`) and stream the answer back;
+    :class:`Refused` when the upstream gives none."""
     body = request.content if request.body_exists else None
     out: web.StreamResponse | None = None
     try:
@@ -168,7 +169,6 @@ async def forward(
         if out is not None:  # status already sent: all we can do is cut the response short
             raise ConnectionResetError("upstream failed mid-response") from None
         timeout = isinstance(e, TimeoutError)
-        code = "upstream_timeout" if timeout else "upstream_unavailable"
-        metrics.UPSTREAM_ERRORS.labels(label, code).inc()
+        code, status = (Reason.UPSTREAM_TIMEOUT, 504) if timeout else (Reason.UPSTREAM_UNAVAILABLE, 502)
         # The client did authenticate: it keeps its session cookie for the retry.
-        return web.json_response({"error": code}, status=504 if timeout else 502, headers=extra_headers)
+        raise Refused(code, status, app=label, headers=extra_headers) from None

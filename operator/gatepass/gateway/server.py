@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
@@ -21,17 +19,18 @@ from multidict import CIMultiDict
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gatepass.gateway import metrics
-from gatepass.gateway.audit import KEY as AUDIT_KEY
 from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note, note_original
-from gatepass.gateway.auth import Outcome, admit, authorize, identify, limit
+from gatepass.gateway.auth import Admission, admit, authorize, identify, limit
 from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.limits import Limits
+from gatepass.gateway.middlewares import refusals
 from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
+from gatepass.gateway.refusals import Reason, Refused
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
-from gatepass.gateway.workload import UNKNOWN_KEY, Workload, WorkloadTokens
+from gatepass.gateway.workload import Workload, WorkloadTokens
 from gatepass.routing.clientip import Address, MalformedForwardedFor, client_address
 from gatepass.routing.paths import AmbiguousPath, Route, folded, normalized_path, segments
 
@@ -42,9 +41,11 @@ IDENTITY_PATH = "/cdn-cgi/access/get-identity"
 IDENTITY_SEGMENTS = segments(IDENTITY_PATH)  # routed like any request to that path, computed once
 OIDC_PATH = "/.well-known/openid-configuration"
 Clock = Callable[[], float]
-_D = TypeVar("_D")  # what a decision returns: an Outcome, or a Caller
+_D = TypeVar("_D")  # what a decision returns: an Admission, or a Caller
 # A ServiceAccount token refused for a key we do not hold (yet): fetch the issuer's keys, retry once.
-KEYS_MISSING = frozenset({UNKNOWN_KEY, "service_accounts_unavailable"})
+KEYS_MISSING = frozenset({Reason.UNKNOWN_SERVICE_ACCOUNT_KEY, Reason.SERVICE_ACCOUNTS_UNAVAILABLE})
+# Clients such as git send Basic credentials only after this challenge.
+BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="gatepass", charset="UTF-8"'}
 
 
 class MalformedRequests(logging.Filter):
@@ -113,7 +114,7 @@ class Gateway:
             await self.client.close()
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=0)
+        app = web.Application(client_max_size=0, middlewares=[refusals])
         app.on_response_prepare.append(self._close_when_draining)
         app.on_startup.append(self._start_client)
         app.on_cleanup.append(self._close_client)
@@ -173,60 +174,63 @@ class Gateway:
         }
 
     # requests --------------------------------------------------------------
-    def _client(self, request: web.Request) -> Address | web.Response | None:
-        """The client's address (routing/clientip.py), or 400 when a trusted proxy's
+    def _client(self, request: web.Request) -> Address | None:
+        """The client's address (routing/clientip.py); 400 when a trusted proxy's
         X-Forwarded-For holds something else than an address."""
         try:
             return client_address(request.remote, request.headers.getall(FORWARDED_FOR, []), self.proxies)
         except MalformedForwardedFor:
-            metrics.REQUESTS.labels("-", "malformed_forwarded_for").inc()
-            return _error(request, 400, "malformed_forwarded_for")
+            raise Refused(Reason.MALFORMED_FORWARDED_FOR, 400) from None
 
-    async def _admit(self, request: web.Request, app: AppRecord) -> Outcome | web.Response:
-        """The pipeline both routes share: identify -> authorize -> session, counted,
-        remembered as a use, and refused with a JSON body when not allowed."""
+    async def _admit(self, request: web.Request, app: AppRecord) -> Admission:
+        """The pipeline both routes share: identify -> authorize -> session, counted and
+        remembered as a use; or :class:`Refused`, placed for the access log."""
         ip = self._client(request)
-        if isinstance(ip, web.Response):
-            return ip
         state, sessions, limits, workloads = self.state, self.sessions, self.limits, self.workloads
-        outcome, now = await self._keyed(
-            lambda now: admit(request.headers, app, state.tokens_by_id, sessions, now, ip, limits, workloads)
-        )
         label = _app_label(app)
-        _note(request, outcome, label, ip)
-        metrics.REQUESTS.labels(label, outcome.reason).inc()
-        if not outcome.allowed:
-            return self._refuse(request, app, outcome)
-        who = outcome.identity
-        if who is not None and not who.service_account and self.last_seen is not None:
-            client = None if ip is None else str(ip)
-            iat = outcome.session_iat
-            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret, iat)
+        try:
+            outcome, now = await self._keyed(
+                lambda now: admit(
+                    request.headers, app, state.tokens_by_id, sessions, now, ip, limits, workloads
+                )
+            )
+        except Refused as e:
+            raise _placed(e, app, ip) from None
+        self._admitted(request, outcome, label, ip, now)
         if outcome.minted_exp is not None:
             metrics.MINTED.labels(label).inc()
         return outcome
+
+    def _admitted(
+        self, request: web.Request, outcome: Admission, label: str, ip: Address | None, now: float
+    ) -> None:
+        """Counted, noted for the access log, and remembered as the token's use."""
+        metrics.REQUESTS.labels(label, outcome.reason).inc()
+        client = None if ip is None else str(ip)
+        who = outcome.identity
+        note(request, Decision(outcome.reason, True, label, who, outcome.policy, client))
+        if who is not None and not who.service_account and self.last_seen is not None:
+            iat = outcome.session_iat
+            self.last_seen.saw(who.namespace, who.name, now, label, client, outcome.previous_secret, iat)
 
     async def _keyed(self, decide: Callable[[float], _D]) -> tuple[_D, float]:
         """``decide(now)``; again once, if a ServiceAccount token was refused for a key we did
         not hold and the issuer's keys were fetched anew (gateway/discovery.py)."""
         now = self.clock()
-        result = decide(now)
-        missing = isinstance(result, Outcome) and result.reason in KEYS_MISSING
-        if missing and self.refresh_keys is not None and await self.refresh_keys():
-            now = self.clock()
-            result = decide(now)
-        return result, now
+        try:
+            return decide(now), now
+        except Refused as e:
+            if e.reason not in KEYS_MISSING or self.refresh_keys is None or not await self.refresh_keys():
+                raise
+        now = self.clock()
+        return decide(now), now
 
     def _issuers(self) -> tuple[str | None, ...]:
         """Whose JWTs are credentials, never for an origin (gateway/strip.py): the gateway's
         own sessions, and the cluster's ServiceAccount tokens (the issuer discovery found)."""
         return self.settings.issuer, None if self.workloads is None else self.workloads.issuer
 
-    def _unknown_host(self, request: web.Request) -> web.Response:
-        metrics.REQUESTS.labels("-", "unknown_host").inc()
-        return _error(request, 404, "unknown_host")
-
-    def _cookie(self, outcome: Outcome, route: Route[AppRecord]) -> CIMultiDict[str]:
+    def _cookie(self, outcome: Admission, route: Route[AppRecord]) -> CIMultiDict[str]:
         """The session cookie, scoped to the application's path: applications on paths of
         one host each keep their own (auth.session_cookies reads them all)."""
         headers: CIMultiDict[str] = CIMultiDict()
@@ -239,67 +243,36 @@ class Gateway:
             )
         return headers
 
-    def _route(
-        self, request: web.Request, host: str, raw_path: str
-    ) -> tuple[str, Route[AppRecord] | None] | web.Response:
-        """The normalized path and the application it falls under, or 400 for a path an
+    def _route(self, host: str, raw_path: str) -> tuple[str, Route[AppRecord] | None]:
+        """The normalized path and the application it falls under; 400 for a path an
         origin could read otherwise (routing/paths.py)."""
         try:
             path = normalized_path(raw_path)
             return path, self.state.route(host, segments(path), folded(path))
         except AmbiguousPath:
-            metrics.REQUESTS.labels("-", "ambiguous_path").inc()
-            return _error(request, 400, "ambiguous_path")
-
-    def _refuse(self, request: web.Request, app: AppRecord | None, outcome: Outcome) -> web.Response:
-        log.debug(  # the access log has every refusal
-            "refused %s %s%s: %d %s (app %s, client id %s)",
-            request.method,
-            request.host,
-            request.path,
-            outcome.status,
-            outcome.reason,
-            _app_label(app),
-            outcome.identity.client_id if outcome.identity else "-",
-        )
-        headers = {}
-        if outcome.retry_after is not None and outcome.identity is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(outcome.retry_after)))
-            metrics.RATE_LIMITED.labels(outcome.identity.namespace, outcome.identity.name).inc()
-        if outcome.status == 401 and app is not None and app.basic_auth:
-            # Clients such as git send Basic credentials only after this challenge.
-            headers["WWW-Authenticate"] = 'Basic realm="gatepass", charset="UTF-8"'
-        return _error(request, outcome.status, outcome.reason, headers)
+            raise Refused(Reason.AMBIGUOUS_PATH, 400) from None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
-        routed = self._route(request, request.host, request.rel_url.raw_path)
-        if isinstance(routed, web.Response):
-            return routed
-        path, route = routed
+        path, route = self._route(request.host, request.rel_url.raw_path)
         if route is None:
             if request.path == OIDC_PATH:  # the gateway's own host, not an application's
                 return web.json_response(self._issuer_doc())
-            return self._unknown_host(request)
+            raise Refused(Reason.UNKNOWN_HOST, 404)
         app = route.value
         label = _app_label(app)
         # What needs no credentials is refused before any: no JWT minted, no use recorded.
         if app.upstream_refusal is not None:  # the operator reports why in the app's status
-            metrics.UPSTREAM_ERRORS.labels(label, "upstream_not_allowed").inc()
-            note(request, Decision("upstream_not_allowed", app=label))
-            return _error(request, 502, "upstream_not_allowed")
+            raise Refused(Reason.UPSTREAM_NOT_ALLOWED, 502, app=label)
         url = upstream_url(app.upstream, path, request.rel_url.raw_query_string)
         outcome = await self._admit(request, app)
-        if isinstance(outcome, web.Response):
-            return outcome
         assert self.client is not None
         try:
             async with self.slots.slot(label) as free:
                 if not free:  # this application's upstream is saturated: it waits, nobody else
-                    metrics.UPSTREAM_ERRORS.labels(label, "upstream_busy").inc()
                     headers = self._cookie(outcome, route)
                     headers["Retry-After"] = "1"
-                    return _error(request, 503, "upstream_busy", headers)
+                    raise Refused(Reason.UPSTREAM_BUSY, 503, app=label, headers=headers)
                 cookie = self._cookie(outcome, route)
                 strip, issuers = app.credential_headers, self._issuers()
                 return await forward(
@@ -317,17 +290,11 @@ class Gateway:
         uri = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
         note_original(request, host, uri)  # the access log's line is about that request
         if uri is None and self.state.routes.has_paths(host):
-            metrics.REQUESTS.labels("-", "missing_forwarded_uri").inc()
-            return _error(request, 400, "missing_forwarded_uri")
-        routed = self._route(request, host, (uri or "/").split("?", 1)[0])
-        if isinstance(routed, web.Response):
-            return routed
-        route = routed[1]
+            raise Refused(Reason.MISSING_FORWARDED_URI, 400)
+        route = self._route(host, (uri or "/").split("?", 1)[0])[1]
         if route is None:
-            return self._unknown_host(request)
+            raise Refused(Reason.UNKNOWN_HOST, 404)
         outcome = await self._admit(request, route.value)
-        if isinstance(outcome, web.Response):
-            return outcome
         headers = self._cookie(outcome, route)
         if outcome.assertion is not None:
             headers[ASSERTION_HEADER] = outcome.assertion
@@ -339,32 +306,24 @@ class Gateway:
         secret. Needs what the application's policies admit; mints nothing."""
         route = self.state.route(request.host, IDENTITY_SEGMENTS)
         if route is None:
-            return self._unknown_host(request)
+            raise Refused(Reason.UNKNOWN_HOST, 404)
         ip = self._client(request)
-        if isinstance(ip, web.Response):
-            return ip
-        app, tokens = route.value, self.state.tokens_by_id
-        caller, now = await self._keyed(
-            lambda now: identify(request.headers, app, tokens, self.sessions, now, self.workloads)
-        )
-        outcome = caller if isinstance(caller, Outcome) else authorize(app, caller, ip)
-        if outcome.allowed and outcome.identity is None:  # a bypass: nobody to describe
-            outcome = Outcome(401, "no_credentials")
-        if outcome.allowed and not isinstance(caller, Outcome):  # counted like any request
-            outcome = limit(outcome, caller, app, self.limits, now)
-        metrics.REQUESTS.labels(_app_label(app), outcome.reason).inc()  # what was answered
-        _note(request, outcome, _app_label(app), ip)
-        if isinstance(caller, Outcome) or not outcome.allowed:
-            return self._refuse(request, app, outcome)
+        app, tokens, label = route.value, self.state.tokens_by_id, _app_label(route.value)
+        try:
+            caller, now = await self._keyed(
+                lambda now: identify(request.headers, app, tokens, self.sessions, now, self.workloads)
+            )
+            outcome = authorize(app, caller, ip)
+            if outcome.identity is None:  # a bypass: nobody to describe
+                raise Refused(Reason.NO_CREDENTIALS)
+            limit(outcome, caller, app, self.limits, now)  # counted like any request
+        except Refused as e:
+            raise _placed(e, app, ip) from None
+        self._admitted(request, outcome, label, ip, now)
         if caller.workload is not None:
             document = workload_document(caller.workload, now, str(ip or ""))
         else:
             assert caller.token is not None  # an identity without a workload is a token
-            if self.last_seen is not None:
-                label, client = _app_label(app), None if ip is None else str(ip)
-                token = caller.token
-                previous, iat = caller.previous_secret, caller.issued_at
-                self.last_seen.saw(token.namespace, token.name, now, label, client, previous, iat)
             document = identity_document(caller.token, caller.issued_at or now, str(ip or ""))
         return web.json_response(document, headers={"Cache-Control": "no-store"})
 
@@ -433,20 +392,11 @@ def workload_document(who: Workload, iat: float, ip: str) -> dict[str, Any]:
     }
 
 
-def _note(request: web.Request, outcome: Outcome, app: str, ip: Address | None) -> None:
-    """The decision, for the access log (gateway/audit.py)."""
-    client = None if ip is None else str(ip)
-    note(request, Decision(outcome.reason, outcome.allowed, app, outcome.identity, outcome.policy, client))
-
-
-def _error(
-    request: web.Request, status: int, reason: str, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """A refusal: ``{"error": reason}``, noted for the access log (keeping a decision
-    already made: an allowed request may still find its upstream busy)."""
-    noted = request.get(AUDIT_KEY)
-    note(request, Decision(reason) if noted is None else replace(noted, reason=reason))
-    return web.json_response({"error": reason}, status=status, headers=headers)
+def _placed(e: Refused, app: AppRecord, ip: Address | None) -> Refused:
+    """A refusal of the credentials, for this application and address; a 401 challenges
+    for Basic credentials where the application takes them."""
+    challenge = BASIC_CHALLENGE if e.status == 401 and app.basic_auth else None
+    return e.placed(_app_label(app), ip, challenge)
 
 
 def _app_label(app: AppRecord | None) -> str:

@@ -33,6 +33,7 @@ import jwt
 
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.metrics import SIGNED
+from gatepass.gateway.refusals import Reason
 from gatepass.gateway.state import AppRecord, TokenRecord
 
 if TYPE_CHECKING:
@@ -45,9 +46,9 @@ REUSE_MIN_LEFT = 60.0  # seconds: never hand out one closer than this to its exp
 
 
 class InvalidSession(Exception):
-    """The JWT does not authenticate; ``reason`` is a short code for logs and bodies."""
+    """The JWT does not authenticate, and why."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: Reason) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -93,7 +94,7 @@ class Sessions:
         """The JWT with the current signing key, and that key's kid."""
         key = self.keys.signing
         if key is None:
-            raise InvalidSession("no_signing_key")
+            raise InvalidSession(Reason.NO_SIGNING_KEY)
         SIGNED.inc()
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid}), key.kid
 
@@ -111,7 +112,7 @@ class Sessions:
             return hit.encoded, hit.claims.exp
         tag = token.previous_session_tag if previous else token.session_tag
         if tag is None:
-            raise InvalidSession("secret_replaced")
+            raise InvalidSession(Reason.SECRET_REPLACED)
         exp = now + app.session_seconds
         if token.expires_at is not None:
             exp = min(exp, token.expires_at)  # a session never outlives its token
@@ -174,23 +175,23 @@ class Sessions:
         else:
             self._cache.move_to_end(encoded)
         if now >= claims.exp:
-            raise InvalidSession("session_expired")
+            raise InvalidSession(Reason.SESSION_EXPIRED)
         if claims.kid not in self.keys.by_kid:
-            raise InvalidSession("unknown_key")
+            raise InvalidSession(Reason.UNKNOWN_KEY)
         if app.aud not in claims.aud:
-            raise InvalidSession("wrong_audience")
+            raise InvalidSession(Reason.WRONG_AUDIENCE)
         if app.sessions_revoked_before is not None and claims.iat < app.sessions_revoked_before:
-            raise InvalidSession("session_revoked")
+            raise InvalidSession(Reason.SESSION_REVOKED)
         return claims
 
     def _verify_signature(self, encoded: str) -> Claims:
         try:
             header = jwt.get_unverified_header(encoded)
         except jwt.InvalidTokenError:
-            raise InvalidSession("malformed_jwt") from None
+            raise InvalidSession(Reason.MALFORMED_JWT) from None
         key = self.keys.by_kid.get(str(header.get("kid", "")))
         if key is None or header.get("alg") != ALGORITHM:
-            raise InvalidSession("unknown_key" if key is None else "bad_algorithm")
+            raise InvalidSession(Reason.UNKNOWN_KEY if key is None else Reason.BAD_ALGORITHM)
         try:
             payload = jwt.decode(
                 encoded,
@@ -201,9 +202,9 @@ class Sessions:
                 options={"require": ["exp", "iat", "iss", "aud"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidSession("session_expired") from None
+            raise InvalidSession(Reason.SESSION_EXPIRED) from None
         except jwt.InvalidTokenError:
-            raise InvalidSession("invalid_jwt") from None
+            raise InvalidSession(Reason.INVALID_JWT) from None
         aud = payload.get("aud")
         auds = tuple(aud) if isinstance(aud, list) else (aud,)
         cn = payload.get("common_name")
@@ -214,7 +215,7 @@ class Sessions:
             or not isinstance(cred, str)
             or not all(isinstance(a, str) for a in auds)
         ):
-            raise InvalidSession("invalid_jwt")
+            raise InvalidSession(Reason.INVALID_JWT)
         return Claims(
             kid=key.kid,
             aud=auds,

@@ -21,6 +21,7 @@ from gatepass.contract import ObjectKey as Key
 from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.limits import Limit
+from gatepass.gateway.refusals import Reason
 from gatepass.models.accessapplication import AccessApplication, Policy
 from gatepass.models.servicetoken import ServiceToken
 from gatepass.routing.hosts import Claim, destination, owners
@@ -64,14 +65,14 @@ class TokenRecord:
     def _in_grace(self, now: float) -> bool:
         return self.previous_expires_at is not None and now < self.previous_expires_at
 
-    def usable_at(self, now: float) -> str | None:
+    def usable_at(self, now: float) -> Reason | None:
         """None if the token may be used now, else why not."""
         if not self.enabled:
-            return "token_disabled"
+            return Reason.TOKEN_DISABLED
         if self.inactive:
-            return "token_inactive"
+            return Reason.TOKEN_INACTIVE
         if self.expires_at is not None and now >= self.expires_at:
-            return "token_expired"
+            return Reason.TOKEN_EXPIRED
         return None
 
     def secret_version(self, secret: str, now: float) -> Version | None:

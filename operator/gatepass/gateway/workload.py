@@ -30,12 +30,12 @@ from typing import Any
 
 import jwt
 
+from gatepass.gateway.refusals import Reason
 from gatepass.gateway.sessions import InvalidSession
 
 log = logging.getLogger(__name__)
 ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"})
 CLAIM = "kubernetes.io"
-UNKNOWN_KEY = "unknown_service_account_key"  # the gateway fetches the keys again, then retries once
 DELETION_GRACE = 60.0  # seconds a pod being deleted still vouches for its tokens (as Kubernetes)
 
 
@@ -84,19 +84,19 @@ def _binding(payload: Mapping[str, Any]) -> tuple[str, str, str, str | None, str
     """(namespace, account, account uid, pod, pod uid) from the ``kubernetes.io`` claim."""
     k8s = payload.get(CLAIM)
     if not isinstance(k8s, dict):
-        raise InvalidSession("invalid_service_account_token")
+        raise InvalidSession(Reason.INVALID_SERVICE_ACCOUNT_TOKEN)
     account, pod = k8s.get("serviceaccount"), k8s.get("pod")
     if "secret" in k8s or (pod is None and "node" in k8s):
-        raise InvalidSession("unsupported_binding")
+        raise InvalidSession(Reason.UNSUPPORTED_BINDING)
     if not isinstance(account, dict) or not (pod is None or isinstance(pod, dict)):
-        raise InvalidSession("invalid_service_account_token")
+        raise InvalidSession(Reason.INVALID_SERVICE_ACCOUNT_TOKEN)
     ns, name, uid = _str(k8s.get("namespace")), _str(account.get("name")), _str(account.get("uid"))
     pod_name, pod_uid = (None, None) if pod is None else (_str(pod.get("name")), _str(pod.get("uid")))
     unbound_pod = pod is not None and (pod_name is None or pod_uid is None)
     if ns is None or name is None or uid is None or unbound_pod:
-        raise InvalidSession("invalid_service_account_token")
+        raise InvalidSession(Reason.INVALID_SERVICE_ACCOUNT_TOKEN)
     if payload.get("sub") != subject(ns, name):
-        raise InvalidSession("invalid_service_account_token")
+        raise InvalidSession(Reason.INVALID_SERVICE_ACCOUNT_TOKEN)
     return ns, name, uid, pod_name, pod_uid
 
 
@@ -147,11 +147,11 @@ class WorkloadTokens:
         else:
             self._cache.move_to_end(encoded)
         if now >= found.exp:
-            raise InvalidSession("service_account_token_expired")
+            raise InvalidSession(Reason.SERVICE_ACCOUNT_TOKEN_EXPIRED)
         if found.kid not in self.keys:
-            raise InvalidSession(UNKNOWN_KEY)  # the issuer dropped the key
+            raise InvalidSession(Reason.UNKNOWN_SERVICE_ACCOUNT_KEY)  # the issuer dropped the key
         if not self._for_application(found, namespace, name):
-            raise InvalidSession("wrong_audience")
+            raise InvalidSession(Reason.WRONG_AUDIENCE)
         self._check_binding(found, now)
         return found
 
@@ -164,28 +164,28 @@ class WorkloadTokens:
 
     def _check_binding(self, who: Workload, now: float) -> None:
         if self.accounts.get((who.namespace, who.name)) != who.account_uid:
-            raise InvalidSession("service_account_gone")  # deleted, or deleted and made anew
+            raise InvalidSession(Reason.SERVICE_ACCOUNT_GONE)  # deleted, or deleted and made anew
         if who.pod_uid is None:
             return
         pod = self.pods.get(who.pod_uid)
         if pod is None or pod.namespace != who.namespace:
-            raise InvalidSession("pod_gone")
+            raise InvalidSession(Reason.POD_GONE)
         if pod.deleting_since is not None and now - pod.deleting_since > DELETION_GRACE:
-            raise InvalidSession("pod_gone")
+            raise InvalidSession(Reason.POD_GONE)
 
     def _verify_signature(self, encoded: str) -> Workload:
         if self.issuer is None:
-            raise InvalidSession("service_accounts_unavailable")
+            raise InvalidSession(Reason.SERVICE_ACCOUNTS_UNAVAILABLE)
         try:
             header = jwt.get_unverified_header(encoded)
         except jwt.InvalidTokenError:
-            raise InvalidSession("malformed_jwt") from None
+            raise InvalidSession(Reason.MALFORMED_JWT) from None
         kid = str(header.get("kid"))
         key = self.keys.get(kid)
         if key is None:
-            raise InvalidSession(UNKNOWN_KEY)
+            raise InvalidSession(Reason.UNKNOWN_SERVICE_ACCOUNT_KEY)
         if header.get("alg") != key.algorithm_name:
-            raise InvalidSession("bad_algorithm")
+            raise InvalidSession(Reason.BAD_ALGORITHM)
         try:
             payload = jwt.decode(
                 encoded,
@@ -196,14 +196,14 @@ class WorkloadTokens:
                 options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
-            raise InvalidSession("service_account_token_expired") from None
+            raise InvalidSession(Reason.SERVICE_ACCOUNT_TOKEN_EXPIRED) from None
         except jwt.InvalidTokenError:
-            raise InvalidSession("invalid_service_account_token") from None
+            raise InvalidSession(Reason.INVALID_SERVICE_ACCOUNT_TOKEN) from None
         aud = payload.get("aud")
         listed = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
         auds = frozenset(a for a in listed if isinstance(a, str))
         if not any(a.startswith(self._prefixes) for a in auds):
-            raise InvalidSession("wrong_audience")  # no application of this gateway's (not cached)
+            raise InvalidSession(Reason.WRONG_AUDIENCE)  # no application of this gateway's (not cached)
         ns, name, uid, pod, pod_uid = _binding(payload)
         return Workload(ns, name, uid, pod, pod_uid, kid, float(payload["exp"]), auds)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import jwt
@@ -15,8 +16,9 @@ import pytest
 from multidict import CIMultiDict
 from yarl import URL
 
-from gatepass.gateway.auth import Caller, Outcome, admit, authorize, identify, session
+from gatepass.gateway.auth import Caller, admit, authorize, identify, session
 from gatepass.gateway.keyring import KeyRing
+from gatepass.gateway.refusals import Reason, Refused
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
 from gatepass.gateway.workload import WorkloadTokens
@@ -67,10 +69,18 @@ def creds(secret: str = SECRET) -> CIMultiDict[str]:
 TOKENS = {TOKEN.client_id: TOKEN}
 
 
+def refused(decide: Callable[[], object]) -> tuple[int, Reason]:
+    """The status and reason a step refuses with."""
+    with pytest.raises(Refused) as e:
+        decide()
+    return e.value.status, e.value.reason
+
+
 def test_identify_by_credentials(sessions: Sessions) -> None:
     assert identify(creds(), app(), TOKENS, sessions, NOW) == Caller(TOKEN)
-    assert identify(creds(new_client_secret()), app(), TOKENS, sessions, NOW) == Outcome(
-        401, "invalid_credentials"
+    assert refused(lambda: identify(creds(new_client_secret()), app(), TOKENS, sessions, NOW)) == (
+        401,
+        "invalid_credentials",
     )
 
 
@@ -93,7 +103,7 @@ def test_identify_by_credentials(sessions: Sessions) -> None:
 def test_identify_refuses_what_does_not_authenticate(
     sent: CIMultiDict[str], reason: str, sessions: Sessions
 ) -> None:
-    assert identify(sent, app(), TOKENS, sessions, NOW) == Outcome(401, reason)
+    assert refused(lambda: identify(sent, app(), TOKENS, sessions, NOW)) == (401, reason)
 
 
 def test_identify_nobody_is_not_a_refusal(sessions: Sessions) -> None:
@@ -105,9 +115,10 @@ def test_identify_by_session_and_its_end(sessions: Sessions) -> None:
     assert identify(headers(cookie=f"CF_Authorization={jwt_}"), app(), TOKENS, sessions, NOW) == Caller(
         TOKEN, jwt_, NOW
     )
-    assert identify(headers(cf_access_token=jwt_), app(), {}, sessions, NOW) == Outcome(401, "token_revoked")
+    revoked = refused(lambda: identify(headers(cf_access_token=jwt_), app(), {}, sessions, NOW))
+    assert revoked == (401, "token_revoked")
     disabled = {TOKEN.client_id: TokenRecord("ns", "ci", TOKEN.client_id, TOKEN.secret_hash, enabled=False)}
-    assert identify(creds(), app(), disabled, sessions, NOW) == Outcome(401, "token_disabled")
+    assert refused(lambda: identify(creds(), app(), disabled, sessions, NOW)) == (401, "token_disabled")
 
 
 def test_strict_mode_ignores_sessions(sessions: Sessions) -> None:
@@ -116,8 +127,7 @@ def test_strict_mode_ignores_sessions(sessions: Sessions) -> None:
     for sent in (headers(cf_access_token=jwt_), headers(cookie=f"CF_Authorization={jwt_}")):
         caller = identify(sent, strict, TOKENS, sessions, NOW)
         assert caller == Caller(ignored_session=True)
-        assert isinstance(caller, Caller)
-        assert authorize(strict, caller) == Outcome(401, "session_not_accepted")
+        assert refused(partial(authorize, strict, caller)) == (401, "session_not_accepted")
     assert identify(creds(), strict, TOKENS, sessions, NOW) == Caller(TOKEN)
     # Not even a broken JWT is looked at: strict mode reads credentials only.
     assert identify(headers(cf_access_token="x"), strict, TOKENS, sessions, NOW) == Caller(
@@ -153,7 +163,8 @@ def test_one_header_and_basic_auth_identify(sessions: Sessions) -> None:
     # Another scheme is the origin's business.
     assert identify(headers(Authorization="Bearer abc"), BASIC_APP, TOKENS, sessions, NOW) == Caller()
     wrong = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": new_client_secret()}
-    assert identify(json_creds(wrong), JSON_APP, TOKENS, sessions, NOW) == Outcome(401, "invalid_credentials")
+    wrong_secret = refused(lambda: identify(json_creds(wrong), JSON_APP, TOKENS, sessions, NOW))
+    assert wrong_secret == (401, "invalid_credentials")
 
 
 GOOD_JSON = {"cf-access-client-id": TOKEN.client_id, "cf-access-client-secret": SECRET}
@@ -222,7 +233,7 @@ REFUSED = [
 def test_one_header_and_basic_auth_refusals(
     application: AppRecord, sent: CIMultiDict[str], reason: str, sessions: Sessions
 ) -> None:
-    assert identify(sent, application, TOKENS, sessions, NOW) == Outcome(401, reason)
+    assert refused(lambda: identify(sent, application, TOKENS, sessions, NOW)) == (401, reason)
 
 
 def test_credential_headers_are_what_the_application_reads() -> None:
@@ -236,15 +247,21 @@ def test_credential_headers_are_what_the_application_reads() -> None:
 
 def test_authorize_follows_the_policies() -> None:
     assert authorize(app(ALLOW_CI), Caller(TOKEN)).reason == "allowed"
-    assert authorize(app(ALLOW_CI), Caller()) == Outcome(401, "no_credentials")
+    assert refused(lambda: authorize(app(ALLOW_CI), Caller())) == (401, "no_credentials")
     other = TokenRecord("ns", "other", new_client_id(), TOKEN.secret_hash)
-    assert authorize(app(ALLOW_CI), Caller(other)).status == 403
+    assert refused(lambda: authorize(app(ALLOW_CI), Caller(other))) == (403, "not_allowed")
     assert authorize(app(BYPASS), Caller()).reason == "bypass"
     deny: Mapping[str, object] = {"decision": "deny", "include": [{"everyone": {}}]}
     # Allowing policies are evaluated first (decisions/policy.py): the deny refuses the rest.
     assert authorize(app(deny, ALLOW_CI), Caller(TOKEN)).reason == "allowed"
-    assert authorize(app(deny, ALLOW_CI), Caller(other)) == Outcome(
-        403, "denied_by_policy", identity=Caller(other).identity, policy="policies[0]"
+    with pytest.raises(Refused) as denied:
+        authorize(app(deny, ALLOW_CI), Caller(other))
+    e = denied.value
+    assert (e.status, e.reason, e.identity, e.policy) == (
+        403,
+        "denied_by_policy",
+        Caller(other).identity,
+        "policies[0]",
     )
 
 
@@ -263,11 +280,15 @@ def test_session_mints_for_credentials_and_reuses_a_presented_jwt(sessions: Sess
 
 def test_session_without_a_signing_key_is_503() -> None:
     allowed = authorize(app(ALLOW_CI), Caller(TOKEN))
-    assert session(allowed, Caller(TOKEN), app(ALLOW_CI), Sessions(ISSUER, KeyRing()), NOW).status == 503
+    keyless = Sessions(ISSUER, KeyRing())
+    assert refused(lambda: session(allowed, Caller(TOKEN), app(ALLOW_CI), keyless, NOW)) == (
+        503,
+        "no_signing_key",
+    )
 
 
 def test_a_wrong_secret_is_refused_even_where_everyone_may_pass(sessions: Sessions) -> None:
-    assert admit(creds(new_client_secret()), app(BYPASS), TOKENS, sessions, NOW).status == 401
+    assert refused(lambda: admit(creds(new_client_secret()), app(BYPASS), TOKENS, sessions, NOW))[0] == 401
     assert admit(headers(), app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"
 
 
@@ -281,13 +302,13 @@ def test_a_workload_token_is_taken_only_by_the_application_it_names(sessions: Se
     accounts = replace(accounts, admits_service_accounts=True)
     now = time.time()  # the token's times are real ones
 
-    def caller(aud: str, at: AppRecord = accounts) -> Caller | Outcome:
+    def caller(aud: str, at: AppRecord = accounts) -> Caller:
         bearer = headers(Authorization="Bearer " + kube.token(namespace="ns", aud=aud, pod=None))
         return identify(bearer, at, TOKENS, sessions, now, workloads)
 
     admitted = caller(f"{ISSUER}/ns/app")
-    assert isinstance(admitted, Caller)
     assert admitted.workload is not None
     assert admitted.workload.name == "reporter"
-    assert caller(f"{ISSUER}/ns/app", replace(accounts, name="other")) == Outcome(401, "wrong_audience")
-    assert caller(ISSUER) == Outcome(401, "wrong_audience")
+    other = replace(accounts, name="other")
+    assert refused(lambda: caller(f"{ISSUER}/ns/app", other)) == (401, "wrong_audience")
+    assert refused(lambda: caller(ISSUER)) == (401, "wrong_audience")

@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 import pytest
 
+from gatepass.gateway.refusals import Reason
 from gatepass.gateway.sessions import InvalidSession
-from gatepass.gateway.workload import UNKNOWN_KEY, Pod, Workload, WorkloadTokens, audiences
+from gatepass.gateway.workload import Pod, Workload, WorkloadTokens, audiences
 from tests.support.serviceaccounts import KUBE_ISSUER, Issuer
 
 AUD = "https://access.test"  # the gateway's audience: applications' are under it
@@ -104,7 +105,7 @@ def test_a_signature_by_another_key_or_algorithm_is_refused(issuer: Issuer) -> N
     stranger.add_rsa("rsa-1")  # same kid, another key
     assert reason(w, stranger.token()) == "invalid_service_account_token"
     stranger.add_rsa("rsa-9")
-    assert reason(w, stranger.token(kid="rsa-9")) == UNKNOWN_KEY
+    assert reason(w, stranger.token(kid="rsa-9")) == Reason.UNKNOWN_SERVICE_ACCOUNT_KEY
     # The public key used as an HMAC secret (the classic confusion): the alg must be the key's.
     forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "rsa-1"})
     assert reason(w, forged) == "bad_algorithm"
@@ -142,7 +143,7 @@ def test_a_cached_token_still_expires_and_still_needs_its_key(issuer: Issuer) ->
     assert reason(w, token, now=time.time() + 61) == "service_account_token_expired"
     rotated = Issuer(keys={"ec-1": issuer.keys["ec-1"]})  # the issuer dropped rsa-1
     w.set_issuer(issuer.issuer, rotated.jwks())
-    assert reason(w, token) == UNKNOWN_KEY
+    assert reason(w, token) == Reason.UNKNOWN_SERVICE_ACCOUNT_KEY
 
 
 def test_nothing_is_accepted_before_the_issuer_is_known_and_another_issuer_forgets_the_cache(
