@@ -1,4 +1,4 @@
-"""Admit one request, in three steps:
+"""Admit one request, in four steps:
 
 1. :func:`identify` — who is calling: a service token by its Client ID and
    Secret (two headers; or, where the application allows, one JSON header or
@@ -9,7 +9,8 @@
    gateway/workload.py); or nobody. Whichever forms an application reads, none
    reaches any origin (gateway/strip.py);
 2. :func:`authorize` — what the application's policies say about that caller;
-3. :func:`session` — the JWT the origin gets: the one presented, or a new one
+3. :func:`limit` — the token's rate limit, before any JWT is minted;
+4. :func:`session` — the JWT the origin gets: the one presented, or a new one
    minted for credentials.
 
 Each step returns what it found or raises :class:`Refused` (gateway/refusals.py):
@@ -301,7 +302,7 @@ def authorize(app: AppRecord, caller: Caller, ip: Address | None = None) -> Admi
 
 
 def session(allowed: Admission, caller: Caller, app: AppRecord, sessions: Sessions, now: float) -> Admission:
-    """Step 3: the assertion for the origin (a bypass gets none). A pod gets one per
+    """Step 4: the assertion for the origin (a bypass gets none). A pod gets one per
     request and no cookie: its ServiceAccount token is its credential each time."""
     if allowed.reason is not Reason.ALLOWED:
         return allowed
