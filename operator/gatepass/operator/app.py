@@ -151,11 +151,10 @@ class OperatorApp:
         # Know every application before deciding on any token or key: a replaced signing
         # key is dropped only after the longest session, and a token that a policy names
         # must never be deactivated or deleted for inactivity by a half-known index.
-        async for page in self.kube.app_pages(self.config.namespaces):
-            for body in page:
-                self.longest_session.see(body)
-                self.policy_names.put(_key(body), body)
-                self.known_apps.add(_key(body))
+        async for body in self.kube.apps(self.config.namespaces):
+            self.longest_session.see(body)
+            self.policy_names.put(_key(body), body)
+            self.known_apps.add(_key(body))
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
