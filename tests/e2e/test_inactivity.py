@@ -83,10 +83,9 @@ async def reconciler_days_on(
     async with aclient.ApiClient() as aapi:
         kube = Kube(aapi)
         names = PolicyNames()
-        async for page in kube.app_pages([]):  # as the operator learns them at start
-            for body in page:
-                meta = body["metadata"]
-                names.put((meta["namespace"], meta["name"]), body)
+        async for body in kube.apps([]):  # as the operator learns them at start
+            meta = body["metadata"]
+            names.put((meta["namespace"], meta["name"]), body)
         yield Reconciler(
             kube, seal, clock=lambda: utcnow() + days[0] * DAY, known=Known(named_by=names.named_by)
         )

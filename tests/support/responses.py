@@ -1,5 +1,6 @@
 """An unread API answer (``_preload_content=False``), as kubernetes_asyncio hands out
-aiohttp's response: status, reason and the body in chunks, counting the chunks read."""
+aiohttp's response: status, reason and the body (a listing, or raw bytes such as a watch's)
+in chunks, counting the chunks read."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ class Content:
 
 
 class Response:
-    def __init__(self, listing: dict[str, Any], status: int = 200) -> None:
-        self.body = json.dumps(listing).encode()
+    def __init__(self, listing: dict[str, Any] | bytes, status: int = 200) -> None:
+        self.body = listing if isinstance(listing, bytes) else json.dumps(listing).encode()
         self.status, self.reason = status, "OK" if status == 200 else "Error"
         self.read = 0  # chunks handed out so far
         self.content = Content(self)

@@ -3,13 +3,11 @@ service-account issuer's keys, and patches its last-seen ConfigMap)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from gatepass.liststream import ListStream
 
 
 async def connect() -> client.ApiClient:
@@ -21,20 +19,28 @@ async def connect() -> client.ApiClient:
     return client.ApiClient()
 
 
-# Bytes read from a list response at a time (gatepass/liststream.py).
+# Bytes read from a list or watch response at a time (gatepass/liststream.py,
+# gatepass/watchstream.py).
 CHUNK = 64 * 1024
 
 
+class Reader(Protocol):
+    """A ListStream or a WatchStream: what one response's bytes hold, piece by piece."""
+
+    def read(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[Any]: ...
+
+
 async def read_list(
-    list_fn: Callable[..., Awaitable[Any]], listing: ListStream, **params: Any
+    list_fn: Callable[..., Awaitable[Any]], reader: Reader, **params: Any
 ) -> AsyncIterator[Any]:
-    """The items of one list request, each as soon as it has arrived: the response is
-    read unparsed and streamed through ``listing`` (which then holds its metadata)."""
+    """The items of one list request (or the events of a watch), each as soon as it has
+    arrived: the response is read unparsed and streamed through ``reader`` (a listing's
+    then holds its metadata)."""
     response = await list_fn(_preload_content=False, **params)
     async with response:
         if response.status != 200:  # unread, the client raises nothing itself
             raise ApiException(status=response.status, reason=response.reason)
-        async for item in listing.read(response.content.iter_chunked(CHUNK)):
+        async for item in reader.read(response.content.iter_chunked(CHUNK)):
             yield item
 
 

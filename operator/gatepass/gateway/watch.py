@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import aiohttp
-from kubernetes_asyncio import client, watch
+from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION
@@ -29,6 +29,7 @@ from gatepass.liststream import ListStream
 from gatepass.routing.hosts import Claim, claim_of
 from gatepass.trust import signing
 from gatepass.trust.seal import Sealer
+from gatepass.watchstream import Truncated, WatchStream
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -117,7 +118,7 @@ class Informer:
                     version = self._version = None
                     continue
                 log.warning("%s: API error %s %s; retrying in %.1fs", self.name, e.status, e.reason, backoff)
-            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            except (aiohttp.ClientError, OSError, TimeoutError, Truncated) as e:
                 log.warning("%s: %s; retrying in %.1fs", self.name, type(e).__name__, backoff)
             except asyncio.CancelledError:
                 raise
@@ -132,19 +133,31 @@ class Informer:
 
     async def _watch(self) -> None:
         """Watch from self._version, keeping it at the last version seen (events and
-        bookmarks), stream after stream; returns only by raising."""
+        bookmarks), stream after stream; returns only by raising. Each event is read
+        whole whatever its size (gatepass/watchstream.py: a line-limited reader failed on
+        a tenant's large object, and every failure was a relist of every object)."""
         self._streamed = False
         while True:
-            w = watch.Watch()
-            async with w.stream(
-                self.list_fn, resource_version=self._version, allow_watch_bookmarks=True, timeout_seconds=300
-            ) as stream:
-                async for event in stream:
-                    self._streamed = True
-                    kind = event["type"]
-                    if kind != "BOOKMARK":  # one object (the API server bounds its size), applied at once
-                        self._guarded(self.apply, kind, event["raw_object"])
-                    self._version = w.resource_version or self._version
+            params: Obj = {"watch": True, "allow_watch_bookmarks": True, "timeout_seconds": 300}
+            events = read_list(self.list_fn, WatchStream(), resource_version=self._version, **params)
+            async for event in events:
+                self._streamed = True
+                self._version = self._event(event) or self._version
+
+    def _event(self, event: Obj) -> str | None:
+        """Apply one watch event; the resourceVersion it brings (None: none)."""
+        kind, obj = event.get("type"), event.get("object")
+        if kind is None and "code" in event:  # a bare Status
+            raise ApiException(status=event.get("code"), reason=str(event.get("reason")))
+        if not isinstance(obj, dict) or not isinstance(kind, str):
+            raise ValueError("a watch event without type or object")  # list again: who knows
+        if kind == "ERROR":  # a Status: 410 Gone means list again
+            raise ApiException(status=obj.get("code"), reason=str(obj.get("reason")))
+        if kind != "BOOKMARK":  # one object (the API server bounds its size), applied at once
+            self._guarded(self.apply, kind, obj)
+        meta = obj.get("metadata")
+        version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+        return version if isinstance(version, str) else None
 
 
 def _sealer(key: bytes | None) -> Sealer | None:

@@ -44,6 +44,14 @@ from gatepass.routing.hosts import HostIndex, claim_of, reserved_hosts
 
 log = logging.getLogger(__name__)
 
+# Objects per page of kopf's listing of each kind before its watch. Unpaged (kopf's
+# default), every ServiceToken and AccessApplication (tenants write them, up to 1.5 MiB
+# each) was read at once as bytes, text and dicts: +240 MiB at start for 300 tokens of
+# 200 KiB (tests/e2e/test_listing_memory.py). kopf reads a page whole (api.get() then
+# response.json(): it cannot stream one), so its pages are small; 100,000 tokens are
+# then 2,000 requests at start, far inside the 5 minutes a listing's snapshot lasts.
+KOPF_PAGE = 50
+
 
 class OperatorApp:
     def __init__(self, config: OperatorSettings) -> None:
@@ -94,6 +102,7 @@ class OperatorApp:
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         settings.watching.connect_timeout = 10
+        settings.watching.chunk_size = KOPF_PAGE
         # No kopf peering: the leader lease decides who writes (operator/leader.py); kopf's
         # peering pauses every replica of one priority, and not our queues' timers.
         settings.peering.standalone = True
@@ -151,11 +160,10 @@ class OperatorApp:
         # Know every application before deciding on any token or key: a replaced signing
         # key is dropped only after the longest session, and a token that a policy names
         # must never be deactivated or deleted for inactivity by a half-known index.
-        async for page in self.kube.app_pages(self.config.namespaces):
-            for body in page:
-                self.longest_session.see(body)
-                self.policy_names.put(_key(body), body)
-                self.known_apps.add(_key(body))
+        async for body in self.kube.apps(self.config.namespaces):
+            self.longest_session.see(body)
+            self.policy_names.put(_key(body), body)
+            self.known_apps.add(_key(body))
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)

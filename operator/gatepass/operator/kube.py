@@ -142,35 +142,38 @@ class Kube:
         body = await self._get(APPS, namespace, name)
         return None if body is None else AccessApplication.model_validate(body)
 
-    async def _pages(self, plural: str, namespaces: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every object of ``plural``, a page of 500 at a time: one listing, not one GET
-        each, and never every object in memory at once."""
+    async def _objects(self, plural: str, namespaces: list[str]) -> AsyncIterator[dict[str, Any]]:
+        """Every object of ``plural``, one at a time as its bytes arrive, a listing of 500
+        per request: one listing, not one GET each. The caller keeps a few fields of each:
+        tenants write these objects (up to 1.5 MiB each), and a page read whole was every
+        one of them in memory at once (gatepass/liststream.py)."""
         scopes: list[str | None] = [*namespaces] or [None]
         for ns in scopes:
-            token = None
+            list_fn: Callable[..., Awaitable[Any]] = self.custom.list_cluster_custom_object
+            args: tuple[str, ...] = (GROUP, VERSION, plural)
+            if ns is not None:
+                list_fn, args = self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, plural)
+            more = None
             while True:
-                kw: dict[str, Any] = {"limit": PAGE, **({"_continue": token} if token else {})}
-                if ns is None:
-                    page = await self.custom.list_cluster_custom_object(GROUP, VERSION, plural, **kw)
-                else:
-                    page = await self.custom.list_namespaced_custom_object(GROUP, VERSION, ns, plural, **kw)
-                yield page["items"]
-                token = page["metadata"].get("continue")
-                if not token:
+                page = ListStream()
+                kw: dict[str, Any] = {"limit": PAGE, **({"_continue": more} if more else {})}
+                async for obj in _read_list(list_fn, page, *args, **kw):
+                    yield obj
+                more = page.fields["metadata"].get("continue")
+                if not more:
                     break
 
     async def token_keys(self, namespaces: list[str]) -> set[ObjectKey]:
         """Every ServiceToken's (namespace, name)."""
         return {
             (o["metadata"]["namespace"], o["metadata"]["name"])
-            async for page in self._pages(TOKENS, namespaces)
-            for o in page
+            async for o in self._objects(TOKENS, namespaces)
         }
 
-    async def app_pages(self, namespaces: list[str]) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every AccessApplication, as the API returns it, page by page."""
-        async for page in self._pages(APPS, namespaces):
-            yield page
+    def apps(self, namespaces: list[str]) -> AsyncIterator[dict[str, Any]]:
+        """Every AccessApplication, as the API returns it, one at a time (keep only what
+        is needed of each)."""
+        return self._objects(APPS, namespaces)
 
     async def put_token_status(self, token: ServiceToken, status: ServiceTokenStatus) -> ServiceToken:
         version = await self._put_status(TOKENS, token.api_version, token.kind, token.metadata, status.wire())

@@ -3,6 +3,8 @@ at once to the few fields the gateway keeps (the API server's side: tests/e2e)."
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -95,3 +97,78 @@ async def test_what_the_gateway_keeps_of_pods_accounts_and_applications() -> Non
     assert unreadable == (("team-a", "bad"), None, None)  # kept as known: not taken for deleted
     informers["accessapplications"].replace([(key, record, claim), unreadable])
     assert set(state.claims) == {("team-a", "app")}
+
+
+def events(*lines: dict[str, Any]) -> Response:
+    """A watch answer: one compact JSON event a line."""
+    return Response(b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in lines))
+
+
+def versioned(name: str, version: str, annotations: dict[str, str] = BIG) -> dict[str, Any]:
+    o = obj(name)
+    o["metadata"] |= {"resourceVersion": version, "annotations": annotations}
+    return o
+
+
+@pytest.mark.asyncio
+async def test_a_watch_applies_events_of_any_size_and_resumes_from_the_last_version() -> None:
+    """An event of ~9 MiB (a tenant's 1.5 MiB of control characters, escaped): applied, and
+    the next watch starts after it, not a new listing (kubernetes_asyncio's Watch raised
+    LineTooLong past 4 MiB: the informer listed every object again)."""
+    huge = versioned("huge", "11", {"x.example/blob": "\u0001" * 1_500_000})
+    answers = [
+        events(
+            {"type": "ADDED", "object": huge},
+            {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "12"}}},
+        ),
+        events({"type": "DELETED", "object": versioned("a", "13")}),
+        events({"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired"}}),
+    ]
+    assert len(answers[0].body) > 8_900_000
+    calls: list[dict[str, Any]] = []
+
+    async def list_fn(**kw: Any) -> Response:
+        calls.append(kw)
+        return answers[len(calls) - 1]
+
+    applied: list[tuple[str, str]] = []
+    informer = watch.Informer(
+        "t", list_fn, lambda _: None, lambda k, o: applied.append((k, o["metadata"]["name"])), str
+    )
+    informer._version = "10"
+    with pytest.raises(ApiException) as gone:
+        await informer._watch()
+    assert gone.value.status == 410  # run() lists again
+    assert applied == [("ADDED", "huge"), ("DELETED", "a")]
+    assert [c["resource_version"] for c in calls] == ["10", "12", "13"]
+    assert all(c["watch"] and c["allow_watch_bookmarks"] and not c["_preload_content"] for c in calls)
+    assert informer._version == "13"
+
+
+@pytest.mark.asyncio
+async def test_one_events_failure_costs_that_event_only() -> None:
+    answers = [
+        events(
+            {"type": "ADDED", "object": versioned("bad", "5")},
+            {"type": "ADDED", "object": versioned("ok", "6")},
+        )
+    ]
+
+    async def list_fn(**_: Any) -> Response:
+        if not answers:
+            raise asyncio.CancelledError  # the test is over
+        return answers.pop()
+
+    applied: list[str] = []
+
+    def apply(_kind: str, o: dict[str, Any]) -> None:
+        if o["metadata"]["name"] == "bad":
+            raise KeyError("a tenant's value")
+        applied.append(o["metadata"]["name"])
+
+    informer = watch.Informer("t", list_fn, lambda _: None, apply, str)
+    informer._version = "4"
+    with pytest.raises(asyncio.CancelledError):
+        await informer._watch()
+    assert applied == ["ok"]
+    assert informer._version == "6"

@@ -13,7 +13,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from gatepass.contract import TOKENS
 from gatepass.decisions.rollout import Workload
 from gatepass.models.meta import ObjectMeta
-from gatepass.operator.kube import OWN_WRITES_KEPT, PAGE, Kube
+from gatepass.operator.kube import CHUNK, OWN_WRITES_KEPT, PAGE, Kube
 from tests.support.responses import Response
 
 
@@ -112,3 +112,51 @@ async def test_a_refused_workload_listing_raises_its_status(monkeypatch: pytest.
         await kube.workloads("team-a", "ci-bot")
     await kube.close()
     assert refused.value.status == 403  # RolloutNotAllowed (decisions/token/restarts.py)
+
+
+class Custom:
+    """Stands in for CustomObjectsApi's lists: tokens in two pages per scope."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+        big = {"x.example/blob": "a" * 100_000}  # what a tenant may hang on any object
+
+        def token(ns: str, name: str) -> dict[str, Any]:
+            return {"metadata": {"namespace": ns, "name": name, "annotations": big}}
+
+        self.pages: dict[tuple[str | None, str | None], Response] = {
+            ("a", None): Response(
+                {"metadata": {"continue": "more"}, "items": [token("a", "t1"), token("a", "t2")]}
+            ),
+            ("a", "more"): Response({"metadata": {}, "items": [token("a", "t3")]}),
+            (None, None): Response({"metadata": {}, "items": [token("b", "t4")]}),
+        }
+
+    async def list_namespaced_custom_object(self, *args: str, **kw: Any) -> Response:
+        self.calls.append((args, kw))
+        return self.pages[args[2], kw.get("_continue")]
+
+    async def list_cluster_custom_object(self, *args: str, **kw: Any) -> Response:
+        self.calls.append((args, kw))
+        return self.pages[None, kw.get("_continue")]
+
+
+@pytest.mark.asyncio
+async def test_the_operators_listings_hand_over_each_object_as_it_arrives() -> None:
+    kube = Kube(client.ApiClient())
+    fake = Custom()
+    kube.custom = fake  # type: ignore[assignment]
+    first = fake.pages["a", None]
+    seen: list[tuple[str, int]] = []
+    async for o in kube.apps(["a"]):
+        seen.append((o["metadata"]["name"], first.read))
+    assert seen[0][1] < first.chunks(CHUNK)  # before the rest of its page was read
+    assert [name for name, _ in seen] == ["t1", "t2", "t3"]
+    assert [kw for _, kw in fake.calls] == [
+        {"_preload_content": False, "limit": PAGE},
+        {"_preload_content": False, "limit": PAGE, "_continue": "more"},
+    ]
+    fake.calls.clear()
+    assert await kube.token_keys([]) == {("b", "t4")}  # every namespace: one cluster listing
+    assert fake.calls == [(("gatepass.dev", "v1alpha1", TOKENS), {"_preload_content": False, "limit": PAGE})]
+    await kube.close()
