@@ -24,7 +24,7 @@ from gatepass.gateway.limits import Limit
 from gatepass.gateway.refusals import Reason
 from gatepass.models.accessapplication import AccessApplication, Policy
 from gatepass.models.servicetoken import ServiceToken
-from gatepass.routing.hosts import Claim, destination, owners
+from gatepass.routing.hosts import Claim, destination, normalize, owners
 from gatepass.routing.paths import Route, Routes, Segments
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import secret_hash, session_tag
@@ -355,9 +355,11 @@ class State:
     def route(
         self, host: str, path: Segments = (), folded: Segments | None = None
     ) -> Route[AppRecord] | None:
-        """The application for a request: its host, then the longest destination path
-        that prefixes ``path``; AmbiguousPath when the ``folded`` reading finds another
-        (routing/paths.py)."""
+        """The application for a request: the most specific destination covering its
+        host and ``path``; AmbiguousPath when the ``folded`` reading finds another
+        (routing/paths.py). Never on the gateway's own host, whatever wildcard covers it."""
+        if self.reserved and normalize(host) in self.reserved:
+            return None
         return self.routes.match(host, path, folded)
 
     # signing keys -------------------------------------------------------

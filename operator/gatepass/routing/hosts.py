@@ -6,6 +6,12 @@ object's ``metadata.creationTimestamp``, which the API server sets and no tenant
 can write; ties (the timestamp has one-second resolution) go to namespace, then
 name, in order, so every replica agrees. The gateway's own host (its issuer: OIDC
 discovery and keys live there) belongs to nobody.
+
+A host may be a pattern (``*.example.com``: routing/patterns.py). A namespace holds
+every host its patterns cover, so a claim is refused when it overlaps a host or pattern
+another namespace claimed earlier: a wildcard never takes an exact host (or a path on
+it) that is someone else's, nor the reverse. Overlaps exist only between hosts of the
+same suffix, so they are found by a look-up, not a scan of every claim.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gatepass.contract import ObjectKey as AppKey
+from gatepass.routing.patterns import WILDCARD, hosts_overlap, suffix
 
 
 @dataclass(frozen=True)
@@ -38,9 +45,11 @@ def destination(entry: str) -> str:
     """The form a ``spec.hosts`` entry (a host, perhaps with a path: routing/paths.py) is
     compared in: the host normalized, the path lowercase without empty segments or a
     trailing slash. Ownership is per destination: one application may own a host and
-    another a path under it."""
+    another a path under it. A path of just ``*`` is the whole host, as Cloudflare's."""
     host, _, path = entry.partition("/")
     parts = [p.lower() for p in path.split("/") if p]
+    if parts == [WILDCARD]:
+        parts = []
     return normalize(host) + "".join("/" + p for p in parts)
 
 
@@ -70,17 +79,43 @@ def claim_of(obj: Mapping[str, object]) -> Claim | None:
     )
 
 
+class _Holders:
+    """Which namespace holds each host or host pattern. An exact host can only overlap
+    a pattern of its suffix (few), a pattern any host of its suffix."""
+
+    def __init__(self) -> None:
+        self.holder: dict[str, str] = {}
+        self.exact: dict[str, list[str]] = {}  # suffix -> exact hosts held
+        self.patterns: dict[str, list[str]] = {}  # suffix -> patterns held
+
+    def take(self, host: str, namespace: str) -> bool:
+        """Hold ``host`` for ``namespace`` unless another namespace holds one overlapping it."""
+        held = self.holder.get(host)
+        if held is not None:
+            return held == namespace
+        key, wild = suffix(host), WILDCARD in host
+        rivals = self.patterns.get(key, [])
+        if wild:
+            rivals = rivals + self.exact.get(key, [])
+        if any(self.holder[h] != namespace and hosts_overlap(h, host) for h in rivals):
+            return False
+        self.holder[host] = namespace
+        (self.patterns if wild else self.exact).setdefault(key, []).append(host)
+        return True
+
+
 def owners(claims: Iterable[Claim], reserved: frozenset[str] = frozenset()) -> dict[str, AppKey]:
     """destination -> the application that owns it. A host is one tenant's: the
-    namespace that claimed a destination on it first holds every path under it, so no
-    other namespace can take over a path of someone else's host (or the reverse). Any
-    path on a reserved host is reserved."""
+    namespace that claimed a destination on it (or on a pattern covering it) first holds
+    every path under it, so no other namespace can take over a path of someone else's
+    host, nor cover it with a wildcard (or the reverse). Any path on a reserved host is
+    reserved; a pattern covering one is not, but the gateway never routes that host."""
     out: dict[str, AppKey] = {}
-    holder: dict[str, str] = {}  # host -> the namespace that holds it
+    holders = _Holders()
     for claim in sorted(claims, key=lambda c: (c.created, c.namespace, c.name)):
         for dest in claim.hosts:
             host = host_of(dest)
-            if host not in reserved and holder.setdefault(host, claim.namespace) == claim.namespace:
+            if host not in reserved and holders.take(host, claim.namespace):
                 out.setdefault(dest, claim.key)
     return out
 
@@ -102,10 +137,15 @@ def conflicts(claim: Claim, owned: Mapping[str, AppKey], reserved: frozenset[str
         elif dest in owned:
             if owned[dest] != claim.key:
                 out.append(Conflict(dest, owned[dest][0]))
-        else:  # another namespace holds the host (rare: a scan is fine)
-            holder = next((k[0] for d, k in owned.items() if host_of(d) == host), None)
+        else:  # another namespace holds the host or an overlapping one (rare: a scan is fine)
+            rivals = (k[0] for d, k in owned.items() if hosts_overlap(host_of(d), host))
+            holder = next((ns for ns in rivals if ns != claim.namespace), None)
             out.append(Conflict(dest, holder, host_held=True))
     return out
+
+
+def _group(dest: str) -> str:
+    return suffix(host_of(dest))
 
 
 class HostIndex:
@@ -122,16 +162,17 @@ class HostIndex:
         old = self.claims.pop(key, None)
         if claim is not None:
             self.claims[key] = claim
-        # Per host, not per destination: who holds a host decides every path under it.
-        touched = {host_of(d) for d in (old.hosts if old else ())} | {
-            host_of(d) for d in (claim.hosts if claim else ())
+        # Per suffix, not per destination: who holds a host decides every path under it,
+        # and only hosts of one suffix can overlap (routing/patterns.py).
+        touched = {_group(d) for d in (old.hosts if old else ())} | {
+            _group(d) for d in (claim.hosts if claim else ())
         }
-        before = {d: k for d, k in self.owned.items() if host_of(d) in touched}
+        before = {d: k for d, k in self.owned.items() if _group(d) in touched}
         self.owned = owners(self.claims.values(), self.reserved)
-        after = {d: k for d, k in self.owned.items() if host_of(d) in touched}
+        after = {d: k for d, k in self.owned.items() if _group(d) in touched}
         if before == after and old == claim:
             return set()
-        return {k for k, c in self.claims.items() if touched & {host_of(d) for d in c.hosts}}
+        return {k for k, c in self.claims.items() if touched & {_group(d) for d in c.hosts}}
 
     def conflicts(self, key: AppKey) -> list[Conflict]:
         claim = self.claims.get(key)

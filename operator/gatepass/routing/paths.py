@@ -3,9 +3,10 @@ destination it falls under.
 
 An AccessApplication's ``spec.hosts`` entry is a destination: a host, optionally
 followed by a path (``reports.example.com/admin``), as Cloudflare's destinations.
-A request goes to the destination of its host with the longest path that is a
-prefix of the request's path on whole segments (``/admin`` covers ``/admin`` and
-``/admin/x``, never ``/administrator``).
+A request goes to the most specific destination covering its host and path
+(routing/patterns.py, for wildcards and how specific is ranked); a path without a
+wildcard covers the request's path when it is a prefix of it on whole segments
+(``/admin`` covers ``/admin`` and ``/admin/x``, never ``/administrator``).
 
 Origins disagree on how they read a path, and a path-scoped application is only as
 safe as the gateway's reading is strict. So the path matched is the one forwarded,
@@ -29,12 +30,13 @@ further destination: a segment left with a non-ASCII letter matches none.)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 from urllib.parse import unquote
 
 from gatepass.routing.hosts import normalize
+from gatepass.routing.patterns import PathPattern, host_matches, host_rank, is_pattern, suffix
 
 V = TypeVar("V")
 Segments = tuple[str, ...]
@@ -133,34 +135,55 @@ class Route(Generic[V]):
     path: str  # the destination's path ("/" for a whole host): where its cookie is scoped
 
 
+_Paths = list[tuple[PathPattern, V]]
+
+
 class Routes(Generic[V]):
     """Destination -> value, looked up by host and path segments. Built once per change
-    of applications, so a lookup is a dict access and a walk over that host's paths."""
+    of applications, so a lookup is a dict access for the exact host, one for the
+    wildcards of its suffix (routing/patterns.py), and a walk over their paths."""
 
     def __init__(self, entries: Iterable[tuple[str, V]] = ()) -> None:
-        by_host: dict[str, list[tuple[Segments, V]]] = {}
+        by_host: dict[str, _Paths[V]] = {}
         for dest, value in entries:
             host, path = split(dest)
-            by_host.setdefault(host, []).append((path, value))
+            by_host.setdefault(host, []).append((PathPattern.of(path), value))
         for paths in by_host.values():
-            paths.sort(key=lambda p: len(p[0]), reverse=True)  # longest first
+            paths.sort(key=lambda p: p[0].rank)  # most specific first
+        wild: dict[str, list[tuple[str, _Paths[V]]]] = {}
+        for host in sorted((h for h in by_host if is_pattern(h)), key=host_rank):
+            wild.setdefault(suffix(host), []).append((host, by_host.pop(host)))
         self._by_host = by_host
+        self._wild = wild
+
+    def _candidates(self, host: str) -> Iterator[_Paths[V]]:
+        """The paths of every destination host covering ``host``, most specific first."""
+        exact = self._by_host.get(host)
+        if exact is not None:
+            yield exact
+        for pattern, paths in self._wild.get(suffix(host), ()):
+            if host_matches(pattern, host):
+                yield paths
+
+    def _find(self, host: str, path: Segments) -> tuple[PathPattern, V] | None:
+        """The most specific host covering ``host`` with a path covering ``path``, and
+        that path: a wildcard host serves what an exact one's paths leave."""
+        for paths in self._candidates(host):
+            found = next((entry for entry in paths if entry[0].covers(path)), None)
+            if found is not None:
+                return found
+        return None
 
     def match(self, host: str, path: Segments, folded: Segments | None = None) -> Route[V] | None:
-        """The destination of ``host`` with the longest path prefixing ``path``; raises
+        """The most specific destination covering ``host`` and ``path``; raises
         AmbiguousPath when ``folded`` (the path's :func:`folded` reading) falls under
         another one."""
-        paths = self._by_host.get(normalize(host), ())
-        found = _longest(paths, path)
-        if folded is not None and paths and _longest(paths, folded) is not found:
+        host = normalize(host)
+        found = self._find(host, path)
+        if folded is not None and self._find(host, folded) is not found:
             raise AmbiguousPath("/".join(path))
-        return None if found is None else Route(found[1], "/" + "/".join(found[0]))
+        return None if found is None else Route(found[1], found[0].cookie_path)
 
     def has_paths(self, host: str) -> bool:
-        """Whether some destination of ``host`` has a path: a request's path then matters."""
-        return any(prefix for prefix, _ in self._by_host.get(normalize(host), ()))
-
-
-def _longest(paths: Iterable[tuple[Segments, V]], path: Segments) -> tuple[Segments, V] | None:
-    """The first (paths are longest first) whose prefix is a prefix of ``path``."""
-    return next((entry for entry in paths if path[: len(entry[0])] == entry[0]), None)
+        """Whether some destination covering ``host`` has a path: a request's path then matters."""
+        return any(p.segments for paths in self._candidates(normalize(host)) for p, _ in paths)
