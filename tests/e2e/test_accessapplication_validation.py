@@ -33,6 +33,13 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("path with parameters", {"hosts": ["app.example.com/admin;x"]}, "spec.hosts[0]"),
     ("path with a dot-segment", {"hosts": ["app.example.com/a/../admin"]}, "'.' or '..' segments"),
     ("host name too long", {"hosts": ["a" * 254 + "/x"]}, "at most 253 characters"),
+    ("wildcard in an inner host label", {"hosts": ["app.*.example.com"]}, "spec.hosts[0]: Invalid value"),
+    ("wildcard in an inner host label, named", {"hosts": ["ok.example.com", "a.*.example.com"]}, "spec.hosts[1]"),
+    ("wildcard in two host labels", {"hosts": ["*.*.example.com"]}, "only in the leftmost label"),
+    ("two wildcards in one host label", {"hosts": ["a*b*.example.com"]}, "only in the leftmost label"),
+    ("wildcard over a top-level domain", {"hosts": ["*.com"]}, "at least two labels"),
+    ("wildcard for every host", {"hosts": ["*"]}, "spec.hosts[0]"),
+    ("two wildcards in one path segment", {"hosts": ["app.example.com/foo*bar*baz"]}, "at most one '*'"),
     ("upstream not a URL", {"upstream": "svc:8080"}, "spec.upstream"),
     ("upstream of another scheme", {"upstream": "ftp://files"}, "spec.upstream"),
     ("session too long", {"sessionDuration": "1000h"}, "spec.sessionDuration"),
@@ -162,6 +169,21 @@ def test_good_application_gets_defaults(api: client.ApiClient, crds: None, names
 def test_destinations_with_paths_are_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:
     hosts = ["app.example.com", "app.example.com/admin", "app.example.com/API/v1.2/~team"]
     created = Apps(api, namespace).create("paths", {**OK, "hosts": hosts})
+    assert created["spec"]["hosts"] == hosts
+
+
+def test_wildcards_are_accepted_where_cloudflare_has_them(
+    api: client.ApiClient, crds: None, namespace: str
+) -> None:
+    hosts = [
+        "*.example.com",
+        "*test.example.com",
+        "api-*.example.com/v1",
+        "app.example.com/*",
+        "app.example.com/admin/*",
+        "app.example.com/foo*/bar/*",
+    ]
+    created = Apps(api, namespace).create("wild", {**OK, "hosts": hosts})
     assert created["spec"]["hosts"] == hosts
 
 

@@ -79,6 +79,8 @@ class PathPattern:
 
     @classmethod
     def of(cls, segments: tuple[str, ...]) -> PathPattern:
+        if segments == (WILDCARD,):
+            segments = ()  # "/*" is the whole host, as the page has it
         text = "".join("/" + s for s in segments)
         return cls(segments, tuple(text.split(WILDCARD)) if WILDCARD in text else ())
 

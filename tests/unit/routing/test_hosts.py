@@ -1,4 +1,19 @@
-from gatepass.routing.hosts import Claim, HostIndex, claim_of, conflicts, destination, owners, reserved_hosts
+from random import Random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gatepass.routing.hosts import (
+    Claim,
+    HostIndex,
+    claim_of,
+    conflicts,
+    destination,
+    host_of,
+    owners,
+    reserved_hosts,
+)
+from gatepass.routing.patterns import hosts_overlap
 
 EARLY, LATE = "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"
 
@@ -65,6 +80,8 @@ def test_destinations_are_compared_normalized() -> None:
     assert destination("Reports.Example.com./Admin/") == "reports.example.com/admin"
     assert destination("reports.example.com") == "reports.example.com"
     assert destination("reports.example.com:8443//a//b") == "reports.example.com/a/b"
+    assert destination("*.Example.com/*") == "*.example.com"  # "/*" is the whole host
+    assert destination("*.example.com/Admin/*") == "*.example.com/admin/*"
 
 
 def test_one_namespace_may_split_its_host_into_paths() -> None:
@@ -107,3 +124,89 @@ def test_index_tells_the_claimants_of_other_paths_on_a_host_when_its_holder_goes
     # The holder goes: the other namespace's path is now served, and it is told so.
     assert index.put(holder.key, None) == {waiting.key}
     assert index.conflicts(waiting.key) == []
+
+
+def test_a_wildcard_never_takes_a_host_or_path_another_namespace_claimed_first() -> None:
+    victim = claim("victim", "app", EARLY, "app.example.com", "r.example.com/admin")
+    intruder = claim("attacker", "wild", LATE, "*.example.com", "*.attacker.test")
+    owned = owners([intruder, victim])
+    assert owned == {
+        "app.example.com": ("victim", "app"),
+        "r.example.com/admin": ("victim", "app"),
+        "*.attacker.test": ("attacker", "wild"),
+    }
+    (conflict,) = conflicts(intruder, owned, frozenset())
+    assert (conflict.host, conflict.owner_namespace, conflict.host_held) == ("*.example.com", "victim", True)
+
+
+def test_a_host_under_a_wildcard_another_namespace_claimed_first_is_a_conflict() -> None:
+    holder = claim("a", "wild", EARLY, "*.example.com")
+    late = claim("b", "exact", LATE, "app.example.com/x", "api-*.example.com", "example.com")
+    owned = owners([late, holder])
+    assert owned == {"*.example.com": ("a", "wild"), "example.com": ("b", "exact")}  # not the apex
+    assert {(c.host, c.owner_namespace) for c in conflicts(late, owned, frozenset())} == {
+        ("app.example.com/x", "a"),
+        ("api-*.example.com", "a"),
+    }
+
+
+def test_patterns_that_share_no_host_belong_to_different_namespaces() -> None:
+    owned = owners(
+        [
+            claim("a", "x", EARLY, "*.example.com", "a*.t.test"),
+            claim("b", "y", LATE, "*.b.example.com", "*z.t.test", "x.y.example.com"),
+        ]
+    )
+    assert owned["*.b.example.com"] == ("b", "y")  # one label: never *.example.com's
+    assert owned["x.y.example.com"] == ("b", "y")
+    assert "*z.t.test" not in owned  # "az" fits both
+
+
+def test_one_namespace_may_layer_exact_hosts_over_its_wildcard() -> None:
+    wild = claim("t", "wild", EARLY, "*.example.com")
+    exact = claim("t", "exact", LATE, "x.example.com", "*.example.com/admin")
+    assert conflicts(exact, owners([wild, exact]), frozenset()) == []
+
+
+def test_a_wildcard_covering_the_gateways_host_gets_the_others() -> None:
+    app = claim("t", "a", EARLY, "*.example.com")
+    assert owners([app], frozenset({"access.example.com"})) == {"*.example.com": ("t", "a")}
+
+
+HOSTS = st.sampled_from(
+    ["*.e.test", "a*.e.test", "*b.e.test", "ab.e.test", "x.e.test", "e.test", "*.x.e.test"]
+)
+CLAIMS = st.lists(
+    st.builds(
+        lambda ns, name, t, hosts: claim(ns, name, f"2026-01-01T00:00:0{t}Z", *hosts),
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["p", "q"]),
+        st.integers(0, 3),
+        st.lists(st.one_of(HOSTS, HOSTS.map(lambda h: h + "/admin")), min_size=1, max_size=3, unique=True),
+    ),
+    max_size=6,
+    unique_by=lambda c: c.key,
+)
+
+
+@given(CLAIMS, st.randoms())
+def test_ownership_does_not_depend_on_the_order_events_arrive_in(claims: list[Claim], rnd: Random) -> None:
+    index = HostIndex()
+    events: list[Claim | None] = [*claims, *claims[: len(claims) // 2]]
+    rnd.shuffle(events)
+    for c in events:  # every claim at least once, some twice, any order; some deleted and back
+        assert c is not None
+        index.put(c.key, c)
+        if rnd.random() < 0.3:
+            index.put(c.key, None)
+            index.put(c.key, c)
+    for c in claims:
+        index.put(c.key, c)
+    expected = owners(claims)
+    assert index.owned == expected
+    # No two namespaces hold overlapping hosts, and each conflict names a namespace.
+    held = {(host_of(d), k[0]) for d, k in expected.items()}
+    assert not any(hosts_overlap(h, g) and m != n for h, m in held for g, n in held)
+    for c in claims:
+        for conflict in index.conflicts(c.key):
+            assert conflict.owner_namespace is not None
