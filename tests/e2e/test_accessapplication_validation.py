@@ -34,7 +34,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("path with a dot-segment", {"hosts": ["app.example.com/a/../admin"]}, "'.' or '..' segments"),
     ("host name too long", {"hosts": ["a" * 254 + "/x"]}, "at most 253 characters"),
     ("wildcard in an inner host label", {"hosts": ["app.*.example.com"]}, "spec.hosts[0]: Invalid value"),
-    ("wildcard in an inner host label, named", {"hosts": ["ok.example.com", "a.*.example.com"]}, "spec.hosts[1]"),
+    (
+        "wildcard in an inner host label, named",
+        {"hosts": ["ok.example.com", "a.*.example.com"]},
+        "spec.hosts[1]",
+    ),
     ("wildcard in two host labels", {"hosts": ["*.*.example.com"]}, "only in the leftmost label"),
     ("two wildcards in one host label", {"hosts": ["a*b*.example.com"]}, "only in the leftmost label"),
     ("wildcard over a top-level domain", {"hosts": ["*.com"]}, "at least two labels"),

@@ -354,6 +354,57 @@ def test_ip_rules(env: Env) -> None:
     assert r.json()["ip"] == "203.0.113.9"
 
 
+def test_a_ported_wildcard_path_guards_what_lies_under_it(env: Env) -> None:
+    """Cloudflare's ``/admin/*``: the stricter application covers ``/admin/users``, the
+    whole-host one everything else (``/admin`` itself included, as Cloudflare has it);
+    and a ``*.`` host covers its subdomains, an exact host beating it."""
+    host, _ = env.app("ported")  # the whole host: any token of the namespace
+    only_admins = [{"decision": "serviceAuth", "include": [{"serviceToken": {"name": "admin-bot"}}]}]
+    wild = f"*.wild.{env.tokens.ns}.test"
+    spec = {
+        "hosts": [f"{host}/admin/*", f"{host}/foo*/bar", wild],
+        "upstream": env.upstream.url + "/admin-origin",
+        "policies": only_admins,
+    }
+    env.apps.create("admins", spec)
+    env.apps.wait_aud("admins")
+    ci, admin = env.token("ci"), env.token("admin-bot")
+    wait_token_known(env, host, ci)
+    wait_token_known(env, host, admin)
+    wait_for(
+        lambda: env.get(host, "/admin/users", headers_of(ci)).status_code == 403,
+        timeout=5,
+        what="the gateway routes /admin/* to its own application",
+    )
+    for path in ("/admin/users", "/ADMIN//users", "/admin%2Fusers", "/food/stuff/bar/x"):
+        assert env.get(host, path, headers_of(ci)).status_code == 403, path
+    r = env.get(host, "/admin/users", headers_of(admin))
+    assert r.status_code == 200
+    assert "Path=/admin;" in r.headers["Set-Cookie"]  # the pattern's literal part
+    assert env.upstream.seen[-1]["path"] == "/admin-origin/admin/users"
+    for path in ("/admin", "/reports", "/food/stuff"):  # the host's application admits other tokens
+        assert env.get(host, path, headers_of(ci)).status_code == 200, path
+        assert env.upstream.seen[-1]["path"] == "/app" + path
+    sub = f"a.wild.{env.tokens.ns}.test"
+    assert env.get(sub, "/", headers_of(ci)).status_code == 403
+    assert env.get(sub, "/", headers_of(admin)).status_code == 200
+    assert env.get(f"wild.{env.tokens.ns}.test", "/", headers_of(admin)).status_code == 404  # not the apex
+    assert env.get(f"b.a.wild.{env.tokens.ns}.test", "/", headers_of(admin)).status_code == 404  # one label
+    env.apps.create(
+        "exact",
+        {
+            "hosts": [f"x.wild.{env.tokens.ns}.test"],
+            "upstream": env.upstream.url + "/app",
+            "policies": ANY_TOKEN,
+        },
+    )
+    wait_for(
+        lambda: env.get(f"x.wild.{env.tokens.ns}.test", "/", headers_of(ci)).status_code == 200,
+        timeout=5,
+        what="an exact host over the wildcard",
+    )
+
+
 def test_secret_files_work_as_mounted(env: Env, tmp_path: Path) -> None:
     """Each rendering of spec.secretTemplate.files, read as a tool reads it, opens the app."""
     host, _ = env.app("formats", readServiceTokensFromHeader="X-Access", allowBasicAuth=True)

@@ -97,6 +97,42 @@ def test_a_host_stays_with_its_first_claimant(
     )
 
 
+def test_a_tenants_wildcard_takes_no_host_or_pattern_another_namespace_claimed(
+    api: client.ApiClient,
+    namespace: str,
+    intruder: tuple[str, client.ApiClient],
+    running_operator: OperatorProcess,
+    gateway: GatewayProcess,
+    upstream: Upstream,
+) -> None:
+    zone = f"{namespace}.test"
+    owner = Apps(api, namespace)
+    ns, tenant = intruder
+    hostile = Apps(tenant, ns)
+    owner.create(
+        "patterns", {"hosts": [f"*.api.{zone}"], "upstream": upstream.url + "/owner", "policies": EVERYONE}
+    )
+    cond = owner_then_intruder(
+        owner,
+        hostile,
+        gateway,
+        upstream,
+        f"app.{zone}",
+        {"hosts": [f"*.{zone}", f"*.api.{zone}", f"own.{ns}.test"]},
+    )
+    assert cond["status"] == "False"
+    assert f"*.{zone}" in cond["message"]
+    assert f"*.api.{zone}" in cond["message"]
+    assert f"namespace {namespace}" in cond["message"]
+    wait_for(
+        lambda: served_path(gateway, upstream, f"own.{ns}.test") == "/intruder", timeout=15, what="own host"
+    )
+    for _ in range(3):
+        assert served_path(gateway, upstream, f"app.{zone}") == "/owner"
+        assert served_path(gateway, upstream, f"v1.api.{zone}") == "/owner"
+        assert served_path(gateway, upstream, f"other.{zone}") is None  # unclaimed: still not the intruder's
+
+
 def test_the_gateways_own_host_cannot_be_claimed(
     intruder: tuple[str, client.ApiClient],
     running_operator: OperatorProcess,
