@@ -199,6 +199,16 @@ def test_the_gateways_own_host_is_never_an_applications() -> None:
     assert root_app(state, "access.test") is None
 
 
+def test_a_wildcard_covering_the_gateways_own_host_never_serves_it() -> None:
+    state = sealed_state(reserved=frozenset({"access.example.test"}))
+    state.put_app(("t", "a"), app_record(_app("t", "a", "2026-01-01T00:00:00Z", "*.example.test")))
+    assert root_app(state, "access.example.test") is None
+    assert root_app(state, "Access.Example.test:443") is None
+    served = root_app(state, "other.example.test")
+    assert served is not None
+    assert served.name == "a"
+
+
 def _at(obj: dict[str, Any], at: int) -> dict[str, Any]:
     """``obj`` sealed as the operator would have at time ``at``."""
     meta, st = obj["metadata"], obj["status"]
