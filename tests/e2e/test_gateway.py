@@ -19,7 +19,7 @@ import pytest
 import requests
 from kubernetes import client
 
-from gatepass.contract import APP_MAX, TRUNCATED
+from gatepass.contract import APP_MAX, TRUNCATED, format_ts_fine, parse_ts
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
@@ -393,12 +393,21 @@ def test_revoke_existing_sessions(env: Env) -> None:
     host, _ = env.app("sessions")
     creds = env.token("s")
     jwt_value = wait_token_known(env, host, creds).cookies["CF_Authorization"]
-    time.sleep(1.1)  # iat has whole seconds
-    env.apps.patch("sessions", {"metadata": {"annotations": {"gatepass.dev/revoke-sessions": "1"}}})
+    # At once, as the plugin does: the session minted in this same second is refused too.
+    asked = datetime.now(UTC)
+    notes = {"gatepass.dev/revoke-sessions": format_ts_fine(asked)}
+    env.apps.patch("sessions", {"metadata": {"annotations": notes}})
     cookie = {"Cookie": f"CF_Authorization={jwt_value}"}
     wait_for(lambda: env.get(host, headers=cookie).status_code == 401, timeout=5, what="old session refused")
-    assert env.apps.status("sessions")["sessionsRevokedBefore"]
-    assert env.get(host, headers=headers_of(creds)).status_code == 200  # the token itself still works
+    assert env.get(host, headers=cookie).json() == {"error": "session_revoked"}
+    recorded = parse_ts(env.apps.status("sessions")["sessionsRevokedBefore"])
+    assert recorded is not None
+    assert recorded >= asked
+    # The token itself still works, and a session minted after the revocation is kept.
+    fresh = env.get(host, headers=headers_of(creds))
+    assert fresh.status_code == 200
+    new_cookie = {"Cookie": f"CF_Authorization={fresh.cookies['CF_Authorization']}"}
+    assert env.get(host, headers=new_cookie).status_code == 200
 
 
 def test_missing_token_is_reported_not_fatal(env: Env) -> None:
