@@ -55,7 +55,17 @@ async def test_headers_then_cookie_then_cf_access_token(world: World) -> None:
     assert assertion == jwt_value
     claims = await verify_with_jwks(world, assertion, aud)
     # Cloudflare's service-token claims exactly, plus the one gatepass documents.
-    assert set(claims) == {"type", "aud", "exp", "iss", "common_name", "iat", "sub", "gatepass_cred", "gatepass_iat_us"}
+    assert set(claims) == {
+        "type",
+        "aud",
+        "exp",
+        "iss",
+        "common_name",
+        "iat",
+        "sub",
+        "gatepass_cred",
+        "gatepass_iat_us",
+    }
     assert jwt.get_unverified_header(assertion).keys() == {"alg", "kid", "typ"}
     assert claims["aud"] == [aud]
     assert claims["common_name"] == tok.client_id
