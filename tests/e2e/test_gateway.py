@@ -162,6 +162,38 @@ def test_refusals(env: Env) -> None:
     )
 
 
+def test_an_expired_token_reaches_a_bypassed_path(env: Env) -> None:
+    """Bypass is Access turned off (Cloudflare): a client whose token expired still reaches the
+    public health endpoint, its credentials stripped and nothing minted; the rest still 401."""
+    host, _ = env.app("guarded")
+    env.apps.create(
+        "health",
+        {
+            "hosts": [f"{host}/health"],
+            "upstream": env.upstream.url + "/app",
+            "policies": [{"decision": "bypass", "include": [{"everyone": {}}]}],
+        },
+    )
+    wait_for(lambda: env.get(host, "/health").status_code == 200, timeout=5, what="the bypass is routed")
+    creds = env.token("lapsing", {"duration": "3s"})
+    jwt_value = wait_token_known(env, host, creds).cookies["CF_Authorization"]
+    stale = {**headers_of(creds), "Cookie": f"CF_Authorization={jwt_value}"}
+    wait_for(
+        lambda: env.get(host, headers=headers_of(creds)).json().get("error") == "token_expired",
+        timeout=10,
+        what="the token expired",
+    )
+    r = env.get(host, "/health/live", headers=stale)
+    assert r.status_code == 200
+    assert "Set-Cookie" not in r.headers
+    seen = env.upstream.seen[-1]
+    assert seen["path"] == "/app/health/live"
+    received = str(seen["headers"])
+    for credential in (creds.client_secret, jwt_value):
+        assert credential not in received
+    assert env.get(host, headers=stale).json() == {"error": "token_expired"}  # Access still applies
+
+
 def test_token_of_another_namespace(env: Env, api: client.ApiClient) -> None:
     host, _ = env.app("ns-scoped")
     core = client.CoreV1Api(api)
