@@ -104,6 +104,12 @@ def format_ts(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def format_ts_fine(t: datetime) -> str:
+    """RFC 3339, UTC, with microseconds: a moment a whole second is too coarse for (the
+    revoke-sessions request). Every other time keeps format_ts's whole seconds."""
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 # Every time gatepass reads lies in these years (UTC). Anything outside is refused where it
 # is read: a date a tenant wrote near year 1 or 9999 overflows as soon as it is moved to UTC
 # or a duration is added to it, and must cost that one object, never a loop shared by all.

@@ -33,6 +33,7 @@ from gatepass.contract import (
     ROTATE_SIGNING_KEY_ANNOTATION,
     VERSION,
     format_ts,
+    format_ts_fine,
     parse_ts,
 )
 from gatepass.contract import TOKENS as PLURAL
@@ -161,7 +162,9 @@ async def _end_grace(api: client.ApiClient, ns: str, args: argparse.Namespace) -
 
 
 async def _revoke_sessions(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
-    await _annotate(api, APPS, ns, args.name, {REVOKE_SESSIONS_ANNOTATION: now_stamp()})
+    # The moment, to the microsecond: the operator refuses every session minted before it.
+    moment = format_ts_fine(datetime.now(UTC))
+    await _annotate(api, APPS, ns, args.name, {REVOKE_SESSIONS_ANNOTATION: moment})
     return f"accessapplication {ns}/{args.name}: sessions issued before now will be refused"
 
 

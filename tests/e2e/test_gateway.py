@@ -19,7 +19,7 @@ import pytest
 import requests
 from kubernetes import client
 
-from gatepass.contract import APP_MAX, TRUNCATED
+from gatepass.contract import APP_MAX, TRUNCATED, format_ts_fine, parse_ts
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.gateway import GatewayProcess, Upstream
 from tests.support.operator import ISSUER, OPERATOR_NAMESPACE, OperatorProcess
@@ -160,6 +160,38 @@ def test_refusals(env: Env) -> None:
     wait_for(
         lambda: status(headers_of(allowed)) == (401, "token_disabled"), timeout=5, what="disabled refused"
     )
+
+
+def test_an_expired_token_reaches_a_bypassed_path(env: Env) -> None:
+    """Bypass is Access turned off (Cloudflare): a client whose token expired still reaches the
+    public health endpoint, its credentials stripped and nothing minted; the rest still 401."""
+    host, _ = env.app("guarded")
+    env.apps.create(
+        "health",
+        {
+            "hosts": [f"{host}/health"],
+            "upstream": env.upstream.url + "/app",
+            "policies": [{"decision": "bypass", "include": [{"everyone": {}}]}],
+        },
+    )
+    wait_for(lambda: env.get(host, "/health").status_code == 200, timeout=5, what="the bypass is routed")
+    creds = env.token("lapsing", {"duration": "3s"})
+    jwt_value = wait_token_known(env, host, creds).cookies["CF_Authorization"]
+    stale = {**headers_of(creds), "Cookie": f"CF_Authorization={jwt_value}"}
+    wait_for(
+        lambda: env.get(host, headers=headers_of(creds)).json().get("error") == "token_expired",
+        timeout=10,
+        what="the token expired",
+    )
+    r = env.get(host, "/health/live", headers=stale)
+    assert r.status_code == 200
+    assert "Set-Cookie" not in r.headers
+    seen = env.upstream.seen[-1]
+    assert seen["path"] == "/app/health/live"
+    received = str(seen["headers"])
+    for credential in (creds.client_secret, jwt_value):
+        assert credential not in received
+    assert env.get(host, headers=stale).json() == {"error": "token_expired"}  # Access still applies
 
 
 def test_token_of_another_namespace(env: Env, api: client.ApiClient) -> None:
@@ -444,12 +476,21 @@ def test_revoke_existing_sessions(env: Env) -> None:
     host, _ = env.app("sessions")
     creds = env.token("s")
     jwt_value = wait_token_known(env, host, creds).cookies["CF_Authorization"]
-    time.sleep(1.1)  # iat has whole seconds
-    env.apps.patch("sessions", {"metadata": {"annotations": {"gatepass.dev/revoke-sessions": "1"}}})
+    # At once, as the plugin does: the session minted in this same second is refused too.
+    asked = datetime.now(UTC)
+    notes = {"gatepass.dev/revoke-sessions": format_ts_fine(asked)}
+    env.apps.patch("sessions", {"metadata": {"annotations": notes}})
     cookie = {"Cookie": f"CF_Authorization={jwt_value}"}
     wait_for(lambda: env.get(host, headers=cookie).status_code == 401, timeout=5, what="old session refused")
-    assert env.apps.status("sessions")["sessionsRevokedBefore"]
-    assert env.get(host, headers=headers_of(creds)).status_code == 200  # the token itself still works
+    assert env.get(host, headers=cookie).json() == {"error": "session_revoked"}
+    recorded = parse_ts(env.apps.status("sessions")["sessionsRevokedBefore"])
+    assert recorded is not None
+    assert recorded >= asked
+    # The token itself still works, and a session minted after the revocation is kept.
+    fresh = env.get(host, headers=headers_of(creds))
+    assert fresh.status_code == 200
+    new_cookie = {"Cookie": f"CF_Authorization={fresh.cookies['CF_Authorization']}"}
+    assert env.get(host, headers=new_cookie).status_code == 200
 
 
 def test_missing_token_is_reported_not_fatal(env: Env) -> None:

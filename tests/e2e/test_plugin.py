@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
 
+from gatepass.contract import APPS, GROUP, REVOKE_SESSIONS_ANNOTATION, VERSION
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.operator import OperatorProcess
@@ -96,8 +99,15 @@ def test_plugin_verbs(
 
     apps.create("site", {"hosts": ["site.test"], "upstream": "http://127.0.0.1:1", "policies": ANY_TOKEN})
     apps.wait_aud("site")
+    before = datetime.now(UTC)
     assert kubectl_gatepass("revoke-sessions", "site").returncode == 0
-    wait_for(lambda: apps.status("site").get("sessionsRevokedBefore"), timeout=5)
+    revoked = ts(wait_for(lambda: apps.status("site").get("sessionsRevokedBefore"), timeout=5))
+    obj = cast(
+        dict[str, Any], apps.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, APPS, "site")
+    )
+    asked_at = obj["metadata"]["annotations"][REVOKE_SESSIONS_ANNOTATION]
+    assert "." in asked_at  # the moment to the microsecond, not its second
+    assert before <= ts(asked_at) <= revoked
 
     everywhere = kubectl_gatepass("status", "-A")
     assert namespace in everywhere.stdout

@@ -55,7 +55,17 @@ async def test_headers_then_cookie_then_cf_access_token(world: World) -> None:
     assert assertion == jwt_value
     claims = await verify_with_jwks(world, assertion, aud)
     # Cloudflare's service-token claims exactly, plus the one gatepass documents.
-    assert set(claims) == {"type", "aud", "exp", "iss", "common_name", "iat", "sub", "gatepass_cred"}
+    assert set(claims) == {
+        "type",
+        "aud",
+        "exp",
+        "iss",
+        "common_name",
+        "iat",
+        "sub",
+        "gatepass_cred",
+        "gatepass_iat_us",
+    }
     assert jwt.get_unverified_header(assertion).keys() == {"alg", "kid", "typ"}
     assert claims["aud"] == [aud]
     assert claims["common_name"] == tok.client_id
@@ -169,8 +179,15 @@ async def test_bypass_and_deny_policies(world: World) -> None:
     assert "Cf-Access-Jwt-Assertion" not in world.seen[-1]["headers"]
     assert "CF_Authorization" not in resp.cookies
     assert (await world.get(HOST, headers=fine.headers))[0] == 200
+    # Bypass is Access turned off: wrong credentials are nobody's, and nobody is let through;
+    # even banned's own with a wrong secret (the exclude needs it to authenticate).
     wrong = {**fine.headers, "CF-Access-Client-Secret": banned.client_secret}
-    assert (await world.get(HOST, headers=wrong))[0] == 401  # bad credentials are refused even here
+    status, _, resp = await world.get(HOST, headers=wrong)
+    assert status == 200
+    assert banned.client_secret not in str(world.seen[-1]["headers"])  # stripped all the same
+    assert "CF_Authorization" not in resp.cookies
+    banned_wrong = {**banned.headers, "CF-Access-Client-Secret": fine.client_secret}
+    assert (await world.get(HOST, headers=banned_wrong))[0] == 200
 
 
 async def test_a_deny_listed_first_does_not_overrule_bypass(world: World) -> None:

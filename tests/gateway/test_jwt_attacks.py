@@ -26,7 +26,7 @@ from tests.gateway.conftest import ISSUER, World
 pytestmark = pytest.mark.asyncio
 HOST, OTHER = "reports.example.com", "billing.example.com"
 ANY = [{"decision": "serviceAuth", "include": [{"anyServiceToken": {}}]}]
-MINTED_CLAIMS = {"aud", "common_name", "iat", "exp", "iss", "sub", "type", "gatepass_cred"}
+MINTED_CLAIMS = {"aud", "common_name", "iat", "exp", "iss", "sub", "type", "gatepass_cred", "gatepass_iat_us"}
 
 
 def b64(data: bytes) -> str:
@@ -135,6 +135,10 @@ def other_cred(world: World, g: Genuine) -> str:
     return sign(world, g.but(gatepass_cred=b64(hashlib.sha256(b"another secret").digest())))
 
 
+def fractional_mint_time(world: World, g: Genuine) -> str:
+    return sign(world, g.but(gatepass_iat_us=g.claims["gatepass_iat_us"] + 0.5))
+
+
 # attack -> (forgery, the reason it is refused for)
 ATTACKS: dict[str, tuple[Callable[[World, Genuine], str], str]] = {
     "alg none": (alg_none, "bad_algorithm"),
@@ -152,6 +156,7 @@ ATTACKS: dict[str, tuple[Callable[[World, Genuine], str], str]] = {
     "missing aud": (without("aud"), "invalid_jwt"),
     "missing gatepass_cred": (without("gatepass_cred"), "invalid_jwt"),
     "gatepass_cred of no current secret": (other_cred, "secret_replaced"),
+    "gatepass_iat_us no integer": (fractional_mint_time, "invalid_jwt"),
 }
 
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.contract import ObjectKey as TokenKey
-from gatepass.contract import format_ts
+from gatepass.contract import format_ts_fine
 from gatepass.decisions.policy import Overruled, overruled_denies
+from gatepass.decisions.revocation import revoked_before
 from gatepass.models.accessapplication import (
     AccessApplication,
     AccessApplicationSpec,
@@ -124,8 +125,9 @@ def decide_app(
     events: list[Event] = []
     st.aud = aud  # derived from the uid (trust/seal.py): whatever else was written is put right
     if revoke_request and revoke_request != st.last_revoke_sessions_request:
-        st.sessions_revoked_before = now
-        events.append(Event("Normal", "SessionsRevoked", f"JWTs issued before {format_ts(now)} are refused"))
+        st.sessions_revoked_before = before = revoked_before(revoke_request, now)
+        msg = f"JWTs issued before {format_ts_fine(before)} are refused"
+        events.append(Event("Normal", "SessionsRevoked", msg))
     st.last_revoke_sessions_request = revoke_request
 
     refs = referenced_tokens(spec, namespace)

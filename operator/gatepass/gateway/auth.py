@@ -18,8 +18,15 @@ Each step returns what it found or raises :class:`Refused` (gateway/refusals.py)
      deleted/disabled/expired token; a JWT that does not verify, or minted with a
      Client Secret that no longer works.
 403: credentials authenticate, but no policy allows (or a deny policy matches).
-Presented credentials that fail are refused even on a bypass application:
-a client sending a wrong secret is told so.
+
+Bypass is Access turned off, as in Cloudflare: what a bypass policy matches is forwarded
+whatever credentials come with it. Credentials that fail (wrong, expired, a stale or
+revoked session) make the caller nobody rather than a refusal, and the policies are
+weighed for nobody: a bypass that matches forwards (no session minted, no rate limit, the
+credentials stripped as always); anything else gets the credentials' own 401, so a client
+sending a wrong secret where Access applies is still told so. A bypass excluding a token
+therefore keeps that token out only when it authenticates: with wrong credentials, or
+none, it is nobody, which the bypass lets through.
 """
 
 from __future__ import annotations
@@ -281,12 +288,18 @@ def identify(
     return caller
 
 
-def authorize(app: AppRecord, caller: Caller, ip: Address | None = None) -> Admission:
+def authorize(
+    app: AppRecord, caller: Caller, ip: Address | None = None, failed: Refused | None = None
+) -> Admission:
     """Step 2: the policies decide (decisions/policy.py: allowing ones first, then deny),
     on the caller and the address it comes from (routing/clientip.py); nothing matching
-    is refused, 401 without an identity, 403 with one."""
+    is refused, 401 without an identity, 403 with one. ``failed``: why the credentials
+    presented did not authenticate (the caller is then nobody): raised unless a bypass
+    policy matches."""
     who = caller.identity
     verdict = evaluate(app.policies, app.namespace, who, ip)
+    if failed is not None and verdict.decision != "bypass":
+        raise failed
     if verdict.decision == "deny":
         raise Refused(Reason.DENIED_BY_POLICY, 403, identity=who, policy=verdict.policy)
     if verdict.decision == "bypass":
@@ -342,9 +355,13 @@ def admit(
     workloads: WorkloadTokens | None = None,
 ) -> Admission:
     """identify -> authorize -> limit -> session: the whole decision for one request, or
-    :class:`Refused`."""
-    caller = identify(headers, app, tokens, sessions, now, workloads)
-    allowed = authorize(app, caller, ip)
-    if limits is not None:
+    :class:`Refused`. Credentials that fail are weighed as nobody (a bypass forwards);
+    a bypass is not rate limited: Access is off for it."""
+    try:
+        caller, failed = identify(headers, app, tokens, sessions, now, workloads), None
+    except Refused as e:
+        caller, failed = Caller(), e
+    allowed = authorize(app, caller, ip, failed)
+    if limits is not None and allowed.reason is Reason.ALLOWED:
         allowed = limit(allowed, caller, app, limits, now)
     return session(allowed, caller, app, sessions, now)

@@ -7,7 +7,11 @@ so origins written for Cloudflare verify them unchanged. Only RS256 is accepted,
 with a known ``kid``. One claim of our own, ``gatepass_cred``, names (by a one-way
 tag) the Client Secret that minted the session: the session ends when that secret
 stops working (a rotation when its grace ends, a reissue at once), which
-Cloudflare's documentation does not promise.
+Cloudflare's documentation does not promise. Another, ``gatepass_iat_us``, is the mint
+time in microseconds: revoke-sessions refuses what was minted before a moment finer than
+a second. ``iat`` stays whole seconds, as Cloudflare's: origins that read it into an
+integer (Go's int64, serde's u64) would fail on a fraction. A session without it (an older
+gateway's) counts as minted at the start of its ``iat`` second, the earliest it can be.
 
 Verification is cached: a JWT verified once is remembered until its ``exp``
 (bounded LRU), so the steady state is a dict lookup. What can change after
@@ -41,6 +45,7 @@ if TYPE_CHECKING:
 
 ALGORITHM = "RS256"
 CRED_CLAIM = "gatepass_cred"
+MINTED_CLAIM = "gatepass_iat_us"
 REUSE_FRACTION = 0.5  # of a minted JWT's lifetime, during which it is handed out again
 REUSE_MIN_LEFT = 60.0  # seconds: never hand out one closer than this to its exp
 
@@ -61,6 +66,7 @@ class Claims:
     iat: float
     exp: float
     cred: str  # the minting secret's session tag
+    minted: float  # when it was minted, to the microsecond where the JWT says (else iat)
 
 
 @dataclass(frozen=True)
@@ -76,9 +82,16 @@ class _Minted:
             self.token is token
             and c.kid == kid
             and self.session_seconds == app.session_seconds
-            and (app.sessions_revoked_before is None or c.iat >= app.sessions_revoked_before)
+            and not revoked(c, app)
             and now < min(c.iat + (c.exp - c.iat) * REUSE_FRACTION, c.exp - REUSE_MIN_LEFT)
         )
+
+
+def revoked(claims: Claims, app: AppRecord) -> bool:
+    """Whether revoke-sessions refuses this session: minted before the moment recorded
+    (a session minted at that very microsecond was minted after the request)."""
+    before = app.sessions_revoked_before
+    return before is not None and claims.minted < before
 
 
 class Sessions:
@@ -118,7 +131,7 @@ class Sessions:
             exp = min(exp, token.expires_at)  # a session never outlives its token
         if previous and token.previous_expires_at is not None:
             exp = min(exp, token.previous_expires_at)  # ...nor the secret that minted it
-        iat = int(now)
+        iat, minted_us = int(now), int(now * 1_000_000)
         claims: dict[str, Any] = {
             "aud": [app.aud],
             "common_name": token.client_id,
@@ -128,9 +141,10 @@ class Sessions:
             "sub": "",
             "type": "app",
             CRED_CLAIM: tag,
+            MINTED_CLAIM: minted_us,
         }
         encoded, kid = self._sign(claims)
-        minted = Claims(kid, (app.aud,), token.client_id, iat, int(exp), tag)
+        minted = Claims(kid, (app.aud,), token.client_id, iat, int(exp), tag, minted_us / 1_000_000)
         self._remember(encoded, minted)
         self._minted[key] = _Minted(token, encoded, minted, app.session_seconds)
         self._minted.move_to_end(key)
@@ -180,7 +194,7 @@ class Sessions:
             raise InvalidSession(Reason.UNKNOWN_KEY)
         if app.aud not in claims.aud:
             raise InvalidSession(Reason.WRONG_AUDIENCE)
-        if app.sessions_revoked_before is not None and claims.iat < app.sessions_revoked_before:
+        if revoked(claims, app):
             raise InvalidSession(Reason.SESSION_REVOKED)
         return claims
 
@@ -209,20 +223,24 @@ class Sessions:
         auds = tuple(aud) if isinstance(aud, list) else (aud,)
         cn = payload.get("common_name")
         cred = payload.get(CRED_CLAIM)
+        minted_us = payload.get(MINTED_CLAIM)
         if (
             payload.get("type") != "app"
             or not isinstance(cn, str)
             or not isinstance(cred, str)
             or not all(isinstance(a, str) for a in auds)
+            or not (minted_us is None or (isinstance(minted_us, int) and not isinstance(minted_us, bool)))
         ):
             raise InvalidSession(Reason.INVALID_JWT)
+        iat = float(payload["iat"])
         return Claims(
             kid=key.kid,
             aud=auds,
             common_name=cn,
-            iat=float(payload["iat"]),
+            iat=iat,
             exp=float(payload["exp"]),
             cred=cred,
+            minted=iat if minted_us is None else minted_us / 1_000_000,
         )
 
     def _remember(self, encoded: str, claims: Claims) -> None:

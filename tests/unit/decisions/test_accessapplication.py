@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from gatepass.contract import REVOKE_SESSIONS_ANNOTATION
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
@@ -85,11 +85,12 @@ def test_whether_another_namespaces_token_exists_is_never_told() -> None:
 
 def test_revoke_sessions_acts_once_per_value() -> None:
     plan = decide_app(app(spec(), AccessApplicationStatus(aud=AUD), "ns", 1, "r1"), [], AUD, T0)
-    assert plan.status.sessions_revoked_before == T0
+    end_of_second = T0 + timedelta(seconds=1)  # "r1" names no moment: T0's whole second
+    assert plan.status.sessions_revoked_before == end_of_second
     assert [e.reason for e in plan.events] == ["SessionsRevoked"]
     later = datetime(2026, 2, 1, tzinfo=UTC)
     again = decide_app(app(spec(), plan.status, "ns", 1, "r1"), [], AUD, later)
-    assert again.status.sessions_revoked_before == T0
+    assert again.status.sessions_revoked_before == end_of_second
     assert again.events == ()
 
 
@@ -158,3 +159,15 @@ def test_a_deny_listed_above_an_allowing_policy_is_warned_about_once() -> None:
     assert cond is not None
     assert (cond.status, cond.reason) == ("True", "Effective")
     assert after.events == ()
+
+
+def test_revoke_sessions_records_the_moment_asked_to_the_microsecond() -> None:
+    handled = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+    asked = "2026-01-01T00:00:00.400000Z"
+    plan = decide_app(app(spec(), AccessApplicationStatus(aud=AUD), "ns", 1, asked), [], AUD, handled)
+    assert plan.status.wire()["sessionsRevokedBefore"] == asked
+    assert [e.message for e in plan.events] == [f"JWTs issued before {asked} are refused"]
+    whole = decide_app(
+        app(spec(), AccessApplicationStatus(aud=AUD), "ns", 1, "2026-01-01T00:00:00Z"), [], AUD, handled
+    )
+    assert whole.status.wire()["sessionsRevokedBefore"] == "2026-01-01T00:00:01Z"

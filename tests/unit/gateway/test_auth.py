@@ -287,9 +287,14 @@ def test_session_without_a_signing_key_is_503() -> None:
     )
 
 
-def test_a_wrong_secret_is_refused_even_where_everyone_may_pass(sessions: Sessions) -> None:
-    assert refused(lambda: admit(creds(new_client_secret()), app(BYPASS), TOKENS, sessions, NOW))[0] == 401
-    assert admit(headers(), app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"
+def test_a_wrong_secret_is_forwarded_where_bypassed_and_refused_where_access_applies(
+    sessions: Sessions,
+) -> None:
+    wrong = creds(new_client_secret())
+    assert (
+        admit(wrong, app(BYPASS), TOKENS, sessions, NOW).reason == "bypass"
+    )  # tests/unit/gateway/test_bypass.py
+    assert refused(lambda: admit(wrong, app(ALLOW_CI), TOKENS, sessions, NOW)) == (401, "invalid_credentials")
 
 
 def test_a_workload_token_is_taken_only_by_the_application_it_names(sessions: Sessions) -> None:
