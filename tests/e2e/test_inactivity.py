@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import requests
+from gatepass.operator.kube import Kube
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
@@ -23,7 +24,6 @@ from kubernetes_asyncio import config as aconfig
 from gatepass.contract import DEFAULT_KEY_SECRET, REACTIVATE_ANNOTATION, SEAL_ENTRY
 from gatepass.operator.clock import utcnow
 from gatepass.operator.gather import Known
-from gatepass.operator.kube import Kube
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey

@@ -14,13 +14,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from gatepass.operator.kube import Kube
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 from prometheus_client import REGISTRY
 
 from gatepass.operator.gather import Known, Parsed, parsed
-from gatepass.operator.kube import Kube
 from gatepass.operator.ratelimit import LimitedApiClient
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 import requests
+from gatepass.operator.kube import Kube
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 
 from gatepass.operator.gather import Known
-from gatepass.operator.kube import Kube
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
 from gatepass.trust.seal import generate_key

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from gatepass.operator.kube import CHUNK, OWN_WRITES_KEPT, PAGE, Kube
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import TOKENS
 from gatepass.decisions.rollout import Workload
 from gatepass.models.meta import ObjectMeta
-from gatepass.operator.kube import CHUNK, OWN_WRITES_KEPT, PAGE, Kube
 from tests.support.responses import Response
 
 
