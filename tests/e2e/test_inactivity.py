@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import requests
-from gatepass.operator.kube import Kube
 from kubernetes import client
 from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
@@ -27,6 +26,7 @@ from gatepass.operator.gather import Known
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.kube import kube_stores
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
@@ -81,9 +81,9 @@ async def reconciler_days_on(
     seal.set(base64.b64decode(secret.data[SEAL_ENTRY]))
     await aconfig.load_kube_config(config_file=str(cluster.kubeconfig))
     async with aclient.ApiClient() as aapi:
-        kube = Kube(aapi)
+        kube = kube_stores(aapi)
         names = PolicyNames()
-        async for body in kube.apps([]):  # as the operator learns them at start
+        async for body in kube.apps.bodies([]):  # as the operator learns them at start
             meta = body["metadata"]
             names.put((meta["namespace"], meta["name"]), body)
         yield Reconciler(
