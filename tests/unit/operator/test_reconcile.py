@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import ROTATE_ANNOTATION
-from gatepass.contract import CLIENT_ID_KEY, CLIENT_SECRET_KEY
+from gatepass.contract import CLIENT_ID_KEY, CLIENT_SECRET_KEY, ROTATE_ANNOTATION
 from gatepass.models.conditions import READY, find
 from gatepass.models.servicetoken import ServiceToken
 from gatepass.operator.reconcile import Reconciler, SecretRefused
@@ -67,7 +66,8 @@ async def test_a_new_token_gets_a_secret_whose_credentials_status_vouches_for() 
     assert t.status.pending_secret_hash is None
     assert t.status.observed_generation == 1
     condition = find(t.status.conditions, READY)
-    assert condition is not None and condition.status == "True"
+    assert condition is not None
+    assert condition.status == "True"
     secret = await stores.secrets.get(KEY[0], t.secret_name)
     assert [(o.uid, o.controller) for o in secret.metadata.owner_references] == [(t.metadata.uid, True)]
     assert t.status.secret_hash not in repr(stores.events.posted)  # the secret's hash neither
