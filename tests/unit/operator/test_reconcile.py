@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -135,7 +136,7 @@ async def test_a_crash_before_the_secret_write_resumes_to_one_valid_credential()
     stores.tokens.create(*KEY)
     real_put = stores.secrets.put
 
-    async def crash(*_: object) -> None:
+    async def crash(secret: Any, existing: Any) -> None:
         raise Crash
 
     stores.secrets.put = crash  # type: ignore[method-assign]
