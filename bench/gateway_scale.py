@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 import tempfile
@@ -36,6 +37,8 @@ from bench import peers, report, tools  # noqa: E402
 from gatepass.contract import LAST_SEEN_LABEL, MANAGED_BY, last_seen_shards  # noqa: E402
 from gatepass.gateway.lastseen import LastSeen, flush  # noqa: E402
 from gatepass.operator.lastseen import Reports  # noqa: E402
+from gatepass.operator.stores.configmaps import KubeConfigMaps  # noqa: E402
+from gatepass.operator.sweeper import Sweeper  # noqa: E402
 from gatepass.trust.seal import Sealer, generate_key  # noqa: E402
 
 ROWS = ("gatepass-cookie", "gatepass-headers")
@@ -87,7 +90,15 @@ async def last_seen_at(kubeconfig: Path, used: int, ns: str) -> dict[str, float]
             raise SystemExit(f"only {written} of {used} entries written (see the warnings above)")
         start = time.monotonic()
         listing = await core.list_namespaced_config_map(ns, label_selector=f"{LAST_SEEN_LABEL}=true")
-        reports = Reports(ns, PREFIX, lambda _: True)
+        # Only read here: the operator's stores, and removals that go nowhere.
+        shards = KubeConfigMaps(api=api)
+        reports = Reports(
+            ns,
+            PREFIX,
+            lambda _: True,
+            configmaps=shards,
+            sweeper=Sweeper(functools.partial(shards.drop_keys, ns), active=False),
+        )
         for cm in listing.items:
             reports.read(cm.data or {})
         read = time.monotonic() - start

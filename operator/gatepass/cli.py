@@ -37,7 +37,7 @@ def _serve(name: str, make_settings: Callable[[], S], run: Callable[[S], Corouti
 
 
 def _operator(args: argparse.Namespace) -> int:
-    from gatepass.operator.app import run
+    from gatepass.operator.main import run
     from gatepass.operator.settings import OperatorSettings
 
     overrides: dict[str, Any] = {}

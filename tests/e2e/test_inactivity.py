@@ -23,10 +23,10 @@ from kubernetes_asyncio import config as aconfig
 from gatepass.contract import DEFAULT_KEY_SECRET, REACTIVATE_ANNOTATION, SEAL_ENTRY
 from gatepass.operator.clock import utcnow
 from gatepass.operator.gather import Known
-from gatepass.operator.kube import Kube
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.kube import kube_stores
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.gateway import GatewayProcess, Upstream
@@ -81,9 +81,9 @@ async def reconciler_days_on(
     seal.set(base64.b64decode(secret.data[SEAL_ENTRY]))
     await aconfig.load_kube_config(config_file=str(cluster.kubeconfig))
     async with aclient.ApiClient() as aapi:
-        kube = Kube(aapi)
+        kube = kube_stores(aapi)
         names = PolicyNames()
-        async for body in kube.apps([]):  # as the operator learns them at start
+        async for body in kube.apps.bodies([]):  # as the operator learns them at start
             meta = body["metadata"]
             names.put((meta["namespace"], meta["name"]), body)
         yield Reconciler(

@@ -20,10 +20,10 @@ from kubernetes_asyncio import config as aconfig
 from prometheus_client import REGISTRY
 
 from gatepass.operator.gather import Known, Parsed, parsed
-from gatepass.operator.kube import Kube
 from gatepass.operator.ratelimit import LimitedApiClient
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.kube import kube_stores
 from gatepass.operator.workqueue import Retry
 from gatepass.trust.credentials import secret_hash
 from gatepass.trust.seal import generate_key
@@ -54,7 +54,7 @@ async def reconciler(cluster: ClusterInfo, bodies: dict[Any, Any]) -> AsyncItera
         seal = SealKey()
         seal.set(generate_key())
         # The watch event's body, parsed where it arrives (operator/app.py), taken once.
-        yield Reconciler(Kube(api), seal, known=Known(fresh=lambda key: _taken(bodies, key)))
+        yield Reconciler(kube_stores(api), seal, known=Known(fresh=lambda key: _taken(bodies, key)))
 
 
 @pytest.mark.asyncio

@@ -17,9 +17,9 @@ from kubernetes import client
 from kubernetes_asyncio import client as aclient
 
 from gatepass.operator.gather import Known
-from gatepass.operator.kube import Kube
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.kube import kube_stores
 from gatepass.trust.seal import generate_key
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
@@ -256,7 +256,7 @@ async def test_an_operator_the_api_server_refuses_workloads_says_so_once_and_goe
     async with aclient.ApiClient(cfg) as aapi:
         seal = SealKey()
         seal.set(generate_key())
-        reconcile = Reconciler(Kube(aapi), seal, known=Known(rollout=True))
+        reconcile = Reconciler(kube_stores(aapi), seal, known=Known(rollout=True))
         await reconcile(key)
         tokens.annotate("ci-bot", "gatepass.dev/rotate", "now")
         await reconcile(key)  # rotates; listing the workloads is refused: no exception

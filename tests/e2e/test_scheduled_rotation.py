@@ -11,9 +11,9 @@ from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 
 from gatepass.operator.clock import utcnow
-from gatepass.operator.kube import Kube
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.kube import kube_stores
 from gatepass.trust.seal import generate_key
 from tests.support.cluster import ClusterInfo
 from tests.support.operator import OperatorProcess
@@ -38,7 +38,7 @@ async def test_a_token_rotates_on_its_schedule(
     async with aclient.ApiClient() as aapi:
         seal = SealKey()
         seal.set(generate_key())
-        reconcile = Reconciler(Kube(aapi), seal, clock=clock)
+        reconcile = Reconciler(kube_stores(aapi), seal, clock=clock)
 
         wake = await reconcile(key)
         issued, first = tokens.status("sched"), tokens.creds("sched")

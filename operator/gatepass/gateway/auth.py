@@ -51,8 +51,8 @@ from gatepass.gateway.headers import (
     TOKEN_HEADER,
 )
 from gatepass.gateway.limits import Limits
-from gatepass.gateway.refusals import Reason, Refused
-from gatepass.gateway.sessions import InvalidSession, Sessions
+from gatepass.gateway.refusals import InvalidSession, Reason, Refused
+from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.state import PREVIOUS, AppRecord, TokenRecord
 from gatepass.gateway.workload import Workload, WorkloadTokens
 from gatepass.routing.clientip import Address

@@ -75,6 +75,15 @@ UPSTREAM = frozenset(
 )
 
 
+class InvalidSession(Exception):
+    """A JWT or ServiceAccount token does not authenticate, and why (gateway/sessions.py,
+    gateway/workload.py raise it; auth.py turns it into a refusal)."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class Refused(Exception):
     """The request is refused with ``status`` and ``{"error": reason}``. ``identity`` and
     ``policy``: who it was and which policy decided, for the access log; ``headers``: sent

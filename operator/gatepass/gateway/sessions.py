@@ -31,31 +31,21 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jwt
 
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.metrics import SIGNED
-from gatepass.gateway.refusals import Reason
+from gatepass.gateway.refusals import InvalidSession, Reason
 from gatepass.gateway.state import AppRecord, TokenRecord
-
-if TYPE_CHECKING:
-    from gatepass.gateway.workload import Workload
+from gatepass.gateway.workload import Workload
 
 ALGORITHM = "RS256"
 CRED_CLAIM = "gatepass_cred"
 MINTED_CLAIM = "gatepass_iat_us"
 REUSE_FRACTION = 0.5  # of a minted JWT's lifetime, during which it is handed out again
 REUSE_MIN_LEFT = 60.0  # seconds: never hand out one closer than this to its exp
-
-
-class InvalidSession(Exception):
-    """The JWT does not authenticate, and why."""
-
-    def __init__(self, reason: Reason) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

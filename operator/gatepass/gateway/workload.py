@@ -30,8 +30,7 @@ from typing import Any
 
 import jwt
 
-from gatepass.gateway.refusals import Reason
-from gatepass.gateway.sessions import InvalidSession
+from gatepass.gateway.refusals import InvalidSession, Reason
 
 log = logging.getLogger(__name__)
 ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"})

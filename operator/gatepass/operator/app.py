@@ -1,14 +1,11 @@
-"""The operator process: kopf settings, the work queues, and what each watch event means
-(the kopf handlers themselves are in handlers.py)."""
+"""The operator's event routing: kopf settings, the work queues, and what each watch event
+means (the kopf handlers are in handlers.py, the process in main.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import timedelta
 from typing import Any
@@ -24,20 +21,19 @@ from gatepass.contract import (
     TOKEN_LABEL,
 )
 from gatepass.contract import TOKENS as PLURAL
-from gatepass.operator import health, metrics
+from gatepass.operator import metrics
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.gather import Known, Parsed, parsed
-from gatepass.operator.handlers import build_registry
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
-from gatepass.operator.kube import Kube, load_config
 from gatepass.operator.lastseen import Reports
 from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
+from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.policynames import PolicyNames
-from gatepass.operator.ratelimit import LimitedApiClient, TokenBucket
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
+from gatepass.operator.stores.protocols import Stores
 from gatepass.operator.sweeper import Sweeper
 from gatepass.operator.workqueue import WorkQueue
 from gatepass.routing.hosts import HostIndex, claim_of, reserved_hosts
@@ -54,24 +50,33 @@ KOPF_PAGE = 50
 
 
 class OperatorApp:
-    def __init__(self, config: OperatorSettings) -> None:
+    """What each watch event means, and the work queues it feeds: built whole from the
+    stores (operator/main.py builds them), started by kopf's startup handler."""
+
+    def __init__(self, *, config: OperatorSettings, stores: Stores, leadership: Leadership | None) -> None:
         self.config = config
-        self.kube: Kube | None = None
-        self.queues: list[WorkQueue] = []
-        self.infra_reconciler: InfraReconciler | None = None
+        self.stores = stores
+        # None: standalone, this replica always leads; else only while it holds the lease.
+        self.leadership = leadership
+        self.started = False
         # Whether this replica holds the leader lease (operator/leader.py) and works its queues.
         self.leading = False
-        self.leadership: Leadership | None = None
         self._leader_task: asyncio.Task[None] | None = None
         self.lost_lease = False
         self.exit: Callable[[], None] = lambda: None  # ends kopf (set by run())
-        self.sweeper: Sweeper | None = None
+        # Our own status writes: their watch events start no reconcile.
+        self.writes = OwnWrites()
+        # Removals from the shards, one patch per shard per period (never one per token),
+        # written only while this replica leads (_lead).
+        self.sweeper = Sweeper(functools.partial(stores.configmaps.drop_keys, config.namespace), active=False)
         # Last use of each token (and of its previous secret), as the gateway reports it.
         served = set(config.namespaces)
         self.reports = Reports(
             config.namespace,
             config.last_seen_configmap,
             lambda ns: not served or ns in served,
+            configmaps=stores.configmaps,
+            sweeper=self.sweeper,
             budget=config.last_seen_shard_budget,
         )
         self._background: set[asyncio.Task[None]] = set()
@@ -89,6 +94,37 @@ class OperatorApp:
         # takes it (so the backlog, never every token, is held): one GET less per new token.
         self.fresh: dict[tuple[str, str], Parsed] = {}
         self.seal_key = SealKey(on_change=self._recheck_all)
+        self._queues()
+
+    def _queues(self) -> None:
+        config, workers = self.config, self.config.workers
+        self.apps_reconciler = AppReconciler(
+            self.stores,
+            self.seal_key,
+            token_exists=self.known_tokens.__contains__,
+            hosts=self.hosts,
+            upstreams=config.upstream_policy,
+            writes=self.writes,
+        )
+        known = Known(
+            last_seen=self.reports.current.get,
+            previous_seen=self.reports.previous.get,
+            named_by=self.policy_names.named_by,
+            fresh=lambda key: self.fresh.pop(key, None),
+            forget_previous=self._forget_previous,
+            inactivity=config.inactivity,
+            rollout=config.rollout,
+            settle=timedelta(seconds=config.rollout_settle_period),
+        )
+        reconciler = Reconciler(self.stores, self.seal_key, known=known, writes=self.writes)
+        self.tokens = WorkQueue(reconciler, concurrency=workers)
+        self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
+        self.infra_reconciler = InfraReconciler(
+            self.stores, config, seal_key=self.seal_key, longest_session=self.longest_session.bound
+        )
+        # Capped at 30 s: a namespace created late is noticed soon after.
+        self.infra = WorkQueue(self.infra_reconciler, concurrency=1, max_backoff=30.0)
+        self.queues = [self.tokens, self.apps, self.infra]
 
     def configure(self, settings: kopf.OperatorSettings) -> None:
         # Ask the API server for our own Secrets, Deployments and Services only:
@@ -115,52 +151,18 @@ class OperatorApp:
         settings.posting.level = logging.WARNING
 
     async def start(self) -> None:
-        await load_config()
-        qps, burst = self.config.api_qps, self.config.api_burst
-        self.kube = self.reports.kube = Kube(LimitedApiClient(TokenBucket(qps, burst) if qps else None))
-        # Removals from the shards, one patch per shard per period (never one per token),
-        # written only while this replica leads (_lead).
-        self.sweeper = self.reports.sweeper = Sweeper(
-            functools.partial(self.kube.drop_configmap_keys, self.config.namespace), active=False
-        )
-        workers = self.config.workers
-        self.apps_reconciler = AppReconciler(
-            self.kube,
-            self.seal_key,
-            token_exists=self.known_tokens.__contains__,
-            hosts=self.hosts,
-            upstreams=self.config.upstream_policy,
-        )
-        known = Known(
-            last_seen=self.reports.current.get,
-            previous_seen=self.reports.previous.get,
-            named_by=self.policy_names.named_by,
-            fresh=lambda key: self.fresh.pop(key, None),
-            forget_previous=self._forget_previous,
-            inactivity=self.config.inactivity,
-            rollout=self.config.rollout,
-            settle=timedelta(seconds=self.config.rollout_settle_period),
-        )
-        reconciler = Reconciler(self.kube, self.seal_key, known=known)
-        self.tokens = WorkQueue(reconciler, concurrency=workers)
-        self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
-        infra = InfraReconciler(
-            self.kube, self.config, seal_key=self.seal_key, longest_session=self.longest_session.bound
-        )
-        self.infra_reconciler = infra
-        # Capped at 30 s: a namespace created late is noticed soon after.
-        self.infra = WorkQueue(infra, concurrency=1, max_backoff=30.0)
-        self.queues = [self.tokens, self.apps, self.infra]
+        """Learn what exists, then lead (standalone) or stand by for the lease."""
+        self.started = True
         # The gateway's last reports of use, not only what status recorded; read before the
         # tokens, so an entry of a token missing from that listing is of a deleted one.
-        reported = await self.kube.labelled_configmaps(self.config.namespace, LAST_SEEN_LABEL)
+        reported = await self.stores.configmaps.labelled(self.config.namespace, LAST_SEEN_LABEL)
         # Applications ask which tokens exist: know them all before the first answer
         # (afterwards the token watch keeps the set current).
-        self.known_tokens |= await self.kube.token_keys(self.config.namespaces)
+        self.known_tokens |= await self.stores.tokens.keys(self.config.namespaces)
         # Know every application before deciding on any token or key: a replaced signing
         # key is dropped only after the longest session, and a token that a policy names
         # must never be deactivated or deleted for inactivity by a half-known index.
-        async for body in self.kube.apps(self.config.namespaces):
+        async for body in self.stores.apps.bodies(self.config.namespaces):
             self.longest_session.see(body)
             self.policy_names.put(_key(body), body)
             self.known_apps.add(_key(body))
@@ -172,26 +174,17 @@ class OperatorApp:
         if self.config.metrics_port:
             start_http_server(self.config.metrics_port, addr=self.config.bind_address)
         log.info("gatepass operator started (%s)", ", ".join(self.config.namespaces) or "all namespaces")
-        if self.config.standalone:
+        if self.leadership is None:
             await self._lead()
             return
         # Every replica watches and queues; only the lease holder works its queues.
-        identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}_{uuid.uuid4().hex[:6]}"
-        self.leadership = Leadership(
-            self.kube.api,
-            self.config.namespace,
-            f"{self.config.peering}-operator",
-            identity,
-            self._lead,
-            self._step_down,
-        )
-        self._leader_task = asyncio.create_task(self.leadership.run(), name="leader-election")
+        run = self.leadership.run(self._lead, self._step_down)
+        self._leader_task = asyncio.create_task(run, name="leader-election")
 
     async def _lead(self) -> None:
         """This replica writes from now: run the queues, with everything known queued once."""
         self.leading = True
-        if self.sweeper is not None:
-            self.sweeper.activate()  # removals gathered while standing by go out now
+        self.sweeper.activate()  # removals gathered while standing by go out now
         for q in self.queues:
             q.start()
         self.infra.add(INFRA_KEY)
@@ -216,34 +209,27 @@ class OperatorApp:
 
     def unready(self) -> str | None:
         """Why the operator cannot do its job now, or None."""
-        if not self.queues:
+        if not self.started:
             return "starting"
-        infra = self.infra_reconciler
-        if infra is not None and infra.missing_namespace:
-            return f"namespace {infra.missing_namespace} does not exist"
+        if missing := self.infra_reconciler.missing_namespace:
+            return f"namespace {missing} does not exist"
         return self.unlive()
 
     async def stop(self) -> None:
         self.leading = False
         for q in self.queues:
             await q.stop()
-        if self.sweeper is not None:
-            self.sweeper.stop()  # what it had not removed, the next start finds again
+        self.sweeper.stop()  # what it had not removed, the next start finds again
         if self._leader_task is not None:
             self._leader_task.cancel()
         if self.leadership is not None:
             await self.leadership.release()  # after the queues: a successor starts at once
-        if self.kube is not None:
-            await self.kube.close()
 
     def _recheck_all(self) -> None:
         for key in self.known_tokens:
             self.tokens.add(key)
         for key in list(self.hosts.claims):
             self.apps.add(key)
-
-    def _own(self, plural: str, namespace: str, name: str, version: str | None) -> bool:
-        return self.kube is not None and self.kube.own_write(plural, namespace, name, version)
 
     def on_token(
         self,
@@ -257,21 +243,16 @@ class OperatorApp:
         if event_type == "DELETED":
             self.fresh.pop(key, None)
             self.known_tokens.discard(key)
-            if self.kube is not None:
-                self.kube.forget(PLURAL, namespace, name)
+            self.writes.forget(PLURAL, namespace, name)
             self.tokens.forget(key)
             metrics.forget(namespace, name)
             self.reports.forget(key)
         else:
             self.known_tokens.add(key)
-            if not self._own(PLURAL, namespace, name, version):
+            if not self.writes.own(PLURAL, namespace, name, version):
                 # Only of a token this process never wrote: no body can be older than our
                 # own write (a new token, or the listing at start, the mass cases).
-                if (
-                    body is not None
-                    and self.kube is not None
-                    and not self.kube.wrote(PLURAL, namespace, name)
-                ):
+                if body is not None and not self.writes.wrote(PLURAL, namespace, name):
                     self.fresh[key] = parsed(body)
                 self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
@@ -286,15 +267,14 @@ class OperatorApp:
             self.known_apps.add(key)
         if event_type == "DELETED":
             self.apps.forget(key)
-            if self.kube is not None:
-                self.kube.forget(APPS, namespace, name)
+            self.writes.forget(APPS, namespace, name)
         affected = self.hosts.put(key, None if event_type == "DELETED" else claim_of(body))
         for token in self.policy_names.put(key, None if event_type == "DELETED" else body):
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
         if event_type != "DELETED" and self.longest_session.see(body):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
-        if not self._own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
+        if not self.writes.own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
             self.apps.add(key)
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
@@ -362,27 +342,3 @@ class OperatorApp:
 def _key(body: Mapping[str, Any]) -> tuple[str, str]:
     meta = body.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))
-
-
-async def run(config: OperatorSettings) -> None:
-    app = OperatorApp(config)
-    stop_flag = asyncio.Event()
-    app.exit = stop_flag.set
-    probes = None
-    if config.health_port:
-        probes = await health.serve(config.bind_address, config.health_port, app.unlive, app.unready)
-    # A namespaced operator still watches its own namespace (keys, gateway).
-    namespaces = sorted({*config.namespaces, config.namespace}) if config.namespaces else []
-    try:
-        await kopf.operator(
-            registry=build_registry(app),
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            standalone=True,  # one writer by the leader lease (operator/leader.py), not kopf peering
-            stop_flag=stop_flag,
-        )
-    finally:
-        if probes is not None:
-            await probes.cleanup()
-    if app.lost_lease:
-        raise SystemExit("the leader lease was lost: exiting, to come back as a standby")

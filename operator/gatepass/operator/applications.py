@@ -8,11 +8,13 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
+from gatepass.contract import APPS
 from gatepass.contract import ObjectKey as Key
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
 from gatepass.operator.clock import Clock, utcnow
-from gatepass.operator.kube import Conflict, Kube
+from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.protocols import Conflict, Stores
 from gatepass.operator.workqueue import Retry
 from gatepass.routing.hosts import HostIndex
 from gatepass.routing.upstreams import UpstreamPolicy
@@ -23,14 +25,16 @@ log = logging.getLogger(__name__)
 class AppReconciler:
     def __init__(
         self,
-        kube: Kube,
+        stores: Stores,
         seal_key: SealKey,
         token_exists: Callable[[Key], bool],
         clock: Clock = utcnow,
         hosts: HostIndex | None = None,
         upstreams: UpstreamPolicy | None = None,
+        writes: OwnWrites | None = None,
     ) -> None:
-        self.kube = kube
+        self.stores = stores
+        self.writes = writes if writes is not None else OwnWrites()  # app.py: which events are ours
         self.upstreams = upstreams if upstreams is not None else UpstreamPolicy()
         self.seal_key = seal_key
         # From the operator's own token watch: an application naming thousands of
@@ -42,7 +46,7 @@ class AppReconciler:
     async def __call__(self, key: Key) -> datetime | None:
         namespace, name = key
         try:
-            app = await self.kube.get_app(namespace, name)
+            app = await self.stores.apps.get(namespace, name)
         except ValidationError as e:
             log.warning("%s/%s: unreadable AccessApplication: %s", namespace, name, str(e).splitlines()[0])
             return None
@@ -60,9 +64,10 @@ class AppReconciler:
         )
         if plan.status.wire() != app.status.wire():
             try:
-                app = await self.kube.put_app_status(app, plan.status)
+                app = await self.stores.apps.put_status(app, plan.status)
             except Conflict:
                 raise Retry from None
+            self.writes.record(APPS, app.metadata)
         for event in plan.events:
-            await self.kube.post_event(app, event)
+            await self.stores.events.post(app, event)
         return None

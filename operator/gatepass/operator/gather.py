@@ -24,7 +24,8 @@ from gatepass.decisions.token import restarts
 from gatepass.decisions.token.inputs import Observed, never_issued, trusted
 from gatepass.models.servicetoken import Inactivity, InvalidServiceToken, ServiceToken, parse_token
 from gatepass.operator.clock import Clock, utcnow
-from gatepass.operator.kube import Kube, secret_view
+from gatepass.operator.stores.protocols import Stores
+from gatepass.operator.tokensecret import secret_view
 from gatepass.trust.seal import Freshness, Sealer
 
 # A watch event's token, validated where it arrived (operator/app.py): the model, or
@@ -74,7 +75,7 @@ class Gathered:
 
 @dataclass
 class Gatherer:
-    kube: Kube
+    stores: Stores
     known: Known = field(default_factory=Known)
     clock: Clock = utcnow
     # The newest seal written or verified per token: an older sealed record written back
@@ -93,7 +94,9 @@ class Gatherer:
         # (someone else's), creating it fails after the pending status write, and the retry
         # reads it (that status says an issuance began: it is never trusted).
         existing = (
-            None if never_issued(token.status) else await self.kube.get_secret(namespace, token.secret_name)
+            None
+            if never_issued(token.status)
+            else await self.stores.secrets.get(namespace, token.secret_name)
         )
         observed = Observed(
             token=token,
@@ -115,12 +118,12 @@ class Gatherer:
         fresh = self.known.fresh(key)
         if isinstance(fresh, InvalidServiceToken):
             raise fresh
-        token = fresh if fresh is not None else await self.kube.get_token(*key)
+        token = fresh if fresh is not None else await self.stores.tokens.get(*key)
         ok = token is not None and trusted(token, sealer, self.freshness.newest(key))
         if fresh is not None and not ok:
             # The event may predate our own last write: only a fresh read can tell a
             # record written back by someone else from one we have since replaced.
-            token = await self.kube.get_token(*key)
+            token = await self.stores.tokens.get(*key)
             ok = token is not None and trusted(token, sealer, self.freshness.newest(key))
         if token is None:
             return None
@@ -139,7 +142,7 @@ class Gatherer:
     async def _workloads(self, token: ServiceToken) -> list[Workload] | None:
         """The namespace's workloads; None when the API server refuses them (403)."""
         try:
-            return await self.kube.workloads(token.metadata.namespace, token.secret_name)
+            return await self.stores.workloads.list(token.metadata.namespace, token.secret_name)
         except ApiException as e:
             if e.status != 403:
                 raise

@@ -1,4 +1,5 @@
-"""The kopf registry: thin handlers that hand every event to :class:`OperatorApp`.
+"""The kopf registry: thin handlers that hand every event to the operator's routing
+(:class:`Routes`; operator/app.py implements it, operator/main.py wires the two).
 
 Handlers only enqueue keys. ``on.event`` is used on purpose: change handlers
 (``on.create``/``on.update``) keep a diff-base annotation and daemons/timers add
@@ -9,7 +10,7 @@ Terminating while the operator is down (delete must always revoke).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import kopf
 
@@ -24,20 +25,35 @@ from gatepass.contract import (
     VERSION,
 )
 
-if TYPE_CHECKING:
-    from gatepass.operator.app import OperatorApp
+
+class Routes(Protocol):
+    """What the handlers hand each event to."""
+
+    def configure(self, settings: kopf.OperatorSettings) -> None: ...
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def on_token(
+        self, event_type: str | None, namespace: str, name: str, version: str | None, body: Mapping[str, Any]
+    ) -> None: ...
+    def on_app(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None: ...
+    def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None: ...
+    def on_last_seen(
+        self, namespace: str, name: str, data: Mapping[str, str], version: str | None = None
+    ) -> None: ...
+    def on_last_seen_deleted(self, namespace: str, name: str) -> None: ...
+    def on_gateway_object(self, namespace: str, name: str) -> None: ...
 
 
-def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
+def build_registry(app: Routes, *, manage_gateway: bool) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     _lifecycle(registry, app)
     _resources(registry, app)
-    if app.config.manage_gateway:
+    if manage_gateway:
         _gateway(registry, app)
     return registry
 
 
-def _lifecycle(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
+def _lifecycle(registry: kopf.OperatorRegistry, app: Routes) -> None:
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -54,7 +70,7 @@ def _lifecycle(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
         await app.stop()
 
 
-def _resources(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
+def _resources(registry: kopf.OperatorRegistry, app: Routes) -> None:
     @kopf.on.event(GROUP, VERSION, TOKENS, registry=registry)
     async def token_event(
         type: str, namespace: str | None, name: str, meta: kopf.Meta, body: kopf.Body, **_: Any
@@ -78,7 +94,7 @@ def _resources(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
             app.on_last_seen(namespace or "", name, body.get("data") or {}, version)
 
 
-def _gateway(registry: kopf.OperatorRegistry, app: OperatorApp) -> None:
+def _gateway(registry: kopf.OperatorRegistry, app: Routes) -> None:
     labels = {**MANAGED_BY, COMPONENT_LABEL: GATEWAY_COMPONENT}
 
     @kopf.on.event("apps", "v1", "deployments", labels=labels, registry=registry)

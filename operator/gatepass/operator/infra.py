@@ -26,10 +26,10 @@ from gatepass.contract import (
 from gatepass.contract import ObjectKey as Key
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
-from gatepass.operator.kube import Conflict, Kube, NamespaceMissing
 from gatepass.operator.manifests import deployment, metrics_service, owned_by, service
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
+from gatepass.operator.stores.protocols import Conflict, NamespaceMissing, Stores
 from gatepass.operator.workqueue import Backoff, Retry
 from gatepass.trust import signing
 from gatepass.trust.seal import generate_key
@@ -69,13 +69,13 @@ class LongestSession:
 class InfraReconciler:
     def __init__(
         self,
-        kube: Kube,
+        stores: Stores,
         settings: OperatorSettings,
         clock: Clock = utcnow,
         seal_key: SealKey | None = None,
         longest_session: Callable[[], timedelta] = lambda: signing.LONGEST_SESSION,
     ) -> None:
-        self.kube = kube
+        self.stores = stores
         self.settings = settings
         self.clock = clock
         self.seal_key = seal_key if seal_key is not None else SealKey()
@@ -108,7 +108,7 @@ class InfraReconciler:
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
-        await self.kube.ensure_configmaps(
+        await self.stores.configmaps.ensure(
             self.settings.namespace,
             last_seen_shards(self.settings.last_seen_configmap),
             {**MANAGED_BY, LAST_SEEN_LABEL: "true"},
@@ -116,19 +116,19 @@ class InfraReconciler:
         if self.settings.manage_gateway:
             s = self.settings
             owner = s.owner_deployment
-            uid = await self.kube.deployment_uid(s.namespace, owner) if owner else None
+            uid = await self.stores.workloads.deployment_uid(s.namespace, owner) if owner else None
             for obj in (deployment(s), service(s), metrics_service(s)):
-                await self.kube.apply(owned_by(obj, owner, uid))
+                await self.stores.workloads.apply(owned_by(obj, owner, uid))
         return wake
 
     async def keys(self) -> datetime:
         s = self.settings
-        existing = await self.kube.get_secret(s.namespace, s.key_secret)
+        existing = await self.stores.secrets.get(s.namespace, s.key_secret)
         if existing is not None and existing.metadata.deletion_timestamp:
             # Deleted (by accident: an apply --prune, a script): our finalizer kept it and its
             # keys. Let it go and write the same keys again, so no token is reissued.
             data, notes = _decoded(existing), dict(existing.metadata.annotations or {})
-            await self.kube.release_secret(existing, KEYS_FINALIZER)
+            await self.stores.secrets.release(existing, KEYS_FINALIZER)
             log.warning(
                 "signing-key Secret %s/%s was deleted: restored with the same keys "
                 "(new keys: kubectl gatepass rotate-signing-key; a leak: kubectl gatepass replace-keys)",
@@ -192,7 +192,7 @@ class InfraReconciler:
             type="Opaque",
             data={k: base64.b64encode(v).decode() for k, v in written.items()},
         )
-        await self.kube.put_secret(secret, existing)
+        await self.stores.secrets.put(secret, existing)
         self.seal_key.set(seal)
         self._last = written
         log.info(

@@ -34,7 +34,7 @@ from gatepass.contract import (
 )
 from gatepass.decisions.shardbudget import SHARD_BUDGET, evictions
 from gatepass.decisions.token.lifetime import LAST_SEEN_STEP
-from gatepass.operator.kube import Conflict, Kube
+from gatepass.operator.stores.protocols import ConfigMapStore, Conflict
 from gatepass.trust.seal import Sealer
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,14 @@ class Drops(Protocol):
 
 class Reports:
     def __init__(
-        self, namespace: str, prefix: str, serves: Callable[[str], bool], budget: int = SHARD_BUDGET
+        self,
+        namespace: str,
+        prefix: str,
+        serves: Callable[[str], bool],
+        *,
+        configmaps: ConfigMapStore,
+        sweeper: Drops,
+        budget: int = SHARD_BUDGET,
     ) -> None:
         self.namespace = namespace
         self.prefix = prefix  # also the name of gatepass 0.2's single ConfigMap
@@ -68,8 +75,8 @@ class Reports:
         self.current: dict[ObjectKey, LastUse] = {}
         self.previous: dict[ObjectKey, LastUse] = {}  # of the previous secret, in a grace
         self.shard_of: dict[ObjectKey, str] = {}  # where a token's newest entries were read
-        self.kube: Kube | None = None
-        self.sweeper: Drops | None = None
+        self.configmaps = configmaps
+        self.sweeper = sweeper
         self._moving = asyncio.Lock()
         self._nudged: dict[ObjectKey, datetime] = {}  # the last use a reconcile was asked for
 
@@ -110,7 +117,7 @@ class Reports:
             dropping = set(gone)
             rest = {e: v for e, v in data.items() if e not in dropping} if dropping else data
             gone += evictions(rest, self.budget)
-            if gone and self.sweeper is not None:
+            if gone:
                 self.sweeper.drop(where, gone)
         return due
 
@@ -150,7 +157,7 @@ class Reports:
             if wanted and key in known
         ]
         self._forget_memory(key, current, previous)
-        if entries and shard is not None and self.sweeper is not None:
+        if entries and shard is not None:
             self.sweeper.drop(shard, entries)
 
     def _forget_memory(self, key: ObjectKey, current: bool, previous: bool) -> None:
@@ -168,7 +175,6 @@ class Reports:
         """Move what gatepass 0.2's single ConfigMap holds into the shards (bounded as the
         gateway now writes them, each in its keyed shard), then empty it. Again on each of
         its changes: a 0.2 gateway may still write it during an upgrade."""
-        assert self.kube is not None
         async with self._moving:
             by_shard: dict[str, dict[str, str]] = {}
             for entry, value in data.items():
@@ -177,16 +183,14 @@ class Reports:
                     shard = sealer.last_seen_shard(self.prefix, report.key)
                     key, bounded = last_seen_entry(report.key, report.use, report.previous)
                     by_shard.setdefault(shard, {})[key] = bounded
-            await self.kube.ensure_configmaps(self.namespace, self.shards, LABELS)
+            await self.configmaps.ensure(self.namespace, self.shards, LABELS)
             failed: set[str] = set()
             for shard, entries in by_shard.items():
                 if not await self._merge(shard, entries):
                     failed |= entries.keys()  # 0.2's keys are within 253 bytes: the same
             gone = [e for e in data if e not in failed]  # moved, unreadable, or of a deleted token
             try:
-                await self.kube.patch_configmap_data(
-                    self.namespace, self.prefix, dict.fromkeys(gone), version
-                )
+                await self.configmaps.patch_data(self.namespace, self.prefix, dict.fromkeys(gone), version)
             except Conflict:
                 return  # written meanwhile: that change's event moves the rest
             log.info(
@@ -195,9 +199,8 @@ class Reports:
 
     async def _merge(self, shard: str, entries: Mapping[str, str]) -> bool:
         """Write the entries newer than the shard's own; guarded by its resourceVersion."""
-        assert self.kube is not None
         for _ in range(MERGE_ATTEMPTS):
-            found = await self.kube.read_configmap(self.namespace, shard)
+            found = await self.configmaps.read(self.namespace, shard)
             if found is None:
                 return False
             version, present = found
@@ -205,7 +208,7 @@ class Reports:
             if not newer:
                 return True
             try:
-                await self.kube.patch_configmap_data(self.namespace, shard, newer, version)
+                await self.configmaps.patch_data(self.namespace, shard, newer, version)
                 return True
             except Conflict:
                 continue

@@ -43,20 +43,18 @@ class Leadership:
         namespace: str,
         name: str,
         identity: str,
-        start: Callable[[], Awaitable[None]],
-        stop: Callable[[], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.leases = client.CoordinationV1Api(api)
         self.namespace, self.name, self.identity = namespace, name, identity
-        self._start, self._stop = start, stop
         self.clock = clock
         self.leading = False
         self._seen: tuple[Any, float] | None = None  # (the lease's record, when it last changed)
         self._where = f"{namespace}/{name}"
 
-    async def run(self) -> None:
-        """Acquire, then renew until the lease is lost (then return: the caller exits)."""
+    async def run(self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+        """Acquire, then ``start``; renew until the lease is lost, then ``stop`` and return
+        (the caller exits)."""
         while not self.leading:
             try:
                 self.leading = await self._try()
@@ -65,7 +63,7 @@ class Leadership:
             if not self.leading:
                 await asyncio.sleep(RETRY_EVERY)
         log.info("leading (lease %s/%s, as %s)", self.namespace, self.name, self.identity)
-        await self._start()
+        await start()
         renewed = self.clock()
         while True:
             await asyncio.sleep(RENEW_EVERY)
@@ -87,7 +85,7 @@ class Leadership:
                     RENEW_DEADLINE,
                 )
             self.leading = False
-            await self._stop()
+            await stop()
             return
 
     async def release(self) -> None:

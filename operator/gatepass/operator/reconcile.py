@@ -23,7 +23,7 @@ from datetime import datetime
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import ObjectKey
+from gatepass.contract import TOKENS, ObjectKey
 from gatepass.decisions import rollout
 from gatepass.decisions.token import refusals, restarts
 from gatepass.decisions.token.inputs import Candidate
@@ -34,8 +34,10 @@ from gatepass.models.servicetoken import InvalidServiceToken, ServiceToken, Serv
 from gatepass.operator import failpoints, metrics
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.gather import Gatherer, Known
-from gatepass.operator.kube import Conflict, Kube, SecretContent
+from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.sealkey import SealKey
+from gatepass.operator.stores.protocols import Conflict, Stores
+from gatepass.operator.tokensecret import SecretContent, built
 from gatepass.operator.workqueue import Retry
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
 from gatepass.trust.seal import Sealer, token_fields, v1_fields
@@ -65,13 +67,20 @@ def sealed(
 
 class Reconciler:
     def __init__(
-        self, kube: Kube, seal_key: SealKey, *, known: Known | None = None, clock: Clock = utcnow
+        self,
+        stores: Stores,
+        seal_key: SealKey,
+        *,
+        known: Known | None = None,
+        clock: Clock = utcnow,
+        writes: OwnWrites | None = None,
     ) -> None:
-        self.kube = kube
+        self.stores = stores
         self.seal_key = seal_key
         self.clock = clock
         self.known = known or Known()
-        self.gather = Gatherer(kube, self.known, clock)
+        self.writes = writes if writes is not None else OwnWrites()  # app.py: which events are ours
+        self.gather = Gatherer(stores, self.known, clock)
         self.freshness = self.gather.freshness
 
     async def __call__(self, key: ObjectKey) -> datetime | None:
@@ -109,16 +118,16 @@ class Reconciler:
         if todo.reason:
             log.info("%s/%s: %s (%s)", namespace, name, todo.action.value, todo.reason)
         for event in todo.events:
-            await self.kube.post_event(token, event)
+            await self.stores.events.post(token, event)
         metrics.observe(namespace, name, token.status)
         return todo.wake_at
 
     async def _delete(self, token: ServiceToken, todo: Plan) -> None:
         """spec.inactivity action delete: say why on the token, then delete it as read."""
         for event in todo.events:  # first: they outlive the token (an Event lives an hour)
-            await self.kube.post_event(token, event)
+            await self.stores.events.post(token, event)
         try:
-            deleted = await self.kube.delete_token(token)
+            deleted = await self.stores.tokens.delete(token)
         except Conflict as e:
             log.info("%s; reconciling again", e)
             raise Retry from None
@@ -143,7 +152,8 @@ class Reconciler:
             write = todo.secret
             new = None if write.client_id is None else SecretContent(write.client_id, client_secret)
             try:
-                await self.kube.write_secret(token, write.metadata, existing, new, write.rerender)
+                secret = built(token, write.metadata, existing, new, write.rerender)
+                await self.stores.secrets.put(secret, existing)
             except ApiException as e:
                 raise SecretRefused(token, e) from None
             if new is not None:
@@ -160,7 +170,8 @@ class Reconciler:
 
     async def _put(self, token: ServiceToken, status: ServiceTokenStatus) -> ServiceToken:
         """Write a sealed status; its seal is then the newest known for the token."""
-        written = await self.kube.put_token_status(token, status)
+        written = await self.stores.tokens.put_status(token, status)
+        self.writes.record(TOKENS, written.metadata)
         self.freshness.see((written.metadata.namespace, written.metadata.name), written.status.seal_v2)
         return written
 
@@ -173,16 +184,18 @@ class Reconciler:
                 raise
             event = restarts.forbidden(token.metadata.namespace, e.reason)
         token = await self._put(token, self._seal(token, restarts.recorded(token.status, rotation), sealer))
-        await self.kube.post_event(token, event)
+        await self.stores.events.post(token, event)
         return token
 
     async def _restart(self, token: ServiceToken, rotation: str) -> Event:
         namespace = token.metadata.namespace
-        found = await self.kube.workloads(namespace, token.secret_name)
+        found = await self.stores.workloads.list(namespace, token.secret_name)
         listed, missing = rollout.consumers(found, token.spec.consumers)
         restarted = []
         for c in rollout.to_restart(listed, rotation):
-            if await self.kube.restart(c.kind, namespace, c.name, rollout.restart_patch(rotation)):
+            if await self.stores.workloads.restart(
+                c.kind, namespace, c.name, rollout.restart_patch(rotation)
+            ):
                 restarted.append(c)  # else gone meanwhile
         metrics.ROLLOUTS.inc(len(restarted))
         return restarts.rolled_out(restarted, listed, missing)
@@ -195,13 +208,14 @@ class Reconciler:
         except Conflict:
             return  # someone changed the token: the next run reports afresh
         if said.event is not None:
-            await self.kube.post_event(token, said.event)
+            await self.stores.events.post(token, said.event)
 
     async def _invalid(self, error: InvalidServiceToken) -> None:  # status as read: no new seal
         """A spec the CRD should have rejected (e.g. an older CRD): say so in status."""
         said = refusals.invalid(error.status, error.metadata.generation, str(error), self.clock())
         token = ServiceToken(metadata=error.metadata, status=error.status)
         try:
-            await self.kube.put_token_status(token, said.status)
+            written = await self.stores.tokens.put_status(token, said.status)
         except Conflict:
             raise Retry from None
+        self.writes.record(TOKENS, written.metadata)

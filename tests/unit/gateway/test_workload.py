@@ -9,8 +9,7 @@ from typing import Any
 import jwt
 import pytest
 
-from gatepass.gateway.refusals import Reason
-from gatepass.gateway.sessions import InvalidSession
+from gatepass.gateway.refusals import InvalidSession, Reason
 from gatepass.gateway.workload import Pod, Workload, WorkloadTokens, audiences
 from tests.support.serviceaccounts import KUBE_ISSUER, Issuer
 

@@ -10,6 +10,7 @@ from gatepass.contract import LastUse, last_seen_entry
 from gatepass.decisions.shardbudget import entry_cost
 from gatepass.decisions.token.lifetime import LAST_SEEN_STEP
 from gatepass.operator.lastseen import Reports
+from tests.support.fakestores import fake_stores
 
 T0 = datetime(2026, 12, 6, tzinfo=UTC)
 KEY = ("ns", "ci-bot")
@@ -22,7 +23,7 @@ def reported(at: datetime, previous: bool = False) -> dict[str, str]:
 
 def test_a_use_asks_for_a_reconcile_once_per_status_step_and_is_kept_exactly() -> None:
     """Every minute's report of a busy token must not cost a reconcile (two GETs) each."""
-    reports = Reports("gatepass-system", "gp-last-seen", lambda _: True)
+    reports = reports_with(Dropped())
     assert reports.read(reported(T0)) == {KEY}  # the first use: status has none
     assert reports.read(reported(T0 + M)) == set()  # within the step
     assert reports.current[KEY].at == T0 + M  # ...yet known exactly (inactivity reads it)
@@ -34,7 +35,7 @@ def test_a_use_asks_for_a_reconcile_once_per_status_step_and_is_kept_exactly() -
 
 def test_a_use_of_the_previous_secret_always_asks() -> None:
     """It is what ends a rotation's grace early: rare, and wanted at once."""
-    reports = Reports("gatepass-system", "gp-last-seen", lambda _: True)
+    reports = reports_with(Dropped())
     assert reports.read(reported(T0, previous=True)) == {KEY}
     assert reports.read(reported(T0 + M, previous=True)) == {KEY}
     assert reports.read(reported(T0 + M, previous=True)) == set()  # nothing new
@@ -54,9 +55,10 @@ class Dropped:
 def reports_with(
     dropped: Dropped, serves: Callable[[str], bool] = lambda _: True, budget: int = 10**6
 ) -> Reports:
-    reports = Reports("gatepass-system", "gp-last-seen", serves, budget=budget)
-    reports.sweeper = dropped
-    return reports
+    configmaps = fake_stores().configmaps
+    return Reports(
+        "gatepass-system", "gp-last-seen", serves, configmaps=configmaps, sweeper=dropped, budget=budget
+    )
 
 
 def test_a_deleted_tokens_entries_leave_the_shard_they_were_read_from() -> None:

@@ -1,6 +1,6 @@
-"""The operator's bookkeeping of its own status writes (which watch events are its own
-echo), and its workload listing for rollouts (paged, each workload kept as its few
-fields). The API server's side is tested in tests/e2e."""
+"""The API server's stores' listings: workloads for rollouts (paged, each workload kept as
+its few fields), tokens and applications (each handed over as it arrives). The API
+server's side is tested in tests/e2e."""
 
 from __future__ import annotations
 
@@ -12,38 +12,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import TOKENS
 from gatepass.decisions.rollout import Workload
-from gatepass.models.meta import ObjectMeta
-from gatepass.operator.kube import CHUNK, OWN_WRITES_KEPT, PAGE, Kube
+from gatepass.operator.stores.custom import KubeApps, KubeTokens
+from gatepass.operator.stores.listing import CHUNK, PAGE
+from gatepass.operator.stores.workloads import KubeWorkloads
 from tests.support.responses import Response
-
-
-class StatusWrites:
-    """Stands in for the status subresource's answer: the next resourceVersion."""
-
-    def __init__(self) -> None:
-        self.version = 100
-
-    async def replace_namespaced_custom_object_status(self, *_: Any) -> dict[str, Any]:
-        self.version += 1
-        return {"metadata": {"resourceVersion": str(self.version)}}
-
-
-@pytest.mark.asyncio
-async def test_the_echo_of_an_earlier_write_is_ours_too() -> None:
-    """An issuance writes status twice; the first write's event arrives after the second."""
-    kube = Kube(client.ApiClient())
-    kube.custom = StatusWrites()  # type: ignore[assignment]
-    meta = ObjectMeta(namespace="ns", name="t", uid="u", resource_version="100")
-    versions = [
-        await kube._put_status(TOKENS, "gatepass.dev/v1alpha1", "ServiceToken", meta, {}) for _ in range(4)
-    ]
-    assert kube.wrote(TOKENS, "ns", "t")
-    assert [kube.own_write(TOKENS, "ns", "t", v) for v in versions] == [False] + [True] * OWN_WRITES_KEPT
-    assert not kube.own_write(TOKENS, "ns", "t", "999")  # someone else's
-    assert not kube.own_write(TOKENS, "ns", "other", versions[-1])
-    kube.forget(TOKENS, "ns", "t")
-    assert not kube.wrote(TOKENS, "ns", "t")
-    await kube.close()
 
 
 class Workloads:
@@ -83,9 +55,8 @@ async def test_workloads_are_listed_page_by_page_and_kept_as_their_few_fields(
 ) -> None:
     fake = Workloads()
     monkeypatch.setattr(client, "AppsV1Api", lambda _api: fake)
-    kube = Kube(client.ApiClient())
-    found = await kube.workloads("team-a", "ci-bot")
-    await kube.close()
+    async with client.ApiClient() as api:
+        found = await KubeWorkloads(api=api).list("team-a", "ci-bot")
     assert [(w.consumer.label, w.consumer.env, w.uses) for w in found] == [
         ("Deployment/a", True, True),
         ("Deployment/b", False, False),
@@ -107,10 +78,9 @@ async def test_a_refused_workload_listing_raises_its_status(monkeypatch: pytest.
     fake = Workloads()
     fake.pages["deployments", None] = Response({"kind": "Status", "code": 403}, status=403)
     monkeypatch.setattr(client, "AppsV1Api", lambda _api: fake)
-    kube = Kube(client.ApiClient())
-    with pytest.raises(ApiException) as refused:
-        await kube.workloads("team-a", "ci-bot")
-    await kube.close()
+    async with client.ApiClient() as api:
+        with pytest.raises(ApiException) as refused:
+            await KubeWorkloads(api=api).list("team-a", "ci-bot")
     assert refused.value.status == 403  # RolloutNotAllowed (decisions/token/restarts.py)
 
 
@@ -143,12 +113,12 @@ class Custom:
 
 @pytest.mark.asyncio
 async def test_the_operators_listings_hand_over_each_object_as_it_arrives() -> None:
-    kube = Kube(client.ApiClient())
-    fake = Custom()
-    kube.custom = fake  # type: ignore[assignment]
+    api = client.ApiClient()
+    apps, tokens, fake = KubeApps(api=api), KubeTokens(api=api), Custom()
+    apps.custom = tokens.custom = fake  # type: ignore[assignment]
     first = fake.pages["a", None]
     seen: list[tuple[str, int]] = []
-    async for o in kube.apps(["a"]):
+    async for o in apps.bodies(["a"]):
         seen.append((o["metadata"]["name"], first.read))
     assert seen[0][1] < first.chunks(CHUNK)  # before the rest of its page was read
     assert [name for name, _ in seen] == ["t1", "t2", "t3"]
@@ -157,6 +127,6 @@ async def test_the_operators_listings_hand_over_each_object_as_it_arrives() -> N
         {"_preload_content": False, "limit": PAGE, "_continue": "more"},
     ]
     fake.calls.clear()
-    assert await kube.token_keys([]) == {("b", "t4")}  # every namespace: one cluster listing
+    assert await tokens.keys([]) == {("b", "t4")}  # every namespace: one cluster listing
     assert fake.calls == [(("gatepass.dev", "v1alpha1", TOKENS), {"_preload_content": False, "limit": PAGE})]
-    await kube.close()
+    await api.close()
