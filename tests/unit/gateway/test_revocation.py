@@ -13,7 +13,8 @@ import pytest
 from yarl import URL
 
 from gatepass.gateway.keyring import KeyRing
-from gatepass.gateway.sessions import ALGORITHM, CRED_CLAIM, MINTED_CLAIM, InvalidSession, Sessions
+from gatepass.gateway.refusals import InvalidSession
+from gatepass.gateway.sessions import ALGORITHM, CRED_CLAIM, MINTED_CLAIM, Sessions
 from gatepass.gateway.state import AppRecord, TokenRecord
 from gatepass.trust import signing
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
