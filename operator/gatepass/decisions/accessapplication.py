@@ -6,8 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gatepass.contract import ObjectKey as TokenKey
-from gatepass.contract import format_ts_fine
+from gatepass.contract import ObjectKey, format_ts_fine
 from gatepass.decisions.policy import Overruled, overruled_denies
 from gatepass.decisions.revocation import revoked_before
 from gatepass.models.accessapplication import (
@@ -33,7 +32,7 @@ class AppPlan:
     events: tuple[Event, ...]
 
 
-def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[TokenKey]:
+def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[ObjectKey]:
     """Every ServiceToken named in a rule (namespace, name)."""
     refs = set()
     for policy in spec.policies:
@@ -113,7 +112,7 @@ def _ready(
 
 def decide_app(
     app: AccessApplication,
-    existing_tokens: Collection[TokenKey],
+    existing_tokens: Collection[ObjectKey],
     aud: str,
     now: datetime,
     host_conflicts: Sequence[Conflict] = (),

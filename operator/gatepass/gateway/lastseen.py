@@ -40,8 +40,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import LastUse, last_seen_entry
-from gatepass.contract import ObjectKey as Key
+from gatepass.contract import LastUse, ObjectKey, last_seen_entry
 from gatepass.gateway import metrics
 from gatepass.trust.seal import Sealer
 
@@ -52,7 +51,7 @@ log = logging.getLogger(__name__)
 # on the request path, made a LastUse once per flush.
 Use = tuple[float, str, str | None]
 # A token, and whether the use was of its previous secret.
-Entry = tuple[Key, bool]
+Entry = tuple[ObjectKey, bool]
 # What a flush writes into one shard: the ConfigMap key and value of each entry.
 Patch = Callable[[dict[str, str]], Awaitable[None]]
 
@@ -127,7 +126,7 @@ class LastSeen:
         return dropped
 
 
-def by_shard(shard_of: Callable[[Key], str], batch: Mapping[Entry, Use]) -> dict[str, dict[Entry, Use]]:
+def by_shard(shard_of: Callable[[ObjectKey], str], batch: Mapping[Entry, Use]) -> dict[str, dict[Entry, Use]]:
     shards: dict[str, dict[Entry, Use]] = {}
     for entry, use in batch.items():
         shards.setdefault(shard_of(entry[0]), {})[entry] = use

@@ -20,7 +20,7 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION
+from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION, ObjectKey
 from gatepass.gateway.kube import metadata_lister, read_list
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord, app_record, token_record
@@ -168,7 +168,7 @@ def _sealer(key: bytes | None) -> Sealer | None:
         return None
 
 
-def _key(obj: Obj) -> tuple[str, str]:
+def _key(obj: Obj) -> ObjectKey:
     meta = obj["metadata"]
     return meta["namespace"], meta["name"]
 
@@ -182,11 +182,11 @@ def _pod(obj: Obj) -> tuple[str, Pod]:
     return meta["uid"], Pod(meta["namespace"], _epoch(meta.get("deletionTimestamp")))
 
 
-def _account(obj: Obj) -> tuple[tuple[str, str], str]:
+def _account(obj: Obj) -> tuple[ObjectKey, str]:
     return _key(obj), obj["metadata"]["uid"]
 
 
-AppEntry = tuple[tuple[str, str], AppRecord | None, Claim | None]
+AppEntry = tuple[ObjectKey, AppRecord | None, Claim | None]
 
 
 class Watches:
@@ -265,12 +265,12 @@ class Watches:
         return lambda obj: convert(obj) if self._watched(obj) else None
 
     # tokens
-    def _token_entry(self, obj: Obj) -> tuple[tuple[str, str], TokenRecord] | None:
+    def _token_entry(self, obj: Obj) -> tuple[ObjectKey, TokenRecord] | None:
         """What the listing keeps of a token: its record, not the object."""
         record = token_record(obj) if self._watched(obj) else None
         return None if record is None else (_key(obj), record)
 
-    def _replace_tokens(self, entries: list[tuple[tuple[str, str], TokenRecord]]) -> None:
+    def _replace_tokens(self, entries: list[tuple[ObjectKey, TokenRecord]]) -> None:
         tokens = dict(entries)
         for gone in self.state.tokens.keys() - tokens.keys():
             self.token_gone(*gone)  # deleted while we were not watching
@@ -316,7 +316,7 @@ class Watches:
             uid, pod = _pod(obj)
             self.workloads.put_pod(uid, None if kind == "DELETED" else pod)
 
-    def _replace_accounts(self, entries: list[tuple[tuple[str, str], str]]) -> None:
+    def _replace_accounts(self, entries: list[tuple[ObjectKey, str]]) -> None:
         assert self.workloads is not None
         self.workloads.set_accounts(dict(entries))
 

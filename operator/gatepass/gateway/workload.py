@@ -30,6 +30,7 @@ from typing import Any
 
 import jwt
 
+from gatepass.contract import ObjectKey
 from gatepass.gateway.refusals import InvalidSession, Reason
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ class WorkloadTokens:
         self.cache_size = cache_size
         self.issuer: str | None = None
         self.keys: dict[str, jwt.PyJWK] = {}
-        self.accounts: dict[tuple[str, str], str] = {}  # (namespace, name) -> uid
+        self.accounts: dict[ObjectKey, str] = {}  # (namespace, name) -> uid
         self.pods: dict[str, Pod] = {}  # uid -> where, and whether it is going
         self._cache: OrderedDict[str, Workload] = OrderedDict()
 
@@ -207,10 +208,10 @@ class WorkloadTokens:
         return Workload(ns, name, uid, pod, pod_uid, kid, float(payload["exp"]), auds)
 
     # the watches' side -------------------------------------------------------
-    def set_accounts(self, accounts: dict[tuple[str, str], str]) -> None:
+    def set_accounts(self, accounts: dict[ObjectKey, str]) -> None:
         self.accounts = accounts
 
-    def put_account(self, key: tuple[str, str], uid: str | None) -> None:
+    def put_account(self, key: ObjectKey, uid: str | None) -> None:
         if uid is None:
             self.accounts.pop(key, None)
         else:

@@ -19,6 +19,7 @@ from gatepass.contract import (
     LAST_SEEN_LABEL,
     MANAGED_SELECTOR,
     TOKEN_LABEL,
+    ObjectKey,
 )
 from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
@@ -88,11 +89,11 @@ class OperatorApp:
         # from spec.inactivity.
         self.policy_names = PolicyNames()
         # Every object we have seen, so a new status-seal key can re-check them all.
-        self.known_tokens: set[tuple[str, str]] = set()
-        self.known_apps: set[tuple[str, str]] = set()
+        self.known_tokens: set[ObjectKey] = set()
+        self.known_apps: set[ObjectKey] = set()
         # The token of the event that queued it, parsed once here, until its reconcile
         # takes it (so the backlog, never every token, is held): one GET less per new token.
-        self.fresh: dict[tuple[str, str], Parsed] = {}
+        self.fresh: dict[ObjectKey, Parsed] = {}
         self.seal_key = SealKey(on_change=self._recheck_all)
         self._queues()
 
@@ -279,7 +280,7 @@ class OperatorApp:
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
 
-    async def _forget_previous(self, key: tuple[str, str]) -> None:
+    async def _forget_previous(self, key: ObjectKey) -> None:
         """A grace is over: its report of the previous secret's last use goes (one entry
         less in the last-seen ConfigMaps)."""
         self.reports.forget(key, current=False)
@@ -339,6 +340,6 @@ class OperatorApp:
             self.infra.add(INFRA_KEY)
 
 
-def _key(body: Mapping[str, Any]) -> tuple[str, str]:
+def _key(body: Mapping[str, Any]) -> ObjectKey:
     meta = body.get("metadata") or {}
     return str(meta.get("namespace", "")), str(meta.get("name", ""))

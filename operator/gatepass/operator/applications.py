@@ -8,8 +8,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from gatepass.contract import APPS
-from gatepass.contract import ObjectKey as Key
+from gatepass.contract import APPS, ObjectKey
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.ownwrites import OwnWrites
@@ -27,7 +26,7 @@ class AppReconciler:
         self,
         stores: Stores,
         seal_key: SealKey,
-        token_exists: Callable[[Key], bool],
+        token_exists: Callable[[ObjectKey], bool],
         clock: Clock = utcnow,
         hosts: HostIndex | None = None,
         upstreams: UpstreamPolicy | None = None,
@@ -43,7 +42,7 @@ class AppReconciler:
         self.clock = clock
         self.hosts = hosts if hosts is not None else HostIndex()
 
-    async def __call__(self, key: Key) -> datetime | None:
+    async def __call__(self, key: ObjectKey) -> datetime | None:
         namespace, name = key
         try:
             app = await self.stores.apps.get(namespace, name)

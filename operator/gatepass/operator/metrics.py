@@ -6,6 +6,7 @@ import contextlib
 
 from prometheus_client import Counter, Gauge
 
+from gatepass.contract import ObjectKey
 from gatepass.models.conditions import EXPIRING_SOON, INACTIVE_SOON, READY, find
 from gatepass.models.servicetoken import ServiceTokenStatus
 
@@ -51,7 +52,7 @@ API_THROTTLED = Counter(
     "gatepass_operator_api_throttled_seconds_total",
     "Time requests waited for the operator's client-side rate limit (GATEPASS_API_QPS/BURST).",
 )
-_client_ids: dict[tuple[str, str], str] = {}
+_client_ids: dict[ObjectKey, str] = {}
 
 
 def observe(namespace: str, name: str, status: ServiceTokenStatus) -> None:

@@ -17,12 +17,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gatepass.contract import ObjectKey as Key
+from gatepass.contract import ObjectKey
 from gatepass.decisions.accessapplication import referenced_tokens
 from gatepass.models.accessapplication import AccessApplicationSpec
 
 
-def named_tokens(app: Key, body: Mapping[str, Any] | None) -> frozenset[Key]:
+def named_tokens(app: ObjectKey, body: Mapping[str, Any] | None) -> frozenset[ObjectKey]:
     """Every token the application's policies name; nothing for a deleted or unreadable one
     (its reconcile reports why)."""
     if body is None:
@@ -36,10 +36,10 @@ def named_tokens(app: Key, body: Mapping[str, Any] | None) -> frozenset[Key]:
 
 class PolicyNames:
     def __init__(self) -> None:
-        self._by_app: dict[Key, frozenset[Key]] = {}
-        self._by_token: dict[Key, set[Key]] = defaultdict(set)
+        self._by_app: dict[ObjectKey, frozenset[ObjectKey]] = {}
+        self._by_token: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
 
-    def put(self, app: Key, body: Mapping[str, Any] | None) -> set[Key]:
+    def put(self, app: ObjectKey, body: Mapping[str, Any] | None) -> set[ObjectKey]:
         """An application as last seen (None: deleted). Returns the tokens it started or
         stopped naming: whoever cares about them may have to look again."""
         old = self._by_app.pop(app, frozenset())
@@ -55,11 +55,11 @@ class PolicyNames:
             self._by_token[token].add(app)
         return set(old ^ new)
 
-    def apps_naming(self, token: Key) -> set[Key]:
+    def apps_naming(self, token: ObjectKey) -> set[ObjectKey]:
         """Every application, of any namespace, whose policies name the token."""
         return set(self._by_token.get(token, ()))
 
-    def named_by(self, token: Key) -> str | None:
+    def named_by(self, token: ObjectKey) -> str | None:
         """An application of the token's own namespace that names it (namespace/name), or None."""
         own = [app for app in self._by_token.get(token, ()) if app[0] == token[0]]
         return "/".join(min(own)) if own else None

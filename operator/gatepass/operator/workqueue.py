@@ -14,11 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from gatepass.contract import ObjectKey as Key
+from gatepass.contract import ObjectKey
 
 log = logging.getLogger(__name__)
 
-Worker = Callable[[Key], Awaitable[datetime | None]]
+Worker = Callable[[ObjectKey], Awaitable[datetime | None]]
 
 # Cap one sleep: wall-clock and monotonic clocks drift apart over months, and a
 # daily look costs nothing.
@@ -51,13 +51,13 @@ class WorkQueue:
         self._worker = worker
         self._concurrency = concurrency
         self._max_backoff = max_backoff
-        self._queue: asyncio.Queue[Key] = asyncio.Queue()
-        self._queued: set[Key] = set()
-        self._running: set[Key] = set()
-        self._again: set[Key] = set()
-        self._timers: dict[Key, asyncio.TimerHandle] = {}
-        self._failures: dict[Key, int] = {}
-        self._retries: dict[Key, int] = {}
+        self._queue: asyncio.Queue[ObjectKey] = asyncio.Queue()
+        self._queued: set[ObjectKey] = set()
+        self._running: set[ObjectKey] = set()
+        self._again: set[ObjectKey] = set()
+        self._timers: dict[ObjectKey, asyncio.TimerHandle] = {}
+        self._failures: dict[ObjectKey, int] = {}
+        self._retries: dict[ObjectKey, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._dead = 0  # workers that ended other than by stop(): the liveness probe fails
 
@@ -65,37 +65,37 @@ class WorkQueue:
     def alive(self) -> bool:
         return self._dead == 0
 
-    def failures(self, key: Key) -> int:
+    def failures(self, key: ObjectKey) -> int:
         """How many reconciles of key have failed in a row (0: it is not backing off)."""
         return self._failures.get(key, 0)
 
-    def add(self, key: Key) -> None:
+    def add(self, key: ObjectKey) -> None:
         if key in self._running:
             self._again.add(key)
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
 
-    def add_after(self, key: Key, seconds: float) -> None:
+    def add_after(self, key: ObjectKey, seconds: float) -> None:
         """Add key after a delay; replaces any timer the key had."""
         self._cancel_timer(key)
         loop = asyncio.get_running_loop()
         self._timers[key] = loop.call_later(max(0.0, min(seconds, MAX_SLEEP)), self._fire, key)
 
-    def add_at(self, key: Key, when: datetime) -> None:
+    def add_at(self, key: ObjectKey, when: datetime) -> None:
         self.add_after(key, (when - datetime.now(UTC)).total_seconds() + LATE_BY)
 
-    def forget(self, key: Key) -> None:
+    def forget(self, key: ObjectKey) -> None:
         """The object is gone: drop its timer and backoff state."""
         self._cancel_timer(key)
         self._failures.pop(key, None)
         self._retries.pop(key, None)
 
-    def _fire(self, key: Key) -> None:
+    def _fire(self, key: ObjectKey) -> None:
         self._timers.pop(key, None)
         self.add(key)
 
-    def _cancel_timer(self, key: Key) -> None:
+    def _cancel_timer(self, key: ObjectKey) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
@@ -125,7 +125,7 @@ class WorkQueue:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _back_off(self, key: Key) -> float:
+    def _back_off(self, key: ObjectKey) -> float:
         """Count one more failure of key and run it again after the backoff; the delay."""
         n = self._failures[key] = self._failures.get(key, 0) + 1
         delay = backoff(n, self._max_backoff)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from gatepass.contract import ObjectKey as AppKey
+from gatepass.contract import ObjectKey
 from gatepass.routing.patterns import WILDCARD, hosts_overlap, suffix
 
 
@@ -32,7 +32,7 @@ class Claim:
     hosts: tuple[str, ...]
 
     @property
-    def key(self) -> AppKey:
+    def key(self) -> ObjectKey:
         return (self.namespace, self.name)
 
 
@@ -104,13 +104,13 @@ class _Holders:
         return True
 
 
-def owners(claims: Iterable[Claim], reserved: frozenset[str] = frozenset()) -> dict[str, AppKey]:
+def owners(claims: Iterable[Claim], reserved: frozenset[str] = frozenset()) -> dict[str, ObjectKey]:
     """destination -> the application that owns it. A host is one tenant's: the
     namespace that claimed a destination on it (or on a pattern covering it) first holds
     every path under it, so no other namespace can take over a path of someone else's
     host, nor cover it with a wildcard (or the reverse). Any path on a reserved host is
     reserved; a pattern covering one is not, but the gateway never routes that host."""
-    out: dict[str, AppKey] = {}
+    out: dict[str, ObjectKey] = {}
     holders = _Holders()
     for claim in sorted(claims, key=lambda c: (c.created, c.namespace, c.name)):
         for dest in claim.hosts:
@@ -127,7 +127,7 @@ class Conflict:
     host_held: bool = False  # the host itself is another namespace's (not just this path)
 
 
-def conflicts(claim: Claim, owned: Mapping[str, AppKey], reserved: frozenset[str]) -> list[Conflict]:
+def conflicts(claim: Claim, owned: Mapping[str, ObjectKey], reserved: frozenset[str]) -> list[Conflict]:
     """The destinations of ``claim`` it does not get, and who has each."""
     out = []
     for dest in claim.hosts:
@@ -155,10 +155,10 @@ class HostIndex:
 
     def __init__(self, reserved: frozenset[str] = frozenset()) -> None:
         self.reserved = reserved
-        self.claims: dict[AppKey, Claim] = {}
-        self.owned: dict[str, AppKey] = {}
+        self.claims: dict[ObjectKey, Claim] = {}
+        self.owned: dict[str, ObjectKey] = {}
 
-    def put(self, key: AppKey, claim: Claim | None) -> set[AppKey]:
+    def put(self, key: ObjectKey, claim: Claim | None) -> set[ObjectKey]:
         old = self.claims.pop(key, None)
         if claim is not None:
             self.claims[key] = claim
@@ -174,6 +174,6 @@ class HostIndex:
             return set()
         return {k for k, c in self.claims.items() if touched & {_group(d) for d in c.hosts}}
 
-    def conflicts(self, key: AppKey) -> list[Conflict]:
+    def conflicts(self, key: ObjectKey) -> list[Conflict]:
         claim = self.claims.get(key)
         return conflicts(claim, self.owned, self.reserved) if claim else []
