@@ -37,6 +37,9 @@ class GatewayConfig(BaseModel):
     # Where last use of each token is reported (gateway/lastseen.py); 0 s turns it off.
     last_seen_configmap: str = DEFAULT_LAST_SEEN_CONFIGMAP
     last_seen_interval: float = Field(60.0, ge=0)
+    # Cloudflare's organization-wide strict service token authentication: the default of
+    # applications that leave spec.strictServiceTokenAuth unset (gateway/state.py).
+    strict_service_token_auth: bool = False
     cookie_secure: bool = Field(True, description="false only when clients reach the gateway over plain HTTP")
     # Which upstreams applications may use (routing/upstreams.py); set by the operator.
     upstream_allow: CommaList = Field(default_factory=list)

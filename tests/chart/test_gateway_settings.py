@@ -25,6 +25,7 @@ from tests.support.settings import container_env, read_from
 SETTINGS: dict[str, tuple[str, str, object]] = {
     "gateway.issuer": ('"https://login.example.org"', "issuer", "https://login.example.org"),
     "gateway.cookieSecure": ("false", "cookie_secure", False),
+    "gateway.strictServiceTokenAuth": ("true", "strict_service_token_auth", True),
     "gateway.accessLog": ("false", "access_log", False),
     "gateway.drainSeconds": ("7", "drain_seconds", 7.0),
     "gateway.shutdownTimeoutSeconds": ("21", "shutdown_timeout", 21.0),

@@ -72,6 +72,7 @@ ALL_APART = {
     "last_seen_configmap": "gp-seen",
     "last_seen_interval": 2.5,
     "cookie_secure": False,
+    "strict_service_token_auth": True,
     "upstream_allow": ["*.example.org", "10.0.0.0/8"],
     "cluster_domain": "k8s.example",
     "trusted_proxies": ["192.0.2.0/24"],

@@ -2,12 +2,21 @@
 
 1. :func:`identify` — who is calling: a service token by its Client ID and
    Secret (two headers; or, where the application allows, one JSON header or
-   Basic auth), or by a session JWT (``cf-access-token`` header or cookie; never
+   Basic auth: gateway/presented.py, which also says how ``Authorization`` is read
+   by its shape), or by a session JWT (``cf-access-token`` header or cookie; never
    in strict mode); where the application's policies name ServiceAccounts, a pod
    by its projected ServiceAccount token for this application (``Authorization:
    Bearer``, or ``cf-access-token`` when it is not one of our JWTs;
    gateway/workload.py); or nobody. Whichever forms an application reads, none
    reaches any origin (gateway/strip.py);
+
+Strict mode (the application's ``strictServiceTokenAuth``, or the gateway's default
+where it is unset) follows Cloudflare's strict service token authentication: with
+credentials, a session JWT sent beside them is ignored (as it is without strict mode:
+credentials always decide) and no cookie is set. Cloudflare's docs describe only
+requests with credentials; a session alone (cookie or ``cf-access-token``) is refused
+here (401 ``session_not_accepted``): every gatepass session is a service token's, and
+one minted before strict mode was turned on would otherwise outlive the switch.
 2. :func:`authorize` — what the application's policies say about that caller;
 3. :func:`limit` — the token's rate limit, before any JWT is minted;
 4. :func:`session` — the JWT the origin gets: the one presented, or a new one
@@ -31,36 +40,19 @@ none, it is nobody, which the bypass lets through.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from gatepass.decisions.policy import Identity, evaluate
-from gatepass.gateway.headers import (
-    AUTHORIZATION,
-    CLIENT_ID_HEADER,
-    CLIENT_SECRET_HEADER,
-    COOKIE,
-    COOKIE_HEADER,
-    JSON_CLIENT_ID,
-    JSON_CLIENT_SECRET,
-    TOKEN_HEADER,
-)
+from gatepass.gateway.headers import AUTHORIZATION, COOKIE, COOKIE_HEADER, TOKEN_HEADER
 from gatepass.gateway.limits import Limits
+from gatepass.gateway.presented import Headers, credentials, one
 from gatepass.gateway.refusals import InvalidSession, Reason, Refused
 from gatepass.gateway.sessions import Sessions
 from gatepass.gateway.state import PREVIOUS, AppRecord, TokenRecord
 from gatepass.gateway.workload import Workload, WorkloadTokens
 from gatepass.routing.clientip import Address
-from gatepass.trust.credentials import is_client_id, is_client_secret
-
-
-class Headers(Protocol):
-    def getall(self, key: str, default: list[str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -96,82 +88,6 @@ class Caller:
         return None if t is None else Identity(t.namespace, t.name, t.client_id)
 
 
-def _one(headers: Headers, name: str) -> tuple[str | None, bool]:
-    """The header's single value, and whether it was sent more than once."""
-    values = headers.getall(name, [])
-    return (values[0] if len(values) == 1 else None), len(values) > 1
-
-
-Presented = tuple[str, str] | None  # (Client ID, Secret), or nothing
-
-
-def _header_pair(headers: Headers) -> Presented:
-    """``CF-Access-Client-Id`` and ``CF-Access-Client-Secret``."""
-    client_id, dup_id = _one(headers, CLIENT_ID_HEADER)
-    client_secret, dup_secret = _one(headers, CLIENT_SECRET_HEADER)
-    if dup_id or dup_secret:
-        raise Refused(Reason.DUPLICATE_CREDENTIALS)
-    if client_id is None or client_secret is None:
-        if client_id == client_secret:
-            return None
-        raise Refused(Reason.INCOMPLETE_CREDENTIALS)
-    return client_id, client_secret
-
-
-def _json_header(headers: Headers, name: str) -> Presented:
-    """One header holding ``{"cf-access-client-id": ..., "cf-access-client-secret": ...}``."""
-    value, dup = _one(headers, name)
-    if dup:
-        raise Refused(Reason.DUPLICATE_CREDENTIALS)
-    if value is None:
-        return None
-    try:
-        doc = json.loads(value)
-    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
-        raise Refused(Reason.MALFORMED_CREDENTIALS) from None
-    pair = (doc.get(JSON_CLIENT_ID), doc.get(JSON_CLIENT_SECRET)) if isinstance(doc, dict) else None
-    if pair is None or not all(isinstance(v, str) for v in pair):
-        raise Refused(Reason.MALFORMED_CREDENTIALS)
-    return str(pair[0]), str(pair[1])
-
-
-def _basic(headers: Headers) -> Presented:
-    """``Authorization: Basic base64(clientId:clientSecret)``; other schemes are not ours."""
-    values = headers.getall(AUTHORIZATION, [])
-    basic = [v for v in values if v[:6].lower() == "basic "]
-    if not basic:
-        return None
-    if len(values) > 1:
-        raise Refused(Reason.DUPLICATE_CREDENTIALS)
-    try:
-        raw = base64.b64decode(basic[0][6:].strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise Refused(Reason.MALFORMED_CREDENTIALS) from None
-    client_id, colon, client_secret = raw.partition(":")
-    if not colon:
-        raise Refused(Reason.MALFORMED_CREDENTIALS)
-    return client_id, client_secret
-
-
-def _credentials(headers: Headers, app: AppRecord) -> Presented:
-    """The Client ID and Secret, in whichever one of the ways the application accepts;
-    more than one way at once is refused (which would win is not for us to guess)."""
-    ways = [_header_pair(headers)]
-    if app.credentials_header is not None:
-        ways.append(_json_header(headers, app.credentials_header))
-    if app.basic_auth:
-        ways.append(_basic(headers))
-    pairs = [w for w in ways if w is not None]
-    if len(pairs) != 1:
-        if not pairs:
-            return None
-        raise Refused(Reason.DUPLICATE_CREDENTIALS)
-    client_id, client_secret = pairs[0]
-    if not is_client_id(client_id) or not is_client_secret(client_secret):
-        raise Refused(Reason.MALFORMED_CREDENTIALS)
-    return client_id, client_secret
-
-
 def _by_credentials(
     client_id: str, client_secret: str, tokens: Mapping[str, TokenRecord], now: float
 ) -> Caller:
@@ -201,7 +117,7 @@ def session_cookies(headers: Headers) -> list[str]:
 def _by_session(
     headers: Headers, app: AppRecord, tokens: Mapping[str, TokenRecord], sessions: Sessions, now: float
 ) -> Caller:
-    presented, dup = _one(headers, TOKEN_HEADER)
+    presented, dup = one(headers, TOKEN_HEADER)
     if dup:
         raise Refused(Reason.DUPLICATE_CREDENTIALS)
     candidates = [presented] if presented else session_cookies(headers)
@@ -236,7 +152,7 @@ def _workload_token(headers: Headers, app: AppRecord, sessions: Sessions) -> str
         return None  # Authorization is then the origin's (a credential in it never is: gateway/strip.py)
     values = headers.getall(AUTHORIZATION, [])
     bearer = [v[len(BEARER) :].strip() for v in values if v[: len(BEARER)].lower() == BEARER]
-    presented, dup = _one(headers, TOKEN_HEADER)
+    presented, dup = one(headers, TOKEN_HEADER)
     if presented is not None and not sessions.is_ours(presented):
         bearer.append(presented)
     elif dup:
@@ -268,7 +184,7 @@ def identify(
     workloads: WorkloadTokens | None = None,
 ) -> Caller:
     """Step 1: the caller, or :class:`Refused` (401): why its credentials do not authenticate."""
-    presented = _credentials(headers, app)
+    presented = credentials(headers, app.credentials_header, app.basic_auth)
     account = _workload_token(headers, app, sessions)
     if account is not None and presented:
         raise Refused(Reason.DUPLICATE_CREDENTIALS)

@@ -40,7 +40,9 @@ def _both(*events: asyncio.Event) -> None:
 
 async def run(settings: GatewaySettings) -> None:
     api = await connect()
-    state = State(reserved_hosts(settings.issuer), settings.upstream_policy)
+    state = State(
+        reserved_hosts(settings.issuer), settings.upstream_policy, settings.strict_service_token_auth
+    )
     seen = LastSeen() if settings.last_seen_interval > 0 else None
     serving = asyncio.Event()  # the public port is open: only then ready
     workloads = WorkloadTokens(settings.audiences) if settings.workload_identity else None

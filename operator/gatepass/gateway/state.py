@@ -118,7 +118,9 @@ class AppRecord:
     upstream_refusal: str | None = None  # set by State when the upstream policy forbids it
     sessions_revoked_before: float | None = None
     created: str = ""  # metadata.creationTimestamp: who claimed a host first
-    strict: bool = False  # credentials on every request; no session JWT accepted or set
+    # Strict mode: credentials on every request; no session JWT accepted or set. None: the
+    # application leaves it to the gateway's default, which State writes in (_served).
+    strict: bool | None = False
     credentials_header: str | None = None  # one header with both credentials as JSON
     basic_auth: bool = False  # Authorization: Basic base64(clientId:clientSecret)
     token_rate_limit: Limit | None = None  # for tokens without their own spec.rateLimit
@@ -214,9 +216,13 @@ class State:
     loaded nothing is served, and a new key re-checks everything."""
 
     def __init__(
-        self, reserved: frozenset[str] = frozenset(), upstreams: UpstreamPolicy | None = None
+        self,
+        reserved: frozenset[str] = frozenset(),
+        upstreams: UpstreamPolicy | None = None,
+        strict: bool = False,
     ) -> None:
         self.reserved = reserved
+        self.strict = strict  # strict mode where an application leaves it unset (GatewayConfig)
         self.upstreams = upstreams if upstreams is not None else UpstreamPolicy()
         self._refusals: dict[tuple[str, str], str | None] = {}  # (namespace, upstream) -> why not
         self.sealer: Sealer | None = None
@@ -348,9 +354,10 @@ class State:
                 self._refusals = {}
             self._refusals[where] = self.upstreams.refusal(str(app.upstream), app.namespace)
         refusal = self._refusals[where]
-        if (app.aud, app.upstream_refusal) == (aud, refusal):
+        strict = self.strict if app.strict is None else app.strict
+        if (app.aud, app.upstream_refusal, app.strict) == (aud, refusal, strict):
             return app
-        return replace(app, aud=aud, upstream_refusal=refusal)
+        return replace(app, aud=aud, upstream_refusal=refusal, strict=strict)
 
     def route(
         self, host: str, path: Segments = (), folded: Segments | None = None

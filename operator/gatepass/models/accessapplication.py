@@ -89,8 +89,10 @@ class AccessApplicationSpec(CamelModel):
     session_duration: str = "24h"
     policies: list[Policy] = Field(default_factory=list)
     # Cloudflare's strict mode: credentials on every request, no session JWT accepted or set.
-    strict_service_token_auth: bool = False
-    # One header carrying {"cf-access-client-id": ..., "cf-access-client-secret": ...}.
+    # None (unset): the gateway's default, GATEPASS_STRICT_SERVICE_TOKEN_AUTH.
+    strict_service_token_auth: bool | None = None
+    # One header carrying {"cf-access-client-id": ..., "cf-access-client-secret": ...};
+    # Authorization too, read by its value's shape (gateway/presented.py).
     read_service_tokens_from_header: str | None = None
     # Authorization: Basic base64(clientId:clientSecret).
     allow_basic_auth: bool = False
