@@ -75,15 +75,16 @@ class World:
         **settings: Any,
     ) -> None:
         self.clock = Clock()
+        self.settings = GatewaySettings(
+            issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0, **settings
+        )
         # The upstream runs on loopback here: allowed explicitly, as a cluster admin would.
-        self.state = State(upstreams=UpstreamPolicy(allow=("127.0.0.1",), own_ports=frozenset({9091})))
+        upstreams = UpstreamPolicy(allow=("127.0.0.1",), own_ports=frozenset({9091}))
+        self.state = State(upstreams=upstreams, strict=self.settings.strict_service_token_auth)
         self.state.set_keys([keys[0]])
         self.sealer = Sealer(generate_key())  # the operator's status-seal key
         self.state.set_sealer(self.sealer)
         self.all_keys = keys
-        self.settings = GatewaySettings(
-            issuer=ISSUER, cookie_secure=True, port=free_port(), admin_port=0, **settings
-        )
         self.last_seen = LastSeen()  # what the gateway would report (flushed by its own loop)
         self.gateway = Gateway(
             self.settings,
