@@ -84,9 +84,9 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         "spec.readServiceTokensFromHeader",
     ),
     (
-        "credentials header is Authorization",
-        {"readServiceTokensFromHeader": "authorization"},
-        "allowBasicAuth",
+        "credentials header is Proxy-Authorization",
+        {"readServiceTokensFromHeader": "Proxy-Authorization"},
+        "spec.readServiceTokensFromHeader",
     ),
     ("basic auth not a boolean", {"allowBasicAuth": 1}, "spec.allowBasicAuth"),
     (
@@ -164,8 +164,8 @@ def test_bad_application_is_rejected(
 def test_good_application_gets_defaults(api: client.ApiClient, crds: None, namespace: str) -> None:
     created = Apps(api, namespace).create("good", OK)
     assert created["spec"]["sessionDuration"] == "24h"
-    # The seed's cookie flow stays the default: an existing application is not switched.
-    assert created["spec"]["strictServiceTokenAuth"] is False
+    # Unset: the cluster's default (gateway.strictServiceTokenAuth), not a value of its own.
+    assert "strictServiceTokenAuth" not in created["spec"]
     assert created["spec"]["allowBasicAuth"] is False
     assert "readServiceTokensFromHeader" not in created["spec"]
 
@@ -194,3 +194,21 @@ def test_wildcards_are_accepted_where_cloudflare_has_them(
 def test_a_custom_credentials_header_is_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:
     created = Apps(api, namespace).create("header", {**OK, "readServiceTokensFromHeader": "X-Access_Token"})
     assert created["spec"]["readServiceTokensFromHeader"] == "X-Access_Token"
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization"])
+def test_authorization_is_accepted_as_cloudflare_documents_it(
+    api: client.ApiClient, crds: None, namespace: str, name: str
+) -> None:
+    created = Apps(api, namespace).create(name.lower() + "-json", {**OK, "readServiceTokensFromHeader": name})
+    assert created["spec"]["readServiceTokensFromHeader"] == name
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_strict_mode_said_either_way_is_kept(
+    api: client.ApiClient, crds: None, namespace: str, strict: bool
+) -> None:
+    created = Apps(api, namespace).create(
+        f"strict-{str(strict).lower()}", {**OK, "strictServiceTokenAuth": strict}
+    )
+    assert created["spec"]["strictServiceTokenAuth"] is strict
