@@ -460,6 +460,24 @@ def test_secret_files_work_as_mounted(env: Env, tmp_path: Path) -> None:
     assert r.status_code == 200
 
 
+def test_authorization_as_cloudflare_documents_it(env: Env) -> None:
+    """``readServiceTokensFromHeader: Authorization`` on the API server; the Secret's
+    credentialsJson file sent as that header, unchanged; the origin never sees it."""
+    host, _ = env.app("authz", readServiceTokensFromHeader="Authorization", allowBasicAuth=True)
+    files = [{"key": "credentials.json", "format": "credentialsJson"}]
+    creds = env.token("authz", {"secretTemplate": {"files": files}})
+    one = env.tokens.data("authz")["credentials.json"]
+    wait_for(lambda: env.get(host, headers={"Authorization": one}).status_code == 200, timeout=5, what="JSON")
+    assert "Authorization" not in env.upstream.seen[-1]["headers"]
+    assert creds.client_secret not in json.dumps(env.upstream.seen[-1]["headers"])
+    basic = env.http.get(
+        env.gateway.url + "/", headers={"Host": host}, auth=(creds.client_id, creds.client_secret), timeout=10
+    )
+    assert basic.status_code == 200  # Basic beside it: each by its shape
+    r = env.get(host, headers={"Authorization": "Bearer origin-token"})
+    assert (r.status_code, r.json()) == (401, {"error": "no_credentials"})
+
+
 def test_get_identity(env: Env) -> None:
     host, _ = env.app("who")
     creds = env.token("w")
