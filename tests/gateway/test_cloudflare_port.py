@@ -73,3 +73,22 @@ async def test_strict_by_default_unless_the_application_says_otherwise(strict_wo
     assert status == 200
     status, _, _ = await world.get(LAX_HOST, headers={"Cookie": f"CF_Authorization={cookie_value(resp)}"})
     assert status == 200
+
+
+async def test_an_owner_who_stops_reading_authorization_harvests_nothing(world: World) -> None:
+    """The application's owner writes readServiceTokensFromHeader and runs the origin; other
+    tenants' clients keep sending the JSON in Authorization after the owner drops it."""
+    client = world.token("client", namespace="team-b")
+    owners = [{"decision": "serviceAuth", "include": [{"anyServiceToken": {"namespaces": ["team-b"]}}]}]
+    world.app("shared", [HOST], owners, namespace="team-evil", readServiceTokensFromHeader="Authorization")
+    sent = {"Authorization": one_header(client.client_id, client.client_secret), "X-Kept": "yes"}
+    assert (await world.get(HOST, headers=sent))[0] == 200
+    assert "Authorization" not in world.seen[-1]["headers"]
+    world.app(
+        "shared", [HOST], [{"decision": "bypass", "include": [{"everyone": {}}]}], namespace="team-evil"
+    )
+    assert (await world.get(HOST, headers=sent))[0] == 200
+    seen = world.seen[-1]["headers"]
+    assert "Authorization" not in seen  # a credential by its content (gateway/strip.py)
+    assert client.client_secret not in json.dumps(seen)
+    assert seen["X-Kept"] == "yes"
