@@ -35,6 +35,7 @@ class Identity:
 class Verdict:
     decision: Decision | None  # None: no policy matched
     policy: str = ""
+    index: int | None = None  # the deciding policy's place in the list (labels may repeat)
 
 
 def rule_matches(rule: Rule, app_namespace: str, who: Identity | None, ip: Address | None = None) -> bool:
@@ -81,7 +82,7 @@ def evaluate(
     for allowing in (True, False):
         for i, p in enumerate(policies):
             if (p.decision in ALLOWING) == allowing and policy_matches(p, app_namespace, who, ip):
-                return Verdict(p.decision, label(policies, i))
+                return Verdict(p.decision, label(policies, i), i)
     return Verdict(None)
 
 
