@@ -668,7 +668,7 @@ def test_a_policys_own_session_duration(env: Env) -> None:
             "include": [{"serviceToken": {"name": "brief"}}],
             "sessionDuration": "10m",
         },
-        *ANY_TOKEN,
+        {"name": "any", "decision": "serviceAuth", "include": [{"anyServiceToken": {}}]},
     ]
     host, _ = env.app("policy-sessions", policies, sessionDuration="2h")
     brief, other = env.token("brief"), env.token("other")
