@@ -70,11 +70,12 @@ class LongestSession:
 
 def _duration(text: object, default: timedelta) -> timedelta:
     """A sessionDuration as written; the API server rejects unreadable ones, so an older
-    CRD's leftovers count as nothing."""
+    CRD's leftovers count as nothing, and one past the CRD's cap as the cap: every
+    tenant's keys stay bounded by it (a longer session ends early, its writer's alone)."""
     if not isinstance(text, str):
         return default
     try:
-        return parse(text)
+        return min(parse(text), signing.LONGEST_SESSION)
     except ValueError:
         return timedelta(0)
 
