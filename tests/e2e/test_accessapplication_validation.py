@@ -148,6 +148,31 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         {"policies": [{"decision": "deny", "include": [{"serviceToken": {}}]}]},
         "name",
     ),
+    ("session under a minute, not 0", {"sessionDuration": "30s"}, "spec.sessionDuration"),
+    ("session a bare number", {"sessionDuration": "5"}, "spec.sessionDuration"),
+    (
+        "policy session too long",
+        {"policies": [{**ANY_TOKEN[0], "sessionDuration": "1000h"}]},
+        "spec.policies[0].sessionDuration",
+    ),
+    (
+        "policy session 0",
+        {"policies": [{**ANY_TOKEN[0], "sessionDuration": "0s"}]},
+        "spec.policies[0].sessionDuration",
+    ),
+    (
+        "policy session not a duration",
+        {"policies": [{**ANY_TOKEN[0], "sessionDuration": "1 day"}]},
+        "spec.policies[0].sessionDuration",
+    ),
+    (
+        "policy session where the application keeps none",
+        {"sessionDuration": "0", "policies": [{**ANY_TOKEN[0], "sessionDuration": "1h"}]},
+        "a policy's sessionDuration cannot be set where spec.sessionDuration is 0",
+    ),
+    ("sameSite of another spelling", {"sameSite": "lax"}, "spec.sameSite"),
+    ("httpOnly not a boolean", {"httpOnly": "no"}, "spec.httpOnly"),
+    ("pathScoped not a boolean", {"pathScoped": "no"}, "spec.pathScoped"),
 ]
 
 
@@ -168,6 +193,30 @@ def test_good_application_gets_defaults(api: client.ApiClient, crds: None, names
     assert "strictServiceTokenAuth" not in created["spec"]
     assert created["spec"]["allowBasicAuth"] is False
     assert "readServiceTokensFromHeader" not in created["spec"]
+    # The cookie as before these settings: path-scoped, HttpOnly, SameSite=Lax.
+    assert (created["spec"]["sameSite"], created["spec"]["httpOnly"], created["spec"]["pathScoped"]) == (
+        "Lax",
+        True,
+        True,
+    )
+
+
+@pytest.mark.parametrize("zero", ["0", "0s", "0h0m"])
+def test_no_session_is_accepted(api: client.ApiClient, crds: None, namespace: str, zero: str) -> None:
+    created = Apps(api, namespace).create("nosession", {**OK, "sessionDuration": zero})
+    assert created["spec"]["sessionDuration"] == zero
+
+
+def test_session_settings_are_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:
+    policies = [{**ANY_TOKEN[0], "sessionDuration": "15m"}]
+    spec = {**OK, "policies": policies, "sameSite": "None", "httpOnly": False, "pathScoped": False}
+    created = Apps(api, namespace).create("cookies", spec)
+    assert created["spec"]["policies"][0]["sessionDuration"] == "15m"
+    assert (created["spec"]["sameSite"], created["spec"]["httpOnly"], created["spec"]["pathScoped"]) == (
+        "None",
+        False,
+        False,
+    )
 
 
 def test_destinations_with_paths_are_accepted(api: client.ApiClient, crds: None, namespace: str) -> None:

@@ -669,3 +669,86 @@ def test_a_deleted_last_seen_shard_comes_back_and_the_gateway_reports_into_it(en
     wait_for(lambda: env.tokens.status("used-again").get("lastSeenAt"), timeout=15, what="lastSeenAt")
     data = core.read_namespaced_config_map(shard, OPERATOR_NAMESPACE).data or {}
     assert f"{env.tokens.ns}.used-again" in data
+
+
+def _lifetime(assertion: str) -> int:
+    claims = jwt.decode(assertion, options={"verify_signature": False})
+    return int(claims["exp"]) - int(claims["iat"])
+
+
+def test_a_policys_own_session_duration(env: Env) -> None:
+    """Cloudflare's policy session duration: the policy that allowed decides how long the
+    session lives, shorter or longer than the application's."""
+    policies: list[dict[str, object]] = [
+        {
+            "name": "brief",
+            "decision": "serviceAuth",
+            "include": [{"serviceToken": {"name": "brief"}}],
+            "sessionDuration": "10m",
+        },
+        {"name": "any", "decision": "serviceAuth", "include": [{"anyServiceToken": {}}]},
+    ]
+    host, _ = env.app("policy-sessions", policies, sessionDuration="2h")
+    brief, other = env.token("brief"), env.token("other")
+    r = wait_token_known(env, host, brief)
+    assert r.status_code == 200
+    assert _lifetime(r.cookies["CF_Authorization"]) == 600
+    max_age = int(r.headers["Set-Cookie"].split("Max-Age=")[1].split(";")[0])
+    assert 590 <= max_age <= 600
+    cookie = r.cookies["CF_Authorization"]
+    assert env.get(host, headers={"Cookie": f"CF_Authorization={cookie}"}).status_code == 200
+    r = wait_token_known(env, host, other)
+    assert _lifetime(r.cookies["CF_Authorization"]) == 2 * 3600
+
+
+def test_no_session_credentials_on_every_request(env: Env) -> None:
+    """sessionDuration 0: no cookie, no session JWT accepted back; the origin still gets an
+    assertion for each request, valid for a minute."""
+    host, aud = env.app("no-session", sessionDuration="0s")
+    creds = env.token("every-time")
+    r = wait_token_known(env, host, creds)
+    assert r.status_code == 200
+    assert "Set-Cookie" not in r.headers
+    assertion = env.upstream.seen[-1]["headers"]["Cf-Access-Jwt-Assertion"]
+    assert _lifetime(assertion) == 60
+    assert jwt.decode(assertion, options={"verify_signature": False})["aud"] == [aud]
+    for presented in ({"Cookie": f"CF_Authorization={assertion}"}, {"cf-access-token": assertion}):
+        r = env.get(host, headers=presented)
+        assert (r.status_code, r.json()) == (401, {"error": "session_not_accepted"})
+    r = env.get(host, headers=headers_of(creds))
+    assert r.status_code == 200
+    assert "Set-Cookie" not in r.headers
+
+
+def test_cookie_attributes_per_application(env: Env) -> None:
+    """sameSite, httpOnly and pathScoped reach the Set-Cookie; the defaults stay as before."""
+    host, _ = env.app("cookie-defaults")
+    spec = {
+        "hosts": [f"{host}/api"],
+        "upstream": env.upstream.url + "/api-origin",
+        "policies": ANY_TOKEN,
+        "sameSite": "Strict",
+        "httpOnly": False,
+        "pathScoped": False,
+    }
+    env.apps.create("cookie-api", spec)
+    env.apps.wait_aud("cookie-api")
+    creds = env.token("browser")
+    r = wait_token_known(env, host, creds)
+    default = r.headers["Set-Cookie"]
+    assert "; Path=/;" in default
+    assert "HttpOnly" in default
+    assert default.endswith("SameSite=Lax")
+    wait_for(
+        lambda: (
+            env.get(host, "/api/x", headers_of(creds))
+            .headers.get("Set-Cookie", "")
+            .endswith("SameSite=Strict")
+        ),
+        timeout=5,
+        what="the gateway routes /api to its own application",
+    )
+    api_cookie = env.get(host, "/api/x", headers_of(creds)).headers["Set-Cookie"]
+    assert "; Path=/;" in api_cookie  # the whole host, not /api
+    assert "HttpOnly" not in api_cookie
+    assert env.upstream.seen[-1]["path"] == "/api-origin/api/x"

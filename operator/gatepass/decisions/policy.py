@@ -10,7 +10,7 @@ policy matches, wherever it is listed: narrow the allowing policy with ``exclude
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gatepass.models.accessapplication import Decision, Policy, Rule
 from gatepass.routing.clientip import Address
@@ -35,6 +35,8 @@ class Identity:
 class Verdict:
     decision: Decision | None  # None: no policy matched
     policy: str = ""
+    # the deciding policy's place in the list (labels may repeat); verdicts compare by label
+    index: int | None = field(default=None, compare=False)
 
 
 def rule_matches(rule: Rule, app_namespace: str, who: Identity | None, ip: Address | None = None) -> bool:
@@ -81,7 +83,7 @@ def evaluate(
     for allowing in (True, False):
         for i, p in enumerate(policies):
             if (p.decision in ALLOWING) == allowing and policy_matches(p, app_namespace, who, ip):
-                return Verdict(p.decision, label(policies, i))
+                return Verdict(p.decision, label(policies, i), i)
     return Verdict(None)
 
 

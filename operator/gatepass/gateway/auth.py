@@ -66,6 +66,7 @@ class Admission:
     policy: str = ""
     previous_secret: bool = False  # admitted by the previous secret (rotation grace)
     session_iat: float | None = None  # admitted by a session JWT: when it was minted
+    policy_index: int | None = None  # the allowing policy: its sessionDuration, if any
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def identify(
         raise Refused(Reason.DUPLICATE_CREDENTIALS)
     if account is not None:  # a credential like a Client Secret: strict mode takes it too
         return _by_workload(account, app, workloads, now)
-    if presented is None and app.strict:
+    if presented is None and not app.keeps_sessions:
         return Caller(ignored_session=_presents_session(headers))
     if presented is None:
         caller = _by_session(headers, app, tokens, sessions, now)
@@ -227,7 +228,14 @@ def authorize(
     else:
         reason = Reason.ALLOWED
     previous, iat = caller.previous_secret, caller.issued_at
-    return Admission(reason, identity=who, policy=verdict.policy, previous_secret=previous, session_iat=iat)
+    return Admission(
+        reason,
+        identity=who,
+        policy=verdict.policy,
+        previous_secret=previous,
+        session_iat=iat,
+        policy_index=verdict.index,
+    )
 
 
 def session(allowed: Admission, caller: Caller, app: AppRecord, sessions: Sessions, now: float) -> Admission:
@@ -235,14 +243,15 @@ def session(allowed: Admission, caller: Caller, app: AppRecord, sessions: Sessio
     request and no cookie: its ServiceAccount token is its credential each time."""
     if allowed.reason is not Reason.ALLOWED:
         return allowed
+    lifetime = app.lifetime(allowed.policy_index)
     try:
         if caller.workload is not None:
-            return replace(allowed, assertion=sessions.mint_for_workload(app, caller.workload, now))
+            return replace(allowed, assertion=sessions.mint_for_workload(app, caller.workload, now, lifetime))
         if caller.token is None:
             return allowed
         if caller.session is not None:
             return replace(allowed, assertion=caller.session)
-        assertion, exp = sessions.mint(app, caller.token, now, previous=caller.previous_secret)
+        assertion, exp = sessions.mint(app, caller.token, now, caller.previous_secret, lifetime)
     except InvalidSession as e:
         raise Refused(e.reason, 503, identity=allowed.identity) from None
     return replace(allowed, assertion=assertion, minted_exp=exp)

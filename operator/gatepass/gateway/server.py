@@ -21,13 +21,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gatepass.gateway import metrics
 from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note, note_original
 from gatepass.gateway.auth import Admission, admit, authorize, identify, limit
-from gatepass.gateway.headers import ASSERTION_HEADER, COOKIE, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
+from gatepass.gateway.headers import ASSERTION_HEADER, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.limits import Limits
 from gatepass.gateway.middlewares import refusals
 from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
 from gatepass.gateway.refusals import Reason, Refused
-from gatepass.gateway.sessions import Sessions
+from gatepass.gateway.sessions import Sessions, set_cookie
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
 from gatepass.gateway.workload import Workload, WorkloadTokens
@@ -231,15 +231,15 @@ class Gateway:
         return self.settings.issuer, None if self.workloads is None else self.workloads.issuer
 
     def _cookie(self, outcome: Admission, route: Route[AppRecord]) -> CIMultiDict[str]:
-        """The session cookie, scoped to the application's path: applications on paths of
-        one host each keep their own (auth.session_cookies reads them all)."""
+        """The session cookie, with the application's attributes; by default scoped to its
+        path, so applications on paths of one host each keep their own
+        (auth.session_cookies reads them all). None where it keeps no session."""
         headers: CIMultiDict[str] = CIMultiDict()
-        if outcome.minted_exp is not None and outcome.assertion is not None and not route.value.strict:
+        app = route.value
+        if outcome.minted_exp is not None and outcome.assertion is not None and app.keeps_sessions:
             max_age = max(0, int(outcome.minted_exp - self.clock()))
-            secure = "; Secure" if self.settings.cookie_secure else ""
-            headers["Set-Cookie"] = (
-                f"{COOKIE}={outcome.assertion}; Max-Age={max_age}; Path={route.path};"
-                f" HttpOnly{secure}; SameSite=Lax"
+            headers["Set-Cookie"] = set_cookie(
+                outcome.assertion, max_age, route.path, app, self.settings.cookie_secure
             )
         return headers
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import jwt
 
+from gatepass.gateway.headers import COOKIE
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.metrics import SIGNED
 from gatepass.gateway.refusals import InvalidSession, Reason
@@ -66,12 +67,14 @@ class _Minted:
     claims: Claims
     session_seconds: float
 
-    def reusable(self, token: TokenRecord, app: AppRecord, kid: str | None, now: float) -> bool:
+    def reusable(
+        self, token: TokenRecord, app: AppRecord, kid: str | None, now: float, lifetime: float
+    ) -> bool:
         c = self.claims
         return (
             self.token is token
             and c.kid == kid
-            and self.session_seconds == app.session_seconds
+            and self.session_seconds == lifetime
             and not revoked(c, app)
             and now < min(c.iat + (c.exp - c.iat) * REUSE_FRACTION, c.exp - REUSE_MIN_LEFT)
         )
@@ -82,6 +85,18 @@ def revoked(claims: Claims, app: AppRecord) -> bool:
     (a session minted at that very microsecond was minted after the request)."""
     before = app.sessions_revoked_before
     return before is not None and claims.minted < before
+
+
+def set_cookie(encoded: str, max_age: int, path: str, app: AppRecord, secure: bool) -> str:
+    """The ``Set-Cookie`` value carrying a session, with the application's attributes:
+    ``path`` is its route's; a cookie not path-scoped goes to the whole host."""
+    parts = [f"{COOKIE}={encoded}", f"Max-Age={max_age}", f"Path={path if app.path_scoped else '/'}"]
+    if app.http_only:
+        parts.append("HttpOnly")
+    if secure:  # browsers drop SameSite=None without it: the gateway's setting decides
+        parts.append("Secure")
+    parts.append(f"SameSite={app.same_site}")
+    return "; ".join(parts)
 
 
 class Sessions:
@@ -102,21 +117,29 @@ class Sessions:
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid}), key.kid
 
     def mint(
-        self, app: AppRecord, token: TokenRecord, now: float, previous: bool = False
+        self,
+        app: AppRecord,
+        token: TokenRecord,
+        now: float,
+        previous: bool = False,
+        lifetime: float | None = None,
     ) -> tuple[str, float]:
         """The session for a token that just authenticated, and its exp. ``previous``: it
         did so with its previous secret (rotation grace): the session carries that secret's
-        tag, so it ends with the grace, as the secret does."""
+        tag, so it ends with the grace, as the secret does. ``lifetime``: what the allowing
+        policy gives (AppRecord.lifetime); the application's session by default."""
+        if lifetime is None:
+            lifetime = app.lifetime(None)
         key = (app.aud, token.client_id, previous)
         signing = self.keys.signing
         hit = self._minted.get(key)
-        if hit is not None and hit.reusable(token, app, signing.kid if signing else None, now):
+        if hit is not None and hit.reusable(token, app, signing.kid if signing else None, now, lifetime):
             self._minted.move_to_end(key)
             return hit.encoded, hit.claims.exp
         tag = token.previous_session_tag if previous else token.session_tag
         if tag is None:
             raise InvalidSession(Reason.SECRET_REPLACED)
-        exp = now + app.session_seconds
+        exp = now + lifetime
         if token.expires_at is not None:
             exp = min(exp, token.expires_at)  # a session never outlives its token
         if previous and token.previous_expires_at is not None:
@@ -136,13 +159,15 @@ class Sessions:
         encoded, kid = self._sign(claims)
         minted = Claims(kid, (app.aud,), token.client_id, iat, int(exp), tag, minted_us / 1_000_000)
         self._remember(encoded, minted)
-        self._minted[key] = _Minted(token, encoded, minted, app.session_seconds)
+        self._minted[key] = _Minted(token, encoded, minted, lifetime)
         self._minted.move_to_end(key)
         if len(self._minted) > self.cache_size:
             self._minted.popitem(last=False)
         return encoded, int(exp)
 
-    def mint_for_workload(self, app: AppRecord, who: Workload, now: float) -> str:
+    def mint_for_workload(
+        self, app: AppRecord, who: Workload, now: float, lifetime: float | None = None
+    ) -> str:
         """The assertion for a pod admitted by its ServiceAccount token: ``common_name`` and
         ``sub`` are the account (``system:serviceaccount:<namespace>:<name>``), the
         ``kubernetes.io`` claim names namespace, account and pod; it never outlives the
@@ -154,7 +179,7 @@ class Sessions:
             "aud": [app.aud],
             "common_name": who.subject,
             "iat": int(now),
-            "exp": int(min(now + app.session_seconds, who.exp)),
+            "exp": int(min(now + (app.lifetime(None) if lifetime is None else lifetime), who.exp)),
             "iss": self.issuer,
             "sub": who.subject,
             "type": "app",

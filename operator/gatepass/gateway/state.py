@@ -22,7 +22,7 @@ from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.limits import Limit
 from gatepass.gateway.refusals import Reason
-from gatepass.models.accessapplication import AccessApplication, Policy
+from gatepass.models.accessapplication import AccessApplication, Policy, SameSite
 from gatepass.models.servicetoken import ServiceToken
 from gatepass.routing.hosts import Claim, destination, normalize, owners
 from gatepass.routing.paths import Route, Routes, Segments
@@ -32,6 +32,9 @@ from gatepass.trust.seal import Fields, Freshness, Sealer, vouching
 from gatepass.trust.signing import SigningKey
 
 log = logging.getLogger(__name__)
+# What the origin's assertion lives where the application keeps no session (sessionDuration
+# 0): long enough for the origin to verify it, and never accepted back as a session.
+NO_SESSION_ASSERTION = 60.0
 
 
 def _epoch(t: datetime | None) -> float | None:
@@ -125,6 +128,30 @@ class AppRecord:
     basic_auth: bool = False  # Authorization: Basic base64(clientId:clientSecret)
     token_rate_limit: Limit | None = None  # for tokens without their own spec.rateLimit
     admits_service_accounts: bool = False  # a policy names ServiceAccounts: bearer tokens are ours
+    # Per policy (by index): its own sessionDuration in seconds, or None for the application's.
+    policy_sessions: tuple[float | None, ...] = ()
+    same_site: SameSite = "Lax"  # the CF_Authorization cookie's attributes
+    http_only: bool = True
+    path_scoped: bool = True
+
+    @property
+    def keeps_sessions(self) -> bool:
+        """Whether a session JWT (cookie or cf-access-token) is accepted and a cookie set:
+        not in strict mode, nor with sessionDuration 0 (credentials on every request)."""
+        return not self.strict and self.session_seconds > 0
+
+    def lifetime(self, policy: int | None) -> float:
+        """What a JWT minted for a caller the policy at this index allowed lives: the
+        policy's sessionDuration if it has one (Cloudflare's override), else the
+        application's; a minute where the application keeps no session."""
+        if self.session_seconds <= 0:
+            return NO_SESSION_ASSERTION
+        own = (
+            self.policy_sessions[policy]
+            if policy is not None and policy < len(self.policy_sessions)
+            else None
+        )
+        return self.session_seconds if own is None else own
 
     @property
     def claim(self) -> Claim:
@@ -181,6 +208,7 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
     try:
         app = AccessApplication.model_validate(obj)
         session = app.spec.session.total_seconds()
+        per_policy = tuple(None if (d := p.session) is None else d.total_seconds() for p in app.spec.policies)
         upstream = URL(app.spec.upstream)
     except (ValidationError, ValueError):
         meta = obj.get("metadata") or {}
@@ -204,6 +232,10 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
         basic_auth=app.spec.allow_basic_auth,
         token_rate_limit=Limit.of(app.spec.token_rate_limit),
         admits_service_accounts=app.spec.admits_service_accounts,
+        policy_sessions=per_policy,
+        same_site=app.spec.same_site,
+        http_only=app.spec.http_only,
+        path_scoped=app.spec.path_scoped,
     )
 
 

@@ -18,6 +18,7 @@ from gatepass.models.servicetoken import RateLimit
 from gatepass.models.timestamps import Timestamp
 
 Decision = Literal["serviceAuth", "bypass", "deny"]
+SameSite = Literal["None", "Lax", "Strict"]
 
 
 class ServiceTokenRef(CamelModel):
@@ -81,12 +82,23 @@ class Policy(CamelModel):
     include: list[Rule]
     require: list[Rule] = Field(default_factory=list)
     exclude: list[Rule] = Field(default_factory=list)
+    # Cloudflare's policy session duration: sessions minted for callers this policy
+    # allows live this long instead of the application's sessionDuration.
+    session_duration: str | None = None
+
+    @property
+    def session(self) -> timedelta | None:
+        return None if self.session_duration is None else parse(self.session_duration)
 
 
 class AccessApplicationSpec(CamelModel):
     hosts: list[str]
     upstream: str
-    session_duration: str = "24h"
+    session_duration: str = "24h"  # 0: no session, credentials on every request
+    # The CF_Authorization cookie's attributes (Cloudflare's cookie settings).
+    same_site: SameSite = "Lax"
+    http_only: bool = True
+    path_scoped: bool = True  # Path= the application's path; False: the whole host ("/")
     policies: list[Policy] = Field(default_factory=list)
     # Cloudflare's strict mode: credentials on every request, no session JWT accepted or set.
     # None (unset): the gateway's default, GATEPASS_STRICT_SERVICE_TOKEN_AUTH.

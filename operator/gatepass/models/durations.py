@@ -32,7 +32,10 @@ def parse(text: str) -> timedelta:
     if not _WHOLE.match(text):
         raise ValueError(f"not a duration: {text!r} (use a Go duration such as 8760h, 90m or 1h30m)")
     micros = sum(float(num) * _UNITS_US[unit] for num, unit in _PART.findall(text))
-    return timedelta(microseconds=round(micros))
+    try:
+        return timedelta(microseconds=round(micros))
+    except OverflowError:  # past timedelta's range: unreadable, as any bad text (CEL caps it)
+        raise ValueError(f"duration out of range: {text!r}") from None
 
 
 def parse_lifetime(text: str) -> timedelta | None:

@@ -53,17 +53,31 @@ class LongestSession:
         return self.value if self.complete else signing.LONGEST_SESSION
 
     def see(self, app: Mapping[str, Any]) -> bool:
-        """Take one AccessApplication into account; True if the mark rose."""
+        """Take one AccessApplication into account, its policies' own sessionDuration too
+        (a policy's overrides the application's); True if the mark rose."""
         spec = app.get("spec")
-        text = spec.get("sessionDuration") if isinstance(spec, Mapping) else None
-        try:
-            session = parse(text) if isinstance(text, str) else DEFAULT_SESSION
-        except ValueError:
-            return False  # the API server rejects these; an older CRD's leftovers are ignored
-        if session <= self.value:
+        spec = spec if isinstance(spec, Mapping) else {}
+        policies = spec.get("policies")
+        texts = [spec.get("sessionDuration")]
+        if isinstance(policies, list):
+            texts += [p.get("sessionDuration") for p in policies if isinstance(p, Mapping)]
+        longest = max(_duration(t, DEFAULT_SESSION if i == 0 else timedelta(0)) for i, t in enumerate(texts))
+        if longest <= self.value:
             return False
-        self.value = session
+        self.value = longest
         return True
+
+
+def _duration(text: object, default: timedelta) -> timedelta:
+    """A sessionDuration as written; the API server rejects unreadable ones, so an older
+    CRD's leftovers count as nothing, and one past the CRD's cap as the cap: every
+    tenant's keys stay bounded by it (a longer session ends early, its writer's alone)."""
+    if not isinstance(text, str):
+        return default
+    try:
+        return min(parse(text), signing.LONGEST_SESSION)
+    except ValueError:
+        return timedelta(0)
 
 
 class InfraReconciler:

@@ -317,3 +317,31 @@ def test_a_workload_token_is_taken_only_by_the_application_it_names(sessions: Se
     other = replace(accounts, name="other")
     assert refused(lambda: caller(f"{ISSUER}/ns/app", other)) == (401, "wrong_audience")
     assert refused(lambda: caller(ISSUER)) == (401, "wrong_audience")
+
+
+def test_the_allowing_policy_decides_the_sessions_life(sessions: Sessions) -> None:
+    """Cloudflare's policy session duration over the application's; a JWT minted under one
+    lifetime is never handed out again under another."""
+    brief = {**ALLOW_CI, "sessionDuration": "10m"}
+    short = replace(app(brief), policy_sessions=(600.0,))
+    long = app(ALLOW_CI)
+    assert admit(creds(), short, TOKENS, sessions, NOW).minted_exp == NOW + 600
+    assert admit(creds(), long, TOKENS, sessions, NOW).minted_exp == NOW + 3600
+    assert admit(creds(), short, TOKENS, sessions, NOW + 1).minted_exp == NOW + 601
+
+
+def test_no_session_takes_credentials_only(sessions: Sessions) -> None:
+    """sessionDuration 0: a session JWT, even one this application minted, is not accepted;
+    credentials are, and the origin's assertion lives a minute."""
+    none = replace(app(ALLOW_CI), session_seconds=0.0)
+    allowed = admit(creds(), none, TOKENS, sessions, NOW)
+    assert allowed.minted_exp == NOW + 60
+    assert allowed.assertion is not None
+    for presented in (
+        headers(cf_access_token=allowed.assertion),
+        headers(Cookie=f"CF_Authorization={allowed.assertion}"),
+    ):
+        assert refused(partial(admit, presented, none, TOKENS, sessions, NOW + 1)) == (
+            401,
+            Reason.SESSION_NOT_ACCEPTED,
+        )

@@ -32,3 +32,31 @@ def test_a_high_water_mark() -> None:
     assert longest.bound() == timedelta(hours=300)
     assert longest.see(app("a week")) is False  # unreadable: ignored
     assert longest.see({"spec": None}) is False
+
+
+def test_a_policy_longer_than_its_application_raises_the_mark() -> None:
+    """A policy's sessionDuration overrides the application's: a replaced key must outlive
+    the sessions that policy's callers hold."""
+    longest = LongestSession()
+    longest.complete = True
+    obj = app("1h")
+    obj["spec"]["policies"] = [  # type: ignore[index]
+        {"decision": "serviceAuth", "include": [], "sessionDuration": "500h"},
+        {"decision": "serviceAuth", "include": [], "sessionDuration": "nonsense"},
+        "not a policy",
+    ]
+    assert longest.see(obj) is True
+    assert longest.bound() == timedelta(hours=500)
+    assert longest.see(app("0s")) is False  # no session: nothing to outlive
+
+
+def test_a_session_past_the_crds_cap_counts_as_the_cap() -> None:
+    """Written where CEL did not run (an older CRD): the signing key's overlap, shared by
+    every tenant, stays bounded; only the writer's own sessions may end early."""
+    longest = LongestSession()
+    longest.complete = True
+    obj = app("1h")
+    obj["spec"]["policies"] = [{"decision": "serviceAuth", "include": [], "sessionDuration": "100000h"}]  # type: ignore[index]
+    longest.see(obj)
+    assert longest.bound() == LONGEST_SESSION
+    assert longest.see(app("9" * 60 + "h")) is False  # past timedelta's range: unreadable
