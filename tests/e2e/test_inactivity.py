@@ -21,6 +21,7 @@ from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 
 from gatepass.contract import DEFAULT_KEY_SECRET, REACTIVATE_ANNOTATION, SEAL_ENTRY
+from gatepass.operator.appevent import app_event
 from gatepass.operator.clock import utcnow
 from gatepass.operator.gather import Known
 from gatepass.operator.policynames import PolicyNames
@@ -85,7 +86,9 @@ async def reconciler_days_on(
         names = PolicyNames()
         async for body in kube.apps.bodies([]):  # as the operator learns them at start
             meta = body["metadata"]
-            names.put((meta["namespace"], meta["name"]), body)
+            names.put(
+                (meta["namespace"], meta["name"]), app_event((meta["namespace"], meta["name"]), body).spec
+            )
         yield Reconciler(
             kube, seal, clock=lambda: utcnow() + days[0] * DAY, known=Known(named_by=names.named_by)
         )

@@ -20,6 +20,7 @@ from gatepass.gateway.state import State, app_record, token_record
 from gatepass.models.accessapplication import AccessApplication
 from gatepass.models.servicetoken import InvalidServiceToken, ServiceTokenStatus, parse_token
 from gatepass.operator import metrics
+from gatepass.operator.appevent import app_event
 from gatepass.operator.infra import LongestSession
 from gatepass.operator.policynames import PolicyNames
 from gatepass.routing.hosts import claim_of
@@ -102,8 +103,9 @@ def test_any_stored_application_is_converted_or_refused_alone(spec: Any, status:
     state = State()
     state.set_sealer(SEALER)
     state.put_app(("tenant-a", "hostile"), app_record(obj), claim_of(obj))
-    LongestSession().see(obj)
-    PolicyNames().put(("tenant-a", "hostile"), obj)
+    seen = app_event(("tenant-a", "hostile"), obj)  # never raises: one object, its own cost
+    LongestSession().see(seen.spec)
+    PolicyNames().put(seen.key, seen.spec)
     try:
         app = AccessApplication.model_validate(obj)
     except ValueError:

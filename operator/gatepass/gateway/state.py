@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from yarl import URL
 
-from gatepass.contract import ObjectKey as Key
+from gatepass.contract import ObjectKey
 from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.limits import Limit
@@ -258,11 +258,11 @@ class State:
         self.upstreams = upstreams if upstreams is not None else UpstreamPolicy()
         self._refusals: dict[tuple[str, str], str | None] = {}  # (namespace, upstream) -> why not
         self.sealer: Sealer | None = None
-        self.tokens: dict[Key, TokenRecord] = {}  # every issued token seen, sealed or not
+        self.tokens: dict[ObjectKey, TokenRecord] = {}  # every issued token seen, sealed or not
         self.tokens_by_id: dict[str, TokenRecord] = {}  # the ones the operator vouches for
         self.freshness = Freshness()  # the newest sealed record seen per token: no replays
-        self.apps: dict[Key, AppRecord] = {}
-        self.claims: dict[Key, Claim] = {}
+        self.apps: dict[ObjectKey, AppRecord] = {}
+        self.claims: dict[ObjectKey, Claim] = {}
         self.routes: Routes[AppRecord] = Routes()
         self._auds: dict[str, str] = {}  # uid -> aud, for the current seal key
         self.keyring = KeyRing()
@@ -319,7 +319,7 @@ class State:
         )
         return True
 
-    def put_token(self, key: Key, record: TokenRecord | None) -> None:
+    def put_token(self, key: ObjectKey, record: TokenRecord | None) -> None:
         if record is not None and self.tokens.get(key) == record:
             return  # the same token (a status write we do not read): the same record, whose
             # identity is what the gateway's minted-JWT reuse keys on (gateway/sessions.py)
@@ -335,7 +335,7 @@ class State:
         else:
             self.freshness.forget(key)
 
-    def set_tokens(self, tokens: dict[Key, TokenRecord]) -> None:
+    def set_tokens(self, tokens: dict[ObjectKey, TokenRecord]) -> None:
         # A replayed record in a listing: the newer one held stays.
         tokens = {
             k: self.tokens[k] if k in self.tokens and self._replayed(r) else r for k, r in tokens.items()
@@ -349,7 +349,7 @@ class State:
                 self._index(record)
 
     # applications -------------------------------------------------------
-    def put_app(self, key: Key, record: AppRecord | None, claim: Claim | None = None) -> None:
+    def put_app(self, key: ObjectKey, record: AppRecord | None, claim: Claim | None = None) -> None:
         """An application changed. ``claim``: its hosts even when it cannot be served,
         so that it keeps hosts it claimed first; default: the record's."""
         apps = {k: v for k, v in self.apps.items() if k != key}
@@ -361,7 +361,9 @@ class State:
             claims[key] = claim
         self.set_apps(apps, claims)
 
-    def set_apps(self, apps: dict[Key, AppRecord], claims: dict[Key, Claim] | None = None) -> None:
+    def set_apps(
+        self, apps: dict[ObjectKey, AppRecord], claims: dict[ObjectKey, Claim] | None = None
+    ) -> None:
         self.apps = apps
         self.claims = claims if claims is not None else {k: r.claim for k, r in apps.items()}
         # Each host to the application that claimed it first (routing/hosts.py); the

@@ -182,6 +182,13 @@ def _pod(obj: Obj) -> tuple[str, Pod]:
     return meta["uid"], Pod(meta["namespace"], _epoch(meta.get("deletionTimestamp")))
 
 
+def _app_and_claim(obj: Obj) -> tuple[AppRecord | None, Claim | None]:
+    """An application parsed once: its record and the hosts it claims, read by hand only
+    when it cannot be served (it keeps the hosts it claimed first)."""
+    record = app_record(obj)
+    return record, (claim_of(obj) if record is None else record.claim)
+
+
 def _account(obj: Obj) -> tuple[ObjectKey, str]:
     return _key(obj), obj["metadata"]["uid"]
 
@@ -285,7 +292,7 @@ class Watches:
     # applications
     def _app_entry(self, obj: Obj) -> AppEntry | None:
         """What the listing keeps of an application (also one it cannot serve: its claim)."""
-        return (_key(obj), app_record(obj), claim_of(obj)) if self._watched(obj) else None
+        return (_key(obj), *_app_and_claim(obj)) if self._watched(obj) else None
 
     def _replace_apps(self, entries: list[AppEntry]) -> None:
         records = {key: record for key, record, _ in entries}
@@ -303,7 +310,7 @@ class Watches:
                 self.state.put_app(_key(obj), None)
                 self.app_gone(*_key(obj))
             else:
-                self.state.put_app(_key(obj), app_record(obj), claim_of(obj))
+                self.state.put_app(_key(obj), *_app_and_claim(obj))
 
     # pods and ServiceAccounts: what a ServiceAccount token may be bound to
     def _replace_pods(self, entries: list[tuple[str, Pod]]) -> None:

@@ -23,6 +23,7 @@ from gatepass.contract import (
 )
 from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
+from gatepass.operator.appevent import app_event
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
@@ -37,7 +38,7 @@ from gatepass.operator.settings import OperatorSettings
 from gatepass.operator.stores.protocols import Stores
 from gatepass.operator.sweeper import Sweeper
 from gatepass.operator.workqueue import WorkQueue
-from gatepass.routing.hosts import HostIndex, claim_of, reserved_hosts
+from gatepass.routing.hosts import HostIndex, reserved_hosts
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,10 @@ class OperatorApp:
         # key is dropped only after the longest session, and a token that a policy names
         # must never be deactivated or deleted for inactivity by a half-known index.
         async for body in self.stores.apps.bodies(self.config.namespaces):
-            self.longest_session.see(body)
-            self.policy_names.put(_key(body), body)
-            self.known_apps.add(_key(body))
+            seen = app_event(_key(body), body)
+            self.longest_session.see(seen.spec)
+            self.policy_names.put(seen.key, seen.spec)
+            self.known_apps.add(seen.key)
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
@@ -269,11 +271,12 @@ class OperatorApp:
         if event_type == "DELETED":
             self.apps.forget(key)
             self.writes.forget(APPS, namespace, name)
-        affected = self.hosts.put(key, None if event_type == "DELETED" else claim_of(body))
-        for token in self.policy_names.put(key, None if event_type == "DELETED" else body):
+        seen = app_event(key, None if event_type == "DELETED" else body)  # parsed once, here
+        affected = self.hosts.put(key, seen.claim)
+        for token in self.policy_names.put(key, seen.spec):
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
-        if event_type != "DELETED" and self.longest_session.see(body):
+        if self.longest_session.see(seen.spec):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
         if not self.writes.own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
             self.apps.add(key)

@@ -7,7 +7,6 @@ import base64
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from kubernetes_asyncio import client
 
@@ -21,9 +20,10 @@ from gatepass.contract import (
     ROTATE_SIGNING_KEY_ANNOTATION,
     SEAL_ENTRY,
     SIGNING_KEY_ROTATED_FOR_ANNOTATION,
+    ObjectKey,
     last_seen_shards,
 )
-from gatepass.contract import ObjectKey as Key
+from gatepass.models.accessapplication import AccessApplicationSpec
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.manifests import deployment, metrics_service, owned_by, service
@@ -35,8 +35,7 @@ from gatepass.trust import signing
 from gatepass.trust.seal import generate_key
 
 log = logging.getLogger(__name__)
-INFRA_KEY: Key = ("", "gatepass-infrastructure")
-DEFAULT_SESSION = timedelta(hours=24)  # the CRD's default sessionDuration
+INFRA_KEY: ObjectKey = ("", "gatepass-infrastructure")
 
 
 class LongestSession:
@@ -52,28 +51,26 @@ class LongestSession:
         """What a replaced key must outlive; the CRD's cap until every application is known."""
         return self.value if self.complete else signing.LONGEST_SESSION
 
-    def see(self, app: Mapping[str, Any]) -> bool:
-        """Take one AccessApplication into account, its policies' own sessionDuration too
-        (a policy's overrides the application's); True if the mark rose."""
-        spec = app.get("spec")
-        spec = spec if isinstance(spec, Mapping) else {}
-        policies = spec.get("policies")
-        texts = [spec.get("sessionDuration")]
-        if isinstance(policies, list):
-            texts += [p.get("sessionDuration") for p in policies if isinstance(p, Mapping)]
-        longest = max(_duration(t, DEFAULT_SESSION if i == 0 else timedelta(0)) for i, t in enumerate(texts))
+    def see(self, spec: AccessApplicationSpec | None) -> bool:
+        """Take one application into account, its policies' own sessionDuration too (a
+        policy's overrides the application's); True if the mark rose."""
+        if spec is None:
+            return False
+        durations = [spec.session_duration, *(p.session_duration for p in spec.policies)]
+        longest = max(_duration(text) for text in durations)
         if longest <= self.value:
             return False
         self.value = longest
         return True
 
 
-def _duration(text: object, default: timedelta) -> timedelta:
-    """A sessionDuration as written; the API server rejects unreadable ones, so an older
-    CRD's leftovers count as nothing, and one past the CRD's cap as the cap: every
-    tenant's keys stay bounded by it (a longer session ends early, its writer's alone)."""
-    if not isinstance(text, str):
-        return default
+def _duration(text: str | None) -> timedelta:
+    """A sessionDuration as the model holds it (the CRD's default already applied); the API
+    server rejects unreadable ones, so an older CRD's leftovers count as nothing, and one past
+    the CRD's cap as the cap: every tenant's keys stay bounded by it (a longer session ends
+    early, its writer's alone)."""
+    if text is None:
+        return timedelta(0)
     try:
         return min(parse(text), signing.LONGEST_SESSION)
     except ValueError:
@@ -99,7 +96,7 @@ class InfraReconciler:
         # The key material last read or written: put back if the Secret is deleted outright.
         self._last: dict[str, bytes] | None = None
 
-    async def __call__(self, key: Key) -> datetime | None:
+    async def __call__(self, key: ObjectKey) -> datetime | None:
         try:
             wake = await self.reconcile()
         except NamespaceMissing as e:

@@ -12,26 +12,16 @@ this namespace's tokens alive.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
-from typing import Any
-
-from pydantic import ValidationError
 
 from gatepass.contract import ObjectKey
 from gatepass.decisions.accessapplication import referenced_tokens
 from gatepass.models.accessapplication import AccessApplicationSpec
 
 
-def named_tokens(app: ObjectKey, body: Mapping[str, Any] | None) -> frozenset[ObjectKey]:
+def named_tokens(app: ObjectKey, spec: AccessApplicationSpec | None) -> frozenset[ObjectKey]:
     """Every token the application's policies name; nothing for a deleted or unreadable one
     (its reconcile reports why)."""
-    if body is None:
-        return frozenset()
-    try:
-        spec = AccessApplicationSpec.model_validate(body.get("spec") or {})
-    except ValidationError:
-        return frozenset()
-    return referenced_tokens(spec, app[0])
+    return frozenset() if spec is None else referenced_tokens(spec, app[0])
 
 
 class PolicyNames:
@@ -39,11 +29,11 @@ class PolicyNames:
         self._by_app: dict[ObjectKey, frozenset[ObjectKey]] = {}
         self._by_token: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
 
-    def put(self, app: ObjectKey, body: Mapping[str, Any] | None) -> set[ObjectKey]:
-        """An application as last seen (None: deleted). Returns the tokens it started or
-        stopped naming: whoever cares about them may have to look again."""
+    def put(self, app: ObjectKey, spec: AccessApplicationSpec | None) -> set[ObjectKey]:
+        """An application's spec as last seen (None: deleted or unreadable). Returns the
+        tokens it started or stopped naming: whoever cares about them may have to look again."""
         old = self._by_app.pop(app, frozenset())
-        new = named_tokens(app, body)
+        new = named_tokens(app, spec)
         if new:
             self._by_app[app] = new
         for token in old - new:

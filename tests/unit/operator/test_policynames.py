@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gatepass.models.accessapplication import AccessApplicationSpec
+from gatepass.operator.appevent import app_event
 from gatepass.operator.policynames import PolicyNames, named_tokens
 
 EVERYONE: dict[str, Any] = {"everyone": {}}
@@ -23,6 +25,11 @@ def app(namespace: str, name: str, *rules: dict[str, Any], where: str = "include
     }
 
 
+def spec(body: dict[str, Any] | None) -> AccessApplicationSpec | None:
+    """The spec as the operator parses an event (operator/appevent.py)."""
+    return app_event(("any", "app"), body).spec
+
+
 def ref(name: str, namespace: str | None = None) -> dict[str, Any]:
     return {"serviceToken": {"name": name, **({"namespace": namespace} if namespace else {})}}
 
@@ -30,12 +37,12 @@ def ref(name: str, namespace: str | None = None) -> dict[str, Any]:
 def test_named_tokens_reads_every_rule_list_of_every_policy() -> None:
     for where in ("include", "require", "exclude"):
         body = app("a", "x", ref("t1"), ref("t2", "a"), where=where)
-        assert named_tokens(("a", "x"), body) == {("a", "t1"), ("a", "t2")}
+        assert named_tokens(("a", "x"), spec(body)) == {("a", "t1"), ("a", "t2")}
 
 
 def test_another_namespaces_token_is_named_but_does_not_exempt_it() -> None:
     index = PolicyNames()
-    index.put(("b", "x"), app("b", "x", ref("t1", "a"), {"anyServiceToken": {}}))
+    index.put(("b", "x"), spec(app("b", "x", ref("t1", "a"), {"anyServiceToken": {}})))
     assert index.apps_naming(("a", "t1")) == {("b", "x")}  # b's TokensResolved cares about it
     assert index.named_by(("a", "t1")) is None  # but b cannot keep a's token alive
 
@@ -52,20 +59,20 @@ def test_junk_names_nothing() -> None:
         },
     ]
     for body in junk:
-        assert named_tokens(("a", "x"), body) == frozenset()
+        assert named_tokens(("a", "x"), spec(body)) == frozenset()
 
 
 def test_the_index_follows_applications_and_says_whose_exemption_changed() -> None:
     index = PolicyNames()
-    assert index.put(("a", "x"), app("a", "x", ref("t1"))) == {("a", "t1")}
-    assert index.put(("a", "y"), app("a", "y", ref("t1"), ref("t2"))) == {("a", "t1"), ("a", "t2")}
+    assert index.put(("a", "x"), spec(app("a", "x", ref("t1")))) == {("a", "t1")}
+    assert index.put(("a", "y"), spec(app("a", "y", ref("t1"), ref("t2")))) == {("a", "t1"), ("a", "t2")}
     assert index.named_by(("a", "t1")) == "a/x"
     assert index.named_by(("b", "t1")) is None  # same name, another namespace
     assert index.apps_naming(("a", "t1")) == {("a", "x"), ("a", "y")}
-    assert index.put(("a", "x"), app("a", "x", ref("t1"))) == set()  # no change
+    assert index.put(("a", "x"), spec(app("a", "x", ref("t1")))) == set()  # no change
     assert index.put(("a", "x"), None) == {("a", "t1")}  # deleted: t1 is still named by y
     assert index.named_by(("a", "t1")) == "a/y"
-    assert index.put(("a", "y"), app("a", "y", ref("t2"))) == {("a", "t1")}
+    assert index.put(("a", "y"), spec(app("a", "y", ref("t2")))) == {("a", "t1")}
     assert index.named_by(("a", "t1")) is None
     assert index.apps_naming(("a", "t1")) == set()
     assert index.named_by(("a", "t2")) == "a/y"
