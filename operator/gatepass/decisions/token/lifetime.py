@@ -78,7 +78,8 @@ def refresh(d: Draft, token: TokenView, now: datetime) -> None:
 
 def change_grace(d: Draft, token: TokenView, now: datetime) -> None:
     """gatepass.dev/previous-secret-expires-at: end the previous secret's grace early, or
-    move it, within gatepass's bound (at most 30 days after the rotation; Cloudflare states none). Once per value."""
+    move it, within gatepass's bound (at most 30 days after the rotation; Cloudflare states
+    none). Once per value."""
     st, asked = d.status, token.previous_expires_request
     if not asked or asked == st.last_previous_secret_expires_request:
         return
