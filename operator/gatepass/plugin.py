@@ -278,7 +278,8 @@ def parser() -> argparse.ArgumentParser:
     end.add_argument("name")
     end.add_argument(
         "--at",
-        help="RFC 3339 time (default: now); later extends the grace, up to 30 days after the rotation (gatepass's bound)",
+        help="RFC 3339 time (default: now); later extends the grace, up to 30 days after the"
+        " rotation (gatepass's bound)",
     )
     end.add_argument("--in", dest="after", help="a Go duration from now, e.g. 2h")
     sub.add_parser("revoke-sessions", help="refuse every JWT issued so far for an application").add_argument(
