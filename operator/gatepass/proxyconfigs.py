@@ -181,3 +181,32 @@ def envoy_gateway(route: str, service: str, namespace: str, port: int) -> str:
 def istio(host: str, service: str, namespace: str, port: int) -> str:
     """Istio: the extension provider, and a CUSTOM policy sending ``host`` through it."""
     return _ISTIO.format(host=host, service=service, namespace=namespace, port=port, authorize=AUTHORIZE)
+
+
+# What the README shows: gatepass as the chart installs it (release `gatepass` in
+# gatepass-system), in front of one example application.
+SERVICE, NAMESPACE, PORT = "gatepass-gateway", "gatepass-system", 80
+GATEWAY = f"{SERVICE}.{NAMESPACE}.svc.cluster.local:{PORT}"
+EXAMPLE_HOST, EXAMPLE_ORIGIN = "reports.example.com", "reports.team-a.svc.cluster.local:8080"
+
+
+def readme() -> dict[str, str]:
+    """Each README block, by the name its ``<!-- proxyconfigs: NAME -->`` marker gives."""
+    return {
+        "nginx": nginx(Site("80", GATEWAY, EXAMPLE_ORIGIN)),
+        "caddy": caddy(Site(EXAMPLE_HOST, GATEWAY, EXAMPLE_ORIGIN)),
+        "envoy-gateway": envoy_gateway("reports", SERVICE, NAMESPACE, PORT),
+        "istio": istio(EXAMPLE_HOST, SERVICE, NAMESPACE, PORT),
+    }
+
+
+FENCES = {"nginx": "nginx", "caddy": "caddyfile", "envoy-gateway": "yaml", "istio": "yaml"}
+
+
+def readme_markdown(name: str) -> str:
+    """The marker and fenced block the README holds for ``name``."""
+    return f"<!-- proxyconfigs: {name} -->\n```{FENCES[name]}\n{readme()[name]}```\n"
+
+
+if __name__ == "__main__":  # python -m gatepass.proxyconfigs: the README's blocks
+    print("\n".join(readme_markdown(name) for name in readme()))
