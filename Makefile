@@ -52,8 +52,8 @@ upgrade: $(UV)
 localcluster:
 	@$(LC) build >/dev/null
 
-# nginx, for the forward-auth test (auth_request). Installed from Debian when
-# missing and we are root; otherwise that one test says why it skips.
+# nginx and Caddy, for the forward-auth tests (auth_request, forward_auth). Installed
+# from Debian when missing and we are root; otherwise those tests say why they skip.
 test-deps:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
@@ -61,6 +61,12 @@ test-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null \
 	      && { service nginx stop >/dev/null 2>&1 || true; }; \
 	  else echo "nginx missing and not root: the forward-auth test will skip"; fi; }
+	@command -v caddy >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing caddy (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq caddy >/dev/null \
+	      && { service caddy stop >/dev/null 2>&1 || true; }; \
+	  else echo "caddy missing and not root: the Caddy forward-auth test will skip"; fi; }
 
 lint: venv actionlint version-check
 	$(BIN)/ruff check operator tests tools bench

@@ -147,10 +147,8 @@ def process(cmd: list[str], name: str, logdir: Path, core: str | None) -> Iterat
             proc.wait()
 
 
-def _nginx(
-    http: str, name: str, d: Path, core: str, **values: object
-) -> contextlib.AbstractContextManager[object]:
-    conf = nginx_conf.write(d, name, http, **values)
+def _nginx(http: str, name: str, d: Path, core: str) -> contextlib.AbstractContextManager[object]:
+    conf = nginx_conf.write(d, name, http)
     return process([tools.nginx(), "-p", str(d), "-c", str(conf)], name, d, core)
 
 
@@ -190,7 +188,7 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterato
     (d / "tokens.json").write_text(json.dumps([[c, secret_hash(s)] for c, s in creds]))
     up, gw, o2p, fwd = free_port(), free_port(), free_port(), free_port()
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_nginx(nginx_conf.ORIGIN, "upstream", d, LOAD_CORE, port=up))
+        stack.enter_context(_nginx(nginx_conf.origin(up), "upstream", d, LOAD_CORE))
         _wait_http(f"http://127.0.0.1:{up}/")
         server = [
             sys.executable,
@@ -226,8 +224,8 @@ def fleet(d: Path, tokens: int, rows: tuple[str, ...], apps: int = 1) -> Iterato
             targets["oauth2-proxy"] = Target(f"http://127.0.0.1:{o2p}/", {"Authorization": f"Bearer {jwt}"})
             _wait_http(f"http://127.0.0.1:{o2p}/ping")
         if "nginx-forward-auth" in rows:
-            fwd_conf = {"port": fwd, "gateway": gw, "upstream": up}
-            stack.enter_context(_nginx(nginx_conf.FORWARD_AUTH, "fwd", d, SUT_CORE, **fwd_conf))
+            fwd_conf = nginx_conf.forward_auth(fwd, gw, up)  # the README's (gatepass.proxyconfigs)
+            stack.enter_context(_nginx(fwd_conf, "fwd", d, SUT_CORE))
             cookie = {"Host": host(0), "Cookie": f"CF_Authorization={jwt}"}
             targets["nginx-forward-auth"] = Target(f"http://127.0.0.1:{fwd}/", cookie)
             _wait_http(f"http://127.0.0.1:{fwd}/")

@@ -25,8 +25,8 @@ def nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterat
     if NGINX is None:
         pytest.skip("nginx is not installed (make test installs it with apt-get when run as root)")
     port = free_port()
-    values = {"port": port, "gateway": gateway.port, "upstream": upstream.port}
-    conf = nginx_conf.write(tmp_path, "nginx", nginx_conf.FORWARD_AUTH, **values)
+    http = nginx_conf.forward_auth(port, gateway.port, upstream.port)
+    conf = nginx_conf.write(tmp_path, "nginx", http)
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.PIPE)
     try:
         wait_for(lambda: _listening(port), timeout=10, what="nginx listening")

@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gatepass.gateway import metrics
 from gatepass.gateway.audit import AccessLogger, Decision, access_logger, note, note_original
 from gatepass.gateway.auth import Admission, admit, authorize, identify, limit
+from gatepass.gateway.forwarded import AUTHORIZE_PATH, original_uri, under_authorize
 from gatepass.gateway.headers import ASSERTION_HEADER, FORWARDED_FOR, FORWARDED_HOST, FORWARDED_URIS
 from gatepass.gateway.lastseen import LastSeen
 from gatepass.gateway.limits import Limits
@@ -36,7 +37,6 @@ from gatepass.routing.paths import AmbiguousPath, Route, folded, normalized_path
 
 log = logging.getLogger(__name__)
 CERTS_PATH = "/cdn-cgi/access/certs"
-AUTHORIZE_PATH = "/cdn-cgi/access/authorize"
 IDENTITY_PATH = "/cdn-cgi/access/get-identity"
 IDENTITY_SEGMENTS = segments(IDENTITY_PATH)  # routed like any request to that path, computed once
 OIDC_PATH = "/.well-known/openid-configuration"
@@ -120,6 +120,7 @@ class Gateway:
         app.on_cleanup.append(self._close_client)
         app.router.add_get(CERTS_PATH, self.certs)
         app.router.add_route("*", AUTHORIZE_PATH, self.authorize)
+        app.router.add_route("*", AUTHORIZE_PATH + "/{tail:.*}", self.authorize)  # Envoy's ext_authz
         app.router.add_get(IDENTITY_PATH, self.identity)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         return app
@@ -255,6 +256,8 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         start = time.perf_counter()
         path, route = self._route(request.host, request.rel_url.raw_path)
+        if under_authorize(path):  # a check to the endpoint, spelled otherwise: never the origin's
+            raise Refused(Reason.AMBIGUOUS_PATH, 400)
         if route is None:
             if request.path == OIDC_PATH:  # the gateway's own host, not an application's
                 return web.json_response(self._issuer_doc())
@@ -283,11 +286,18 @@ class Gateway:
 
     async def authorize(self, request: web.Request) -> web.Response:
         """Forward-auth for ingress controllers: 200 with the assertion, or 401/403. The
-        original host and path come from the proxy's headers; where the host has
+        original host and path come from the proxy's headers, or the path from Envoy's
+        ext_authz shape (``AUTHORIZE_PATH/<original path>``); where the host has
         applications on paths, a request without the original path is refused (400)
         rather than checked against the wrong application."""
         host = request.headers.get(FORWARDED_HOST) or request.host
-        uri = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
+        header = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
+        url = request.rel_url
+        try:  # the header, or the path Envoy appends to the endpoint's (gateway/forwarded.py)
+            uri = original_uri(url.raw_path, url.raw_query_string, header)
+        except AmbiguousPath:
+            note_original(request, host, header)
+            raise Refused(Reason.AMBIGUOUS_PATH, 400) from None
         note_original(request, host, uri)  # the access log's line is about that request
         if uri is None and self.state.routes.has_paths(host):
             raise Refused(Reason.MISSING_FORWARDED_URI, 400)
