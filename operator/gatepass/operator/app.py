@@ -31,6 +31,7 @@ from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.policynames import PolicyNames
+from gatepass.operator.policyusers import PolicyUsers
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
@@ -88,6 +89,8 @@ class OperatorApp:
         # same watch: which applications a token's arrival concerns, which tokens are exempt
         # from spec.inactivity.
         self.policy_names = PolicyNames()
+        # Which AccessPolicies each application names: whom a policy's change concerns.
+        self.policy_users = PolicyUsers()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[ObjectKey] = set()
         self.known_apps: set[ObjectKey] = set()
@@ -166,6 +169,7 @@ class OperatorApp:
         async for body in self.stores.apps.bodies(self.config.namespaces):
             self.longest_session.see(body)
             self.policy_names.put(_key(body), body)
+            self.policy_users.put(_key(body), body)
             self.known_apps.add(_key(body))
         self.longest_session.complete = True
         for name, version, data in reported:
@@ -273,12 +277,18 @@ class OperatorApp:
         for token in self.policy_names.put(key, None if event_type == "DELETED" else body):
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
+        self.policy_users.put(key, None if event_type == "DELETED" else body)
         if event_type != "DELETED" and self.longest_session.see(body):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
         if not self.writes.own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
             self.apps.add(key)
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
+
+    def on_policy(self, namespace: str, name: str) -> None:
+        """An AccessPolicy appeared, changed or went: the applications naming it say so."""
+        for app in self.policy_users.apps_using((namespace, name)):
+            self.apps.add(app)
 
     async def _forget_previous(self, key: ObjectKey) -> None:
         """A grace is over: its report of the previous secret's last use goes (one entry

@@ -31,7 +31,7 @@ def named_tokens(app: ObjectKey, body: Mapping[str, Any] | None) -> frozenset[Ob
         spec = AccessApplicationSpec.model_validate(body.get("spec") or {})
     except ValidationError:
         return frozenset()
-    return referenced_tokens(spec, app[0])
+    return referenced_tokens(spec.inline_policies, app[0])
 
 
 class PolicyNames:
