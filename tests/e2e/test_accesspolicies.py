@@ -46,7 +46,9 @@ def test_a_shared_policy_edited_moves_every_application_naming_it(
     hosts = [f"{n}.{namespace}.test" for n in ("one", "two")]
     for n, host in zip(("one", "two"), hosts, strict=True):
         apps.create(n, {"hosts": [host], "upstream": upstream.url + "/" + n, "policies": [REF]})
-    a, b = (tokens.wait_ready(t) and tokens.creds(t) for t in ("a", "b"))
+    for t in ("a", "b"):
+        tokens.wait_ready(t)
+    a, b = tokens.creds("a"), tokens.creds("b")
     wait_for(
         lambda: admits(gateway, hosts, a, True), timeout=15, what="token a admitted by the shared policy"
     )
@@ -85,7 +87,8 @@ def test_a_tenant_reaches_no_other_namespaces_policies(
     policies.create("shared-ci", admitting("a"))
     host = f"v.{namespace}.test"
     apps.create("app", {"hosts": [host], "upstream": upstream.url + "/v", "policies": [REF]})
-    a = tokens.wait_ready("a") and tokens.creds("a")
+    tokens.wait_ready("a")
+    a = tokens.creds("a")
     wait_for(lambda: call(gateway, host, a) == 200, timeout=15, what="the victim served")
 
     # The intruder's application cannot name the victim's policy: refused by the CRD.
@@ -99,7 +102,8 @@ def test_a_tenant_reaches_no_other_namespaces_policies(
     # Its own policy of the same name, admitting everyone, changes nothing for the victim.
     my_policies.create("shared-ci", {"decision": "bypass", "include": [{"everyone": {}}]})
     Tokens(tenant, ns).create("x")
-    x = Tokens(api, ns).wait_ready("x") and Tokens(api, ns).creds("x")
+    Tokens(api, ns).wait_ready("x")
+    x = Tokens(api, ns).creds("x")  # Secrets read as admin (the tenant role cannot)
     mine.create("app", {"hosts": [f"i.{ns}.test"], "upstream": upstream.url + "/i", "policies": [REF]})
     wait_for(lambda: call(gateway, f"i.{ns}.test", x) == 200, timeout=15, what="the intruder's own app")
     for _ in range(3):

@@ -21,7 +21,7 @@ SHARED = {"decision": "serviceAuth", "include": [{"serviceToken": {"name": "ci-b
 
 def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
     (found,) = [c for c in body["status"]["conditions"] if c["type"] == kind]
-    return found
+    return dict(found)
 
 
 @pytest.mark.asyncio
