@@ -201,6 +201,11 @@ class FakePolicies:
         body = self.cluster.get("AccessPolicy", namespace, name)
         return None if body is None else AccessPolicy.model_validate(body)
 
+    async def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
+        for (kind, ns, _), body in list(self.cluster.objects.items()):
+            if kind == "AccessPolicy" and (not namespaces or ns in namespaces):
+                yield copy.deepcopy(body)
+
 
 def _stored(secret: client.V1Secret) -> client.V1Secret:
     """As the API server keeps it: stringData folded into base64 data."""

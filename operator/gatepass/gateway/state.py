@@ -270,8 +270,10 @@ def policy_entry(obj: Mapping[str, Any]) -> Policy | None:
     """An AccessPolicy as applications evaluate it, or None: unreadable (it then matches
     nobody where named, as a missing one does)."""
     try:
-        return AccessPolicy.model_validate(obj).policy
-    except ValidationError:
+        policy = AccessPolicy.model_validate(obj).policy
+        policy.session  # noqa: B018 - parsed here: resolving must never raise (State.set_apps)
+        return policy
+    except (ValidationError, ValueError):
         meta = obj.get("metadata") or {}
         where = f"{meta.get('namespace')}/{meta.get('name')}"
         log.warning("AccessPolicy %s: invalid spec; matches nobody where named", where)

@@ -171,6 +171,9 @@ class OperatorApp:
             self.policy_names.put(_key(body), body)
             self.policy_users.put(_key(body), body)
             self.known_apps.add(_key(body))
+        # A policy's own sessionDuration applies where applications name it.
+        async for body in self.stores.policies.bodies(self.config.namespaces):
+            self.longest_session.see(body)
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
@@ -285,8 +288,10 @@ class OperatorApp:
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
 
-    def on_policy(self, namespace: str, name: str) -> None:
+    def on_policy(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None:
         """An AccessPolicy appeared, changed or went: the applications naming it say so."""
+        if event_type != "DELETED" and self.longest_session.see(body):
+            self.infra.add(INFRA_KEY)  # its sessionDuration: a replaced signing key may stay longer
         for app in self.policy_users.apps_using((namespace, name)):
             self.apps.add(app)
 

@@ -54,7 +54,9 @@ class LongestSession:
 
     def see(self, app: Mapping[str, Any]) -> bool:
         """Take one AccessApplication into account, its policies' own sessionDuration too
-        (a policy's overrides the application's); True if the mark rose."""
+        (a policy's overrides the application's); True if the mark rose. An AccessPolicy
+        reads the same (its spec.sessionDuration is the policy's: at worst the default
+        counts, which every application has)."""
         spec = app.get("spec")
         spec = spec if isinstance(spec, Mapping) else {}
         policies = spec.get("policies")

@@ -124,3 +124,15 @@ def test_a_referenced_policys_session_and_service_accounts_apply() -> None:
     assert record.admits_service_accounts
     assert record.lifetime(0) == 3600.0
     assert record.policies[0].name == "shared"  # labelled by the object's name
+
+
+def test_a_policy_whose_session_does_not_parse_is_unreadable_not_a_crash() -> None:
+    """Written past the CRD's rules (an older CRD): it matches nobody, and every other
+    application keeps being served."""
+    state = sealed_state()
+    put_app(state, app("one", "team", REF))
+    put_app(state, app("two", "team"))
+    put_policy(state, policy("shared", "a", sessionDuration="99999999999h"))
+    assert state.policies[("team", "shared")] is None
+    assert not admitted(state, "one.team.test", A)
+    assert root_app(state, "two.team.test") is not None

@@ -77,3 +77,15 @@ def test_a_policy_concerns_the_applications_of_its_namespace_naming_it() -> None
     assert users.apps_using(("team-a", "shared")) == set()
     users.put(("team-a", "x"), {"spec": {"hosts": 3}})  # unreadable: names nothing
     assert users.apps_using(("team-a", "shared")) == set()
+
+
+def test_a_referenced_policys_session_holds_replaced_signing_keys_longer() -> None:
+    from datetime import timedelta
+
+    from gatepass.operator.infra import LongestSession
+
+    mark = LongestSession()
+    mark.see({"spec": SPEC})
+    assert mark.value == timedelta(hours=24)
+    assert mark.see({"spec": {**SHARED, "sessionDuration": "720h"}})
+    assert mark.value == timedelta(hours=720)

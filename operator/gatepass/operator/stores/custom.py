@@ -126,3 +126,6 @@ class KubePolicies(_Custom):
     async def get(self, namespace: str, name: str) -> AccessPolicy | None:
         body = await self._get(namespace, name)
         return None if body is None else AccessPolicy.model_validate(body)
+
+    def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
+        return self._objects(namespaces)

@@ -66,6 +66,9 @@ class PolicyStore(Protocol):
     async def get(self, namespace: str, name: str) -> AccessPolicy | None:
         """The AccessPolicy, typed (pydantic's ValidationError if it does not parse)."""
 
+    def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
+        """Every AccessPolicy as the API returns it, one at a time."""
+
 
 class SecretStore(Protocol):
     async def get(self, namespace: str, name: str) -> client.V1Secret | None: ...
