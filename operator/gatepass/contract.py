@@ -25,6 +25,8 @@ TOKENS = "servicetokens"
 TOKEN_KIND = "ServiceToken"  # noqa: S105 - a kind
 APPS = "accessapplications"
 APP_KIND = "AccessApplication"
+POLICIES = "accesspolicies"  # reusable policies, named by applications of their namespace
+POLICY_KIND = "AccessPolicy"
 
 # (namespace, name) of a namespaced object.
 ObjectKey = tuple[str, str]

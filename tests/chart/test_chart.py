@@ -239,7 +239,7 @@ def test_tenant_roles_aggregate_into_the_builtin_ones_without_status(helm: str) 
     assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
     for role in (edit, view):
         resources = {r for rule in role["rules"] for r in rule["resources"]}
-        assert resources == {"servicetokens", "accessapplications"}  # no status, no secrets
+        assert resources == {"servicetokens", "accessapplications", "accesspolicies"}  # no status, no secrets
     assert {v for rule in view["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
     off = {d["metadata"]["name"] for d in objects(helm, "--set", "tenantRoles.enabled=false")}
     assert not {"gp-edit", "gp-view"} & off

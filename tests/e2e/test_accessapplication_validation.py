@@ -53,7 +53,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         {"policies": [{"decision": "allow", "include": [{"everyone": {}}]}]},
         "spec.policies[0].decision",
     ),
-    ("policy without include", {"policies": [{"decision": "deny"}]}, "spec.policies[0].include"),
+    (
+        "policy without include",
+        {"policies": [{"decision": "deny"}]},
+        "a policy needs decision and include, or a policyRef",
+    ),
     (
         "rule naming two things",
         {"policies": [{"decision": "deny", "include": [{"everyone": {}, "anyServiceToken": {}}]}]},

@@ -118,6 +118,7 @@ def test_install_then_run_operator_and_gateway_as_the_charts_accounts(fresh: Fre
     for name in (
         "servicetokens.gatepass.dev",
         "accessapplications.gatepass.dev",
+        "accesspolicies.gatepass.dev",
         "clusterkopfpeerings.kopf.dev",
     ):
         assert name in crds

@@ -26,6 +26,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from gatepass.contract import API_VERSION, ObjectKey
 from gatepass.decisions import rollout
 from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
+from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.events import Event
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus, parse_token
 from gatepass.operator.stores.protocols import Conflict, Stores
@@ -179,6 +180,33 @@ class FakeApps:
         )
 
 
+class FakePolicies:
+    def __init__(self, *, cluster: Cluster) -> None:
+        self.cluster = cluster
+
+    def put(self, namespace: str, name: str, spec: Body) -> None:
+        """Create or replace (spec unchecked, as an older CRD would store it)."""
+        self.cluster.objects.pop(("AccessPolicy", namespace, name), None)
+        body = {
+            "apiVersion": API_VERSION,
+            "kind": "AccessPolicy",
+            "metadata": {"namespace": namespace, "name": name},
+        }
+        self.cluster.create("AccessPolicy", {**body, "spec": spec})
+
+    def delete(self, namespace: str, name: str) -> None:
+        self.cluster.delete("AccessPolicy", namespace, name)
+
+    async def get(self, namespace: str, name: str) -> AccessPolicy | None:
+        body = self.cluster.get("AccessPolicy", namespace, name)
+        return None if body is None else AccessPolicy.model_validate(body)
+
+    async def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
+        for (kind, ns, _), body in list(self.cluster.objects.items()):
+            if kind == "AccessPolicy" and (not namespaces or ns in namespaces):
+                yield copy.deepcopy(body)
+
+
 def _stored(secret: client.V1Secret) -> client.V1Secret:
     """As the API server keeps it: stringData folded into base64 data."""
     kept = copy.deepcopy(secret)
@@ -314,6 +342,7 @@ class FakeStores(Stores):
 
     tokens: FakeTokens
     apps: FakeApps
+    policies: FakePolicies
     secrets: FakeSecrets
     configmaps: FakeConfigMaps
     workloads: FakeWorkloads
@@ -329,6 +358,7 @@ def fake_stores() -> FakeStores:
     return FakeStores(
         tokens=FakeTokens(cluster=cluster),
         apps=FakeApps(cluster=cluster),
+        policies=FakePolicies(cluster=cluster),
         secrets=FakeSecrets(cluster=cluster),
         configmaps=FakeConfigMaps(cluster=cluster),
         workloads=FakeWorkloads(cluster=cluster),

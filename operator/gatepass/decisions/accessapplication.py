@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.contract import ObjectKey, format_ts_fine
 from gatepass.decisions.policy import Overruled, overruled_denies
+from gatepass.decisions.policyrefs import Resolved, resolve
 from gatepass.decisions.revocation import revoked_before
 from gatepass.models.accessapplication import (
     AccessApplication,
     AccessApplicationSpec,
     AccessApplicationStatus,
+    Policy,
 )
 from gatepass.models.conditions import (
     DENY_POLICIES_EFFECTIVE,
+    POLICIES_RESOLVED,
     READY,
     TOKENS_RESOLVED,
     ConditionStatus,
@@ -32,10 +35,10 @@ class AppPlan:
     events: tuple[Event, ...]
 
 
-def referenced_tokens(spec: AccessApplicationSpec, namespace: str) -> frozenset[ObjectKey]:
+def referenced_tokens(policies: Iterable[Policy], namespace: str) -> frozenset[ObjectKey]:
     """Every ServiceToken named in a rule (namespace, name)."""
     refs = set()
-    for policy in spec.policies:
+    for policy in policies:
         for rule in (*policy.include, *policy.require, *policy.exclude):
             if rule.service_token is not None:
                 refs.add((rule.service_token.namespace or namespace, rule.service_token.name))
@@ -65,6 +68,21 @@ def _tokens_resolved(missing: Sequence[str], elsewhere: Sequence[str]) -> Change
         msg = "policies name ServiceTokens that do not exist (they match nothing): " + ", ".join(missing)
         return Change(TOKENS_RESOLVED, "False", "MissingServiceTokens", msg + unchecked, event=True)
     return Change(TOKENS_RESOLVED, "True", "Resolved", "every ServiceToken named exists" + unchecked)
+
+
+def _policies_resolved(resolution: Resolved) -> Change:
+    """Whether every policyRef names an AccessPolicy of this namespace that parses; one
+    that does not matches nobody in its place (decisions/policyrefs.py: fail closed)."""
+    if resolution.complete:
+        return Change(POLICIES_RESOLVED, "True", "Resolved", "every policyRef names an AccessPolicy")
+    said = []
+    if resolution.missing:
+        said.append("AccessPolicies not found in this namespace: " + ", ".join(resolution.missing))
+    if resolution.unreadable:
+        said.append("AccessPolicies that do not parse: " + ", ".join(resolution.unreadable))
+    reason = "PolicyNotFound" if resolution.missing else "PolicyInvalid"
+    msg = "; ".join(said) + " (each matches nobody where it is named: it admits no one)"
+    return Change(POLICIES_RESOLVED, "False", reason, msg, event=True)
 
 
 def _denies_effective(overruled: Sequence[Overruled]) -> Change:
@@ -117,7 +135,10 @@ def decide_app(
     now: datetime,
     host_conflicts: Sequence[Conflict] = (),
     upstream_refusal: str | None = None,
+    resolution: Resolved | None = None,
 ) -> AppPlan:
+    """``resolution``: spec.policies with the AccessPolicies named put in place (default:
+    none found)."""
     spec, status, namespace = app.spec, app.status, app.metadata.namespace
     generation, revoke_request = app.metadata.generation, app.revoke_sessions_request
     st = status.model_copy(deep=True)
@@ -129,12 +150,14 @@ def decide_app(
         events.append(Event("Normal", "SessionsRevoked", msg))
     st.last_revoke_sessions_request = revoke_request
 
-    refs = referenced_tokens(spec, namespace)
+    resolved = resolution if resolution is not None else resolve(spec.policies, {})
+    refs = referenced_tokens(resolved.policies, namespace)
     missing = sorted(f"{ns}/{name}" for ns, name in refs - set(existing_tokens) if ns == namespace)
     elsewhere = sorted(f"{ns}/{name}" for ns, name in refs if ns != namespace)
     for change in (
+        _policies_resolved(resolved),
         _tokens_resolved(missing, elsewhere),
-        _denies_effective(overruled_denies(spec.policies, namespace)),
+        _denies_effective(overruled_denies(resolved.policies, namespace)),
         _ready(spec, host_conflicts, upstream_refusal),
     ):
         old = find(status.conditions, change.type)

@@ -18,11 +18,19 @@ from pydantic import ValidationError
 from yarl import URL
 
 from gatepass.contract import ObjectKey
+from gatepass.decisions.policyrefs import Resolved, resolve
 from gatepass.gateway.headers import AUTHORIZATION, CLIENT_SECRET_HEADER
 from gatepass.gateway.keyring import KeyRing
 from gatepass.gateway.limits import Limit
 from gatepass.gateway.refusals import Reason
-from gatepass.models.accessapplication import AccessApplication, Policy, SameSite
+from gatepass.models.accessapplication import (
+    AccessApplication,
+    Policy,
+    PolicyEntry,
+    SameSite,
+    admits_service_accounts,
+)
+from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.servicetoken import ServiceToken
 from gatepass.routing.hosts import Claim, destination, normalize, owners
 from gatepass.routing.paths import Route, Routes, Segments
@@ -133,6 +141,20 @@ class AppRecord:
     same_site: SameSite = "Lax"  # the CF_Authorization cookie's attributes
     http_only: bool = True
     path_scoped: bool = True
+    # spec.policies as written, and the AccessPolicies it names (of its namespace): State
+    # puts them in place (decisions/policyrefs.py); until then they match nobody.
+    entries: tuple[PolicyEntry, ...] = ()
+    refs: frozenset[str] = frozenset()
+
+    def resolved(self, resolution: Resolved) -> AppRecord:
+        """This application with its policyRefs put in place."""
+        policies = list(resolution.policies)
+        return replace(
+            self,
+            policies=policies,
+            policy_sessions=_sessions(policies),
+            admits_service_accounts=admits_service_accounts(policies),
+        )
 
     @property
     def keeps_sessions(self) -> bool:
@@ -168,6 +190,10 @@ class AppRecord:
         if self.basic_auth or self.admits_service_accounts:
             names.add(AUTHORIZATION.lower())
         return frozenset(names)
+
+
+def _sessions(policies: list[Policy]) -> tuple[float | None, ...]:
+    return tuple(None if (d := p.session) is None else d.total_seconds() for p in policies)
 
 
 def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
@@ -208,7 +234,8 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
     try:
         app = AccessApplication.model_validate(obj)
         session = app.spec.session.total_seconds()
-        per_policy = tuple(None if (d := p.session) is None else d.total_seconds() for p in app.spec.policies)
+        for p in app.spec.inline_policies:
+            p.session  # noqa: B018 - an unreadable duration makes the whole object unreadable
         upstream = URL(app.spec.upstream)
     except (ValidationError, ValueError):
         meta = obj.get("metadata") or {}
@@ -223,7 +250,7 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
         hosts=tuple(destination(h) for h in app.spec.hosts),
         upstream=upstream,
         session_seconds=session,
-        policies=app.spec.policies,
+        policies=[],
         uid=meta.uid,
         sessions_revoked_before=_epoch(app.status.sessions_revoked_before),
         created=meta.creation_timestamp or "",
@@ -231,12 +258,26 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
         credentials_header=app.spec.read_service_tokens_from_header,
         basic_auth=app.spec.allow_basic_auth,
         token_rate_limit=Limit.of(app.spec.token_rate_limit),
-        admits_service_accounts=app.spec.admits_service_accounts,
-        policy_sessions=per_policy,
         same_site=app.spec.same_site,
         http_only=app.spec.http_only,
         path_scoped=app.spec.path_scoped,
-    )
+        entries=tuple(app.spec.policies),
+        refs=app.spec.policy_refs,
+    ).resolved(resolve(app.spec.policies, {}))  # nothing referenced is known here
+
+
+def policy_entry(obj: Mapping[str, Any]) -> Policy | None:
+    """An AccessPolicy as applications evaluate it, or None: unreadable (it then matches
+    nobody where named, as a missing one does)."""
+    try:
+        policy = AccessPolicy.model_validate(obj).policy
+        policy.session  # noqa: B018 - parsed here: resolving must never raise (State.set_apps)
+        return policy
+    except (ValidationError, ValueError):
+        meta = obj.get("metadata") or {}
+        where = f"{meta.get('namespace')}/{meta.get('name')}"
+        log.warning("AccessPolicy %s: invalid spec; matches nobody where named", where)
+        return None
 
 
 class State:
@@ -265,6 +306,12 @@ class State:
         self.claims: dict[ObjectKey, Claim] = {}
         self.routes: Routes[AppRecord] = Routes()
         self._auds: dict[str, str] = {}  # uid -> aud, for the current seal key
+        # AccessPolicies by (namespace, name); None: one that does not parse.
+        self.policies: dict[ObjectKey, Policy | None] = {}
+        # Applications naming policies: (as watched, as resolved), and who names each policy,
+        # so that a policy's change resolves only the applications naming it.
+        self._resolved: dict[ObjectKey, tuple[AppRecord, AppRecord]] = {}
+        self._naming: dict[ObjectKey, set[ObjectKey]] = {}
         self.keyring = KeyRing()
 
     # the seal key -------------------------------------------------------
@@ -369,16 +416,19 @@ class State:
         # Each host to the application that claimed it first (routing/hosts.py); the
         # operator reports the others as HostConflict from the same rule.
         owned = owners(self.claims.values(), self.reserved)
+        self._index_refs()
         sealer = self.sealer
         if sealer is None:
             self.routes = Routes()
             return
         if len(self._auds) > 2 * len(apps) + 64:  # forget deleted applications now and then
             self._auds = {a.uid: self._auds[a.uid] for a in apps.values() if a.uid in self._auds}
-        served = {key: self._served(apps[key], sealer) for key in set(owned.values()) if key in apps}
+        served = {key: self._served(key, apps[key], sealer) for key in set(owned.values()) if key in apps}
         self.routes = Routes((dest, served[key]) for dest, key in owned.items() if key in served)
 
-    def _served(self, app: AppRecord, sealer: Sealer) -> AppRecord:
+    def _served(self, key: ObjectKey, app: AppRecord, sealer: Sealer) -> AppRecord:
+        if app.refs:
+            app = self._resolve(key, app)
         aud = self._auds.get(app.uid)
         if aud is None:
             aud = self._auds[app.uid] = sealer.aud(app.uid)
@@ -392,6 +442,57 @@ class State:
         if (app.aud, app.upstream_refusal, app.strict) == (aud, refusal, strict):
             return app
         return replace(app, aud=aud, upstream_refusal=refusal, strict=strict)
+
+    # reusable policies ---------------------------------------------------
+    def _index_refs(self) -> None:
+        naming: dict[ObjectKey, set[ObjectKey]] = {}
+        for key, app in self.apps.items():
+            for ref in app.refs:
+                naming.setdefault((app.namespace, ref), set()).add(key)
+        self._naming = naming
+        for gone in self._resolved.keys() - self.apps.keys():
+            del self._resolved[gone]
+
+    def _resolve(self, key: ObjectKey, app: AppRecord) -> AppRecord:
+        """The application with the AccessPolicies of its namespace in place, resolved
+        once per change of the application or of a policy it names."""
+        held = self._resolved.get(key)
+        if held is not None and held[0] is app:
+            return held[1]
+        where = app.namespace  # only its own namespace's: a ref has no namespace
+        found = {ref: self.policies[(where, ref)] for ref in app.refs if (where, ref) in self.policies}
+        resolved = app.resolved(resolve(app.entries, found))
+        self._resolved[key] = (app, resolved)
+        return resolved
+
+    def put_policy(self, key: ObjectKey, policy: Policy | None, *, deleted: bool = False) -> None:
+        """An AccessPolicy changed (None: unreadable); only the applications naming it
+        are resolved again."""
+        if deleted:
+            if key not in self.policies:
+                return
+            del self.policies[key]
+        else:
+            if key in self.policies and self.policies[key] == policy:
+                return  # a change that changes nothing evaluated (metadata, status)
+            self.policies[key] = policy
+        self._refresh(self._naming.get(key, set()))
+
+    def set_policies(self, policies: dict[ObjectKey, Policy | None]) -> None:
+        old = self.policies
+        changed = {
+            k
+            for k in old.keys() | policies.keys()
+            if (k in old, old.get(k)) != (k in policies, policies.get(k))
+        }
+        self.policies = policies
+        self._refresh(set().union(*(self._naming.get(k, set()) for k in changed)))
+
+    def _refresh(self, apps: set[ObjectKey]) -> None:
+        for key in apps:
+            self._resolved.pop(key, None)
+        if apps:
+            self.set_apps(self.apps, self.claims)
 
     def route(
         self, host: str, path: Segments = (), folded: Segments | None = None

@@ -20,12 +20,13 @@ import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import APPS, GROUP, SEAL_ENTRY, TOKENS, VERSION, ObjectKey
+from gatepass.contract import APPS, GROUP, POLICIES, SEAL_ENTRY, TOKENS, VERSION, ObjectKey
 from gatepass.gateway.kube import metadata_lister, read_list
 from gatepass.gateway.settings import GatewaySettings
-from gatepass.gateway.state import AppRecord, State, TokenRecord, app_record, token_record
+from gatepass.gateway.state import AppRecord, State, TokenRecord, app_record, policy_entry, token_record
 from gatepass.gateway.workload import Pod, WorkloadTokens
 from gatepass.liststream import ListStream
+from gatepass.models.accessapplication import Policy
 from gatepass.routing.hosts import Claim, claim_of
 from gatepass.trust import signing
 from gatepass.trust.seal import Sealer
@@ -240,6 +241,13 @@ class Watches:
             Informer(
                 "accessapplications", lister(APPS), self._replace_apps, self._apply_app, self._app_entry
             ),
+            Informer(
+                "accesspolicies",
+                lister(POLICIES),
+                self._replace_policies,
+                self._apply_policy,
+                self._policy_entry,
+            ),
             Informer("signing-keys", list_key_secret, self._replace_keys, self._apply_keys, lambda o: o),
         ]
         if workloads is not None:
@@ -311,6 +319,18 @@ class Watches:
                 self.app_gone(*_key(obj))
             else:
                 self.state.put_app(_key(obj), *_app_and_claim(obj))
+
+    # reusable policies, named by the applications of their namespace
+    def _policy_entry(self, obj: Obj) -> tuple[ObjectKey, Policy | None] | None:
+        return (_key(obj), policy_entry(obj)) if self._watched(obj) else None
+
+    def _replace_policies(self, entries: list[tuple[ObjectKey, Policy | None]]) -> None:
+        self.state.set_policies(dict(entries))
+
+    def _apply_policy(self, kind: str, obj: Obj) -> None:
+        if self._watched(obj):
+            deleted = kind == "DELETED"
+            self.state.put_policy(_key(obj), None if deleted else policy_entry(obj), deleted=deleted)
 
     # pods and ServiceAccounts: what a ServiceAccount token may be bound to
     def _replace_pods(self, entries: list[tuple[str, Pod]]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
@@ -91,6 +92,29 @@ class Policy(CamelModel):
         return None if self.session_duration is None else parse(self.session_duration)
 
 
+class LocalPolicyRef(CamelModel):
+    """An AccessPolicy by name: of the application's own namespace, never another's (the
+    CRD has no namespace here)."""
+
+    name: str
+
+
+class PolicyRef(CamelModel):
+    """An entry of spec.policies naming a reusable policy (models/accesspolicy.py),
+    evaluated in its place (decisions/policyrefs.py)."""
+
+    policy_ref: LocalPolicyRef
+
+
+PolicyEntry = Policy | PolicyRef
+
+
+def admits_service_accounts(policies: Iterable[Policy]) -> bool:
+    """Whether some policy names ServiceAccounts: only then are bearer tokens the gateway's."""
+    rules = (r for p in policies for r in (*p.include, *p.require, *p.exclude))
+    return any(r.names_service_accounts for r in rules)
+
+
 class AccessApplicationSpec(CamelModel):
     hosts: list[str]
     upstream: str
@@ -99,7 +123,7 @@ class AccessApplicationSpec(CamelModel):
     same_site: SameSite = "Lax"
     http_only: bool = True
     path_scoped: bool = True  # Path= the application's path; False: the whole host ("/")
-    policies: list[Policy] = Field(default_factory=list)
+    policies: list[PolicyEntry] = Field(default_factory=list)  # inline, or by policyRef
     # Cloudflare's strict mode: credentials on every request, no session JWT accepted or set.
     # None (unset): the gateway's default, GATEPASS_STRICT_SERVICE_TOKEN_AUTH.
     strict_service_token_auth: bool | None = None
@@ -112,10 +136,14 @@ class AccessApplicationSpec(CamelModel):
     token_rate_limit: RateLimit | None = None
 
     @property
-    def admits_service_accounts(self) -> bool:
-        """Whether some policy names ServiceAccounts: only then are bearer tokens the gateway's."""
-        rules = (r for p in self.policies for r in (*p.include, *p.require, *p.exclude))
-        return any(r.names_service_accounts for r in rules)
+    def inline_policies(self) -> list[Policy]:
+        """The policies written here (the referenced ones: decisions/policyrefs.py)."""
+        return [p for p in self.policies if isinstance(p, Policy)]
+
+    @property
+    def policy_refs(self) -> frozenset[str]:
+        """The names of the AccessPolicies referenced, of the application's namespace."""
+        return frozenset(p.policy_ref.name for p in self.policies if isinstance(p, PolicyRef))
 
     @property
     def session(self) -> timedelta:

@@ -21,6 +21,7 @@ INACTIVE_SOON = "InactiveSoon"  # ServiceToken with an inactivity rule
 ROTATING = "Rotating"  # ServiceToken, once rotated: the previous secret's grace
 TOKENS_RESOLVED = "TokensResolved"  # AccessApplication
 DENY_POLICIES_EFFECTIVE = "DenyPoliciesEffective"  # AccessApplication
+POLICIES_RESOLVED = "PoliciesResolved"  # AccessApplication: every policyRef names a readable AccessPolicy
 
 
 class Condition(CamelModel):

@@ -23,7 +23,7 @@ from gatepass.contract import (
 )
 from gatepass.contract import TOKENS as PLURAL
 from gatepass.operator import metrics
-from gatepass.operator.appevent import app_event
+from gatepass.operator.appevent import app_event, policy_of
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
@@ -32,6 +32,7 @@ from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.policynames import PolicyNames
+from gatepass.operator.policyusers import PolicyUsers
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
@@ -89,6 +90,8 @@ class OperatorApp:
         # same watch: which applications a token's arrival concerns, which tokens are exempt
         # from spec.inactivity.
         self.policy_names = PolicyNames()
+        # Which AccessPolicies each application names: whom a policy's change concerns.
+        self.policy_users = PolicyUsers()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[ObjectKey] = set()
         self.known_apps: set[ObjectKey] = set()
@@ -168,7 +171,11 @@ class OperatorApp:
             seen = app_event(_key(body), body)
             self.longest_session.see(seen.spec)
             self.policy_names.put(seen.key, seen.spec)
+            self.policy_users.put(seen.key, seen.spec)
             self.known_apps.add(seen.key)
+        # A policy's own sessionDuration applies where applications name it.
+        async for body in self.stores.policies.bodies(self.config.namespaces):
+            self.longest_session.see_policy(policy_of(body))
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
@@ -276,12 +283,21 @@ class OperatorApp:
         for token in self.policy_names.put(key, seen.spec):
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
+        self.policy_users.put(key, seen.spec)
         if self.longest_session.see(seen.spec):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
         if not self.writes.own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
             self.apps.add(key)
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
+
+    def on_policy(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        """An AccessPolicy appeared, changed or went: the applications naming it say so."""
+        policy = policy_of(None if event_type == "DELETED" else body)  # parsed once, here
+        if self.longest_session.see_policy(policy):
+            self.infra.add(INFRA_KEY)  # its sessionDuration: a replaced signing key may stay longer
+        for app in self.policy_users.apps_using((namespace, name)):
+            self.apps.add(app)
 
     async def _forget_previous(self, key: ObjectKey) -> None:
         """A grace is over: its report of the previous secret's last use goes (one entry

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gatepass.contract import ObjectKey
-from gatepass.models.accessapplication import AccessApplicationSpec
+from gatepass.models.accessapplication import AccessApplicationSpec, Policy
+from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.routing.hosts import Claim, claim_of, destination
 
 
@@ -36,3 +37,13 @@ def app_event(key: ObjectKey, body: Mapping[str, Any] | None) -> AppEvent:
     created = meta.get("creationTimestamp") if isinstance(meta, Mapping) else None
     hosts = tuple(destination(h) for h in spec.hosts)
     return AppEvent(key, spec, Claim(key[0], key[1], str(created or ""), hosts))
+
+
+def policy_of(body: Mapping[str, Any] | None) -> Policy | None:
+    """An AccessPolicy event's policy, parsed once; None when deleted or unreadable."""
+    if body is None:
+        return None
+    try:
+        return AccessPolicy.model_validate(body).policy
+    except (ValidationError, ValueError):
+        return None

@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from gatepass.contract import APPS, ObjectKey
 from gatepass.decisions.accessapplication import decide_app, referenced_tokens
+from gatepass.decisions.policyrefs import Found, resolve
+from gatepass.models.accessapplication import Policy
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.sealkey import SealKey
@@ -52,7 +54,8 @@ class AppReconciler:
         if app is None:
             return None
         sealer = await self.seal_key.get()
-        existing = [r for r in referenced_tokens(app.spec, namespace) if self.token_exists(r)]
+        resolution = resolve(app.spec.policies, await self._policies(namespace, app.spec.policy_refs))
+        existing = [r for r in referenced_tokens(resolution.policies, namespace) if self.token_exists(r)]
         plan = decide_app(
             app,
             existing,
@@ -60,6 +63,7 @@ class AppReconciler:
             self.clock(),
             self.hosts.conflicts(key),
             self.upstreams.refusal(app.spec.upstream, namespace),
+            resolution,
         )
         if plan.status.wire() != app.status.wire():
             try:
@@ -70,3 +74,17 @@ class AppReconciler:
         for event in plan.events:
             await self.stores.events.post(app, event)
         return None
+
+    async def _policies(self, namespace: str, names: frozenset[str]) -> Found:
+        """The AccessPolicies named, of the application's own namespace (None: unreadable;
+        absent: not found). One GET each, at most one per spec.policies entry."""
+        found: dict[str, Policy | None] = {}
+        for name in sorted(names):
+            try:
+                policy = await self.stores.policies.get(namespace, name)
+            except ValidationError:
+                found[name] = None
+                continue
+            if policy is not None:
+                found[name] = policy.policy
+        return found

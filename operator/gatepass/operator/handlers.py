@@ -21,6 +21,7 @@ from gatepass.contract import (
     GROUP,
     LAST_SEEN_LABEL,
     MANAGED_BY,
+    POLICIES,
     TOKENS,
     VERSION,
 )
@@ -36,6 +37,9 @@ class Routes(Protocol):
         self, event_type: str | None, namespace: str, name: str, version: str | None, body: Mapping[str, Any]
     ) -> None: ...
     def on_app(self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]) -> None: ...
+    def on_policy(
+        self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]
+    ) -> None: ...
     def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None: ...
     def on_last_seen(
         self, namespace: str, name: str, data: Mapping[str, str], version: str | None = None
@@ -80,6 +84,10 @@ def _resources(registry: kopf.OperatorRegistry, app: Routes) -> None:
     @kopf.on.event(GROUP, VERSION, APPS, registry=registry)
     async def app_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
         app.on_app(type, namespace or "", name, body)
+
+    @kopf.on.event(GROUP, VERSION, POLICIES, registry=registry)
+    async def policy_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:
+        app.on_policy(type, namespace or "", name, body)
 
     @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
     async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:

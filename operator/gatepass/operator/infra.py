@@ -23,7 +23,7 @@ from gatepass.contract import (
     ObjectKey,
     last_seen_shards,
 )
-from gatepass.models.accessapplication import AccessApplicationSpec
+from gatepass.models.accessapplication import AccessApplicationSpec, Policy
 from gatepass.models.durations import parse
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.manifests import deployment, metrics_service, owned_by, service
@@ -52,12 +52,18 @@ class LongestSession:
         return self.value if self.complete else signing.LONGEST_SESSION
 
     def see(self, spec: AccessApplicationSpec | None) -> bool:
-        """Take one application into account, its policies' own sessionDuration too (a
-        policy's overrides the application's); True if the mark rose."""
+        """Take one application into account, its inline policies' own sessionDuration too
+        (a policy's overrides the application's); True if the mark rose."""
         if spec is None:
             return False
-        durations = [spec.session_duration, *(p.session_duration for p in spec.policies)]
-        longest = max(_duration(text) for text in durations)
+        durations = [spec.session_duration, *(p.session_duration for p in spec.inline_policies)]
+        return self._raise(max(_duration(text) for text in durations))
+
+    def see_policy(self, policy: Policy | None) -> bool:
+        """An AccessPolicy: its sessionDuration applies where applications name it."""
+        return policy is not None and self._raise(_duration(policy.session_duration))
+
+    def _raise(self, longest: timedelta) -> bool:
         if longest <= self.value:
             return False
         self.value = longest

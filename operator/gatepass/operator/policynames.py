@@ -21,7 +21,7 @@ from gatepass.models.accessapplication import AccessApplicationSpec
 def named_tokens(app: ObjectKey, spec: AccessApplicationSpec | None) -> frozenset[ObjectKey]:
     """Every token the application's policies name; nothing for a deleted or unreadable one
     (its reconcile reports why)."""
-    return frozenset() if spec is None else referenced_tokens(spec, app[0])
+    return frozenset() if spec is None else referenced_tokens(spec.inline_policies, app[0])
 
 
 class PolicyNames:

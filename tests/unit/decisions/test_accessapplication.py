@@ -69,7 +69,7 @@ def test_whether_another_namespaces_token_exists_is_never_told() -> None:
     """An application may name tenant-b/anything; its namespace cannot read tenant-b, so
     its status and Events read the same whether that token exists or not."""
     s = spec({"serviceToken": {"name": "ci"}}, {"serviceToken": {"name": "x", "namespace": "other"}})
-    assert referenced_tokens(s, "ns") == {("ns", "ci"), ("other", "x")}
+    assert referenced_tokens(s.inline_policies, "ns") == {("ns", "ci"), ("other", "x")}
     exists = decide_app(
         app(s, AccessApplicationStatus(), "ns", 1, None), [("ns", "ci"), ("other", "x")], AUD, T0
     )

@@ -87,7 +87,9 @@ def test_accessapplication_fields_match_the_crd() -> None:
         AccessApplicationSpec,
         AccessApplicationStatus,
         AnyServiceToken,
+        LocalPolicyRef,
         Policy,
+        PolicyRef,
         Rule,
         ServiceTokenRef,
     )
@@ -97,7 +99,8 @@ def test_accessapplication_fields_match_the_crd() -> None:
     assert set(spec["properties"]) == aliases(AccessApplicationSpec)
     assert set(props["status"]["properties"]) == aliases(AccessApplicationStatus)
     policy = spec["properties"]["policies"]["items"]
-    assert set(policy["properties"]) == aliases(Policy)
+    assert set(policy["properties"]) == aliases(Policy) | aliases(PolicyRef)
+    assert set(policy["properties"]["policyRef"]["properties"]) == aliases(LocalPolicyRef) | {"namespace"}
     rule = policy["properties"]["include"]["items"]
     assert set(rule["properties"]) == aliases(Rule)
     assert set(rule["properties"]["serviceToken"]["properties"]) == aliases(ServiceTokenRef)
@@ -108,3 +111,22 @@ def test_accessapplication_fields_match_the_crd() -> None:
         spec["properties"]["sessionDuration"]["default"]
         == AccessApplicationSpec.model_fields["session_duration"].default
     )
+
+
+def test_accesspolicy_spec_is_an_applications_inline_policy() -> None:
+    """One policy schema: an AccessPolicy's spec is an entry of spec.policies without
+    policyRef, with the same validations (the entry's guard for policyRef entries aside)."""
+    entry = schema("accessapplications.gatepass.dev")["spec"]["properties"]["policies"]["items"]
+    spec = schema("accesspolicies.gatepass.dev")["spec"]
+    inline = {k: v for k, v in entry["properties"].items() if k != "policyRef"}
+    assert spec["properties"] == inline
+    assert spec["required"] == ["decision", "include"]
+    rules = [r["message"] for r in spec["x-kubernetes-validations"]]
+    assert rules == [r["message"] for r in entry["x-kubernetes-validations"][2:]]
+
+
+def test_accesspolicy_model_reads_the_crd_fields() -> None:
+    from gatepass.models.accesspolicy import AccessPolicy
+
+    props = schema("accesspolicies.gatepass.dev")
+    assert set(props) - {"apiVersion", "kind"} == set(aliases(AccessPolicy)) - {"apiVersion", "kind"}

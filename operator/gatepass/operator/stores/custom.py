@@ -13,8 +13,9 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from gatepass.contract import APPS, GROUP, TOKENS, VERSION, ObjectKey
+from gatepass.contract import APPS, GROUP, POLICIES, TOKENS, VERSION, ObjectKey
 from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
+from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.meta import ObjectMeta
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus, parse_token
 from gatepass.operator.stores.listing import ignore_404, pages
@@ -114,3 +115,17 @@ class KubeApps(_Custom):
     async def put_status(self, app: AccessApplication, status: AccessApplicationStatus) -> AccessApplication:
         meta = await self._put_status(app.api_version, app.kind, app.metadata, status.wire())
         return app.model_copy(update={"metadata": meta, "status": status})
+
+
+class KubePolicies(_Custom):
+    """AccessPolicies: read where an application names them (the operator writes none)."""
+
+    def __init__(self, *, api: client.ApiClient) -> None:
+        super().__init__(api=api, plural=POLICIES)
+
+    async def get(self, namespace: str, name: str) -> AccessPolicy | None:
+        body = await self._get(namespace, name)
+        return None if body is None else AccessPolicy.model_validate(body)
+
+    def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
+        return self._objects(namespaces)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubernetes_asyncio import client, config
 
 from gatepass.operator.stores.configmaps import KubeConfigMaps
-from gatepass.operator.stores.custom import KubeApps, KubeTokens
+from gatepass.operator.stores.custom import KubeApps, KubePolicies, KubeTokens
 from gatepass.operator.stores.events import KubeEvents
 from gatepass.operator.stores.protocols import Stores
 from gatepass.operator.stores.secrets import KubeSecrets
@@ -25,6 +25,7 @@ def kube_stores(api: client.ApiClient) -> Stores:
     return Stores(
         tokens=KubeTokens(api=api),
         apps=KubeApps(api=api),
+        policies=KubePolicies(api=api),
         secrets=KubeSecrets(api=api),
         configmaps=KubeConfigMaps(api=api),
         workloads=KubeWorkloads(api=api),

@@ -15,6 +15,7 @@ from kubernetes_asyncio import client
 from gatepass.contract import ObjectKey
 from gatepass.decisions import rollout
 from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
+from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.events import Event
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus
 
@@ -59,6 +60,14 @@ class AppStore(Protocol):
 
     async def put_status(self, app: AccessApplication, status: AccessApplicationStatus) -> AccessApplication:
         """As TokenStore.put_status."""
+
+
+class PolicyStore(Protocol):
+    async def get(self, namespace: str, name: str) -> AccessPolicy | None:
+        """The AccessPolicy, typed (pydantic's ValidationError if it does not parse)."""
+
+    def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
+        """Every AccessPolicy as the API returns it, one at a time."""
 
 
 class SecretStore(Protocol):
@@ -116,6 +125,7 @@ class Stores:
 
     tokens: TokenStore
     apps: AppStore
+    policies: PolicyStore
     secrets: SecretStore
     configmaps: ConfigMapStore
     workloads: WorkloadStore
