@@ -11,7 +11,7 @@ import asyncio
 import base64
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from gatepass.contract import (
     DEFAULT_KEY_SECRET,
     DEFAULT_NAMESPACE,
     GROUP,
+    POLICIES,
     PREVIOUS_SECRET_EXPIRES_ANNOTATION,
     REACTIVATE_ANNOTATION,
     REFRESH_ANNOTATION,
@@ -111,8 +112,51 @@ def status_table(items: list[dict[str, Any]], now: datetime) -> str:
                 st.get("lastSeenAt", "-"),
             )
         )
+    return _table(rows)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def policies_table(app: Mapping[str, Any], found: Mapping[str, Mapping[str, Any] | None]) -> str:
+    """An application's policies in the order they are weighed: inline ones, and each
+    policyRef with the AccessPolicy it names (``found``: by name, None when missing)."""
+    rows: list[tuple[str, ...]] = [("#", "POLICY", "DECISION", "FROM")]
+    entries = (app.get("spec") or {}).get("policies") or []
+    for i, entry in enumerate(entries, 1):
+        ref = (entry.get("policyRef") or {}).get("name") if isinstance(entry, Mapping) else None
+        if ref is None:
+            spec = entry if isinstance(entry, Mapping) else {}
+            rows.append((str(i), str(spec.get("name") or "-"), str(spec.get("decision") or "?"), "inline"))
+            continue
+        body = found.get(ref)
+        decision = str(((body or {}).get("spec") or {}).get("decision") or "?") if body else "MISSING"
+        rows.append((str(i), ref, decision, f"AccessPolicy {ref}"))
+    return _table(rows)
+
+
+async def _policies(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
+    custom = client.CustomObjectsApi(api)
+    try:
+        app = await custom.get_namespaced_custom_object(GROUP, VERSION, ns, APPS, args.name)
+    except ApiException as e:
+        if e.status == 404:
+            raise Fail(f"accessapplication {ns}/{args.name} not found") from None
+        raise Fail(f"cannot read accessapplication {ns}/{args.name}: {e.status} {e.reason}") from None
+    found: dict[str, Mapping[str, Any] | None] = {}
+    for entry in (app.get("spec") or {}).get("policies") or []:
+        name = (entry.get("policyRef") or {}).get("name") if isinstance(entry, Mapping) else None
+        if name is None or name in found:
+            continue
+        try:
+            found[name] = await custom.get_namespaced_custom_object(GROUP, VERSION, ns, POLICIES, name)
+        except ApiException as e:
+            if e.status != 404:
+                raise Fail(f"cannot read accesspolicy {ns}/{name}: {e.status} {e.reason}") from None
+            found[name] = None
+    return policies_table(app, found)
 
 
 async def _refresh(api: client.ApiClient, ns: str, args: argparse.Namespace) -> str:
@@ -247,6 +291,7 @@ VERBS: dict[str, Callable[[client.ApiClient, str, argparse.Namespace], Awaitable
     "replace-keys": _replace_keys,
     "status": _status,
     "headers": _headers,
+    "policies": _policies,
 }
 
 
@@ -298,6 +343,9 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="tokens with expiry, days left and last use")
     st.add_argument("-A", "--all-namespaces", action="store_true")
     sub.add_parser("headers", help="print the two curl -H options (shows the secret!)").add_argument("name")
+    sub.add_parser(
+        "policies", help="an application's policies in the order they are weighed, references resolved"
+    ).add_argument("name")
     return p
 
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 import pytest
 from kubernetes import client
 
-from gatepass.contract import APPS, GROUP, REVOKE_SESSIONS_ANNOTATION, VERSION
+from gatepass.contract import APPS, GROUP, POLICIES, REVOKE_SESSIONS_ANNOTATION, VERSION
 from tests.support.apps import ANY_TOKEN, Apps
 from tests.support.cluster import ClusterInfo
 from tests.support.operator import OperatorProcess
@@ -108,6 +108,20 @@ def test_plugin_verbs(
     asked_at = obj["metadata"]["annotations"][REVOKE_SESSIONS_ANNOTATION]
     assert "." in asked_at  # the moment to the microsecond, not its second
     assert before <= ts(asked_at) <= revoked
+
+    apps.custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, POLICIES,
+        {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AccessPolicy", "metadata": {"name": "shared"},
+         "spec": {"decision": "serviceAuth", "include": [{"anyServiceToken": {}}]}},
+    )  # fmt: skip
+    refs = [{"policyRef": {"name": "shared"}}, {"policyRef": {"name": "gone"}}]
+    apps.create("shared-site", {"hosts": ["shared.test"], "upstream": "http://127.0.0.1:1", "policies": refs})
+    out = kubectl_gatepass("policies", "shared-site")
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[:3] for line in out.stdout.splitlines()[1:]] == [
+        ["1", "shared", "serviceAuth"],
+        ["2", "gone", "MISSING"],
+    ]
 
     everywhere = kubectl_gatepass("status", "-A")
     assert namespace in everywhere.stdout

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gatepass.plugin import Fail, grace_end, parser
+from gatepass.plugin import Fail, grace_end, parser, policies_table
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -38,3 +38,26 @@ def test_end_grace_is_a_verb() -> None:
 def test_rotate_signing_key_defaults_to_the_chart_names() -> None:
     args = parser().parse_args(["rotate-signing-key"])
     assert (args.operator_namespace, args.secret) == ("gatepass-system", "gatepass-signing-keys")
+
+
+def test_policies_are_listed_in_order_with_references_resolved() -> None:
+    app = {
+        "spec": {
+            "policies": [
+                {"policyRef": {"name": "shared-ci"}},
+                {"name": "ops", "decision": "serviceAuth", "include": []},
+                {"policyRef": {"name": "gone"}},
+                {"decision": "deny", "include": []},
+            ]
+        }
+    }
+    found = {"shared-ci": {"spec": {"decision": "bypass", "include": []}}, "gone": None}
+    rows = [line.split(None, 3) for line in policies_table(app, found).splitlines()]
+    assert rows == [
+        ["#", "POLICY", "DECISION", "FROM"],
+        ["1", "shared-ci", "bypass", "AccessPolicy shared-ci"],
+        ["2", "ops", "serviceAuth", "inline"],
+        ["3", "gone", "MISSING", "AccessPolicy gone"],
+        ["4", "-", "deny", "inline"],
+    ]
+    assert parser().parse_args(["policies", "site"]).name == "site"
