@@ -32,7 +32,6 @@ from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.policynames import PolicyNames
-from gatepass.operator.policyusers import PolicyUsers
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
@@ -91,7 +90,7 @@ class OperatorApp:
         # from spec.inactivity.
         self.policy_names = PolicyNames()
         # Which AccessPolicies each application names: whom a policy's change concerns.
-        self.policy_users = PolicyUsers()
+        self.policy_users = self.policy_names.users
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[ObjectKey] = set()
         self.known_apps: set[ObjectKey] = set()
@@ -171,11 +170,13 @@ class OperatorApp:
             seen = app_event(_key(body), body)
             self.longest_session.see(seen.spec)
             self.policy_names.put(seen.key, seen.spec)
-            self.policy_users.put(seen.key, seen.spec)
             self.known_apps.add(seen.key)
-        # A policy's own sessionDuration applies where applications name it.
+        # A policy's own sessionDuration applies where applications name it, and the tokens
+        # it names are named by those applications (the inactivity exemption).
         async for body in self.stores.policies.bodies(self.config.namespaces):
-            self.longest_session.see_policy(policy_of(body))
+            policy = policy_of(body)
+            self.longest_session.see_policy(policy)
+            self.policy_names.put_policy(_key(body), policy)
         self.longest_session.complete = True
         for name, version, data in reported:
             self.on_last_seen(self.config.namespace, name, data, version)
@@ -283,7 +284,6 @@ class OperatorApp:
         for token in self.policy_names.put(key, seen.spec):
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
-        self.policy_users.put(key, seen.spec)
         if self.longest_session.see(seen.spec):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
         if not self.writes.own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
@@ -296,6 +296,9 @@ class OperatorApp:
         policy = policy_of(None if event_type == "DELETED" else body)  # parsed once, here
         if self.longest_session.see_policy(policy):
             self.infra.add(INFRA_KEY)  # its sessionDuration: a replaced signing key may stay longer
+        for token in self.policy_names.put_policy((namespace, name), policy):
+            if token in self.known_tokens:  # named or no longer: its inactivity may change
+                self.tokens.add(token)
         for app in self.policy_users.apps_using((namespace, name)):
             self.apps.add(app)
 

@@ -15,25 +15,56 @@ from collections import defaultdict
 
 from gatepass.contract import ObjectKey
 from gatepass.decisions.accessapplication import referenced_tokens
-from gatepass.models.accessapplication import AccessApplicationSpec
+from gatepass.models.accessapplication import AccessApplicationSpec, Policy
+from gatepass.operator.policyusers import PolicyUsers
 
 
 def named_tokens(app: ObjectKey, spec: AccessApplicationSpec | None) -> frozenset[ObjectKey]:
-    """Every token the application's policies name; nothing for a deleted or unreadable one
-    (its reconcile reports why)."""
+    """Every token the application's inline policies name; nothing for a deleted or
+    unreadable one (its reconcile reports why)."""
     return frozenset() if spec is None else referenced_tokens(spec.inline_policies, app[0])
 
 
 class PolicyNames:
+    """Tokens named by each application, in its inline policies and in the AccessPolicies it
+    references (decisions/policyrefs.py: of its own namespace only)."""
+
     def __init__(self) -> None:
+        self.users = PolicyUsers()  # which applications reference each AccessPolicy
+        self._inline: dict[ObjectKey, frozenset[ObjectKey]] = {}
+        self._in_policy: dict[ObjectKey, frozenset[ObjectKey]] = {}  # AccessPolicy -> tokens
         self._by_app: dict[ObjectKey, frozenset[ObjectKey]] = {}
         self._by_token: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
 
     def put(self, app: ObjectKey, spec: AccessApplicationSpec | None) -> set[ObjectKey]:
         """An application's spec as last seen (None: deleted or unreadable). Returns the
         tokens it started or stopped naming: whoever cares about them may have to look again."""
+        self.users.put(app, spec)
+        inline = named_tokens(app, spec)
+        if inline:
+            self._inline[app] = inline
+        else:
+            self._inline.pop(app, None)
+        return self._recount(app)
+
+    def put_policy(self, policy: ObjectKey, spec: Policy | None) -> set[ObjectKey]:
+        """An AccessPolicy as last seen (None: deleted or unreadable): the tokens that the
+        applications referencing it started or stopped naming."""
+        tokens = frozenset() if spec is None else referenced_tokens([spec], policy[0])
+        if tokens:
+            self._in_policy[policy] = tokens
+        else:
+            self._in_policy.pop(policy, None)
+        changed: set[ObjectKey] = set()
+        for app in self.users.apps_using(policy):
+            changed |= self._recount(app)
+        return changed
+
+    def _recount(self, app: ObjectKey) -> set[ObjectKey]:
         old = self._by_app.pop(app, frozenset())
-        new = named_tokens(app, spec)
+        new = self._inline.get(app, frozenset()).union(
+            *(self._in_policy.get(p, frozenset()) for p in self.users.named(app))
+        )
         if new:
             self._by_app[app] = new
         for token in old - new:

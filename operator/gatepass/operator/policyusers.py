@@ -32,6 +32,10 @@ class PolicyUsers:
         for policy in new - old:
             self._by_policy.setdefault(policy, set()).add(app)
 
+    def named(self, app: ObjectKey) -> frozenset[ObjectKey]:
+        """The AccessPolicies the application references."""
+        return self._by_app.get(app, frozenset())
+
     def apps_using(self, policy: ObjectKey) -> set[ObjectKey]:
         """The applications naming the policy (of its namespace only, by construction)."""
         return set(self._by_policy.get(policy, ()))

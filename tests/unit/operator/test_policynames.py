@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gatepass.models.accessapplication import AccessApplicationSpec
-from gatepass.operator.appevent import app_event
+from gatepass.operator.appevent import app_event, policy_of
 from gatepass.operator.policynames import PolicyNames, named_tokens
 
 EVERYONE: dict[str, Any] = {"everyone": {}}
@@ -76,3 +76,24 @@ def test_the_index_follows_applications_and_says_whose_exemption_changed() -> No
     assert index.named_by(("a", "t1")) is None
     assert index.apps_naming(("a", "t1")) == set()
     assert index.named_by(("a", "t2")) == "a/y"
+
+
+def test_tokens_named_in_a_referenced_access_policy_are_named_by_the_application() -> None:
+    index = PolicyNames()
+    uses = {"metadata": {}, "spec": {"hosts": ["h.test"], "upstream": "http://u",
+                                     "policies": [{"policyRef": {"name": "shared"}}]}}  # fmt: skip
+    assert index.put(("a", "x"), spec(uses)) == set()  # the policy is not known yet
+    rules = [ref("t1"), ref("t9", "b")]
+    meta = {"namespace": "a", "name": "shared"}
+    policy = policy_of({"metadata": meta, "spec": {"decision": "serviceAuth", "include": rules}})
+    assert index.put_policy(("a", "shared"), policy) == {("a", "t1"), ("b", "t9")}
+    assert index.named_by(("a", "t1")) == "a/x"  # exempt from inactivity, as if written inline
+    assert index.named_by(("b", "t9")) is None  # another namespace's token: named, not exempt
+    assert index.apps_naming(("b", "t9")) == {("a", "x")}
+    # Another namespace's policy of the same name changes nothing here.
+    assert index.put_policy(("c", "shared"), policy) == set()
+    assert index.put_policy(("a", "shared"), None) == {("a", "t1"), ("b", "t9")}  # deleted
+    assert index.named_by(("a", "t1")) is None
+    assert index.put_policy(("a", "shared"), policy) == {("a", "t1"), ("b", "t9")}
+    assert index.put(("a", "x"), None) == {("a", "t1"), ("b", "t9")}  # the application went
+    assert index.named_by(("a", "t1")) is None
