@@ -12,6 +12,11 @@ token's cookie, back to back on one keep-alive connection. Then one of:
   ``kubectl gatepass revoke-sessions`` writes it (the operator turns it into status, the
   gateway reads that).
 
+Each trial streams twice at once: to the gateway, and through nginx in the README's
+configuration (gatepass.proxyconfigs), which reuses a session's admission for up to the
+gateway's ``GATEPASS_AUTHORIZE_CACHE_SECONDS`` (1 s by default; gateway/reuse.py): the
+second stream's latency includes what is left of the cached answer.
+
 The latency is the time from just before the API call to the arrival of the first refused
 response. Reported: p50, p99 and the worst, per kind, into ``bench/results/<date>-revocation.json``
 and ``bench/README.md``. No goal is asserted: compare runs.
@@ -20,12 +25,14 @@ and ``bench/README.md``. No goal is asserted: compare runs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,11 +42,12 @@ from kubernetes import client, config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tools" / "localcluster")]
 
+from tests.support import nginx as nginx_conf  # noqa: E402
 from tests.support.apps import ANY_TOKEN, Apps  # noqa: E402
 from tests.support.gateway import GatewayProcess, Upstream, deployment_env  # noqa: E402
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess  # noqa: E402
 from tests.support.tokens import Tokens  # noqa: E402
-from tests.support.waiting import wait_for  # noqa: E402
+from tests.support.waiting import free_port, wait_for  # noqa: E402
 
 import localcluster  # noqa: E402
 from bench import report  # noqa: E402
@@ -47,6 +55,14 @@ from bench import report  # noqa: E402
 NS = "bench"
 HOST = "revocation.bench.test"
 KINDS = ("delete", "disable", "revoke-sessions")
+PATHS = ("gateway", "nginx-cached")  # where the stream goes: the gateway, or nginx with its cache
+
+
+def row(kind: str, path: str) -> str:
+    return kind if path == "gateway" else f"{kind}, through nginx's cache"
+
+
+ROWS = tuple(row(k, p) for k in KINDS for p in PATHS)
 
 
 class Stream:
@@ -80,9 +96,10 @@ class Stream:
 
 
 class Bench:
-    def __init__(self, api: client.ApiClient, gateway: GatewayProcess) -> None:
+    def __init__(self, api: client.ApiClient, gateway: GatewayProcess, cached: str) -> None:
         self.tokens, self.apps = Tokens(api, NS), Apps(api, NS)
         self.gateway = gateway
+        self.urls = {"gateway": gateway.url, "nginx-cached": cached}
         self.n = 0
 
     def token(self) -> str:
@@ -106,35 +123,66 @@ class Bench:
 
         return str(wait_for(admitted, timeout=30, interval=0.05, what=f"{name} admitted"))
 
-    def trial(self, name: str, revoke: Callable[[], None], next_second: bool = False) -> float:
+    def trial(self, name: str, revoke: Callable[[], None], next_second: bool = False) -> dict[str, float]:
         cookie = self.cookie(name)
         minted = int(time.time())  # the cookie's iat is this second or the one before
-        with Stream(self.gateway.url, cookie) as stream:
+        with contextlib.ExitStack() as stack:
+            streams = {p: stack.enter_context(Stream(url, cookie)) for p, url in self.urls.items()}
             while next_second and int(time.time()) <= minted:  # a revocation stamp has whole
                 time.sleep(0.01)  # seconds: one in the cookie's own second would spare it
             start = time.monotonic()
             revoke()
-        if stream.refused_at is None:
-            raise RuntimeError(f"{name}: still admitted 30 s after the revocation")
-        return stream.refused_at - start
+        took = {}
+        for path, stream in streams.items():
+            if stream.refused_at is None:
+                raise RuntimeError(f"{name} ({path}): still admitted 30 s after the revocation")
+            took[path] = stream.refused_at - start
+        return took
 
-    def delete(self) -> float:
+    def delete(self) -> dict[str, float]:
         name = self.token()
         return self.trial(name, lambda: self.tokens.delete(name))
 
-    def disable(self, name: str) -> float:
+    def disable(self, name: str) -> dict[str, float]:
         took = self.trial(name, lambda: self.tokens.patch(name, {"spec": {"enabled": False}}))
         self.tokens.patch(name, {"spec": {"enabled": True}})
         ready = lambda: (self.tokens.condition(name) or {}).get("status") == "True"  # noqa: E731
         wait_for(ready, timeout=30, what="enabled again")
         return took
 
-    def revoke_sessions(self, name: str) -> float:
+    def revoke_sessions(self, name: str) -> dict[str, float]:
         def revoke() -> None:  # as `kubectl gatepass revoke-sessions app` does
             stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             self.apps.patch("app", {"metadata": {"annotations": {"gatepass.dev/revoke-sessions": stamp}}})
 
         return self.trial(name, revoke, next_second=True)
+
+
+@contextlib.contextmanager
+def _cached_nginx(workdir: Path, gateway: int, upstream: int) -> Iterator[str]:
+    """nginx in the README's configuration, in front of the gateway and the upstream."""
+    port, nginx = free_port(), nginx_conf.path()
+    if nginx is None:
+        raise RuntimeError("nginx is not installed (make test-deps)")
+    conf = nginx_conf.write(
+        workdir, "nginx", nginx_conf.forward_auth(port, gateway, upstream, workdir / "checks")
+    )
+    proc = subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)])
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(url), timeout=10, what="nginx listening")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        requests.get(url, timeout=1)
+        return True
+    except requests.ConnectionError:
+        return False
 
 
 def run(trials: int, workdir: Path) -> dict[str, object]:
@@ -143,6 +191,7 @@ def run(trials: int, workdir: Path) -> dict[str, object]:
     operator = OperatorProcess(cluster.kubeconfig, workdir / "operator.log")
     upstream = Upstream()
     gateway: GatewayProcess | None = None
+    stack = contextlib.ExitStack()
     try:
         api = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
         core = client.CoreV1Api(api)
@@ -159,15 +208,20 @@ def run(trials: int, workdir: Path) -> dict[str, object]:
             cluster.kubeconfig, {**env, "GATEPASS_LOG_LEVEL": "INFO"}, workdir / "gw.log"
         )
         gateway.start(timeout=60)
-        bench = Bench(api, gateway)
+        cached = stack.enter_context(_cached_nginx(workdir, gateway.port, upstream.port))
+        bench = Bench(api, gateway, cached)
         bench.apps.create("app", {"hosts": [HOST], "upstream": upstream.url, "policies": ANY_TOKEN})
         bench.apps.wait_aud("app")
         kept = bench.token()
-        seconds: dict[str, list[float]] = {k: [] for k in KINDS}
+        seconds: dict[str, list[float]] = {r: [] for r in ROWS}
         for i in range(trials):
-            seconds["delete"].append(bench.delete())
-            seconds["disable"].append(bench.disable(kept))
-            seconds["revoke-sessions"].append(bench.revoke_sessions(kept))
+            for kind, took in (
+                ("delete", bench.delete()),
+                ("disable", bench.disable(kept)),
+                ("revoke-sessions", bench.revoke_sessions(kept)),
+            ):
+                for path, s in took.items():
+                    seconds[row(kind, path)].append(s)
             print(
                 f"[bench] trial {i + 1}/{trials}: "
                 + ", ".join(f"{k} {v[-1] * 1000:.0f} ms" for k, v in seconds.items()),
@@ -175,6 +229,7 @@ def run(trials: int, workdir: Path) -> dict[str, object]:
                 flush=True,
             )
     finally:
+        stack.close()
         if gateway is not None:
             gateway.stop()
         upstream.stop()

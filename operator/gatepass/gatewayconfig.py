@@ -60,6 +60,9 @@ class GatewayConfig(BaseModel):
     max_headers: int = Field(64, ge=8, le=1024)
     max_header_line: int = Field(8190, ge=1024, le=65536, description="bytes in the request line or a header")
     jwt_cache_size: int = Field(50_000, ge=0)
+    # How long a proxy may reuse a forward-auth admission of a session (gateway/reuse.py):
+    # a revocation holds through such a cache within this many seconds more. 0: never.
+    authorize_cache_seconds: int = Field(1, ge=0, le=60)
     # SIGTERM (a rollout, a drained node): /readyz fails at once and the gateway keeps serving
     # for drain_seconds, every answer with Connection: close, while endpoints and proxies in
     # front drop this pod; then it stops accepting and gives requests in flight

@@ -27,6 +27,9 @@ class Site:
     listen: str
     gateway: str
     origin: str
+    # nginx: where it keeps the checks' answers (None: it asks gatepass on every request).
+    # Cache entries name the session they belong to: keep them in memory (tmpfs).
+    cache: str | None = None
 
 
 # nginx asks gatepass (auth_request) and forwards only what it allows, with the assertion;
@@ -39,7 +42,7 @@ class Site:
 # header's value).
 _NGINX = """upstream gatepass {{ server {gateway}; keepalive 64; }}
 upstream origin {{ server {origin}; keepalive 64; }}
-server {{
+{cache_http}server {{
   listen {listen};
   location = /_gatepass {{
     internal;
@@ -51,7 +54,7 @@ server {{
     proxy_set_header X-Forwarded-Host $host;
     proxy_set_header X-Forwarded-Uri $request_uri;
     proxy_set_header X-Forwarded-For $remote_addr;
-  }}
+{cache_check}  }}
   location / {{
     auth_request /_gatepass;
     auth_request_set $gatepass_jwt $upstream_http_cf_access_jwt_assertion;
@@ -67,6 +70,33 @@ server {{
 }}
 """
 
+# The check's answer reused (gateway/reuse.py): gatepass marks an admission by a session
+# reusable for a second (gateway.authorizeCacheSeconds), never past the session's exp, and
+# everything else not at all (X-Accel-Expires, nginx's own header, alone is read: it counts
+# whole seconds as gatepass does; no proxy_cache_valid, so an answer without it is never
+# kept; nor one that sets a cookie). The key holds everything the check reads: the host, the
+# raw path (nginx cannot know which application's prefix it falls under), the address sent
+# as X-Forwarded-For (change both together), and the session itself, cf-access-token and
+# every cookie: only its holder is ever answered from the cache. Requests without a session,
+# or with credentials, skip the cache (gatepass answers them no-store anyway). The entries
+# hold the sessions: keep `cache` in memory (a tmpfs; in a pod an emptyDir with medium
+# Memory); proxy_cache_use_stale stays off, so no entry outlives gatepass's answer.
+_NGINX_CACHE_HTTP = """proxy_cache_path {cache} levels=1 keys_zone=gatepass_checks:10m max_size=64m
+                 inactive=10s use_temp_path=off;
+map $request_uri $gatepass_path {{ "~^(?<p>[^?]*)" $p; }}
+map "$http_cf_access_token$cookie_CF_Authorization" $gatepass_no_session {{ "" 1; default 0; }}
+map "$http_cf_access_client_id$http_cf_access_client_secret$http_authorization" $gatepass_credentials {{
+  "" 0;
+  default 1;
+}}
+"""
+_NGINX_CACHE = """    proxy_cache gatepass_checks;
+    proxy_cache_key "$host|$gatepass_path|$remote_addr|$http_cf_access_token|$http_cookie";
+    proxy_cache_bypass $gatepass_no_session $gatepass_credentials;
+    proxy_no_cache $gatepass_no_session $gatepass_credentials;
+    proxy_ignore_headers Cache-Control Expires;
+"""
+
 # Caddy's forward_auth sends a GET with the client's headers, X-Forwarded-Uri and
 # X-Forwarded-Host set by Caddy; X-Forwarded-For is set here to the connection's address
 # (Caddy behind no trusted proxy overwrites it too: say so, whatever its version). In
@@ -75,7 +105,8 @@ server {{
 # would let the client's through), its secret after. Where the answer has none (a
 # bypass), Caddy 2.6 leaves its placeholder's name as the value: @unfilled removes it
 # (a JWT never starts with "{"). The session cookie is not passed back (forward_auth
-# copies headers onto the request only): clients send credentials each time.
+# copies headers onto the request only): clients send credentials each time. Nor can
+# Caddy reuse an answer: forward_auth has no cache, every request is checked.
 _CADDY = """{listen} {{
 \troute {{
 \t\trequest_header -Cf-Access-Jwt-Assertion
@@ -161,8 +192,19 @@ spec:
 
 
 def nginx(site: Site) -> str:
-    """The ``http {}`` body: nginx in front of the origin, asking gatepass."""
-    return _NGINX.format(listen=site.listen, gateway=site.gateway, origin=site.origin, authorize=AUTHORIZE)
+    """The ``http {}`` body: nginx in front of the origin, asking gatepass (and keeping its
+    answers in ``site.cache``, where set)."""
+    http, check = (
+        ("", "") if site.cache is None else (_NGINX_CACHE_HTTP.format(cache=site.cache), _NGINX_CACHE)
+    )
+    return _NGINX.format(
+        listen=site.listen,
+        gateway=site.gateway,
+        origin=site.origin,
+        authorize=AUTHORIZE,
+        cache_http=http,
+        cache_check=check,
+    )
 
 
 def caddy(site: Site) -> str:
@@ -188,12 +230,14 @@ def istio(host: str, service: str, namespace: str, port: int) -> str:
 SERVICE, NAMESPACE, PORT = "gatepass-gateway", "gatepass-system", 80
 GATEWAY = f"{SERVICE}.{NAMESPACE}.svc.cluster.local:{PORT}"
 EXAMPLE_HOST, EXAMPLE_ORIGIN = "reports.example.com", "reports.team-a.svc.cluster.local:8080"
+# The entries hold sessions: a tmpfs there (in a pod, an emptyDir with medium: Memory).
+NGINX_CACHE = "/var/cache/nginx/gatepass-checks"
 
 
 def readme() -> dict[str, str]:
     """Each README block, by the name its ``<!-- proxyconfigs: NAME -->`` marker gives."""
     return {
-        "nginx": nginx(Site("80", GATEWAY, EXAMPLE_ORIGIN)),
+        "nginx": nginx(Site("80", GATEWAY, EXAMPLE_ORIGIN, NGINX_CACHE)),
         "caddy": caddy(Site(EXAMPLE_HOST, GATEWAY, EXAMPLE_ORIGIN)),
         "envoy-gateway": envoy_gateway("reports", SERVICE, NAMESPACE, PORT),
         "istio": istio(EXAMPLE_HOST, SERVICE, NAMESPACE, PORT),

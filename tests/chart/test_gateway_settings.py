@@ -27,6 +27,7 @@ SETTINGS: dict[str, tuple[str, str, object]] = {
     "gateway.cookieSecure": ("false", "cookie_secure", False),
     "gateway.strictServiceTokenAuth": ("true", "strict_service_token_auth", True),
     "gateway.accessLog": ("false", "access_log", False),
+    "gateway.authorizeCacheSeconds": ("3", "authorize_cache_seconds", 3),
     "gateway.drainSeconds": ("7", "drain_seconds", 7.0),
     "gateway.shutdownTimeoutSeconds": ("21", "shutdown_timeout", 21.0),
     "gateway.workloadIdentity.enabled": ("false", "workload_identity", False),

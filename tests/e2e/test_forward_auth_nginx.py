@@ -20,12 +20,11 @@ from tests.support.waiting import free_port, wait_for
 NGINX = nginx_conf.path()
 
 
-@pytest.fixture
-def nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterator[str]:
+def _serve(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream, cache: bool) -> Iterator[str]:
     if NGINX is None:
         pytest.skip("nginx is not installed (make test installs it with apt-get when run as root)")
     port = free_port()
-    http = nginx_conf.forward_auth(port, gateway.port, upstream.port)
+    http = nginx_conf.forward_auth(port, gateway.port, upstream.port, tmp_path / "checks" if cache else None)
     conf = nginx_conf.write(tmp_path, "nginx", http)
     proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stderr=subprocess.PIPE)
     try:
@@ -36,6 +35,17 @@ def nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterat
         proc.wait(10)
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+@pytest.fixture
+def nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterator[str]:
+    yield from _serve(tmp_path, gateway, upstream, cache=False)
+
+
+@pytest.fixture
+def cached_nginx(tmp_path: Path, gateway: GatewayProcess, upstream: Upstream) -> Iterator[str]:
+    """The README's configuration: the checks' answers kept (gateway/reuse.py)."""
+    yield from _serve(tmp_path, gateway, upstream, cache=True)
 
 
 def _listening(port: int) -> bool:
@@ -120,3 +130,118 @@ def test_behind_nginx_a_client_cannot_choose_its_address(
     assert len(upstream.seen) == before  # never reached the origin
     forged_local = {"Host": local, "X-Forwarded-For": "203.0.113.7"}
     assert requests.get(nginx + "/", headers=forged_local, timeout=5).status_code == 200
+
+
+def _checks(gateway: GatewayProcess, app: str) -> float:
+    """How many requests for ``app`` the gateway decided (its metrics)."""
+    lines = gateway.metrics().splitlines()
+    mine = [
+        line
+        for line in lines
+        if line.startswith("gatepass_gateway_requests_total{") and f'app="{app}"' in line
+    ]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in mine)
+
+
+def test_a_cached_admission_answers_its_own_session_only(
+    cached_nginx: str,
+    api: client.ApiClient,
+    namespace: str,
+    running_operator: OperatorProcess,
+    upstream: Upstream,
+    gateway: GatewayProcess,
+) -> None:
+    """From the attacker's seat: session A's admission is in nginx's cache; no other session,
+    no session, and no credentials (wrong, or another token's) are answered from it."""
+    tokens, apps = Tokens(api, namespace), Apps(api, namespace)
+    host, elsewhere = f"cached.{namespace}.test", f"elsewhere.{namespace}.test"
+    only_a = [{"decision": "serviceAuth", "include": [{"serviceToken": {"name": "a"}}]}]
+    apps.create("cached", {"hosts": [host], "upstream": "http://unused.invalid", "policies": only_a})
+    apps.create(
+        "elsewhere", {"hosts": [elsewhere], "upstream": "http://unused.invalid", "policies": ANY_TOKEN}
+    )
+    for name in ("cached", "elsewhere"):
+        apps.wait_aud(name)
+    for name in ("a", "b"):
+        tokens.create(name)
+        tokens.wait_ready(name)
+    a, b = tokens.creds("a"), tokens.creds("b")
+    a_creds = {"CF-Access-Client-Id": a.client_id, "CF-Access-Client-Secret": a.client_secret}
+    b_creds = {"CF-Access-Client-Id": b.client_id, "CF-Access-Client-Secret": b.client_secret}
+
+    def cookie(at: str, creds: dict[str, str]) -> str | None:
+        r = requests.get(cached_nginx + "/", headers={"Host": at, **creds}, timeout=5)
+        return r.cookies.get("CF_Authorization") if r.status_code == 200 else None
+
+    session_a = wait_for(lambda: cookie(host, a_creds), timeout=10, what="token a admitted")
+    session_b = wait_for(lambda: cookie(elsewhere, b_creds), timeout=10, what="token b admitted elsewhere")
+    with_a = {"Host": host, "Cookie": f"CF_Authorization={session_a}"}
+
+    before = _checks(gateway, f"{namespace}/cached")
+    for _ in range(10):
+        assert requests.get(cached_nginx + "/report", headers=with_a, timeout=5).status_code == 200
+        assert upstream.seen[-1]["headers"]["Cf-Access-Jwt-Assertion"] == session_a  # from the cache too
+    assert _checks(gateway, f"{namespace}/cached") - before < 10  # some were answered from the cache
+
+    forged = session_a[:-2] + ("AA" if not session_a.endswith("AA") else "BB")
+    attempts = {
+        "session B": {"Cookie": f"CF_Authorization={session_b}"},
+        "a forged session": {"Cookie": f"CF_Authorization={forged}"},
+        "session B as cf-access-token": {"cf-access-token": str(session_b)},
+        "no session": {},
+        "a wrong secret": {**a_creds, "CF-Access-Client-Secret": b.client_secret},
+        "a wrong secret, beside session A": {
+            **a_creds,
+            "CF-Access-Client-Secret": b.client_secret,
+            "Cookie": f"CF_Authorization={session_a}",
+        },
+        "another token's credentials, beside session A": {
+            **b_creds,
+            "Cookie": f"CF_Authorization={session_a}",
+        },
+    }
+    before = len(upstream.seen)
+    for what, headers in attempts.items():
+        assert requests.get(cached_nginx + "/report", headers=with_a, timeout=5).status_code == 200  # cached
+        status = requests.get(
+            cached_nginx + "/report", headers={"Host": host, **headers}, timeout=5
+        ).status_code
+        assert status in (401, 403), what
+        assert len(upstream.seen) == before + 1, what  # only session A's request reached the origin
+        before = len(upstream.seen)
+
+
+def test_through_the_cache_a_deleted_tokens_session_ends_within_the_bound(
+    cached_nginx: str, api: client.ApiClient, namespace: str, running_operator: OperatorProcess
+) -> None:
+    """The gateway's default bound is 1 s: a deleted token's session is refused through the
+    cached path within that and the second the revocation may take to reach the gateway."""
+    tokens, apps = Tokens(api, namespace), Apps(api, namespace)
+    host = f"revoked.{namespace}.test"
+    apps.create("revoked", {"hosts": [host], "upstream": "http://unused.invalid", "policies": ANY_TOKEN})
+    apps.wait_aud("revoked")
+    tokens.create("ci")
+    tokens.wait_ready("ci")
+    creds = tokens.creds("ci")
+    sent = {
+        "Host": host,
+        "CF-Access-Client-Id": creds.client_id,
+        "CF-Access-Client-Secret": creds.client_secret,
+    }
+
+    def session() -> str | None:
+        r = requests.get(cached_nginx + "/", headers=sent, timeout=5)
+        return r.cookies.get("CF_Authorization") if r.status_code == 200 else None
+
+    with_cookie = {
+        "Host": host,
+        "Cookie": f"CF_Authorization={wait_for(session, timeout=10, what='admitted')}",
+    }
+    assert requests.get(cached_nginx + "/", headers=with_cookie, timeout=5).status_code == 200  # now cached
+    tokens.delete("ci")
+    wait_for(
+        lambda: requests.get(cached_nginx + "/", headers=with_cookie, timeout=5).status_code == 401,
+        timeout=2,
+        interval=0.02,
+        what="the deleted token's session refused through the cache",
+    )

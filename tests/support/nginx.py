@@ -40,12 +40,34 @@ def origin(port: int) -> str:
     return ORIGIN.format(port=port)
 
 
-def forward_auth(port: int, gateway: int, upstream: int) -> str:
-    """proxyconfigs.nginx on loopback: listening on ``port``, gatepass and the origin on theirs."""
+def forward_auth(port: int, gateway: int, upstream: int, cache: Path | None = None) -> str:
+    """proxyconfigs.nginx on loopback: listening on ``port``, gatepass and the origin on
+    theirs; the checks' answers kept in ``cache`` (None: every request asks gatepass)."""
     site = proxyconfigs.Site(
-        f"127.0.0.1:{port} backlog=4096", f"127.0.0.1:{gateway}", f"127.0.0.1:{upstream}"
+        f"127.0.0.1:{port} backlog=4096",
+        f"127.0.0.1:{gateway}",
+        f"127.0.0.1:{upstream}",
+        None if cache is None else str(cache),
     )
     return proxyconfigs.nginx(site)
+
+
+# nginx proxying to the origin and nothing else: the least one hop costs.
+PROXY = """upstream origin {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+server {{
+  listen 127.0.0.1:{port} backlog=4096;
+  location / {{
+    proxy_set_header Host $host;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_pass http://origin;
+  }}
+}}
+"""
+
+
+def proxy(port: int, upstream: int) -> str:
+    return PROXY.format(port=port, upstream=upstream)
 
 
 def path() -> str | None:

@@ -84,6 +84,7 @@ ALL_APART = {
     "max_headers": 32,
     "max_header_line": 4096,
     "jwt_cache_size": 0,
+    "authorize_cache_seconds": 7,
     "drain_seconds": 1.5,
     "shutdown_timeout": 4.0,
     "workload_identity": False,

@@ -67,6 +67,9 @@ class Admission:
     previous_secret: bool = False  # admitted by the previous secret (rotation grace)
     session_iat: float | None = None  # admitted by a session JWT: when it was minted
     policy_index: int | None = None  # the allowing policy: its sessionDuration, if any
+    # Admitted by a session, no rate limit counting its requests: until when a proxy may
+    # reuse this answer for the same session, as far as the session goes (gateway/reuse.py).
+    reusable_until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Caller:
     ignored_session: bool = False  # strict mode: a session JWT came, and does not count
     workload: Workload | None = None  # a pod, by its ServiceAccount token (token is then None)
     previous_secret: bool = False  # the previous secret, or a session it minted (grace)
+    session_exp: float | None = None  # the presented session's exp
 
     @property
     def identity(self) -> Identity | None:
@@ -140,7 +144,7 @@ def _by_session(
     version = token.session_version(claims.cred, now)
     if version is None:
         raise Refused(Reason.SECRET_REPLACED)  # rotated (grace over) or reissued
-    return Caller(token, candidate, claims.iat, previous_secret=version == PREVIOUS)
+    return Caller(token, candidate, claims.iat, previous_secret=version == PREVIOUS, session_exp=claims.exp)
 
 
 BEARER = "bearer "
@@ -250,11 +254,18 @@ def session(allowed: Admission, caller: Caller, app: AppRecord, sessions: Sessio
         if caller.token is None:
             return allowed
         if caller.session is not None:
-            return replace(allowed, assertion=caller.session)
+            return replace(allowed, assertion=caller.session, reusable_until=_reusable(caller, app))
         assertion, exp = sessions.mint(app, caller.token, now, caller.previous_secret, lifetime)
     except InvalidSession as e:
         raise Refused(e.reason, 503, identity=allowed.identity) from None
     return replace(allowed, assertion=assertion, minted_exp=exp)
+
+
+def _reusable(caller: Caller, app: AppRecord) -> float | None:
+    """The session's exp, or None where a rate limit applies: each request must reach
+    the gateway to be counted."""
+    limited = caller.token is not None and (caller.token.rate_limit or app.token_rate_limit) is not None
+    return None if limited else caller.session_exp
 
 
 def limit(allowed: Admission, caller: Caller, app: AppRecord, limits: Limits, now: float) -> Admission:

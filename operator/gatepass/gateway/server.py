@@ -28,6 +28,7 @@ from gatepass.gateway.limits import Limits
 from gatepass.gateway.middlewares import refusals
 from gatepass.gateway.proxy import UpstreamSlots, forward, upstream_url
 from gatepass.gateway.refusals import Reason, Refused
+from gatepass.gateway.reuse import NO_STORE, cache_headers
 from gatepass.gateway.sessions import Sessions, set_cookie
 from gatepass.gateway.settings import GatewaySettings
 from gatepass.gateway.state import AppRecord, State, TokenRecord
@@ -289,7 +290,15 @@ class Gateway:
         original host and path come from the proxy's headers, or the path from Envoy's
         ext_authz shape (``AUTHORIZE_PATH/<original path>``); where the host has
         applications on paths, a request without the original path is refused (400)
-        rather than checked against the wrong application."""
+        rather than checked against the wrong application. Each answer says whether, and
+        how long, a proxy may reuse it (gateway/reuse.py); a refusal never."""
+        try:
+            return await self._authorize(request)
+        except Refused as e:
+            e.headers = {**(e.headers or {}), **NO_STORE}
+            raise
+
+    async def _authorize(self, request: web.Request) -> web.Response:
         host = request.headers.get(FORWARDED_HOST) or request.host
         header = next((v for h in FORWARDED_URIS if (v := request.headers.get(h))), None)
         url = request.rel_url
@@ -305,7 +314,9 @@ class Gateway:
         if route is None:
             raise Refused(Reason.UNKNOWN_HOST, 404)
         outcome = await self._admit(request, route.value)
-        headers = self._cookie(outcome, route)
+        bound = self.settings.authorize_cache_seconds
+        headers = CIMultiDict(cache_headers(outcome.reusable_until, self.clock(), bound))
+        headers.extend(self._cookie(outcome, route))
         if outcome.assertion is not None:
             headers[ASSERTION_HEADER] = outcome.assertion
         return web.Response(status=200, headers=headers)

@@ -111,9 +111,9 @@ def test_identify_nobody_is_not_a_refusal(sessions: Sessions) -> None:
 
 
 def test_identify_by_session_and_its_end(sessions: Sessions) -> None:
-    jwt_, _ = sessions.mint(app(), TOKEN, NOW)
+    jwt_, exp = sessions.mint(app(), TOKEN, NOW)
     assert identify(headers(cookie=f"CF_Authorization={jwt_}"), app(), TOKENS, sessions, NOW) == Caller(
-        TOKEN, jwt_, NOW
+        TOKEN, jwt_, NOW, session_exp=exp
     )
     revoked = refused(lambda: identify(headers(cf_access_token=jwt_), app(), {}, sessions, NOW))
     assert revoked == (401, "token_revoked")
