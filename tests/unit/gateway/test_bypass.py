@@ -25,10 +25,17 @@ from gatepass.trust import signing
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
 
 ISSUER = "https://gatepass.test"
-NOW = float(int(time.time()))  # PyJWT checks a session's iat and exp against the wall clock
+
+
+def now() -> float:
+    """The wall clock, whole seconds: PyJWT checks a session's iat and exp against it (read in
+    each test, never at collection)."""
+    return float(int(time.time()))
+
+
 SECRET, OLD_SECRET = new_client_secret(), new_client_secret()
 CI = TokenRecord("ns", "ci", new_client_id(), secret_hash(SECRET))
-OLD = TokenRecord("ns", "old", new_client_id(), secret_hash(OLD_SECRET), expires_at=NOW - 60)
+OLD = TokenRecord("ns", "old", new_client_id(), secret_hash(OLD_SECRET), expires_at=86_400.0)  # 1970: expired
 TOKENS = {t.client_id: t for t in (CI, OLD)}
 
 EVERYONE: Mapping[str, object] = {"everyone": {}}
@@ -61,7 +68,7 @@ def app(name: str) -> AppRecord:
         policies=[Policy.model_validate(p) for p in POLICIES[name]],
         uid="u1",
         aud="a" * 64,
-        sessions_revoked_before=NOW - 30,  # sessions minted earlier are revoked
+        sessions_revoked_before=now() - 30,  # sessions minted earlier are revoked
     )
 
 
@@ -91,8 +98,8 @@ FAILING: dict[str, tuple[Sent, str]] = {
         lambda s: CIMultiDict({"CF-Access-Client-Id": CI.client_id}),
         "incomplete_credentials",
     ),
-    "a revoked session": (lambda s: cookie(s, NOW - 60), "session_revoked"),
-    "an expired session": (lambda s: cookie(s, NOW - 7200), "session_expired"),
+    "a revoked session": (lambda s: cookie(s, now() - 60), "session_revoked"),
+    "an expired session": (lambda s: cookie(s, now() - 7200), "session_expired"),
     "a made-up JWT": (lambda s: CIMultiDict({"cf-access-token": "not.a.jwt"}), "malformed_jwt"),
 }
 # The policies above, and what a failing credential gets there ("401" = its own reason).
@@ -139,7 +146,7 @@ def outcome(decide: Callable[[], Admission]) -> str:
 
 @pytest.mark.parametrize(("sent", "policies", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS])
 def test_what_a_request_gets(sessions: Sessions, sent: Sent, policies: str, expected: str) -> None:
-    got = outcome(lambda: admit(sent(sessions), app(policies), TOKENS, sessions, NOW, limits=Limits()))
+    got = outcome(lambda: admit(sent(sessions), app(policies), TOKENS, sessions, now(), limits=Limits()))
     assert got == expected
 
 
@@ -147,7 +154,7 @@ def test_what_a_request_gets(sessions: Sessions, sent: Sent, policies: str, expe
 def test_a_bypass_forwards_failing_credentials_as_nobody_and_mints_nothing(
     sessions: Sessions, failing: str
 ) -> None:
-    admitted = admit(FAILING[failing][0](sessions), app("bypass everyone"), TOKENS, sessions, NOW)
+    admitted = admit(FAILING[failing][0](sessions), app("bypass everyone"), TOKENS, sessions, now())
     assert (admitted.reason, admitted.identity, admitted.policy) == ("bypass", None, "policies[0]")
     assert (admitted.assertion, admitted.minted_exp) == (None, None)
 
@@ -157,15 +164,15 @@ def test_a_bypass_by_address_forwards_failing_credentials_from_there_only(sessio
         app("bypass everyone"), policies=[Policy.model_validate({"decision": "bypass", "include": [OFFICE]})]
     )
     wrong = creds(CI, new_client_secret())
-    assert admit(wrong, office, TOKENS, sessions, NOW, IN).reason == "bypass"
-    assert outcome(lambda: admit(wrong, office, TOKENS, sessions, NOW, OUT)) == "invalid_credentials"
+    assert admit(wrong, office, TOKENS, sessions, now(), IN).reason == "bypass"
+    assert outcome(lambda: admit(wrong, office, TOKENS, sessions, now(), OUT)) == "invalid_credentials"
 
 
 def test_a_bypass_is_never_rate_limited(sessions: Sessions) -> None:
     limited = replace(CI, rate_limit=Limit(rate=0.001, burst=1))
     tokens, limits, sent = {CI.client_id: limited}, Limits(), creds(CI, SECRET)
     for _ in range(3):
-        assert admit(sent, app("bypass everyone"), tokens, sessions, NOW, limits=limits).reason == "bypass"
+        assert admit(sent, app("bypass everyone"), tokens, sessions, now(), limits=limits).reason == "bypass"
     guarded = app("serviceAuth ci only")
-    assert admit(sent, guarded, tokens, sessions, NOW, limits=limits).reason == "allowed"
-    assert outcome(lambda: admit(sent, guarded, tokens, sessions, NOW, limits=limits)) == "rate_limited"
+    assert admit(sent, guarded, tokens, sessions, now(), limits=limits).reason == "allowed"
+    assert outcome(lambda: admit(sent, guarded, tokens, sessions, now(), limits=limits)) == "rate_limited"

@@ -20,9 +20,13 @@ from gatepass.trust import signing
 from gatepass.trust.credentials import new_client_id, new_client_secret, secret_hash
 
 ISSUER = "https://gatepass.test"
-# The start of a recent second: PyJWT checks iat and exp against the wall clock.
-S = float(int(time.time()) - 60)
 APP = AppRecord("ns", "app", ("a.test",), URL("http://up.ns"), 3600.0, [], uid="u1", aud="a" * 64)
+
+
+@pytest.fixture
+def s() -> float:
+    """The start of a recent second: PyJWT checks iat and exp against the wall clock."""
+    return float(int(time.time()) - 60)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +41,7 @@ def fresh_token() -> TokenRecord:
 
 
 @pytest.mark.parametrize(
-    ("minted", "revoked_before", "refused"),  # seconds after S
+    ("minted", "revoked_before", "refused"),  # seconds after s
     [
         (0.5, None, False),
         # The case whole seconds missed: minted earlier in the very second of the request.
@@ -54,21 +58,21 @@ def fresh_token() -> TokenRecord:
     ],
 )
 def test_a_session_minted_before_the_revocation_is_refused(
-    sessions: Sessions, minted: float, revoked_before: float | None, refused: bool
+    s: float, sessions: Sessions, minted: float, revoked_before: float | None, refused: bool
 ) -> None:
-    encoded, _ = sessions.mint(APP, fresh_token(), S + minted)
-    app = replace(APP, sessions_revoked_before=None if revoked_before is None else S + revoked_before)
+    encoded, _ = sessions.mint(APP, fresh_token(), s + minted)
+    app = replace(APP, sessions_revoked_before=None if revoked_before is None else s + revoked_before)
     fresh = Sessions(ISSUER, sessions.keys)  # another replica: only the JWT tells the mint time
     for replica in (sessions, fresh):
         if refused:
             with pytest.raises(InvalidSession, match="session_revoked"):
-                replica.verify(encoded, app, S + 2)
+                replica.verify(encoded, app, s + 2)
         else:
-            assert replica.verify(encoded, app, S + 2).common_name
+            assert replica.verify(encoded, app, s + 2).common_name
 
 
-def test_iat_stays_whole_seconds_for_origins(sessions: Sessions) -> None:
-    encoded, _ = sessions.mint(APP, fresh_token(), S + 0.75)
+def test_iat_stays_whole_seconds_for_origins(s: float, sessions: Sessions) -> None:
+    encoded, _ = sessions.mint(APP, fresh_token(), s + 0.75)
     key = sessions.keys.by_kid[jwt.get_unverified_header(encoded)["kid"]].public_key
     claims = jwt.decode(
         encoded,
@@ -77,9 +81,9 @@ def test_iat_stays_whole_seconds_for_origins(sessions: Sessions) -> None:
         audience=APP.aud,
         options={"verify_exp": False, "verify_iat": False},
     )
-    assert claims["iat"] == int(S)
+    assert claims["iat"] == int(s)
     assert isinstance(claims["iat"], int)
-    assert claims[MINTED_CLAIM] == int(S) * 1_000_000 + 750_000
+    assert claims[MINTED_CLAIM] == int(s) * 1_000_000 + 750_000
 
 
 @pytest.mark.parametrize(
@@ -92,15 +96,15 @@ def test_iat_stays_whole_seconds_for_origins(sessions: Sessions) -> None:
     ],
 )
 def test_an_older_gateways_session_counts_from_the_start_of_its_second(
-    sessions: Sessions, iat: float, revoked_before: float, refused: bool
+    s: float, sessions: Sessions, iat: float, revoked_before: float, refused: bool
 ) -> None:
     signing_key = sessions.keys.signing
     assert signing_key is not None
     claims = {
         "aud": [APP.aud],
         "common_name": "cid",
-        "iat": int(S + iat),
-        "exp": int(S + iat) + 3600,
+        "iat": int(s + iat),
+        "exp": int(s + iat) + 3600,
         "iss": ISSUER,
         "sub": "",
         "type": "app",
@@ -109,22 +113,22 @@ def test_an_older_gateways_session_counts_from_the_start_of_its_second(
     encoded = jwt.encode(
         claims, signing_key.private_key, algorithm=ALGORITHM, headers={"kid": signing_key.kid}
     )
-    app = replace(APP, sessions_revoked_before=S + revoked_before)
+    app = replace(APP, sessions_revoked_before=s + revoked_before)
     if refused:
         with pytest.raises(InvalidSession, match="session_revoked"):
-            sessions.verify(encoded, app, S + 2)
+            sessions.verify(encoded, app, s + 2)
     else:
-        assert sessions.verify(encoded, app, S + 2).minted == S + iat
+        assert sessions.verify(encoded, app, s + 2).minted == s + iat
 
 
-def test_a_mint_time_that_is_no_integer_is_an_invalid_jwt(sessions: Sessions) -> None:
+def test_a_mint_time_that_is_no_integer_is_an_invalid_jwt(s: float, sessions: Sessions) -> None:
     signing_key = sessions.keys.signing
     assert signing_key is not None
     claims = {
         "aud": [APP.aud],
         "common_name": "cid",
-        "iat": int(S),
-        "exp": int(S) + 3600,
+        "iat": int(s),
+        "exp": int(s) + 3600,
         "iss": ISSUER,
         "type": "app",
         CRED_CLAIM: "tag",
@@ -134,4 +138,4 @@ def test_a_mint_time_that_is_no_integer_is_an_invalid_jwt(sessions: Sessions) ->
         claims, signing_key.private_key, algorithm=ALGORITHM, headers={"kid": signing_key.kid}
     )
     with pytest.raises(InvalidSession, match="invalid_jwt"):
-        sessions.verify(encoded, APP, S + 2)
+        sessions.verify(encoded, APP, s + 2)
