@@ -39,14 +39,8 @@ WEB_PORT = 8000
 # kubectl with its arguments, stdin -> stdout; raises on failure.
 Kubectl = Callable[..., str]
 
-# The Gateway API provider's rights (the CRD provider's come with its module).
-GATEWAY_RULES: list[dict[str, Any]] = [
-    {"apiGroups": [""], "resources": ["namespaces", "secrets", "configmaps", "services"],
-     "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["*"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["*/status"], "verbs": ["update", "patch"]},
-]  # fmt: skip
+# The ClusterRoles of the module's RBAC files: its CRD provider's, its Gateway API provider's.
+ROLES = ("traefik-ingress-controller", "gateway-role")
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -83,21 +77,15 @@ def manifests() -> list[dict[str, Any]]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}},
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": NAME, "namespace": NS}},
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": f"{NAME}-gateway-api"},
-            "rules": GATEWAY_RULES,
-        },
         *(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRoleBinding",
-                "metadata": {"name": role},
+                "metadata": {"name": f"{NAME}-{role}"},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
                 "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NS}],
             }
-            for role in ("traefik-ingress-controller", f"{NAME}-gateway-api")
+            for role in ROLES
         ),
         {
             "apiVersion": "apps/v1",
@@ -147,19 +135,24 @@ def manifests() -> list[dict[str, Any]]:
     ]
 
 
-def crd_files(build: Path) -> list[Path]:
-    return [
-        build / "crds" / f for f in ("traefik-crds.yaml", "gateway-api-standard.yaml", "traefik-rbac.yaml")
-    ]
+def cluster_roles(build: Path) -> str:
+    """The ClusterRoles of the module's RBAC files, without their bindings (to example
+    ServiceAccounts in ``default``): :func:`manifests` binds them to Traefik's own."""
+    docs = (
+        doc
+        for f in ("traefik-rbac.yaml", "gateway-rbac.yaml")
+        for doc in (build / "crds" / f).read_text().split("\n---")
+    )
+    return "\n---\n".join(d for d in docs if "kind: ClusterRole\n" in d)
 
 
 def install(kubectl: Kubectl, build: Path, timeout: int = 120) -> None:
-    """Install into a cluster whose node already holds the image (see :func:`load`)."""
+    """Install into a cluster whose node already holds the image (see :func:`up`)."""
     # Server-side: the Gateway API's CRDs outgrow the last-applied annotation.
-    for f in crd_files(build)[:2]:
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(f))
+    for f in ("traefik-crds.yaml", "gateway-api-standard.yaml"):
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(build / "crds" / f))
     kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    kubectl("apply", "-f", str(crd_files(build)[2]))
+    kubectl("apply", "-f", "-", stdin=cluster_roles(build))
     kubectl("apply", "-f", "-", stdin="\n".join(json.dumps(d) for d in manifests()))
     kubectl("rollout", "status", f"deploy/{NAME}", "-n", NS, f"--timeout={timeout}s")
     kubectl("wait", "--for=condition=Programmed", f"gateway/{NAME}", "-n", NS, f"--timeout={timeout}s")

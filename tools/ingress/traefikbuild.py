@@ -17,8 +17,8 @@ Three things the module proxy here does not serve, and what stands in for them
   extension point of empty structs, written here as upstream has it;
 * the DNS-01 providers of lego (several cloud SDKs are refused): this build has
   none, so an ACME DNS challenge fails with "not built in";
-* Traefik's fork of go-http-auth: the upstream module it forks (v0.4.0, the same API),
-  for the basic/digest auth middlewares.
+* Traefik's fork of go-http-auth (basic/digest auth middlewares): the module it forks, at
+  v0.4.0, plus the two functions the fork adds, written on v0.4.0's own checks.
 """
 
 from __future__ import annotations
@@ -43,6 +43,34 @@ GATEWAY_API_VERSION = "v1.6.3"
 MODULE = "github.com/traefik/traefik/v3"
 IMAGE = f"localhost/gatepass/traefik:{TRAEFIK_VERSION}"
 HTTP_AUTH = "github.com/abbot/go-http-auth@v0.4.0"
+
+# What Traefik calls that the fork adds to v0.4.0: the htpasswd check on its own (v0.4.0
+# does it inside BasicAuth.CheckAuth, with these compareFuncs), and the answer to a stale
+# digest nonce (a fresh challenge: the client asks again).
+HTTP_AUTH_FORK_GO = """package auth
+
+import (
+	"net/http"
+	"strings"
+)
+
+// CheckSecret reports whether password matches the htpasswd secret.
+func CheckSecret(password, secret string) bool {
+	compare := compareFuncs[0].compare
+	for _, cmp := range compareFuncs[1:] {
+		if strings.HasPrefix(secret, cmp.prefix) {
+			compare = cmp.compare
+			break
+		}
+	}
+	return compare([]byte(secret), []byte(password)) == nil
+}
+
+// RequireAuthStale answers a stale nonce with a new challenge.
+func (a *DigestAuth) RequireAuthStale(w http.ResponseWriter, r *http.Request) {
+	a.RequireAuth(w, r)
+}
+"""
 
 EXT_GO = """package ext
 
@@ -75,12 +103,12 @@ func NewDNSChallengeProviderByName(name string) (challenge.Provider, error) {
 
 
 def build_key() -> str:
-    """What the build depends on besides the versions: this file (its patches) and Go."""
+    """What the binary depends on besides Traefik's version: the stand-ins and Go."""
     gover = subprocess.run(
         ["go", "env", "GOVERSION"], capture_output=True, text=True, check=True, env=go_env()
     )
-    h = hashlib.sha256(Path(__file__).read_bytes() + gover.stdout.encode() + GATEWAY_API_VERSION.encode())
-    return h.hexdigest()[:12]
+    parts = (EXT_GO, NO_DNS_PROVIDERS, HTTP_AUTH, HTTP_AUTH_FORK_GO, GATEWAY_API_VERSION, gover.stdout)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
 
 def build_dir() -> Path:
@@ -127,9 +155,12 @@ def _build_binary(tmp: Path, out: Path, env: dict[str, str]) -> None:
     for f in dns.glob("*.go"):
         f.unlink()
     (dns / "dns.go").write_text(NO_DNS_PROVIDERS)
+    http_auth = _writable_copy(_module_dir(HTTP_AUTH, env, src), tmp / "go-http-auth")
+    (http_auth / "go.mod").write_text("module github.com/abbot/go-http-auth\n\ngo 1.16\n")
+    (http_auth / "fork.go").write_text(HTTP_AUTH_FORK_GO)
     edits = [
         f"-replace=github.com/go-acme/lego/v5={lego}",
-        f"-replace=github.com/abbot/go-http-auth={HTTP_AUTH}",
+        f"-replace=github.com/abbot/go-http-auth={http_auth}",
     ]
     subprocess.run(["go", "mod", "edit", *edits], cwd=src, env=env, check=True)
     date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -140,13 +171,17 @@ def _build_binary(tmp: Path, out: Path, env: dict[str, str]) -> None:
     _run_with_ticker(cmd, f"traefik {TRAEFIK_VERSION}", src, build_env)
 
 
+CRDS = ("traefik-crds.yaml", "traefik-rbac.yaml", "gateway-rbac.yaml", "gateway-api-standard.yaml")
+
+
 def _copy_crds(tmp: Path, out: Path, env: dict[str, str]) -> None:
     crds = out / "crds"
-    crds.mkdir()
+    crds.mkdir(exist_ok=True)
     traefik = _module_dir(f"{MODULE}@{TRAEFIK_VERSION}", env, tmp)
     ref = traefik / "docs" / "content" / "reference" / "dynamic-configuration"
     shutil.copy(ref / "kubernetes-crd-definition-v1.yml", crds / "traefik-crds.yaml")
     shutil.copy(ref / "kubernetes-crd-rbac.yml", crds / "traefik-rbac.yaml")
+    shutil.copy(ref / "kubernetes-gateway-rbac.yml", crds / "gateway-rbac.yaml")
     gateway = _module_dir(f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}", env, tmp)
     docs = [p.read_text() for p in sorted((gateway / "config" / "crd" / "standard").glob("*.yaml"))]
     (crds / "gateway-api-standard.yaml").write_text("\n---\n".join(docs))
@@ -176,31 +211,33 @@ def _image(out: Path) -> None:
 
 
 def build() -> Path:
-    """The build directory (binary, CRDs, image archive), built if missing."""
+    """The build directory (binary, CRDs, image archive), each part made if missing."""
     out = build_dir()
-    if (out / "image.tar").exists():
+    crds_done = all((out / "crds" / f).exists() for f in CRDS)
+    if (out / "image.tar").exists() and crds_done:
         return out
-    log(f"building Traefik {TRAEFIK_VERSION} into {out} (cold: ~10 min on 2 cores; warm: seconds)")
-    started = time.monotonic()
+    env = go_env()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="build-", dir=out.parent))
-    part = Path(tempfile.mkdtemp(prefix="out-", dir=out.parent))
-    env = go_env()
     try:
-        _build_binary(tmp, part, env)
-        _copy_crds(tmp, part, env)
-        _image(part)
-    except BaseException:
-        shutil.rmtree(part, ignore_errors=True)
-        raise
+        if not (out / "image.tar").exists():
+            log(f"building Traefik {TRAEFIK_VERSION} into {out} (cold: ~10 min on 2 cores; warm: seconds)")
+            started = time.monotonic()
+            part = Path(tempfile.mkdtemp(prefix="out-", dir=out.parent))
+            try:
+                _build_binary(tmp, part, env)
+                _image(part)
+            except BaseException:
+                shutil.rmtree(part, ignore_errors=True)
+                raise
+            shutil.rmtree(out, ignore_errors=True)
+            part.rename(out)
+            size = (out / "image.tar").stat().st_size / 2**20
+            log(f"Traefik {TRAEFIK_VERSION} built in {time.monotonic() - started:.0f}s; image {size:.0f} MiB")
+        _copy_crds(tmp, out, env)
     finally:
         subprocess.run(["chmod", "-R", "u+w", str(tmp)], check=False)
         shutil.rmtree(tmp, ignore_errors=True)
-    if out.exists():
-        shutil.rmtree(out)
-    part.rename(out)
-    size = (out / "image.tar").stat().st_size / 2**20
-    log(f"Traefik {TRAEFIK_VERSION} built in {time.monotonic() - started:.0f}s; image {size:.0f} MiB")
     return out
 
 
