@@ -156,8 +156,12 @@ def first_200(pc: PodCluster, host: str) -> dict[str, Any]:
 def test_a_token_reaches_the_origin_through_traefik_with_the_assertion_and_no_secret(
     pc: PodCluster, host: str
 ) -> None:
-    answer = first_200(pc, host)
+    first_200(pc, host)
+    made_up = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."  # a client's own "assertion"
+    answer = via_traefik(pc, host, {**CREDS, "Cf-Access-Jwt-Assertion": made_up})
+    assert answer["status"] == 200, answer
     seen = json.loads(answer["body"])
+    assert seen["cf-access-jwt-assertion"] != made_up  # replaced by the gateway's
     assert seen["host"] == host
     assert seen["cf-access-jwt-assertion"].count(".") == 2
     for name in ("cf-access-client-secret", "cf-access-client-id"):
@@ -179,15 +183,17 @@ def test_refusals_pass_through_traefik_with_the_gateways_json_body(pc: PodCluste
         interval=1,
         what="the second application served",
     )
-    made_up = {"Cf-Access-Jwt-Assertion": "eyJhbGciOiJub25lIn0.e30."}
-    cases = [(ROUTE_HOST, made_up, 401), (GATEWAY_HOST, {}, 401), (OTHER_HOST, CREDS, 403)]
-    for host, headers, status in cases:
+    wrong = {**CREDS, "CF-Access-Client-Secret": "gpst_not-a-secret"}  # no checksum
+    cases = [
+        (ROUTE_HOST, {}, 401, "no_credentials"),
+        (GATEWAY_HOST, wrong, 401, "malformed_credentials"),
+        (OTHER_HOST, CREDS, 403, "not_allowed"),
+    ]
+    for host, headers, status, reason in cases:
         answer = via_traefik(pc, host, headers)
         assert answer["status"] == status, (host, answer)
-        body = json.loads(answer["body"])  # the gateway's own answer, not Traefik's
-        assert isinstance(body, dict), answer
-        assert body, answer
-        assert "cf-access-jwt-assertion" not in body  # never the origin's echo
+        assert json.loads(answer["body"]) == {"error": reason}, (host, answer)  # the gateway's own
+        assert answer["set_cookie"] == []
 
 
 def test_a_client_cannot_choose_the_address_the_gateway_sees(pc: PodCluster) -> None:
