@@ -75,7 +75,7 @@ unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 e2e: venv localcluster test-deps
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not ingress" tests/e2e $(PYTEST_ARGS)
 
 test: venv localcluster test-deps lint
 	$(BIN)/pytest -m "not soak and not ingress" $(PYTEST_ARGS)

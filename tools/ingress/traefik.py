@@ -51,9 +51,8 @@ def manifests() -> list[dict[str, Any]]:
         "--entryPoints.traefik.address=:8080",  # ping, for the probes
         "--ping=true",
         "--providers.kubernetescrd=true",
+        "--providers.kubernetescrd.safeNaming=true",  # as Traefik advises new setups
         "--providers.kubernetesgateway=true",
-        f"--providers.kubernetesgateway.statusAddress.service.name={NAME}",
-        f"--providers.kubernetesgateway.statusAddress.service.namespace={NS}",
         "--log.level=INFO",
         "--global.checkNewVersion=false",
         "--global.sendAnonymousUsage=false",
