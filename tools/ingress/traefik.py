@@ -173,7 +173,10 @@ def up(workdir: Path) -> None:
 
     def kubectl(*args: str, stdin: str | None = None) -> str:
         cmd = [str(bindir / "localcluster"), "kubectl", f"--kubeconfig={kubeconfig}", *args]
-        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
+        if out.returncode:
+            raise SystemExit(f"kubectl {' '.join(args)}: {out.stderr}")
+        return out.stdout
 
     install(kubectl, build)
     log(f"Traefik {TRAEFIK_VERSION} serves {SERVICE_URL} (IngressRoute, HTTPRoute)")

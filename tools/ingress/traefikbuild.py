@@ -6,8 +6,8 @@ Standard library only (like tools/localcluster). What a build holds, in
 * ``traefik``: the proxy, built as the main module (its go.mod has ``replace``
   directives, so ``go install ...@version`` refuses it), with the version in
   ldflags as the release sets it;
-* ``crds/``: its Kubernetes CRD provider's CRDs and RBAC (files of its module), and
-  the Gateway API's standard-channel CRDs (files of ``sigs.k8s.io/gateway-api``);
+* ``crds/``: its CRD provider's CRDs, both Kubernetes providers' RBAC (files of its
+  module), and the Gateway API's standard-channel CRDs (``sigs.k8s.io/gateway-api``);
 * ``image.tar``: a one-binary image (buildah, from scratch), for the node's containerd.
 
 Three things the module proxy here does not serve, and what stands in for them
