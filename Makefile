@@ -15,7 +15,7 @@ LC     := $(PYTHON) tools/localcluster/localcluster.py
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv lock upgrade localcluster image test-deps chart-crds bench lint test soak unit e2e demo cluster-up cluster-down clean \
+.PHONY: help venv lock upgrade localcluster image test-deps chart-crds bench lint test soak ingress-test unit e2e demo cluster-up cluster-down clean \
         actionlint version-check bump release-notes chart-package chart-push image-docker image-publish image-sign kind-e2e
 
 help:
@@ -25,7 +25,9 @@ help:
 	@echo "make bench         gatepass beside oauth2-proxy and nginx, revocation, operator and gateway at scale (bench/README.md)"
 	@echo "make cluster-up    start the local control plane and node in the background (.localcluster/)"
 	@echo "                   (GATEPASS_NODE=0: the control plane alone, no pods)"
+	@echo "                   (INGRESS=traefik: and Traefik, its CRD and Gateway API providers)"
 	@echo "make image         build the image from Dockerfile (buildah) and load it into that node"
+	@echo "make ingress-test  gatepass as Traefik's forward-auth, in pods"
 	@echo "make cluster-down  stop it"
 	@echo "make upgrade       move every locked dependency to its newest allowed version (uv.lock)"
 
@@ -79,15 +81,20 @@ unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
 e2e: venv localcluster test-deps
-	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not ingress" tests/e2e $(PYTEST_ARGS)
 
 test: venv localcluster test-deps lint
-	$(BIN)/pytest -m "not soak" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not soak and not ingress" $(PYTEST_ARGS)
 
 # Long fault runs (an API server away for a minute, rollouts under load, the upgrade from the
 # last release): minutes each, so apart from `make test`; CI runs both.
 soak: venv localcluster test-deps
 	$(BIN)/pytest -m soak $(PYTEST_ARGS)
+
+# gatepass behind a real ingress controller in pods (Traefik's forward-auth): apart from
+# `make test` for now, the first Traefik build taking ~10 min.
+ingress-test: venv localcluster
+	$(BIN)/pytest -m ingress tests/e2e/test_traefik.py $(PYTEST_ARGS)
 
 # Speed is measured here, never asserted in tests. Results: bench/results/.
 bench: venv localcluster
@@ -107,8 +114,12 @@ chart-crds:
 image:
 	@$(PYTHON) tools/image.py load .localcluster
 
+# INGRESS=traefik: Traefik too (tools/ingress/traefik.py; its first build takes minutes).
+INGRESS ?=
 cluster-up: localcluster
 	@$(LC) up .localcluster
+	@case "$(INGRESS)" in "") ;; traefik) $(PYTHON) tools/ingress/traefik.py up .localcluster ;; \
+	  *) echo "INGRESS=$(INGRESS): only traefik is known"; exit 2 ;; esac
 
 cluster-down:
 	@$(LC) down .localcluster
