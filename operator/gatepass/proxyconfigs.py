@@ -62,6 +62,7 @@ upstream origin {{ server {origin}; keepalive 64; }}
     add_header Set-Cookie $gatepass_cookie;
     proxy_set_header Cf-Access-Jwt-Assertion $gatepass_jwt;
     proxy_set_header CF-Access-Client-Secret "";
+    proxy_set_header Cf-Access-Token "";
     proxy_set_header Host $host;
     proxy_http_version 1.1;
     proxy_set_header Connection "";
@@ -119,6 +120,7 @@ _CADDY = """{listen} {{
 \t\t@unfilled header_regexp Cf-Access-Jwt-Assertion ^[{{]
 \t\trequest_header @unfilled -Cf-Access-Jwt-Assertion
 \t\trequest_header -CF-Access-Client-Secret
+\t\trequest_header -Cf-Access-Token
 \t\treverse_proxy {origin}
 \t}}
 }}

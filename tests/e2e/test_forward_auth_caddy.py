@@ -82,7 +82,8 @@ def test_caddy_forward_auth_lets_the_right_requests_through(
     assert resp.json()["path"] == "/report?q=1"
     seen = upstream.seen[-1]["headers"]
     assert seen["Cf-Access-Jwt-Assertion"].count(".") == 2
-    assert "CF-Access-Client-Secret" not in seen
+    # Header names as any proxy spells them (Caddy sends Go's canonical Cf-Access-…).
+    assert not {"cf-access-client-secret", "cf-access-token"} & {k.lower() for k in seen}
     assert creds.client_secret not in str(seen)
 
     before = len(upstream.seen)

@@ -131,9 +131,11 @@ def client(pc: PodCluster) -> str:
     )
 
 
-def via_traefik(pc: PodCluster, host: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def via_traefik(
+    pc: PodCluster, host: str, headers: dict[str, str] | None = None, path: str = "/"
+) -> dict[str, Any]:
     """One request from the client pod to Traefik's Service (the origin echoes its headers)."""
-    out = pc.exec_python(TEAM, client(pc), CALL, traefik.SERVICE_URL + "/", host, json.dumps(headers or {}))
+    out = pc.exec_python(TEAM, client(pc), CALL, traefik.SERVICE_URL + path, host, json.dumps(headers or {}))
     answer: dict[str, Any] = json.loads(out)
     return answer
 
@@ -205,14 +207,19 @@ def test_a_client_cannot_choose_the_address_the_gateway_sees(pc: PodCluster) -> 
     tells the gateway the connection's peer, whatever X-Forwarded-For the client wrote (the
     address IP rules would check: the access log's ``client``)."""
     forged = "203.0.113.7"
-    answer = via_traefik(pc, ROUTE_HOST, {**CREDS, "X-Forwarded-For": forged})
+    # A path of its own: the log lines of earlier requests must not answer for this one.
+    answer = via_traefik(pc, ROUTE_HOST, {**CREDS, "X-Forwarded-For": forged}, path="/xff-probe")
     assert answer["status"] == 200
     pod_ip = pc.kubectl("get", "pod", "-n", TEAM, client(pc), "-o", "jsonpath={.status.podIP}")
 
     def logged() -> list[dict[str, Any]]:
         logs = pc.kubectl("logs", "-n", NS, "-l", "app.kubernetes.io/component=gateway", "--tail=300")
         lines = (json.loads(line) for line in logs.splitlines() if line.startswith("{"))
-        return [line for line in lines if line.get("originalHost") == ROUTE_HOST]
+        return [
+            line
+            for line in lines
+            if line.get("originalHost") == ROUTE_HOST and line.get("originalPath") == "/xff-probe"
+        ]
 
     lines = wait_for(logged, timeout=10, what="the gateway's access log lines")
     assert {line["client"] for line in lines} == {pod_ip}, lines[-1]

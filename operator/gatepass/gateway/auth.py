@@ -46,7 +46,7 @@ from dataclasses import dataclass, replace
 
 from gatepass.decisions.policy import Identity, evaluate
 from gatepass.gateway.headers import AUTHORIZATION, COOKIE, COOKIE_HEADER, TOKEN_HEADER
-from gatepass.gateway.limits import Limits
+from gatepass.gateway.limits import Limits, applying
 from gatepass.gateway.presented import Headers, credentials, one
 from gatepass.gateway.refusals import InvalidSession, Reason, Refused
 from gatepass.gateway.sessions import Sessions
@@ -264,7 +264,7 @@ def session(allowed: Admission, caller: Caller, app: AppRecord, sessions: Sessio
 def _reusable(caller: Caller, app: AppRecord) -> float | None:
     """The session's exp, or None where a rate limit applies: each request must reach
     the gateway to be counted."""
-    limited = caller.token is not None and (caller.token.rate_limit or app.token_rate_limit) is not None
+    limited = caller.token is not None and applying(caller.token, app) is not None
     return None if limited else caller.session_exp
 
 

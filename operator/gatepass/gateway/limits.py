@@ -64,6 +64,12 @@ class _Bucket:
         return min(float(self.limit.burst), self.level + max(0.0, now - self.updated) * self.limit.rate)
 
 
+def applying(token: Limited, app: Application) -> Limit | None:
+    """The limit a token has at an application: its own spec.rateLimit, else the
+    application's tokenRateLimit (also what makes a forward-auth answer not reusable)."""
+    return token.rate_limit or app.token_rate_limit
+
+
 class Limits:
     def __init__(self) -> None:
         self._buckets: dict[tuple[str, str], _Bucket] = {}
@@ -72,7 +78,7 @@ class Limits:
     def take(self, token: Limited, app: Application, now: float) -> float:
         """Take one request from the token's bucket at ``app``: 0 if allowed, else the
         seconds until one would be (for Retry-After)."""
-        limit = token.rate_limit or app.token_rate_limit
+        limit = applying(token, app)
         if limit is None:
             return 0.0
         self._takes += 1

@@ -19,7 +19,7 @@ import math
 NO_STORE = {"Cache-Control": "no-store"}
 # What the decision depends on, among the check's headers (a proxy's cache key must also
 # hold its host, original path and client address: proxyconfigs.py's does).
-VARY = "Cookie, Cf-Access-Token, X-Forwarded-Host, X-Forwarded-Uri, X-Forwarded-For"
+VARY = "Cookie, Cf-Access-Token, X-Forwarded-Host, X-Forwarded-Uri, X-Original-URI, X-Forwarded-For"
 
 
 def cache_headers(reusable_until: float | None, now: float, bound: int) -> dict[str, str]:

@@ -121,6 +121,7 @@ class OperatorApp:
             settle=timedelta(seconds=config.rollout_settle_period),
         )
         reconciler = Reconciler(self.stores, self.seal_key, known=known, writes=self.writes)
+        self.freshness = reconciler.freshness
         self.tokens = WorkQueue(reconciler, concurrency=workers)
         self.apps = WorkQueue(self.apps_reconciler, concurrency=max(1, workers // 2))
         self.infra_reconciler = InfraReconciler(
@@ -253,6 +254,7 @@ class OperatorApp:
         key = (namespace, name)
         if event_type == "DELETED":
             self.fresh.pop(key, None)
+            self.freshness.forget(key)  # its newest-seal mark: names are the tenants' to reuse
             self.known_tokens.discard(key)
             self.writes.forget(PLURAL, namespace, name)
             self.tokens.forget(key)
@@ -262,8 +264,9 @@ class OperatorApp:
             self.known_tokens.add(key)
             if not self.writes.own(PLURAL, namespace, name, version):
                 # Only of a token this process never wrote: no body can be older than our
-                # own write (a new token, or the listing at start, the mass cases).
-                if body is not None and not self.writes.wrote(PLURAL, namespace, name):
+                # own write (a new token, or the listing at start, the mass cases). A standby
+                # keeps none (its queues do not run: it would hold every token's body).
+                if body is not None and self.leading and not self.writes.wrote(PLURAL, namespace, name):
                     self.fresh[key] = parsed(body)
                 self.tokens.add(key)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it

@@ -26,7 +26,7 @@ from gatepass.models.servicetoken import Inactivity, InvalidServiceToken, Servic
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.stores.protocols import Stores
 from gatepass.operator.tokensecret import secret_view
-from gatepass.trust.seal import Freshness, Sealer
+from gatepass.trust.seal import Freshness, Sealer, has_credentials
 
 # A watch event's token, validated where it arrived (operator/app.py): the model, or
 # what can be said of one whose spec does not parse.
@@ -127,8 +127,8 @@ class Gatherer:
             ok = token is not None and trusted(token, sealer, self.freshness.newest(key))
         if token is None:
             return None
-        if ok:
-            self.freshness.see(key, token.status.seal_v2)
+        if ok and has_credentials(token.status):  # then its seal verified (one without
+            self.freshness.see(key, token.status.seal_v2)  # credentials is not checked)
         return token, ok
 
     async def _following(self, token: ServiceToken) -> Following | None:

@@ -199,11 +199,13 @@ class Sealer:
     def reseal(self, fields: Fields, previous: str | None, now: int, floor: int = 0) -> str:
         """The seal to write: ``previous`` when it is a v2 seal over these same fields (an
         unchanged record keeps its seal, so writing it again is no change), else a new one
-        later than ``floor`` and than ``previous`` (the newest time known for the object),
-        even if this replica's clock is behind the one that wrote it."""
+        later than ``floor`` (the newest verified time known for the object: Freshness),
+        even if this replica's clock is behind the one that wrote it. ``previous``'s own
+        time is never a floor: it verified for other fields, if at all (a tenant's far-future
+        time would otherwise push every later seal past the format's range)."""
         if previous is not None and self.verify(fields, previous):
             return previous
-        return self.seal(fields, max(now, floor + 1, sealed_at(previous) + 1))
+        return self.seal(fields, max(now, floor + 1))
 
     def verify(self, fields: Fields, seal: str | None) -> bool:
         """``fields``: as vouching() gives them with ``seal``."""

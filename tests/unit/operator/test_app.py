@@ -3,6 +3,8 @@ feeds, and that the echo of the operator's own status write feeds none."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gatepass.contract import TOKEN_LABEL, TOKENS
@@ -45,10 +47,19 @@ def app_body(hosts: list[str], version: str = "1") -> dict[str, object]:
 
 def test_a_new_token_is_queued_with_its_body_parsed_once() -> None:
     op = operator()
+    op.leading = True
     op.on_token("ADDED", *KEY, "7", token_body("7"))
     assert queued(op.tokens) == {KEY}
     assert KEY in op.known_tokens
     assert op.fresh[KEY].metadata.resource_version == "7"  # no GET for it
+
+
+def test_a_standby_holds_no_token_bodies() -> None:
+    """Its queues do not run: kept bodies would be every token's, tenants' sizes."""
+    op = operator()
+    op.on_token("ADDED", *KEY, "7", token_body("7"))
+    assert KEY in op.known_tokens  # queued for when it leads, read then
+    assert op.fresh == {}
 
 
 def test_the_echo_of_our_own_status_write_starts_no_reconcile() -> None:
@@ -102,5 +113,15 @@ async def test_at_start_it_learns_every_token_and_application_then_queues_them_a
         assert op.unready() is None
         assert KEY in op.known_tokens
         assert APP_KEY in op.known_apps
+        # ...and queued them: the leader's queues issue the token and write the app's aud.
+        for _ in range(200):
+            token, app = await stores.tokens.get(*KEY), await stores.apps.get(*APP_KEY)
+            if token and token.status.client_id and app and app.status.aud:
+                break
+            await asyncio.sleep(0.02)
+        assert token is not None
+        assert token.status.client_id is not None
+        assert app is not None
+        assert app.status.aud is not None
     finally:
         await op.stop()

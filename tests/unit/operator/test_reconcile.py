@@ -186,3 +186,23 @@ async def test_a_refused_secret_is_said_in_status_and_once_in_an_event() -> None
     await reconcile(KEY)
     t = await token(stores)
     assert secret_hash((await credentials(stores, t))[CLIENT_SECRET_KEY]) == t.status.secret_hash
+
+
+@pytest.mark.asyncio
+async def test_a_hostile_seal_time_on_a_status_without_credentials_jams_nothing() -> None:
+    """A status without credentials is trusted without its seal being checked: the time a
+    tenant writes there must never become the newest-seal mark (every later seal would be
+    out of the format's range, and the token never issued)."""
+    stores, seal = fake_stores(), seal_key()
+    stores.tokens.create(*KEY)
+
+    def hostile(body: Body) -> None:
+        body["status"] = {"sealV2": "v2.9999999999999998.x"}
+
+    stores.tokens.edit(*KEY, hostile)
+    reconcile = Reconciler(stores, seal, clock=lambda: NOW)
+    await reconcile(KEY)
+    t = await token(stores)
+    assert t.status.client_id is not None
+    assert reconcile.freshness.newest(KEY) < 10**16 - 1
+    await reconcile(KEY)  # and again: nothing raises

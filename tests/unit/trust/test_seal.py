@@ -150,7 +150,10 @@ def test_reseal_keeps_a_seal_that_covers_the_record_and_moves_forward_otherwise(
     assert sealer.reseal(fields, first, now=5_000) == first  # unchanged: no new write
     changed = token_fields("u", "ns", "t", STATUS.model_copy(update={"secret_hash": "sha256:" + "9" * 64}))
     # A replica whose clock is behind still seals later than what it knows of.
-    assert sealed_at(sealer.reseal(changed, first, now=10)) == 1_001
+    assert sealed_at(sealer.reseal(changed, first, now=10, floor=sealed_at(first))) == 1_001
+    # A previous seal's own time is no floor: it did not verify for these fields (a tenant's
+    # far-future time would push every later seal past the format's range).
+    assert sealed_at(sealer.reseal(changed, "v2.9999999999999998.x", now=10)) == 10
     assert sealed_at(sealer.reseal(changed, None, now=10, floor=7_000)) == 7_001
     # Something that is not a v2 seal of these fields is replaced.
     assert sealer.reseal(fields, "v1.abc", now=2_000).startswith("v2.2000.")
