@@ -262,13 +262,17 @@ class OperatorApp:
             self.reports.forget(key)
         else:
             self.known_tokens.add(key)
-            if not self.writes.own(PLURAL, namespace, name, version):
+
+            def echo() -> bool:  # asked again when a running reconcile ends: its write may be
+                return self.writes.own(PLURAL, namespace, name, version)  # recorded after this
+
+            if not echo():
                 # Only of a token this process never wrote: no body can be older than our
                 # own write (a new token, or the listing at start, the mass cases). A standby
                 # keeps none (its queues do not run: it would hold every token's body).
                 if body is not None and self.leading and not self.writes.wrote(PLURAL, namespace, name):
                     self.fresh[key] = parsed(body)
-                self.tokens.add(key)
+                self.tokens.add(key, unless=echo)
         if event_type in ("ADDED", "DELETED", None):  # existence changed: re-check who names it
             for app in self.policy_names.apps_naming(key):
                 self.apps.add(app)
@@ -289,8 +293,8 @@ class OperatorApp:
                 self.tokens.add(token)
         if self.longest_session.see(seen.spec):
             self.infra.add(INFRA_KEY)  # a replaced signing key may have to stay longer
-        if not self.writes.own(APPS, namespace, name, (body.get("metadata") or {}).get("resourceVersion")):
-            self.apps.add(key)
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        self.apps.add(key, unless=lambda: self.writes.own(APPS, namespace, name, version))
         for other in affected - {key}:  # who owns a shared host may have changed
             self.apps.add(other)
 

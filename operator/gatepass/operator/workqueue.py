@@ -5,6 +5,11 @@ worker at a time; adding a key that is being processed runs it once more
 afterwards; many adds before a worker picks it up collapse into one run.
 Timers (the next expiry, alert or renewal) add the key when they fire, so an
 idle operator sleeps instead of polling.
+
+One addition to that contract: an add may say ``unless`` (it is only the echo of our
+own write). A watch event can arrive before the write that caused it has returned, so
+whether it is ours is asked again when the run ends; an echo then starts no run, and a
+failed run waits out its backoff instead of running again at once.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from gatepass.contract import ObjectKey
 log = logging.getLogger(__name__)
 
 Worker = Callable[[ObjectKey], Awaitable[datetime | None]]
+Echo = Callable[[], bool]
 
 # Cap one sleep: wall-clock and monotonic clocks drift apart over months, and a
 # daily look costs nothing.
@@ -55,6 +61,8 @@ class WorkQueue:
         self._queued: set[ObjectKey] = set()
         self._running: set[ObjectKey] = set()
         self._again: set[ObjectKey] = set()
+        # Adds during a run that may be echoes of its own writes: asked when the run ends.
+        self._maybe_again: dict[ObjectKey, list[Echo]] = {}
         self._timers: dict[ObjectKey, asyncio.TimerHandle] = {}
         self._failures: dict[ObjectKey, int] = {}
         self._retries: dict[ObjectKey, int] = {}
@@ -69,9 +77,16 @@ class WorkQueue:
         """How many reconciles of key have failed in a row (0: it is not backing off)."""
         return self._failures.get(key, 0)
 
-    def add(self, key: ObjectKey) -> None:
+    def add(self, key: ObjectKey, unless: Echo | None = None) -> None:
+        """Run key (once more after its current run, if it is running). ``unless``: the
+        add is void if it answers True, asked now and, during a run, when the run ends."""
+        if unless is not None and unless():
+            return
         if key in self._running:
-            self._again.add(key)
+            if unless is None:
+                self._again.add(key)
+            else:
+                self._maybe_again.setdefault(key, []).append(unless)
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
@@ -164,6 +179,7 @@ class WorkQueue:
                     self._cancel_timer(key)
             finally:
                 self._running.discard(key)
-                if key in self._again:
+                echoes = self._maybe_again.pop(key, [])
+                if key in self._again or not all(echo() for echo in echoes):
                     self._again.discard(key)
                     self.add(key)

@@ -193,3 +193,77 @@ async def test_a_lost_worker_is_reported_and_a_stopped_one_is_not() -> None:
     q2.start()
     await q2.stop()
     assert q2.alive
+
+
+class EchoingWorker:
+    """A worker whose run writes (a new version, recorded when the write returns) and
+    whose watch event for that write arrives before the write has returned."""
+
+    def __init__(self, q: "list[WorkQueue]", fail: bool = False) -> None:
+        self.q, self.fail = q, fail
+        self.calls = 0
+        self.recorded: set[int] = set()
+
+    async def __call__(self, key: Key) -> datetime | None:
+        self.calls += 1
+        version = self.calls
+        # The echo of this run's write, queued while the write is still in flight...
+        self.q[0].add(key, unless=lambda: version in self.recorded)
+        await asyncio.sleep(0)
+        self.recorded.add(version)  # ...then the write returns and is recorded as ours
+        if self.fail:
+            raise RuntimeError("the Secret was refused")
+        return None
+
+
+@pytest.mark.asyncio
+async def test_the_echo_of_a_runs_own_write_starts_no_run_though_it_came_first() -> None:
+    holder: list[WorkQueue] = []
+    worker = EchoingWorker(holder)
+    q = WorkQueue(worker)
+    holder.append(q)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.1)
+    await q.stop()
+    assert worker.calls == 1
+
+
+@pytest.mark.asyncio
+async def test_a_failed_run_waits_out_its_backoff_though_its_own_echo_came_during_it() -> None:
+    holder: list[WorkQueue] = []
+    worker = EchoingWorker(holder, fail=True)
+    q = WorkQueue(worker)
+    holder.append(q)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q, 0.3)  # the first backoff is 1 s: an echo must not cut it short
+    await q.stop()
+    assert worker.calls == 1
+    assert q.failures(("ns", "a")) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_change_that_is_not_ours_during_a_run_runs_it_again() -> None:
+    rec = Recorder()
+    rec.gate.clear()
+    q = WorkQueue(rec)
+    q.start()
+    q.add(("ns", "a"))
+    await settle(q)
+    q.add(("ns", "a"), unless=lambda: False)  # someone else's write: never recorded as ours
+    rec.gate.set()
+    await settle(q)
+    await q.stop()
+    assert rec.calls == [("ns", "a"), ("ns", "a")]
+
+
+@pytest.mark.asyncio
+async def test_an_add_known_to_be_an_echo_is_dropped() -> None:
+    rec = Recorder()
+    q = WorkQueue(rec)
+    q.start()
+    q.add(("ns", "a"), unless=lambda: True)
+    await settle(q)
+    await q.stop()
+    assert rec.calls == []
