@@ -27,6 +27,7 @@ from gatepass.operator.appevent import app_event, policy_of
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
+from gatepass.operator.kopfwatch import DeadWatches, retry_forever
 from gatepass.operator.lastseen import Reports
 from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
@@ -65,6 +66,7 @@ class OperatorApp:
         self.leading = False
         self._leader_task: asyncio.Task[None] | None = None
         self.lost_lease = False
+        self.watches = DeadWatches()  # a kopf watch that ended: the liveness probe fails
         self.exit: Callable[[], None] = lambda: None  # ends kopf (set by run())
         # Our own status writes: their watch events start no reconcile.
         self.writes = OwnWrites()
@@ -148,9 +150,11 @@ class OperatorApp:
         # peering pauses every replica of one priority, and not our queues' timers.
         settings.peering.standalone = True
         settings.peering.mandatory = False
-        # API errors retry with a short backoff; our own reconcile backoff
+        # API errors retry with a short backoff, and never stop: a watch that ran out of
+        # retries would end for good (operator/kopfwatch.py). Our own reconcile backoff
         # (workqueue) handles failures of reconcile logic.
-        settings.networking.error_backoffs = (1, 2, 5, 10, 20, 30)
+        retry_forever(settings)
+        self.watches.attach()
         settings.networking.request_timeout = 60
         # Only warnings become Events: the reconcilers post their own Events.
         settings.posting.level = logging.WARNING
@@ -215,9 +219,10 @@ class OperatorApp:
         self.exit()
 
     def unlive(self) -> str | None:
-        """Why the operator should be restarted (a work queue lost a worker), or None."""
+        """Why the operator should be restarted (a work queue lost a worker, a watch
+        ended), or None."""
         dead = [q for q in self.queues if not q.alive]
-        return f"{len(dead)} work queue(s) lost a worker" if dead else None
+        return f"{len(dead)} work queue(s) lost a worker" if dead else self.watches.problem()
 
     def unready(self) -> str | None:
         """Why the operator cannot do its job now, or None."""
@@ -228,6 +233,7 @@ class OperatorApp:
         return self.unlive()
 
     async def stop(self) -> None:
+        self.watches.detach()
         self.leading = False
         for q in self.queues:
             await q.stop()
