@@ -153,6 +153,21 @@ spec:
       path: {authorize}
       headersToBackend:
       - cf-access-jwt-assertion
+---
+# The route: the client's secret and session header end here (after the check).
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {route}
+spec:
+  parentRefs: [{{name: eg}}]
+  hostnames: ["{host}"]
+  rules:
+  - filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier:
+        remove: [{removed}]
+    backendRefs: [{{name: {origin_service}, port: {origin_port}}}]
 """
 
 _ISTIO = """# meshConfig (istioctl / the istiod chart's values)
@@ -190,6 +205,21 @@ spec:
   - to:
     - operation:
         hosts: ["{host}"]
+---
+# The route: the client's secret and session header end here (after the check).
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata:
+  name: {origin_service}
+spec:
+  hosts: ["{host}"]
+  gateways: ["istio-system/ingressgateway"]
+  http:
+  - headers:
+      request:
+        remove: [{removed}]
+    route:
+    - destination: {{host: {origin_host}, port: {{number: {origin_port}}}}}
 """
 
 
@@ -214,17 +244,44 @@ def caddy(site: Site) -> str:
     return _CADDY.format(listen=site.listen, gateway=site.gateway, origin=site.origin, authorize=AUTHORIZE)
 
 
-def envoy_gateway(route: str, service: str, namespace: str, port: int) -> str:
+# What no origin may receive: the client's secret and its session header (nginx and Caddy
+# above remove the same). Envoy applies a route's header removal after ext_authz has read them.
+REMOVED = ("CF-Access-Client-Secret", "Cf-Access-Token")
+
+
+def envoy_gateway(route: str, host: str, origin: str, service: str, namespace: str, port: int) -> str:
     """An Envoy Gateway SecurityPolicy for one HTTPRoute (in the route's namespace; a
-    ReferenceGrant in gatepass's lets it name the gateway's Service)."""
+    ReferenceGrant in gatepass's lets it name the gateway's Service), and that route
+    (to the ``origin`` Service, ``name:port``), removing the credentials."""
+    origin_service, _, origin_port = origin.partition(":")
     return _ENVOY_GATEWAY.format(
-        route=route, service=service, namespace=namespace, port=port, authorize=AUTHORIZE
+        route=route,
+        host=host,
+        origin_service=origin_service,
+        origin_port=origin_port,
+        removed=", ".join(REMOVED),
+        service=service,
+        namespace=namespace,
+        port=port,
+        authorize=AUTHORIZE,
     )
 
 
-def istio(host: str, service: str, namespace: str, port: int) -> str:
-    """Istio: the extension provider, and a CUSTOM policy sending ``host`` through it."""
-    return _ISTIO.format(host=host, service=service, namespace=namespace, port=port, authorize=AUTHORIZE)
+def istio(host: str, origin: str, service: str, namespace: str, port: int) -> str:
+    """Istio: the extension provider, a CUSTOM policy sending ``host`` through it, and
+    its VirtualService to ``origin`` (``host:port``), removing the credentials."""
+    origin_host, _, origin_port = origin.partition(":")
+    return _ISTIO.format(
+        host=host,
+        origin_host=origin_host,
+        origin_service=origin_host.partition(".")[0],
+        origin_port=origin_port,
+        removed=", ".join(REMOVED),
+        service=service,
+        namespace=namespace,
+        port=port,
+        authorize=AUTHORIZE,
+    )
 
 
 # What the README shows: gatepass as the chart installs it (release `gatepass` in
@@ -241,8 +298,8 @@ def readme() -> dict[str, str]:
     return {
         "nginx": nginx(Site("80", GATEWAY, EXAMPLE_ORIGIN, NGINX_CACHE)),
         "caddy": caddy(Site(EXAMPLE_HOST, GATEWAY, EXAMPLE_ORIGIN)),
-        "envoy-gateway": envoy_gateway("reports", SERVICE, NAMESPACE, PORT),
-        "istio": istio(EXAMPLE_HOST, SERVICE, NAMESPACE, PORT),
+        "envoy-gateway": envoy_gateway("reports", EXAMPLE_HOST, "reports:8080", SERVICE, NAMESPACE, PORT),
+        "istio": istio(EXAMPLE_HOST, EXAMPLE_ORIGIN, SERVICE, NAMESPACE, PORT),
     }
 
 

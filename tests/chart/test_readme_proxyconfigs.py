@@ -34,9 +34,10 @@ def test_the_readme_blocks_render_with_the_readme_markers() -> None:
 
 def test_envoys_configurations_ask_the_endpoint_envoy_appends_to() -> None:
     """Not run here: at least they parse, and their prefix is the authorize endpoint."""
-    policy = yaml.safe_load(proxyconfigs.readme()["envoy-gateway"])
+    policy, route = yaml.safe_load_all(proxyconfigs.readme()["envoy-gateway"])
     assert policy["spec"]["extAuth"]["http"]["path"] == proxyconfigs.AUTHORIZE
-    provider, authz = yaml.safe_load_all(proxyconfigs.readme()["istio"])
+    assert policy["spec"]["targetRefs"][0]["name"] == route["metadata"]["name"]
+    provider, authz, _ = yaml.safe_load_all(proxyconfigs.readme()["istio"])
     assert provider["extensionProviders"][0]["envoyExtAuthzHttp"]["pathPrefix"] == proxyconfigs.AUTHORIZE
     assert authz["spec"]["provider"]["name"] == provider["extensionProviders"][0]["name"]
     for sent in (
@@ -45,3 +46,16 @@ def test_envoys_configurations_ask_the_endpoint_envoy_appends_to() -> None:
     ):
         # never a header a client could use to move the check (gateway/forwarded.py)
         assert not {"x-forwarded-host", "x-forwarded-uri", "x-original-uri"} & set(sent)
+
+
+def test_envoys_routes_remove_the_clients_secret_and_session_before_the_origin() -> None:
+    """As nginx and Caddy do: the route's header removal (applied after ext_authz read
+    them) takes the secret and the session header off the request to the origin."""
+    _, route = yaml.safe_load_all(proxyconfigs.readme()["envoy-gateway"])
+    *_, service = yaml.safe_load_all(proxyconfigs.readme()["istio"])
+    (envoy_filter,) = route["spec"]["rules"][0]["filters"]
+    assert envoy_filter["type"] == "RequestHeaderModifier"
+    istio_removed = service["spec"]["http"][0]["headers"]["request"]["remove"]
+    for removed in (envoy_filter["requestHeaderModifier"]["remove"], istio_removed):
+        assert {"cf-access-client-secret", "cf-access-token"} <= {h.lower() for h in removed}
+    assert route["spec"]["hostnames"] == service["spec"]["hosts"] == [proxyconfigs.EXAMPLE_HOST]
