@@ -249,29 +249,11 @@ def caddy(site: Site) -> str:
 REMOVED = ("CF-Access-Client-Secret", "Cf-Access-Token")
 
 
-def envoy_gateway(route: str, host: str, origin: str, service: str, namespace: str, port: int) -> str:
-    """An Envoy Gateway SecurityPolicy for one HTTPRoute (in the route's namespace; a
-    ReferenceGrant in gatepass's lets it name the gateway's Service), and that route
-    (to the ``origin`` Service, ``name:port``), removing the credentials."""
-    origin_service, _, origin_port = origin.partition(":")
-    return _ENVOY_GATEWAY.format(
-        route=route,
-        host=host,
-        origin_service=origin_service,
-        origin_port=origin_port,
-        removed=", ".join(REMOVED),
-        service=service,
-        namespace=namespace,
-        port=port,
-        authorize=AUTHORIZE,
-    )
-
-
-def istio(host: str, origin: str, service: str, namespace: str, port: int) -> str:
-    """Istio: the extension provider, a CUSTOM policy sending ``host`` through it, and
-    its VirtualService to ``origin`` (``host:port``), removing the credentials."""
+def _mesh(template: str, host: str, origin: str, service: str, namespace: str, port: int, **more: str) -> str:
+    """An Envoy-based configuration: the check at gatepass's ``service`` in ``namespace``,
+    the route to ``origin`` (``host:port``) removing the credentials."""
     origin_host, _, origin_port = origin.partition(":")
-    return _ISTIO.format(
+    return template.format(
         host=host,
         origin_host=origin_host,
         origin_service=origin_host.partition(".")[0],
@@ -281,7 +263,21 @@ def istio(host: str, origin: str, service: str, namespace: str, port: int) -> st
         namespace=namespace,
         port=port,
         authorize=AUTHORIZE,
+        **more,
     )
+
+
+def envoy_gateway(route: str, host: str, origin: str, service: str, namespace: str, port: int) -> str:
+    """An Envoy Gateway SecurityPolicy for one HTTPRoute (in the route's namespace; a
+    ReferenceGrant in gatepass's lets it name the gateway's Service), and that route
+    (to the ``origin`` Service, ``name:port``), removing the credentials."""
+    return _mesh(_ENVOY_GATEWAY, host, origin, service, namespace, port, route=route)
+
+
+def istio(host: str, origin: str, service: str, namespace: str, port: int) -> str:
+    """Istio: the extension provider, a CUSTOM policy sending ``host`` through it, and
+    its VirtualService to ``origin`` (``host:port``), removing the credentials."""
+    return _mesh(_ISTIO, host, origin, service, namespace, port)
 
 
 # What the README shows: gatepass as the chart installs it (release `gatepass` in
