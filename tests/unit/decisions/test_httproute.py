@@ -229,3 +229,12 @@ def test_every_request_a_path_prefix_matches_falls_under_the_destination(
     found = table.match("a.example.com", path)
     assert found is not None, (value, request, dest)
     assert found.value == "app"
+
+
+def test_a_long_path_is_cut_to_what_status_may_hold() -> None:
+    """status.routes hosts are at most 800 characters (the CRD: its CEL rules' cost)."""
+    host = ("a" * 63 + ".") * 3 + "b" * 49 + ".example.com"  # 253 characters
+    value = "/" + "/".join(["s" * 200] * 5)
+    (dest,) = hosts(route(host, rules=[prefix(value)]))
+    assert len(dest) <= 800
+    assert dest.startswith(host + "/" + "s" * 200)
