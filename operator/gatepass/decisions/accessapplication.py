@@ -112,8 +112,9 @@ def _routes_resolved(routes: RoutesTaken) -> Change:
     tail = f" (covering more than they serve: {notes})" if notes else ""
     problems = routes.problems
     if not problems:
-        named = ", ".join(f"{t.ref.label}: {', '.join(t.hosts)}" for t in routes.taken)
-        return Change(ROUTES_RESOLVED, "True", "Resolved", f"hosts taken from HTTPRoutes {named}{tail}")
+        named = ", ".join(f"{t.ref.label} ({len(t.hosts)})" for t in routes.taken)
+        msg = f"destinations taken from HTTPRoutes (status.routes): {named}{tail}"
+        return Change(ROUTES_RESOLVED, "True", "Resolved", msg)
     reason = problems[0].problem or "RouteNotFound"
     msg = "; ".join(m for t in problems for m in t.missing)
     return Change(ROUTES_RESOLVED, "False", reason, msg + tail, event=True)

@@ -141,32 +141,36 @@ def _path(value: object) -> tuple[str | None, str | None]:
     return path, None
 
 
+def _match(match: object) -> tuple[str, str | None]:
+    """One match's destination path ("" for the whole host), and a note when it covers more."""
+    path = match.get("path") if isinstance(match, Mapping) else None
+    if not isinstance(path, Mapping):
+        return "", None  # no path: Gateway API's PathPrefix /
+    kind, value = path.get("type", "PathPrefix"), path.get("value", "/")
+    if kind not in ("PathPrefix", "Exact"):
+        return "", f"{kind} path {value} is covered as the whole host"
+    taken, note = _path(value)
+    if kind == "Exact" and taken and note is None:
+        note = f"Exact path {value} is covered as a prefix (and what is under it)"
+    return taken or "", note
+
+
 def _paths(rules: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
     """The destination paths of these rules ([""]: the whole host), and notes."""
     paths: set[str] = set()
     notes: list[str] = []
     for rule in rules:
         matches = rule.get("matches")
-        if not isinstance(matches, list) or not matches:
-            paths.add("")
-            continue
-        for match in matches:
-            path = match.get("path") if isinstance(match, Mapping) else None
-            if not isinstance(path, Mapping):
-                paths.add("")
-                continue
-            kind, value = path.get("type", "PathPrefix"), path.get("value", "/")
-            if kind in ("PathPrefix", "Exact"):
-                taken, note = _path(value)
-                if kind == "Exact" and taken:
-                    note = note or f"Exact path {value} is covered as a prefix (and what is under it)"
-            else:
-                taken, note = "", f"{kind} path {value} is covered as the whole host"
-            paths.add(taken or "")
+        for match in matches if isinstance(matches, list) and matches else [{}]:
+            taken, note = _match(match)
+            paths.add(taken)
             if note:
                 notes.append(note)
+    whole = f"more than {MAX_PATHS} paths: the hosts are covered whole"
     if "" in paths:
         return [""], notes
+    if len(paths) > 4 * MAX_PATHS:  # before the quadratic look below
+        return [""], [*notes, whole]
     # A path under another one adds nothing (without wildcards: with them, keep both).
     kept = sorted(
         p
@@ -174,8 +178,7 @@ def _paths(rules: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
         if WILDCARD in p or not any(q != p and WILDCARD not in q and p.startswith(q + "/") for q in paths)
     )
     if len(kept) > MAX_PATHS:
-        notes.append(f"more than {MAX_PATHS} paths: the hosts are covered whole")
-        return [""], notes
+        return [""], [*notes, whole]
     return kept, notes
 
 
@@ -205,9 +208,11 @@ def take(read: RouteRead) -> Taken:
             return Taken(ref, problem="RouteSectionNotFound", missing=(msg,))
     elif not rules:
         rules = [{}]  # Gateway API's default: one rule, PathPrefix /
-    hosts: list[str] = []
+    hosts: dict[str, None] = {}
     missing: list[str] = []
     for raw in hostnames:
+        if len(hosts) > MAX_ROUTE_DESTINATIONS:  # more than any application may take: _fit says so
+            break
         name = str(raw).lower().rstrip(".")
         if len(name) > 253 or not _HOSTNAME.match(name):
             missing.append(f"hostname {str(raw)[:64]!r} of HTTPRoute {ref.label} is not a host name")
@@ -217,12 +222,21 @@ def take(read: RouteRead) -> Taken:
                 " subdomains at any depth, a gatepass one exactly one label (write each level in"
                 " spec.hosts)"
             )
-        elif name not in hosts:
-            hosts.append(name)
+        else:
+            hosts[name] = None
     paths, notes = _paths(rules)
     dests = tuple(h + p for h in hosts for p in paths)
     problem: Problem | None = "RouteHostnameNotTaken" if missing else None
-    return Taken(ref, dests, problem, tuple(missing), tuple(notes))
+    return Taken(ref, dests, problem, _said(missing), _said(notes))
+
+
+def _said(lines: Sequence[str], most: int = 4) -> tuple[str, ...]:
+    """At most ``most`` of them, and how many more: a condition stays readable and small
+    whatever a route holds."""
+    unique = list(dict.fromkeys(lines))
+    if len(unique) <= most:
+        return tuple(unique)
+    return (*unique[:most], f"and {len(unique) - most} more")
 
 
 def _fit(taken: Taken, room: int) -> Taken:

@@ -238,3 +238,57 @@ def test_a_long_path_is_cut_to_what_status_may_hold() -> None:
     (dest,) = hosts(route(host, rules=[prefix(value)]))
     assert len(dest) <= 800
     assert dest.startswith(host + "/" + "s" * 200)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+PATH = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["PathPrefix", "Exact", "X"]) | JSON,
+        "value": st.text(max_size=30) | JSON,
+    },
+)
+MATCH = st.fixed_dictionaries({}, optional={"path": PATH | JSON})
+RULE = st.fixed_dictionaries(
+    {}, optional={"name": JSON, "matches": st.lists(MATCH | JSON, max_size=3) | JSON}
+)
+HOSTILE_SPEC = st.fixed_dictionaries(
+    {},
+    optional={
+        "hostnames": st.lists(st.text(max_size=30) | JSON, max_size=5) | JSON,
+        "rules": st.lists(RULE | JSON, max_size=3) | JSON,
+    },
+)
+
+
+@given(spec=HOSTILE_SPEC | JSON, section=st.none() | st.text(max_size=5))
+def test_any_route_a_tenant_stores_gives_destinations_or_says_why_never_raises(
+    spec: Any, section: Any
+) -> None:
+    """A route is its writer's: whatever it holds (an older CRD, or none) costs that
+    application only, and what it gives is always something status may hold."""
+    taken = take(RouteRead(TargetRef(name="web", section_name=section), {"spec": spec}))
+    for dest in taken.hosts:
+        assert len(dest) <= 800
+        for rule in _host_rules():
+            assert _cel(rule, dest), (rule, dest)
+
+
+def test_a_huge_route_costs_linear_time_and_says_little() -> None:
+    """Without the Gateway API's CRD bounds (an older or edited CRD): 20,000 hostnames and
+    paths are read once, and what is said of them stays short."""
+    names = [f"h{i}.example.com" for i in range(20_000)] + [f"*.w{i}.example.com" for i in range(1000)]
+    rules = [{"matches": [{"path": {"type": "Exact", "value": f"/p{i}"}} for i in range(20_000)]}]
+    taken = take_all([RouteRead(REF, route(*names, rules=rules))]).taken[0]
+    assert (taken.hosts, taken.problem) == ((), "RouteTooLarge")
+    small = take(RouteRead(REF, route("a.example.com", *names[-1000:], rules=rules)))
+    assert small.hosts == ("a.example.com",)  # too many paths: the host whole
+    assert len(small.missing) == 5
+    assert small.missing[-1] == "and 996 more"
+    assert len(small.notes) <= 5
