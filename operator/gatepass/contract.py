@@ -30,7 +30,6 @@ POLICY_KIND = "AccessPolicy"
 # Gateway API routes an application may attach to (spec.targetRefs): read, never written.
 ROUTE_GROUP = "gateway.networking.k8s.io"
 ROUTE_VERSION = "v1"
-ROUTE_KIND = "HTTPRoute"
 ROUTES = "httproutes"
 
 # (namespace, name) of a namespaced object.
