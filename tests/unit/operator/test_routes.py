@@ -12,6 +12,7 @@ import pytest
 from gatepass.models.conditions import READY, ROUTES_RESOLVED
 from gatepass.operator.app import OperatorApp
 from gatepass.operator.applications import ROUTE_API_RECHECK, AppReconciler
+from gatepass.operator.handlers import build_registry
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
 from gatepass.routing.hosts import HostIndex, claim_of
@@ -191,3 +192,13 @@ def test_status_route_hosts_are_claimed_from_the_event_like_spec_hosts() -> None
     body["status"] = {"routes": [{"name": "web", "hosts": ["Web.Example.com/App/"]}]}
     op.on_app("ADDED", "team-a", "web", body)
     assert op.hosts.claims[("team-a", "web")].hosts == ("web.example.com/app",)
+
+
+def test_routes_are_watched_unless_turned_off() -> None:
+    def watched(**kw: bool) -> set[str]:
+        registry = build_registry(operator(), manage_gateway=False, **kw)
+        return {str(h.selector.any_name) for h in registry._watching.get_all_handlers() if h.selector}
+
+    assert OperatorSettings(namespace="x").http_routes is True  # on by default: harmless without the CRD
+    assert "httproutes" in watched()
+    assert "httproutes" not in watched(http_routes=False)
