@@ -27,6 +27,10 @@ APPS = "accessapplications"
 APP_KIND = "AccessApplication"
 POLICIES = "accesspolicies"  # reusable policies, named by applications of their namespace
 POLICY_KIND = "AccessPolicy"
+# Gateway API routes an application may attach to (spec.targetRefs): read, never written.
+ROUTE_GROUP = "gateway.networking.k8s.io"
+ROUTE_VERSION = "v1"
+ROUTES = "httproutes"
 
 # (namespace, name) of a namespaced object.
 ObjectKey = tuple[str, str]

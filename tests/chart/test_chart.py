@@ -248,3 +248,31 @@ def test_tenant_roles_aggregate_into_the_builtin_ones_without_status(helm: str) 
     assert {v for rule in view["rules"] for v in rule["verbs"]} == {"get", "list", "watch"}
     off = {d["metadata"]["name"] for d in objects(helm, "--set", "tenantRoles.enabled=false")}
     assert not {"gp-edit", "gp-view"} & off
+
+
+def test_the_operator_reads_http_routes_unless_turned_off(helm: str) -> None:
+    def route_rules(*values: str) -> list[dict[str, Any]]:
+        return [
+            rule
+            for d in objects(helm, *values)
+            if d["kind"] in ("ClusterRole", "Role") and d["metadata"]["name"] == "gp-operator"
+            for rule in d["rules"]
+            if "gateway.networking.k8s.io" in rule.get("apiGroups", [])
+        ]
+
+    def env(*values: str) -> dict[str, str]:
+        (dep,) = [d for d in objects(helm, *values) if d["kind"] == "Deployment"]
+        return {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+    # Read only, and only HTTPRoutes (spec.targetRefs): never written.
+    assert route_rules() == [
+        {
+            "apiGroups": ["gateway.networking.k8s.io"],
+            "resources": ["httproutes"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    assert env()["GATEPASS_HTTP_ROUTES"] == "true"
+    off = ("--set", "operator.httpRoutes.enabled=false")
+    assert route_rules(*off) == []
+    assert env(*off)["GATEPASS_HTTP_ROUTES"] == "false"

@@ -11,6 +11,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.support.apps import ANY_TOKEN, Apps
 
+ROUTE_REF = {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "web"}
 OK: dict[str, Any] = {"hosts": ["app.example.com"], "upstream": "http://svc.ns:8080", "policies": ANY_TOKEN}
 BAD: list[tuple[str, dict[str, Any], str]] = [
     ("no hosts", {"hosts": []}, "spec.hosts"),
@@ -177,6 +178,32 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
     ("sameSite of another spelling", {"sameSite": "lax"}, "spec.sameSite"),
     ("httpOnly not a boolean", {"httpOnly": "no"}, "spec.httpOnly"),
     ("pathScoped not a boolean", {"pathScoped": "no"}, "spec.pathScoped"),
+    (
+        "target ref of another kind",
+        {"targetRefs": [{**ROUTE_REF, "kind": "GRPCRoute"}]},
+        "spec.targetRefs[0].kind",
+    ),
+    (
+        "target ref of another group",
+        {"targetRefs": [{**ROUTE_REF, "group": "networking.k8s.io"}]},
+        "spec.targetRefs[0].group",
+    ),
+    (
+        "target ref to another namespace",
+        {"targetRefs": [{**ROUTE_REF, "namespace": "team-b"}]},
+        "targetRefs cannot name another namespace",
+    ),
+    (
+        "target ref named twice",
+        {"targetRefs": [ROUTE_REF, {**ROUTE_REF}]},
+        "spec.targetRefs must not name the same route (and sectionName) twice",
+    ),
+    (
+        "target ref name not a name",
+        {"targetRefs": [{**ROUTE_REF, "name": "Bad_Name"}]},
+        "targetRefs name must be an HTTPRoute name",
+    ),
+    ("no target refs", {"targetRefs": []}, "spec.targetRefs"),
 ]
 
 
@@ -188,6 +215,38 @@ def test_bad_application_is_rejected(
         Apps(api, namespace).create("bad", {**OK, **change})
     assert err.value.status in (400, 422)
     assert message in json.loads(err.value.body)["message"]
+
+
+def test_an_application_needs_hosts_or_target_refs(api: client.ApiClient, crds: None, namespace: str) -> None:
+    apps = Apps(api, namespace)
+    bare = {k: v for k, v in OK.items() if k != "hosts"}
+    with pytest.raises(ApiException) as err:
+        apps.create("bare", bare)
+    assert (
+        "spec.hosts or spec.targetRefs must name at least one destination"
+        in json.loads(err.value.body)["message"]
+    )
+    apps.create("routed", {**bare, "targetRefs": [ROUTE_REF, {**ROUTE_REF, "sectionName": "api"}]})
+
+
+def test_status_route_hosts_are_checked_as_spec_hosts_are(
+    api: client.ApiClient, crds: None, namespace: str
+) -> None:
+    """Status is often the tenant's to write: what it may write there is what spec.hosts may hold."""
+    apps = Apps(api, namespace)
+    apps.create("app", OK)
+    for bad, message in (
+        ("https://app.example.com", "status.routes hosts must be a lowercase DNS name"),
+        ("a.*.example.com", "status.routes[0].hosts[0]"),
+        ("app.example.com/a/../b", "status.routes hosts paths must not contain"),
+        ("app.example.com/" + "a" * 800, "status.routes[0].hosts[0]"),
+    ):
+        with pytest.raises(ApiException) as err:
+            apps.patch_status("app", {"routes": [{"name": "r", "hosts": [bad]}]})
+        assert message in json.loads(err.value.body)["message"], bad
+    with pytest.raises(ApiException) as err:
+        apps.patch_status("app", {"routes": [{"name": f"r{i}"} for i in range(17)]})
+    assert "status.routes" in json.loads(err.value.body)["message"]
 
 
 def test_good_application_gets_defaults(api: client.ApiClient, crds: None, namespace: str) -> None:

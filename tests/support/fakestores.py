@@ -25,7 +25,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.contract import API_VERSION, ObjectKey
 from gatepass.decisions import rollout
-from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
+from gatepass.decisions.httproute import Problem, RouteRead
+from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus, TargetRef
 from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.events import Event
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus, parse_token
@@ -207,6 +208,32 @@ class FakePolicies:
                 yield copy.deepcopy(body)
 
 
+class FakeRoutes:
+    """HTTPRoutes (the API server stores their spec unchecked here, as a hostile or older
+    CRD might). ``problem``: what every read answers instead, e.g. RouteAPIUnavailable."""
+
+    def __init__(self, *, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.problem: Problem | None = None
+        self.reads: list[tuple[str, str]] = []
+
+    def put(self, namespace: str, name: str, spec: Body) -> None:
+        self.cluster.objects.pop(("HTTPRoute", namespace, name), None)
+        meta = {"namespace": namespace, "name": name}
+        body = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta}
+        self.cluster.create("HTTPRoute", {**body, "spec": spec})
+
+    def delete(self, namespace: str, name: str) -> None:
+        self.cluster.delete("HTTPRoute", namespace, name)
+
+    async def read(self, namespace: str, ref: TargetRef) -> RouteRead:
+        self.reads.append((namespace, ref.name))
+        if self.problem is not None:
+            return RouteRead(ref, problem=self.problem)
+        body = self.cluster.get("HTTPRoute", namespace, ref.name)
+        return RouteRead(ref, body) if body is not None else RouteRead(ref, problem="RouteNotFound")
+
+
 def _stored(secret: client.V1Secret) -> client.V1Secret:
     """As the API server keeps it: stringData folded into base64 data."""
     kept = copy.deepcopy(secret)
@@ -343,6 +370,7 @@ class FakeStores(Stores):
     tokens: FakeTokens
     apps: FakeApps
     policies: FakePolicies
+    routes: FakeRoutes
     secrets: FakeSecrets
     configmaps: FakeConfigMaps
     workloads: FakeWorkloads
@@ -359,6 +387,7 @@ def fake_stores() -> FakeStores:
         tokens=FakeTokens(cluster=cluster),
         apps=FakeApps(cluster=cluster),
         policies=FakePolicies(cluster=cluster),
+        routes=FakeRoutes(cluster=cluster),
         secrets=FakeSecrets(cluster=cluster),
         configmaps=FakeConfigMaps(cluster=cluster),
         workloads=FakeWorkloads(cluster=cluster),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gatepass.contract import ObjectKey, format_ts_fine
+from gatepass.decisions.httproute import RoutesTaken
 from gatepass.decisions.policy import Overruled, overruled_denies
 from gatepass.decisions.policyrefs import Resolved, resolve
 from gatepass.decisions.revocation import revoked_before
@@ -20,6 +21,7 @@ from gatepass.models.conditions import (
     DENY_POLICIES_EFFECTIVE,
     POLICIES_RESOLVED,
     READY,
+    ROUTES_RESOLVED,
     TOKENS_RESOLVED,
     ConditionStatus,
     find,
@@ -104,9 +106,27 @@ def _denies_effective(overruled: Sequence[Overruled]) -> Change:
     return Change(DENY_POLICIES_EFFECTIVE, "False", "OverruledByAllowingPolicy", msg, event=True)
 
 
+def _routes_resolved(routes: RoutesTaken) -> Change:
+    """Whether every targetRef gave all the route serves (notes: where it covers more)."""
+    notes = "; ".join(n for t in routes.taken for n in t.notes)
+    tail = f" (covering more than they serve: {notes})" if notes else ""
+    problems = routes.problems
+    if not problems:
+        named = ", ".join(f"{t.ref.label} ({len(t.hosts)})" for t in routes.taken)
+        msg = f"destinations taken from HTTPRoutes (status.routes): {named}{tail}"
+        return Change(ROUTES_RESOLVED, "True", "Resolved", msg)
+    reason = problems[0].problem or "RouteNotFound"
+    msg = "; ".join(m for t in problems for m in t.missing)
+    return Change(ROUTES_RESOLVED, "False", reason, msg + tail, event=True)
+
+
 def _ready(
-    spec: AccessApplicationSpec, host_conflicts: Sequence[Conflict], upstream_refusal: str | None
+    spec: AccessApplicationSpec,
+    host_conflicts: Sequence[Conflict],
+    upstream_refusal: str | None,
+    routes: RoutesTaken,
 ) -> Change:
+    everything = [*spec.hosts, *routes.hosts]
     if upstream_refusal is not None:
         msg = f"not served: spec.upstream {spec.upstream} {upstream_refusal}"
         return Change(READY, "False", "UpstreamNotAllowed", msg, event=True)
@@ -120,11 +140,18 @@ def _ready(
             for c in host_conflicts
         )
         refused = {c.host for c in host_conflicts}
-        served = [h for h in spec.hosts if destination(h) not in refused]
+        served = [h for h in everything if destination(h) not in refused]
         if served:
             msg += "; serving " + ", ".join(served)
         return Change(READY, "False", "HostConflict", msg, event=True)
-    hosts = ", ".join(spec.hosts)
+    if problems := routes.problems:
+        msg = "not served for all that its HTTPRoutes serve (see RoutesResolved): " + ", ".join(
+            t.ref.label for t in problems
+        )
+        if everything:
+            msg += "; serving " + ", ".join(everything)
+        return Change(READY, "False", problems[0].problem or "RouteNotFound", msg, event=False)
+    hosts = ", ".join(everything)
     return Change(READY, "True", "Serving", f"the gateway serves {hosts} -> {spec.upstream}")
 
 
@@ -136,9 +163,10 @@ def decide_app(
     host_conflicts: Sequence[Conflict] = (),
     upstream_refusal: str | None = None,
     resolution: Resolved | None = None,
+    routes: RoutesTaken | None = None,
 ) -> AppPlan:
     """``resolution``: spec.policies with the AccessPolicies named put in place (default:
-    none found)."""
+    none found); ``routes``: what spec.targetRefs gave (decisions/httproute.py)."""
     spec, status, namespace = app.spec, app.status, app.metadata.namespace
     generation, revoke_request = app.metadata.generation, app.revoke_sessions_request
     st = status.model_copy(deep=True)
@@ -150,16 +178,25 @@ def decide_app(
         events.append(Event("Normal", "SessionsRevoked", msg))
     st.last_revoke_sessions_request = revoke_request
 
+    taken = routes if routes is not None else RoutesTaken()
+    # The hosts each route gave, for the gateway (routing/hosts.py: route_hosts); none
+    # written without targetRefs.
+    st.routes = taken.status if spec.target_refs else None
     resolved = resolution if resolution is not None else resolve(spec.policies, {})
     refs = referenced_tokens(resolved.policies, namespace)
     missing = sorted(f"{ns}/{name}" for ns, name in refs - set(existing_tokens) if ns == namespace)
     elsewhere = sorted(f"{ns}/{name}" for ns, name in refs if ns != namespace)
-    for change in (
+    changes = [
         _policies_resolved(resolved),
         _tokens_resolved(missing, elsewhere),
         _denies_effective(overruled_denies(resolved.policies, namespace)),
-        _ready(spec, host_conflicts, upstream_refusal),
-    ):
+        _ready(spec, host_conflicts, upstream_refusal, taken),
+    ]
+    if spec.target_refs:
+        changes.insert(0, _routes_resolved(taken))
+    elif find(status.conditions, ROUTES_RESOLVED) is not None:  # its targetRefs went
+        st.conditions = [c for c in st.conditions if c.type != ROUTES_RESOLVED]
+    for change in changes:
         old = find(status.conditions, change.type)
         st.conditions = set_condition(
             st.conditions, change.type, change.status, change.reason, change.message, now, generation

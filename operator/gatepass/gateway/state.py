@@ -32,7 +32,7 @@ from gatepass.models.accessapplication import (
 )
 from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.servicetoken import ServiceToken
-from gatepass.routing.hosts import Claim, destination, normalize, owners
+from gatepass.routing.hosts import Claim, destination, normalize, owners, route_hosts
 from gatepass.routing.paths import Route, Routes, Segments
 from gatepass.routing.upstreams import UpstreamPolicy
 from gatepass.trust.credentials import secret_hash, session_tag
@@ -230,7 +230,9 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
     """An AccessApplication the gateway can serve, or None (unreadable).
 
     Nothing in its status decides who gets what: ``aud`` is derived from the uid
-    (State), and ``sessionsRevokedBefore`` can only end this application's own sessions."""
+    (State), ``sessionsRevokedBefore`` can only end this application's own sessions, and
+    the hosts its routes gave (``routes``) are claimed as spec.hosts are: first come,
+    per namespace (routing/hosts.py), so writing them gives nothing spec.hosts does not."""
     try:
         app = AccessApplication.model_validate(obj)
         session = app.spec.session.total_seconds()
@@ -247,7 +249,7 @@ def app_record(obj: Mapping[str, Any]) -> AppRecord | None:
     return AppRecord(
         namespace=meta.namespace,
         name=meta.name,
-        hosts=tuple(destination(h) for h in app.spec.hosts),
+        hosts=tuple(destination(h) for h in [*app.spec.hosts, *route_hosts(obj)]),
         upstream=upstream,
         session_seconds=session,
         policies=[],

@@ -115,8 +115,26 @@ def admits_service_accounts(policies: Iterable[Policy]) -> bool:
     return any(r.names_service_accounts for r in rules)
 
 
+class TargetRef(CamelModel):
+    """A Gateway API HTTPRoute of the application's own namespace (GEP-713 policy
+    attachment; the CRD has no namespace here): its hostnames and path matches become
+    destinations (decisions/httproute.py). ``section_name``: one named rule of it only."""
+
+    group: Literal["gateway.networking.k8s.io"] = "gateway.networking.k8s.io"
+    kind: Literal["HTTPRoute"] = "HTTPRoute"
+    name: str
+    section_name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How conditions name it: ``reports`` or ``reports/rule-a``."""
+        return self.name if self.section_name is None else f"{self.name}/{self.section_name}"
+
+
 class AccessApplicationSpec(CamelModel):
-    hosts: list[str]
+    # Destinations written here; beside them, those taken from targetRefs (status.routes).
+    hosts: list[str] = Field(default_factory=list)
+    target_refs: list[TargetRef] = Field(default_factory=list)
     upstream: str
     session_duration: str = "24h"  # 0: no session, credentials on every request
     # The CF_Authorization cookie's attributes (Cloudflare's cookie settings).
@@ -150,8 +168,19 @@ class AccessApplicationSpec(CamelModel):
         return parse(self.session_duration)
 
 
+class RouteHosts(CamelModel):
+    """The destinations the operator took from one targetRef (decisions/httproute.py).
+    Served like spec.hosts, under the same ownership rules (routing/hosts.py): a tenant
+    writing here (status is often theirs too) gets nothing spec.hosts would not give."""
+
+    name: str
+    section_name: str | None = None
+    hosts: list[str] = Field(default_factory=list)
+
+
 class AccessApplicationStatus(CamelModel):
     aud: str | None = None
+    routes: list[RouteHosts] | None = None  # None: no targetRefs (nothing written)
     sessions_revoked_before: Timestamp | None = None
     last_revoke_sessions_request: str | None = None
     observed_generation: int | None = None

@@ -22,6 +22,7 @@ ROTATING = "Rotating"  # ServiceToken, once rotated: the previous secret's grace
 TOKENS_RESOLVED = "TokensResolved"  # AccessApplication
 DENY_POLICIES_EFFECTIVE = "DenyPoliciesEffective"  # AccessApplication
 POLICIES_RESOLVED = "PoliciesResolved"  # AccessApplication: every policyRef names a readable AccessPolicy
+ROUTES_RESOLVED = "RoutesResolved"  # AccessApplication: every targetRef's hosts were taken
 
 
 class Condition(CamelModel):

@@ -34,6 +34,7 @@ from gatepass.operator.manifests import metrics_service_name
 from gatepass.operator.ownwrites import OwnWrites
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
+from gatepass.operator.routeusers import RouteUsers
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.settings import OperatorSettings
 from gatepass.operator.stores.protocols import Stores
@@ -93,6 +94,8 @@ class OperatorApp:
         self.policy_names = PolicyNames()
         # Which AccessPolicies each application names: whom a policy's change concerns.
         self.policy_users = self.policy_names.users
+        # Which HTTPRoutes each application names (spec.targetRefs): whom a route's change concerns.
+        self.route_users = RouteUsers()
         # Every object we have seen, so a new status-seal key can re-check them all.
         self.known_tokens: set[ObjectKey] = set()
         self.known_apps: set[ObjectKey] = set()
@@ -111,6 +114,7 @@ class OperatorApp:
             hosts=self.hosts,
             upstreams=config.upstream_policy,
             writes=self.writes,
+            requeue=lambda key: self.apps.add(key),
         )
         known = Known(
             last_seen=self.reports.current.get,
@@ -175,6 +179,7 @@ class OperatorApp:
             seen = app_event(_key(body), body)
             self.longest_session.see(seen.spec)
             self.policy_names.put(seen.key, seen.spec)
+            self.route_users.put(seen.key, seen.spec)
             self.known_apps.add(seen.key)
         # A policy's own sessionDuration applies where applications name it, and the tokens
         # it names are named by those applications (the inactivity exemption).
@@ -294,6 +299,7 @@ class OperatorApp:
             self.writes.forget(APPS, namespace, name)
         seen = app_event(key, None if event_type == "DELETED" else body)  # parsed once, here
         affected = self.hosts.put(key, seen.claim)
+        self.route_users.put(key, seen.spec)
         for token in self.policy_names.put(key, seen.spec):
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
@@ -313,6 +319,12 @@ class OperatorApp:
             if token in self.known_tokens:  # named or no longer: its inactivity may change
                 self.tokens.add(token)
         for app in self.policy_users.apps_using((namespace, name)):
+            self.apps.add(app)
+
+    def on_route(self, namespace: str, name: str) -> None:
+        """An HTTPRoute appeared, changed or went: the applications naming it read it again
+        (the route is read by their reconcile, of their own namespace only)."""
+        for app in self.route_users.apps_naming((namespace, name)):
             self.apps.add(app)
 
     async def _forget_previous(self, key: ObjectKey) -> None:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from gatepass.contract import ObjectKey
 from gatepass.models.accessapplication import AccessApplicationSpec, Policy
 from gatepass.models.accesspolicy import AccessPolicy
-from gatepass.routing.hosts import Claim, claim_of, destination
+from gatepass.routing.hosts import Claim, claim_of, destination, route_hosts
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def app_event(key: ObjectKey, body: Mapping[str, Any] | None) -> AppEvent:
         return AppEvent(key, None, claim_of(body))
     meta = body.get("metadata")
     created = meta.get("creationTimestamp") if isinstance(meta, Mapping) else None
-    hosts = tuple(destination(h) for h in spec.hosts)
+    hosts = tuple(destination(h) for h in [*spec.hosts, *route_hosts(body)])
     return AppEvent(key, spec, Claim(key[0], key[1], str(created or ""), hosts))
 
 

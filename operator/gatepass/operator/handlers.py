@@ -22,6 +22,9 @@ from gatepass.contract import (
     LAST_SEEN_LABEL,
     MANAGED_BY,
     POLICIES,
+    ROUTE_GROUP,
+    ROUTE_VERSION,
+    ROUTES,
     TOKENS,
     VERSION,
 )
@@ -40,6 +43,7 @@ class Routes(Protocol):
     def on_policy(
         self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]
     ) -> None: ...
+    def on_route(self, namespace: str, name: str) -> None: ...
     def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None: ...
     def on_last_seen(
         self, namespace: str, name: str, data: Mapping[str, str], version: str | None = None
@@ -48,12 +52,14 @@ class Routes(Protocol):
     def on_gateway_object(self, namespace: str, name: str) -> None: ...
 
 
-def build_registry(app: Routes, *, manage_gateway: bool) -> kopf.OperatorRegistry:
+def build_registry(app: Routes, *, manage_gateway: bool, http_routes: bool = True) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     _lifecycle(registry, app)
     _resources(registry, app)
     if manage_gateway:
         _gateway(registry, app)
+    if http_routes:
+        _routes(registry, app)
     return registry
 
 
@@ -112,3 +118,13 @@ def _gateway(registry: kopf.OperatorRegistry, app: Routes) -> None:
     @kopf.on.event("v1", "services", labels=labels, registry=registry)
     async def service_event(namespace: str | None, name: str, **_: Any) -> None:
         app.on_gateway_object(namespace or "", name)
+
+
+def _routes(registry: kopf.OperatorRegistry, app: Routes) -> None:
+    """Gateway API HTTPRoutes (read only): a change re-checks the applications naming the
+    route. Without the Gateway API CRDs kopf logs that it cannot serve them and watches
+    nothing, until the CRD appears (it watches CRDs: operator RBAC)."""
+
+    @kopf.on.event(ROUTE_GROUP, ROUTE_VERSION, ROUTES, registry=registry)
+    async def route_event(namespace: str | None, name: str, **_: Any) -> None:
+        app.on_route(namespace or "", name)

@@ -27,7 +27,8 @@ async def build(config: OperatorSettings) -> OperatorApp:
     if not config.standalone:
         identity = f"{os.environ.get('HOSTNAME') or socket.gethostname()}_{uuid.uuid4().hex[:6]}"
         leadership = Leadership(api, config.namespace, f"{config.peering}-operator", identity)
-    return OperatorApp(config=config, stores=kube_stores(api), leadership=leadership)
+    stores = kube_stores(api, http_routes=config.http_routes)
+    return OperatorApp(config=config, stores=stores, leadership=leadership)
 
 
 async def run(config: OperatorSettings) -> None:
@@ -41,7 +42,9 @@ async def run(config: OperatorSettings) -> None:
         # A namespaced operator still watches its own namespace (keys, gateway).
         namespaces = sorted({*config.namespaces, config.namespace}) if config.namespaces else []
         await kopf.operator(
-            registry=build_registry(app, manage_gateway=config.manage_gateway),
+            registry=build_registry(
+                app, manage_gateway=config.manage_gateway, http_routes=config.http_routes
+            ),
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,  # one writer by the leader lease (operator/leader.py), not kopf peering

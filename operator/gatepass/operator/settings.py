@@ -102,6 +102,11 @@ class OperatorSettings(BaseSettings):
     inactivity_after: str = ""
     inactivity_action: InactivityAction = "disable"
 
+    # Read (and watch) Gateway API HTTPRoutes that applications name in spec.targetRefs.
+    # On: a cluster without the Gateway API CRDs works all the same (kopf watches routes
+    # once their CRD appears; applications naming one say the API is missing). Off: no
+    # route is read, and applications naming one say so (the chart drops the RBAC too).
+    http_routes: bool = True
     # The gateway Deployment + Service the operator runs (and puts back when changed).
     manage_gateway: bool = True
     # The gateway's settings (GATEPASS_GATEWAY_<FIELD>), written into its pods as they are;

@@ -62,20 +62,43 @@ def reserved_hosts(issuer: str) -> frozenset[str]:
     return frozenset({normalize(host)} if host else set())
 
 
+# status.routes, as the CRD bounds it: what is read of it, whatever was written.
+MAX_ROUTES = 16
+MAX_ROUTE_HOSTS = 64
+
+
+def route_hosts(obj: Mapping[str, object]) -> list[str]:
+    """The destinations an AccessApplication's status says its targetRefs gave
+    (``status.routes[].hosts``, decisions/httproute.py), as written. Status is often
+    writable by the tenant too: these are claimed exactly as spec.hosts are (same
+    ownership, same checks), so writing them gives nothing spec.hosts does not."""
+    status = obj.get("status")
+    routes = status.get("routes") if isinstance(status, Mapping) else None
+    if not isinstance(routes, list):
+        return []
+    out: list[str] = []
+    for route in routes[:MAX_ROUTES]:
+        hosts = route.get("hosts") if isinstance(route, Mapping) else None
+        if isinstance(hosts, list):
+            out.extend(h for h in hosts if isinstance(h, str))
+    return out[:MAX_ROUTE_HOSTS]
+
+
 def claim_of(obj: Mapping[str, object]) -> Claim | None:
-    """The claim an AccessApplication object makes, or None if it makes none readable."""
+    """The claim an AccessApplication object makes, or None if it makes none readable:
+    spec.hosts, and the hosts its routes gave (:func:`route_hosts`)."""
     meta = obj.get("metadata")
     spec = obj.get("spec")
     if not isinstance(meta, Mapping) or not isinstance(spec, Mapping):
         return None
-    hosts = spec.get("hosts")
+    hosts = spec.get("hosts", [])
     if not isinstance(hosts, list):
         return None
     return Claim(
         namespace=str(meta.get("namespace") or ""),
         name=str(meta.get("name") or ""),
         created=str(meta.get("creationTimestamp") or ""),
-        hosts=tuple(destination(h) for h in hosts if isinstance(h, str)),
+        hosts=tuple(destination(h) for h in [*hosts, *route_hosts(obj)] if isinstance(h, str)),
     )
 
 

@@ -239,3 +239,39 @@ def test_an_older_sealed_record_written_back_is_ignored_and_the_newer_one_stays(
     state.put_token(("ns", "t"), None)
     put(state, old)
     assert state.tokens_by_id[cid].previous_hash is not None
+
+
+def _routed(ns: str, name: str, created: str, *route_hosts: str) -> dict[str, Any]:
+    """An application attached to a route: no spec.hosts, the route's hosts in status."""
+    meta = {"namespace": ns, "name": name, "creationTimestamp": created, "uid": f"uid-{name}"}
+    spec = {"targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}]}
+    return {
+        "metadata": meta,
+        "spec": {**spec, "upstream": "http://u"},
+        "status": {"routes": [{"name": "r", "hosts": list(route_hosts)}]},
+    }
+
+
+def test_hosts_its_routes_gave_are_served_like_spec_hosts() -> None:
+    state = sealed_state()
+    obj = _routed("t", "a", "2026-01-01T00:00:00Z", "web.test/app")
+    state.put_app(("t", "a"), app_record(obj), claim_of(obj))
+    found = state.route("web.test", ("app", "x"))
+    assert found is not None
+    assert found.value.name == "a"
+    assert state.route("web.test", ("other",)) is None
+
+
+def test_route_hosts_written_into_status_by_a_tenant_take_nothing_from_an_earlier_claimant() -> None:
+    """Status is often the tenant's to write: a host written there is claimed as spec.hosts
+    are, first come per namespace, so it gains nothing spec.hosts would not."""
+    state = sealed_state()
+    owner = _app("zeta", "owner", "2026-01-01T00:00:00Z", "app.test")
+    thief = _routed("alpha", "thief", "2026-01-01T00:00:09Z", "app.test", "app.test/admin", "*.test.x")
+    for obj in (thief, owner):
+        meta = obj["metadata"]
+        state.put_app((meta["namespace"], meta["name"]), app_record(obj), claim_of(obj))
+    for path in ((), ("admin",)):
+        found = state.route("app.test", path)
+        assert found is not None
+        assert found.value.name == "owner"

@@ -1,9 +1,12 @@
 from random import Random
+from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gatepass.routing.hosts import (
+    MAX_ROUTE_HOSTS,
     Claim,
     HostIndex,
     claim_of,
@@ -210,3 +213,58 @@ def test_ownership_does_not_depend_on_the_order_events_arrive_in(claims: list[Cl
     for c in claims:
         for conflict in index.conflicts(c.key):
             assert conflict.owner_namespace is not None
+
+
+def _obj(hosts: Any = None, routes: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"metadata": {"namespace": "ns", "name": "a"}, "spec": {"upstream": "http://u"}}
+    if hosts is not None:
+        body["spec"]["hosts"] = hosts
+    if routes is not None:
+        body["status"] = {"routes": routes}
+    return body
+
+
+def test_a_claim_holds_the_hosts_its_routes_gave_beside_spec_hosts() -> None:
+    routes = [{"name": "r", "hosts": ["B.example.com/X"]}, {"name": "s", "hosts": ["c.example.com"]}]
+    claim = claim_of(_obj(["a.example.com"], routes))
+    assert claim is not None
+    assert claim.hosts == ("a.example.com", "b.example.com/x", "c.example.com")
+    only_routes = claim_of(_obj(routes=routes))  # targetRefs alone: no spec.hosts
+    assert only_routes is not None
+    assert only_routes.hosts == ("b.example.com/x", "c.example.com")
+
+
+@pytest.mark.parametrize(
+    "routes",
+    [
+        "nonsense",
+        [None, 3, {"name": "r"}, {"hosts": "x"}, {"hosts": [1, None]}],
+    ],
+)
+def test_a_malformed_status_routes_claims_nothing_more(routes: Any) -> None:
+    claim = claim_of(_obj(["a.example.com"], routes))
+    assert claim is not None
+    assert claim.hosts == ("a.example.com",)
+
+
+def test_status_route_hosts_are_read_only_as_far_as_the_crd_bounds_them() -> None:
+    routes = [{"name": f"r{i}", "hosts": [f"h{i}-{j}.example.com" for j in range(100)]} for i in range(40)]
+    claim = claim_of(_obj(routes=routes))
+    assert claim is not None
+    assert len(claim.hosts) == MAX_ROUTE_HOSTS
+
+
+def test_route_hosts_conflict_with_an_earlier_namespaces_host_as_spec_hosts_do() -> None:
+    early = _obj(["app.example.com"])
+    early["metadata"] = {"namespace": "owner", "name": "a", "creationTimestamp": EARLY}
+    late = _obj(routes=[{"name": "r", "hosts": ["app.example.com/admin", "free.example.com"]}])
+    late["metadata"] = {"namespace": "thief", "name": "b", "creationTimestamp": LATE}
+    claims = [c for c in (claim_of(early), claim_of(late)) if c is not None]
+    owned = owners(claims)
+    assert owned == {"app.example.com": ("owner", "a"), "free.example.com": ("thief", "b")}
+    (conflict,) = conflicts(claims[1], owned, frozenset())
+    assert (conflict.host, conflict.owner_namespace, conflict.host_held) == (
+        "app.example.com/admin",
+        "owner",
+        True,
+    )

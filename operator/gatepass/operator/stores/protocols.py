@@ -14,7 +14,8 @@ from kubernetes_asyncio import client
 
 from gatepass.contract import ObjectKey
 from gatepass.decisions import rollout
-from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus
+from gatepass.decisions.httproute import RouteRead
+from gatepass.models.accessapplication import AccessApplication, AccessApplicationStatus, TargetRef
 from gatepass.models.accesspolicy import AccessPolicy
 from gatepass.models.events import Event
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus
@@ -68,6 +69,12 @@ class PolicyStore(Protocol):
 
     def bodies(self, namespaces: list[str]) -> AsyncIterator[Body]:
         """Every AccessPolicy as the API returns it, one at a time."""
+
+
+class RouteStore(Protocol):
+    async def read(self, namespace: str, ref: TargetRef) -> RouteRead:
+        """The HTTPRoute a targetRef names, of ``namespace`` only, or why it cannot be read
+        (missing, the API or the right to read it absent, turned off); other errors raise."""
 
 
 class SecretStore(Protocol):
@@ -126,6 +133,7 @@ class Stores:
     tokens: TokenStore
     apps: AppStore
     policies: PolicyStore
+    routes: RouteStore
     secrets: SecretStore
     configmaps: ConfigMapStore
     workloads: WorkloadStore
