@@ -344,6 +344,15 @@ def table(result: dict[str, Any]) -> str:
         "",
         "Times are of a shared 2-core machine (the API server on the same cores): noisy. Memory is not.",
     ]
+    before = result.get("before")  # the same objects, measured with an earlier gateway
+    if before:
+        b, br = before["start"], before["relist"]
+        lines += [
+            "",
+            f"The gateway of {before['build']} against the same objects: "
+            f"ready in {b['ready_seconds']:.1f} s, "
+            f"peak RSS {b['peak_rss_mib']:.0f} MiB at start, {br['peak_rss_mib']:.0f} MiB in the relist.",
+        ]
     return "\n".join(lines) + "\n"
 
 

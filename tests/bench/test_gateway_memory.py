@@ -27,6 +27,8 @@ def test_the_gateway_starts_and_lists_again_against_a_few_objects_of_each_kind(
     text = gateway_memory.table(result)
     assert "| 40 tokens, 20 ServiceAccounts, 20 pods (10 namespaces) |" in text
     json.dumps(result)
+    result["before"] = {"build": "0.1", **figures}
+    assert "The gateway of 0.1 against the same objects: ready in" in gateway_memory.table(result)
 
 
 def test_the_log_says_how_many_of_each_kind_were_listed(tmp_path: Path) -> None:
