@@ -269,7 +269,7 @@ def gateway_memory(
         # API server's history, so each watch meets 410 Gone (one that had a bookmark of the
         # newest version would resume instead, and list nothing).
         cluster.kubectl("create", "configmap", f"before-restart-{time.time_ns()}", "-n", KEY_NAMESPACE)
-        cluster.restart_apiserver(timeout=900)  # etcd holding ~1 GB takes minutes to load
+        restart(cluster)
         t0 = time.monotonic()  # the relist's time runs from the API server's return
         deadline = time.monotonic() + 900
         while any(listings(gw.logfile, name)[0] < 2 for name in INFORMERS):
@@ -286,6 +286,24 @@ def gateway_memory(
     finally:
         gw.stop()
     return {"start": started, "relist": relist}
+
+
+def restart(cluster: localcluster.LocalCluster) -> None:
+    """Kill the API server (and its etcd) and start it again on the same data. Its etcd
+    peer port (only listened on: one member) may be taken meanwhile by a client's ephemeral
+    port (it was, twice, here): then it starts on another. etcd holding ~1 GB takes
+    minutes to load."""
+    cluster.kill_apiserver()
+    for attempt in range(3):
+        try:
+            cluster.start_apiserver(timeout=900)
+            return
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            cluster.pids.pop(0)  # exited
+            args = [a for a in cluster._apiserver_args if not a.startswith("--etcd-peer-port=")]
+            cluster._apiserver_args = [*args, f"--etcd-peer-port={localcluster.free_ports(1)[0]}"]
 
 
 def listings(log: Path, name: str) -> tuple[int, int]:
