@@ -8,7 +8,8 @@ everything else it reads unparsed. Here the packages ``kubernetes_asyncio``, ``.
 ``.client.api`` and ``.client.models`` are put in place as modules whose names (as their
 own ``__init__`` files list them: ``from kubernetes_asyncio.client.X import Name``) are
 imported on first access, and the rest of the library imports as it is: the same code
-runs, only what is touched is loaded (+9 MiB instead of +67).
+runs, only what is touched is loaded (16 of its modules). A process holding every module
+the gateway imports: 67 MiB resident instead of 118.
 
 :func:`install` must run before anything imports kubernetes_asyncio (the ``gateway``
 command calls it first); in a process that already has it, it does nothing.

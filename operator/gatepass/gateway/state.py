@@ -388,8 +388,8 @@ class State:
         """The record held for the same token if it equals ``record``, else ``record``. A
         listing again (after 410 Gone) finds nearly every token unchanged: taking the held
         record lets the listed one go at once, so the relist holds one record per token,
-        not a second set beside the first (100,000 tokens: ~100 MiB), and keeps the record
-        whose identity minted-JWT reuse keys on (gateway/sessions.py)."""
+        not a second set beside the first (100,000 tokens: +130 MiB, bench/gateway_memory.py),
+        and keeps the record whose identity minted-JWT reuse keys on (gateway/sessions.py)."""
         held = self.tokens.get((record.namespace, record.name))
         return held if held is not None and held == record else record
 
