@@ -22,7 +22,7 @@ help:
 	@echo "make demo          run the service-token story on a local control plane"
 	@echo "make test          lint, type-check, unit and end-to-end tests (builds what it needs)"
 	@echo "make soak          the long fault runs: outage, rollouts under load, upgrade from the last release"
-	@echo "make bench         gatepass beside oauth2-proxy and nginx, revocation, operator and gateway at scale (bench/README.md)"
+	@echo "make bench         gatepass beside oauth2-proxy and nginx, revocation, operator and gateway at scale, gateway memory (bench/README.md)"
 	@echo "make cluster-up    start the local control plane and node in the background (.localcluster/)"
 	@echo "                   (GATEPASS_NODE=0: the control plane alone, no pods)"
 	@echo "                   (INGRESS=traefik: and Traefik, its CRD and Gateway API providers)"
@@ -102,6 +102,7 @@ bench: venv localcluster
 	$(BIN)/python bench/revocation.py
 	$(BIN)/python bench/operator_scale.py
 	$(BIN)/python bench/gateway_scale.py
+	$(BIN)/python bench/gateway_memory.py
 
 demo: venv localcluster
 	$(BIN)/python tools/demo.py

@@ -49,6 +49,9 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _gateway(_: argparse.Namespace) -> int:
+    from gatepass.gateway import kubelean
+
+    kubelean.install()  # before anything imports kubernetes_asyncio: 67 MiB less per replica
     from gatepass.gateway.main import run
     from gatepass.gateway.settings import GatewaySettings
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -208,9 +209,10 @@ def token_record(obj: Mapping[str, Any]) -> TokenRecord | None:
     meta, st = token.metadata, token.status
     if not st.client_id or not st.secret_hash:
         return None
-    sealed, seal = vouching(meta.uid, meta.namespace, meta.name, st)
+    namespace = sys.intern(meta.namespace)  # one string per namespace, not one per token
+    sealed, seal = vouching(meta.uid, namespace, meta.name, st)
     return TokenRecord(
-        namespace=meta.namespace,
+        namespace=namespace,
         name=meta.name,
         client_id=st.client_id,
         secret_hash=st.secret_hash,
@@ -383,6 +385,15 @@ class State:
                 self._index(record)
         else:
             self.freshness.forget(key)
+
+    def held_token(self, record: TokenRecord) -> TokenRecord:
+        """The record held for the same token if it equals ``record``, else ``record``. A
+        listing again (after 410 Gone) finds nearly every token unchanged: taking the held
+        record lets the listed one go at once, so the relist holds one record per token,
+        not a second set beside the first (100,000 tokens: +130 MiB, bench/gateway_memory.py),
+        and keeps the record whose identity minted-JWT reuse keys on (gateway/sessions.py)."""
+        held = self.tokens.get((record.namespace, record.name))
+        return held if held is not None and held == record else record
 
     def set_tokens(self, tokens: dict[ObjectKey, TokenRecord]) -> None:
         # A replayed record in a listing: the newer one held stays.

@@ -109,6 +109,8 @@ class Informer:
                 if version is None:
                     items, version = await self._list()
                     self.replace(items)
+                    log.info("%s: %d listed", self.name, len(items))
+                    del items
                     self.synced.set()
                     backoff = 0.5
                 self._version = version
@@ -281,9 +283,14 @@ class Watches:
 
     # tokens
     def _token_entry(self, obj: Obj) -> tuple[ObjectKey, TokenRecord] | None:
-        """What the listing keeps of a token: its record, not the object."""
+        """What the listing keeps of a token: its record, not the object; the record held
+        already when the token is unchanged (a listing again then holds one record of each
+        token, not two), keyed by the record's own strings."""
         record = token_record(obj) if self._watched(obj) else None
-        return None if record is None else (_key(obj), record)
+        if record is None:
+            return None
+        record = self.state.held_token(record)
+        return (record.namespace, record.name), record
 
     def _replace_tokens(self, entries: list[tuple[ObjectKey, TokenRecord]]) -> None:
         tokens = dict(entries)

@@ -14,9 +14,10 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from gatepass.gateway import watch
 from gatepass.gateway.kube import CHUNK
 from gatepass.gateway.settings import GatewaySettings
-from gatepass.gateway.state import State
+from gatepass.gateway.state import State, token_record
 from gatepass.gateway.workload import Pod, WorkloadTokens
 from tests.support.responses import Response
+from tests.unit.gateway.test_state import SEALER, token_obj
 
 BIG = {"x.example/blob": "a" * 100_000}  # what a tenant may hang on any object
 
@@ -97,6 +98,40 @@ async def test_what_the_gateway_keeps_of_pods_accounts_and_applications() -> Non
     assert unreadable == (("team-a", "bad"), None, None)  # kept as known: not taken for deleted
     informers["accessapplications"].replace([(key, record, claim), unreadable])
     assert set(state.claims) == {("team-a", "app")}
+
+
+@pytest.mark.asyncio
+async def test_a_listing_again_keeps_the_records_of_unchanged_tokens() -> None:
+    """After 410 Gone every token is listed again while the old records serve: an unchanged
+    token's listed record is dropped for the one held (100,000 tokens were ~100 MiB twice
+    over in a relist), which also keeps the identity minted-JWT reuse keys on."""
+    state = State()
+    state.set_sealer(SEALER)
+    async with client.ApiClient() as api:
+        watches = watch.Watches(api, GatewaySettings(), state)
+    tokens = next(i for i in watches.informers if i.name == "servicetokens")
+    same, changed = token_obj("same", "1" * 32 + ".access"), token_obj("changed", "2" * 32 + ".access")
+    first = [tokens.convert(same), tokens.convert(changed)]
+    tokens.replace(first)
+    held = dict(state.tokens)
+    relisted = token_obj("changed", "3" * 32 + ".access")
+    (key, record), (key2, record2) = tokens.convert(same), tokens.convert(relisted)
+    assert record is held[("ns", "same")]  # the held one, not an equal copy
+    assert record2 is not held[("ns", "changed")]
+    assert record2.client_id == "3" * 32 + ".access"
+    assert key[0] is record.namespace
+    assert key[1] is record.name
+    tokens.replace([(key, record), (key2, record2)])
+    assert state.tokens_by_id["3" * 32 + ".access"] is record2
+    assert "2" * 32 + ".access" not in state.tokens_by_id
+
+
+def test_a_token_records_namespace_is_one_string_however_many_tokens() -> None:
+    a = token_record(token_obj("a", "1" * 32 + ".access", ns="".join(["team", "-x"])))
+    b = token_record(token_obj("b", "2" * 32 + ".access", ns="".join(["team", "-x"])))
+    assert a is not None
+    assert b is not None
+    assert a.namespace is b.namespace
 
 
 def events(*lines: dict[str, Any]) -> Response:
