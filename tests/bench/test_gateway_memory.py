@@ -12,6 +12,7 @@ import pytest
 from bench import gateway_memory
 
 
+@pytest.mark.soak  # a control plane of its own, restarted: ~40 s, with the other outage tests
 def test_the_gateway_starts_and_lists_again_against_a_few_objects_of_each_kind(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
