@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -76,16 +77,36 @@ def node_wanted() -> bool:
     return os.environ.get("GATEPASS_NODE", "1") not in ("0", "false", "no", "")
 
 
+# Ports the kernel never hands out as a connection's own (ip_local_port_range starts at
+# 32768 by default): a control plane restarted on its ports (kill_apiserver) must find them
+# free, and a client's outgoing connection could otherwise hold one meanwhile.
+PORTS = range(20000, 32768)
+
+
+def _ephemeral() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return range(32768, 61000)
+    return range(low, high + 1)
+
+
 def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+    """n ports free now, outside the kernel's ephemeral range (random, so that clusters
+    started side by side rarely try the same)."""
+    ephemeral = _ephemeral()
+    candidates = [p for p in PORTS if p not in ephemeral]
+    ports: list[int] = []
+    for port in random.sample(candidates, len(candidates)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == n:
+            return ports
+    raise RuntimeError(f"no {n} free ports in {PORTS.start}-{PORTS.stop - 1} outside {ephemeral}")
 
 
 @dataclass
