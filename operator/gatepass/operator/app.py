@@ -31,7 +31,7 @@ from gatepass.operator.kopfwatch import DeadWatches, retry_forever
 from gatepass.operator.lastseen import Reports
 from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
-from gatepass.operator.ownwrites import OwnWrites
+from gatepass.operator.ownwrites import SECRETS, OwnWrites
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
@@ -339,10 +339,21 @@ class OperatorApp:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
+    def on_secret(
+        self,
+        event_type: str | None,
+        namespace: str,
+        name: str,
+        version: str | None,
+        labels: Mapping[str, str],
+    ) -> None:
+        if event_type == "DELETED":
+            self.writes.forget(SECRETS, namespace, name)
         owner = labels.get(TOKEN_LABEL)
-        if owner:
-            self.tokens.add((namespace, owner))
+        if owner:  # unless it is the echo of the token's own Secret write
+            self.tokens.add(
+                (namespace, owner), unless=lambda: self.writes.own(SECRETS, namespace, name, version)
+            )
         if labels.get(KEYS_LABEL) and (namespace, name) == (self.config.namespace, self.config.key_secret):
             self.infra.add(INFRA_KEY)
 
