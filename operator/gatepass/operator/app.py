@@ -27,6 +27,7 @@ from gatepass.operator.appevent import app_event, policy_of
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
+from gatepass.operator.kopfstate import NoDiffBase
 from gatepass.operator.kopfwatch import DeadWatches, retry_forever
 from gatepass.operator.lastseen import Reports
 from gatepass.operator.leader import Leadership
@@ -158,6 +159,8 @@ class OperatorApp:
         settings.networking.request_timeout = 60
         # Only warnings become Events: the reconcilers post their own Events.
         settings.posting.level = logging.WARNING
+        # No change handlers (handlers.py): kopf builds, reads and writes no diff base.
+        settings.persistence.diffbase_storage = NoDiffBase()
 
     async def start(self) -> None:
         """Learn what exists, then lead (standalone) or stand by for the lease."""
