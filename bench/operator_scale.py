@@ -39,6 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools" / "localcluster")]
 
 from tests.support.gateway import GatewayProcess, deployment_env  # noqa: E402
 from tests.support.operator import OPERATOR_NAMESPACE, OperatorProcess  # noqa: E402
+from tests.support.waiting import wait_http_ok  # noqa: E402
 
 import localcluster  # noqa: E402
 from bench import report  # noqa: E402
@@ -149,6 +150,10 @@ def ready(obj: dict[str, Any]) -> bool:
 
 async def gatepass(api: client.ApiClient, ns: str, n: int, operator: OperatorProcess) -> dict[str, float]:
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    assert operator.proc is not None
+    # Healthy comes first; /metrics only once the operator has listed what exists.
+    url = f"http://127.0.0.1:{operator.metrics_port}/metrics"
+    await asyncio.to_thread(wait_http_ok, url, operator.proc, "operator", operator.logfile, 120)
     requests0 = metric(operator.metrics_port, "gatepass_operator_api_requests_total")
     waited0 = metric(operator.metrics_port, "gatepass_operator_api_throttled_seconds_total")
     done: set[str] = set()
@@ -178,7 +183,6 @@ async def gatepass(api: client.ApiClient, ns: str, n: int, operator: OperatorPro
     secrets = await core.list_namespaced_secret(ns, label_selector="gatepass.dev/service-token")
     if len(secrets.items) != n:
         raise SystemExit(f"{len(secrets.items)} Secrets for {n} Ready tokens in {ns}")
-    assert operator.proc is not None
     requests = metric(operator.metrics_port, "gatepass_operator_api_requests_total") - requests0
     waited = metric(operator.metrics_port, "gatepass_operator_api_throttled_seconds_total") - waited0
     return {

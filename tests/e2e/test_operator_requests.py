@@ -19,7 +19,9 @@ from kubernetes_asyncio import client as aclient
 from kubernetes_asyncio import config as aconfig
 from prometheus_client import REGISTRY
 
+from gatepass.contract import TOKENS
 from gatepass.operator.gather import Known, Parsed, parsed
+from gatepass.operator.ownwrites import SECRETS
 from gatepass.operator.ratelimit import LimitedApiClient
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.sealkey import SealKey
@@ -71,6 +73,13 @@ async def test_a_new_token_costs_two_status_writes_its_secret_and_an_event(
         after = counted()
     spent = {m: after[m] - before[m] for m in METHODS if after[m] != before[m]}
     assert spent == {"PUT": 2, "POST": 2}  # pending + final status; the Secret, the Event
+    # The answers were read raw: the versions kept are those the watch events carry, so
+    # the echo of each write starts no second run (operator/app.py).
+    secret, written = tokens.secret("counted"), tokens.get("counted")
+    assert secret is not None
+    assert written is not None
+    assert reconcile.writes.own(SECRETS, namespace, "counted", secret.metadata.resource_version)
+    assert reconcile.writes.own(TOKENS, namespace, "counted", written["metadata"]["resourceVersion"])
     ready = tokens.condition("counted")
     assert ready is not None
     assert ready["status"] == "True"

@@ -256,7 +256,7 @@ class FakeSecrets:
         found = self.secrets.get((namespace, name))
         return None if found is None else copy.deepcopy(found)
 
-    async def put(self, secret: client.V1Secret, existing: client.V1Secret | None) -> None:
+    async def put(self, secret: client.V1Secret, existing: client.V1Secret | None) -> str:
         meta = secret.metadata
         key = (meta.namespace, meta.name)
         if self.refusal is not None:
@@ -275,6 +275,7 @@ class FakeSecrets:
         )
         self.secrets[key] = kept
         self.writes += 1
+        return str(kept.metadata.resource_version)
 
     async def release(self, secret: client.V1Secret, finalizer: str) -> None:
         meta = secret.metadata

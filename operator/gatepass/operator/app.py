@@ -27,11 +27,12 @@ from gatepass.operator.appevent import app_event, policy_of
 from gatepass.operator.applications import AppReconciler
 from gatepass.operator.gather import Known, Parsed, parsed
 from gatepass.operator.infra import INFRA_KEY, InfraReconciler, LongestSession
+from gatepass.operator.kopfstate import NoDiffBase
 from gatepass.operator.kopfwatch import DeadWatches, retry_forever
 from gatepass.operator.lastseen import Reports
 from gatepass.operator.leader import Leadership
 from gatepass.operator.manifests import metrics_service_name
-from gatepass.operator.ownwrites import OwnWrites
+from gatepass.operator.ownwrites import SECRETS, OwnWrites
 from gatepass.operator.policynames import PolicyNames
 from gatepass.operator.reconcile import Reconciler
 from gatepass.operator.routeusers import RouteUsers
@@ -162,6 +163,8 @@ class OperatorApp:
         settings.networking.request_timeout = 60
         # Only warnings become Events: the reconcilers post their own Events.
         settings.posting.level = logging.WARNING
+        # No change handlers (handlers.py): kopf builds, reads and writes no diff base.
+        settings.persistence.diffbase_storage = NoDiffBase()
 
     async def start(self) -> None:
         """Learn what exists, then lead (standalone) or stand by for the lease."""
@@ -351,10 +354,21 @@ class OperatorApp:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
+    def on_secret(
+        self,
+        event_type: str | None,
+        namespace: str,
+        name: str,
+        version: str | None,
+        labels: Mapping[str, str],
+    ) -> None:
+        if event_type == "DELETED":
+            self.writes.forget(SECRETS, namespace, name)
         owner = labels.get(TOKEN_LABEL)
-        if owner:
-            self.tokens.add((namespace, owner))
+        if owner:  # unless it is the echo of the token's own Secret write
+            self.tokens.add(
+                (namespace, owner), unless=lambda: self.writes.own(SECRETS, namespace, name, version)
+            )
         if labels.get(KEYS_LABEL) and (namespace, name) == (self.config.namespace, self.config.key_secret):
             self.infra.add(INFRA_KEY)
 

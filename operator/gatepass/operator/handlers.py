@@ -44,7 +44,14 @@ class Routes(Protocol):
         self, event_type: str | None, namespace: str, name: str, body: Mapping[str, Any]
     ) -> None: ...
     def on_route(self, namespace: str, name: str) -> None: ...
-    def on_secret(self, namespace: str, name: str, labels: Mapping[str, str]) -> None: ...
+    def on_secret(
+        self,
+        event_type: str | None,
+        namespace: str,
+        name: str,
+        version: str | None,
+        labels: Mapping[str, str],
+    ) -> None: ...
     def on_last_seen(
         self, namespace: str, name: str, data: Mapping[str, str], version: str | None = None
     ) -> None: ...
@@ -96,8 +103,10 @@ def _resources(registry: kopf.OperatorRegistry, app: Routes) -> None:
         app.on_policy(type, namespace or "", name, body)
 
     @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
-    async def secret_event(namespace: str | None, name: str, labels: Mapping[str, str], **_: Any) -> None:
-        app.on_secret(namespace or "", name, labels)
+    async def secret_event(
+        type: str, namespace: str | None, name: str, meta: kopf.Meta, labels: Mapping[str, str], **_: Any
+    ) -> None:
+        app.on_secret(type, namespace or "", name, meta.get("resourceVersion"), labels)
 
     @kopf.on.event("v1", "configmaps", labels={LAST_SEEN_LABEL: "true"}, registry=registry)
     async def last_seen_event(type: str, namespace: str | None, name: str, body: kopf.Body, **_: Any) -> None:

@@ -7,6 +7,9 @@ from gatepass.models.meta import ObjectMeta
 
 # Status writes per object whose watch events are recognised as our own.
 OWN_WRITES_KEPT = 3
+# The writes of tokens' Secrets are recorded under this plural (their watch events are
+# ours too: the reconcile that wrote one goes on to write the token's status).
+SECRETS = "secrets"
 
 
 class OwnWrites:
@@ -20,10 +23,14 @@ class OwnWrites:
 
     def record(self, plural: str, meta: ObjectMeta) -> None:
         """A status write of ours produced ``meta``'s resourceVersion."""
-        key = (plural, meta.namespace, meta.name)
         if meta.resource_version is not None:
-            kept = self.written.get(key, ())[-(OWN_WRITES_KEPT - 1) :]
-            self.written[key] = (*kept, meta.resource_version)
+            self.record_version(plural, meta.namespace, meta.name, meta.resource_version)
+
+    def record_version(self, plural: str, namespace: str, name: str, version: str) -> None:
+        """A write of ours (a status, or a token's Secret) produced ``version``."""
+        key = (plural, namespace, name)
+        kept = self.written.get(key, ())[-(OWN_WRITES_KEPT - 1) :]
+        self.written[key] = (*kept, version)
 
     def own(self, plural: str, namespace: str, name: str, version: str | None) -> bool:
         """Is this version of the object one that our recent status writes produced?"""

@@ -34,7 +34,7 @@ from gatepass.models.servicetoken import InvalidServiceToken, ServiceToken, Serv
 from gatepass.operator import failpoints, metrics
 from gatepass.operator.clock import Clock, utcnow
 from gatepass.operator.gather import Gatherer, Known
-from gatepass.operator.ownwrites import OwnWrites
+from gatepass.operator.ownwrites import SECRETS, OwnWrites
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.stores.protocols import Conflict, Stores
 from gatepass.operator.tokensecret import SecretContent, built
@@ -153,9 +153,11 @@ class Reconciler:
             new = None if write.client_id is None else SecretContent(write.client_id, client_secret)
             try:
                 secret = built(token, write.metadata, existing, new, write.rerender)
-                await self.stores.secrets.put(secret, existing)
+                version = await self.stores.secrets.put(secret, existing)
             except ApiException as e:
                 raise SecretRefused(token, e) from None
+            # Its watch event is ours: no second run for it (two GETs per new token).
+            self.writes.record_version(SECRETS, token.metadata.namespace, token.secret_name, version)
             if new is not None:
                 failpoints.hit("after-secret-write")
                 metrics.CREDENTIALS.labels(action=todo.action.value).inc()

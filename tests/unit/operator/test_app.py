@@ -10,6 +10,7 @@ import pytest
 from gatepass.contract import TOKEN_LABEL, TOKENS
 from gatepass.models.meta import ObjectMeta
 from gatepass.operator.app import OperatorApp
+from gatepass.operator.ownwrites import SECRETS
 from gatepass.operator.settings import OperatorSettings
 from gatepass.operator.workqueue import WorkQueue
 from tests.support.fakestores import FakeStores, fake_stores
@@ -84,9 +85,28 @@ def test_a_deleted_token_is_forgotten_everywhere() -> None:
 
 def test_a_managed_secrets_event_queues_its_token() -> None:
     op = operator()
-    op.on_secret(KEY[0], "ci-bot-creds", {TOKEN_LABEL: KEY[1]})
-    op.on_secret(KEY[0], "unrelated", {})
+    op.on_secret("MODIFIED", KEY[0], "ci-bot-creds", "5", {TOKEN_LABEL: KEY[1]})
+    op.on_secret("ADDED", KEY[0], "unrelated", "6", {})
     assert queued(op.tokens) == {KEY}
+
+
+def test_the_echo_of_our_own_secret_write_starts_no_reconcile() -> None:
+    """A new token's Secret comes back as a watch event: without this, a second run (a GET
+    of the token and one of its Secret) for every new token."""
+    op = operator()
+    op.writes.record_version(SECRETS, KEY[0], "ci-bot-creds", "8")
+    op.on_secret("ADDED", KEY[0], "ci-bot-creds", "8", {TOKEN_LABEL: KEY[1]})
+    assert queued(op.tokens) == set()
+    op.on_secret("MODIFIED", KEY[0], "ci-bot-creds", "9", {TOKEN_LABEL: KEY[1]})  # someone else's edit
+    assert queued(op.tokens) == {KEY}
+
+
+def test_a_deleted_secret_queues_its_token_and_its_writes_are_forgotten() -> None:
+    op = operator()
+    op.writes.record_version(SECRETS, KEY[0], "ci-bot-creds", "8")
+    op.on_secret("DELETED", KEY[0], "ci-bot-creds", "8", {TOKEN_LABEL: KEY[1]})
+    assert queued(op.tokens) == {KEY}
+    assert not op.writes.wrote(SECRETS, KEY[0], "ci-bot-creds")
 
 
 def test_an_application_is_queued_and_its_hosts_claimed() -> None:

@@ -14,6 +14,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from gatepass.contract import CLIENT_ID_KEY, CLIENT_SECRET_KEY, ROTATE_ANNOTATION
 from gatepass.models.conditions import READY, find
 from gatepass.models.servicetoken import ServiceToken
+from gatepass.operator.ownwrites import SECRETS
 from gatepass.operator.reconcile import Reconciler, SecretRefused
 from gatepass.operator.sealkey import SealKey
 from gatepass.operator.tokensecret import decoded
@@ -72,6 +73,19 @@ async def test_a_new_token_gets_a_secret_whose_credentials_status_vouches_for() 
     secret = await stores.secrets.get(KEY[0], t.secret_name)
     assert [(o.uid, o.controller) for o in secret.metadata.owner_references] == [(t.metadata.uid, True)]
     assert t.status.secret_hash not in repr(stores.events.posted)  # the secret's hash neither
+
+
+@pytest.mark.asyncio
+async def test_the_secret_written_is_recorded_as_our_own_write() -> None:
+    """Its watch event is then recognised (operator/app.py): no second run per new token."""
+    stores, seal = fake_stores(), seal_key()
+    stores.tokens.create(*KEY)
+    reconcile = Reconciler(stores, seal, clock=lambda: NOW)
+    await reconcile(KEY)
+    t = await token(stores)
+    secret = await stores.secrets.get(KEY[0], t.secret_name)
+    assert secret is not None
+    assert reconcile.writes.own(SECRETS, KEY[0], t.secret_name, secret.metadata.resource_version)
 
 
 @pytest.mark.asyncio

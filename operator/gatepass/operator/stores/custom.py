@@ -20,6 +20,7 @@ from gatepass.models.meta import ObjectMeta
 from gatepass.models.servicetoken import ServiceToken, ServiceTokenStatus, parse_token
 from gatepass.operator.stores.listing import ignore_404, pages
 from gatepass.operator.stores.protocols import Body, Conflict
+from gatepass.operator.stores.raw import resource_version, sent
 
 
 class _Custom:
@@ -57,14 +58,16 @@ class _Custom:
         metadata at the version written."""
         body = {"apiVersion": api_version, "kind": kind, "metadata": meta.reference(), "status": status}
         try:
-            result = await self.custom.replace_namespaced_custom_object_status(
-                GROUP, VERSION, meta.namespace, self.plural, meta.name, body
+            answer = await sent(
+                self.custom.replace_namespaced_custom_object_status(
+                    GROUP, VERSION, meta.namespace, self.plural, meta.name, body, _preload_content=False
+                )
             )
         except ApiException as e:
             if e.status in (404, 409):
                 raise Conflict(f"{self.plural} {meta.namespace}/{meta.name} changed: {e.reason}") from None
             raise
-        return meta.model_copy(update={"resource_version": str(result["metadata"]["resourceVersion"])})
+        return meta.model_copy(update={"resource_version": resource_version(answer)})
 
 
 class KubeTokens(_Custom):

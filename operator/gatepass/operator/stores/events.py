@@ -13,6 +13,7 @@ from gatepass.contract import GROUP
 from gatepass.models.accessapplication import AccessApplication
 from gatepass.models.events import Event
 from gatepass.models.servicetoken import ServiceToken
+from gatepass.operator.stores.raw import sent
 from gatepass.operator.stores.workloads import COMPONENT
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class KubeEvents:
             reporting_instance=f"gatepass-{__version__}",
         )
         try:
-            await self.core.create_namespaced_event(meta.namespace, ev)
+            await sent(self.core.create_namespaced_event(meta.namespace, ev, _preload_content=False))
         except ApiException as e:
             log.warning(
                 "could not post Event %s for %s/%s: %s", event.reason, meta.namespace, meta.name, e.reason

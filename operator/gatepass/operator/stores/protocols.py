@@ -80,9 +80,10 @@ class RouteStore(Protocol):
 class SecretStore(Protocol):
     async def get(self, namespace: str, name: str) -> client.V1Secret | None: ...
 
-    async def put(self, secret: client.V1Secret, existing: client.V1Secret | None) -> None:
-        """Create, or replace guarded by ``existing``'s resourceVersion (Conflict). A refusal
-        is an ApiException whose reason never echoes the Secret."""
+    async def put(self, secret: client.V1Secret, existing: client.V1Secret | None) -> str:
+        """Create, or replace guarded by ``existing``'s resourceVersion (Conflict); the
+        resourceVersion written. A refusal is an ApiException whose reason never echoes the
+        Secret."""
 
     async def release(self, secret: client.V1Secret, finalizer: str) -> None:
         """Drop our finalizer from a Secret being deleted, guarded by its resourceVersion."""

@@ -12,6 +12,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from gatepass.operator.stores.listing import ignore_404, refused_for_namespace
 from gatepass.operator.stores.protocols import Conflict
+from gatepass.operator.stores.raw import resource_version, sent
 from gatepass.trust.credentials import SECRET_PREFIX
 
 
@@ -26,20 +27,24 @@ class KubeSecrets:
             ignore_404(e)
             return None
 
-    async def put(self, secret: client.V1Secret, existing: client.V1Secret | None) -> None:
+    async def put(self, secret: client.V1Secret, existing: client.V1Secret | None) -> str:
         meta = secret.metadata
+        raw: dict[str, Any] = {"_preload_content": False}  # only its resourceVersion is kept
         try:
             if existing is None:
-                await self.core.create_namespaced_secret(meta.namespace, secret)
+                answer = await sent(self.core.create_namespaced_secret(meta.namespace, secret, **raw))
             else:
                 meta.resource_version = existing.metadata.resource_version
-                await self.core.replace_namespaced_secret(meta.name, meta.namespace, secret)
+                answer = await sent(
+                    self.core.replace_namespaced_secret(meta.name, meta.namespace, secret, **raw)
+                )
         except ApiException as e:
             if missing := refused_for_namespace(e, meta.namespace):
                 raise missing from None
             if e.status in (404, 409):
                 raise Conflict(f"Secret {meta.namespace}/{meta.name} changed: {e.reason}") from None
             raise ApiException(status=e.status, reason=_safe_reason(e, secret)) from None
+        return resource_version(answer)
 
     async def release(self, secret: client.V1Secret, finalizer: str) -> None:
         """It goes at once."""
