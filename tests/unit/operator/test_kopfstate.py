@@ -22,7 +22,7 @@ def test_the_operator_has_no_change_handlers_nor_daemons() -> None:
     registry = build_registry(operator(), manage_gateway=True)
     assert registry._changing.get_all_handlers() == []
     assert registry._spawning.get_all_handlers() == []
-    assert len(registry._watching.get_all_handlers()) == 7  # every kind's on.event
+    assert len(registry._watching.get_all_handlers()) == 8  # every kind's on.event (HTTPRoutes too)
 
 
 def test_kopf_copies_nothing_of_an_event_and_writes_no_annotation() -> None:
