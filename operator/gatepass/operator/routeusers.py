@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from gatepass.contract import ObjectKey
 from gatepass.models.accessapplication import AccessApplicationSpec
+from gatepass.operator.referrers import Referrers
 
 
 def named_routes(app: ObjectKey, spec: AccessApplicationSpec | None) -> frozenset[ObjectKey]:
@@ -14,25 +15,9 @@ def named_routes(app: ObjectKey, spec: AccessApplicationSpec | None) -> frozense
     return frozenset() if spec is None else frozenset((app[0], ref.name) for ref in spec.target_refs)
 
 
-class RouteUsers:
+class RouteUsers(Referrers):
     def __init__(self) -> None:
-        self._by_app: dict[ObjectKey, frozenset[ObjectKey]] = {}
-        self._by_route: dict[ObjectKey, set[ObjectKey]] = {}
-
-    def put(self, app: ObjectKey, spec: AccessApplicationSpec | None) -> None:
-        """An application's spec as last seen (None: deleted or unreadable)."""
-        old = self._by_app.pop(app, frozenset())
-        new = named_routes(app, spec)
-        if new:
-            self._by_app[app] = new
-        for route in old - new:
-            users = self._by_route[route]
-            users.discard(app)
-            if not users:
-                del self._by_route[route]
-        for route in new - old:
-            self._by_route.setdefault(route, set()).add(app)
+        super().__init__(named_routes)
 
     def apps_naming(self, route: ObjectKey) -> set[ObjectKey]:
-        """The applications naming the route (of its namespace only, by construction)."""
-        return set(self._by_route.get(route, ()))
+        return self.naming(route)
