@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import urllib.error
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,7 +184,14 @@ def test_short_token_warns_once_then_expires(tokens: Tokens, running_operator: O
     running_operator.start()
     # Once its gauge is back, the new process has reconciled the token (Events go out first).
     gauge = f'gatepass_service_token_ready{{name="short",namespace="{tokens.ns}"}}'
-    wait_for(lambda: gauge in running_operator.metrics(), timeout=10, what="the token reconciled again")
+
+    def reconciled() -> bool:
+        try:  # /metrics opens after /healthz, once the first listing is done
+            return gauge in running_operator.metrics()
+        except urllib.error.URLError:
+            return False
+
+    wait_for(reconciled, timeout=10, what="the token reconciled again")
     assert tokens.reasons("short").count("ExpiringSoon") == 1
     assert tokens.reasons("short").count("Expired") == 1
 
