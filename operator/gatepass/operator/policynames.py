@@ -11,12 +11,11 @@ this namespace's tokens alive.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from gatepass.contract import ObjectKey
 from gatepass.decisions.accessapplication import referenced_tokens
 from gatepass.models.accessapplication import AccessApplicationSpec, Policy
 from gatepass.operator.policyusers import PolicyUsers
+from gatepass.operator.referrers import Referrers
 
 
 def named_tokens(app: ObjectKey, spec: AccessApplicationSpec | None) -> frozenset[ObjectKey]:
@@ -33,8 +32,7 @@ class PolicyNames:
         self.users = PolicyUsers()  # which applications reference each AccessPolicy
         self._inline: dict[ObjectKey, frozenset[ObjectKey]] = {}
         self._in_policy: dict[ObjectKey, frozenset[ObjectKey]] = {}  # AccessPolicy -> tokens
-        self._by_app: dict[ObjectKey, frozenset[ObjectKey]] = {}
-        self._by_token: dict[ObjectKey, set[ObjectKey]] = defaultdict(set)
+        self._tokens = Referrers()  # app -> the tokens it names, both ways
 
     def put(self, app: ObjectKey, spec: AccessApplicationSpec | None) -> set[ObjectKey]:
         """An application's spec as last seen (None: deleted or unreadable). Returns the
@@ -61,26 +59,16 @@ class PolicyNames:
         return changed
 
     def _recount(self, app: ObjectKey) -> set[ObjectKey]:
-        old = self._by_app.pop(app, frozenset())
         new = self._inline.get(app, frozenset()).union(
             *(self._in_policy.get(p, frozenset()) for p in self.users.named(app))
         )
-        if new:
-            self._by_app[app] = new
-        for token in old - new:
-            apps = self._by_token[token]
-            apps.discard(app)
-            if not apps:
-                del self._by_token[token]
-        for token in new - old:
-            self._by_token[token].add(app)
-        return set(old ^ new)
+        return self._tokens.names(app, new)
 
     def apps_naming(self, token: ObjectKey) -> set[ObjectKey]:
         """Every application, of any namespace, whose policies name the token."""
-        return set(self._by_token.get(token, ()))
+        return self._tokens.naming(token)
 
     def named_by(self, token: ObjectKey) -> str | None:
         """An application of the token's own namespace that names it (namespace/name), or None."""
-        own = [app for app in self._by_token.get(token, ()) if app[0] == token[0]]
+        own = [app for app in self._tokens.naming(token) if app[0] == token[0]]
         return "/".join(min(own)) if own else None

@@ -14,15 +14,18 @@ Naming = Callable[[ObjectKey, AccessApplicationSpec | None], frozenset[ObjectKey
 
 
 class Referrers:
-    def __init__(self, naming: Naming) -> None:
+    def __init__(self, naming: Naming = lambda _app, _spec: frozenset()) -> None:
         self._naming = naming
         self._by_app: dict[ObjectKey, frozenset[ObjectKey]] = {}
         self._by_target: dict[ObjectKey, set[ObjectKey]] = {}
 
     def put(self, app: ObjectKey, spec: AccessApplicationSpec | None) -> None:
         """An application's spec as last seen (None: deleted or unreadable)."""
+        self.names(app, self._naming(app, spec))
+
+    def names(self, app: ObjectKey, new: frozenset[ObjectKey]) -> set[ObjectKey]:
+        """What the application names now; what it started or stopped naming."""
         old = self._by_app.pop(app, frozenset())
-        new = self._naming(app, spec)
         if new:
             self._by_app[app] = new
         for target in old - new:
@@ -32,6 +35,7 @@ class Referrers:
                 del self._by_target[target]
         for target in new - old:
             self._by_target.setdefault(target, set()).add(app)
+        return set(old ^ new)
 
     def named(self, app: ObjectKey) -> frozenset[ObjectKey]:
         """What the application names."""
